@@ -1,0 +1,59 @@
+//! Plain data that crosses stages. Nothing here does I/O.
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use url::Url;
+
+/// One entry of a feed, normalised by [`crate::feed::parse`]. It does not know which configured
+/// feed it came from; the poller wraps it into an [`Item`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Our own stable key: guid / Atom id, else the canonical link, else a hash of feed URL,
+    /// title and date. Never feed-rs's generated id.
+    pub key: String,
+    /// The canonical link: resolved against the feed URL, fragment and tracking parameters removed.
+    /// Only http(s) links survive.
+    pub link: Option<Url>,
+    /// Plain text, tags stripped, entities decoded, whitespace collapsed.
+    pub title: String,
+    /// Plain text summary (or content when there is no summary).
+    pub summary: String,
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub authors: Vec<String>,
+}
+
+/// An entry together with the configured feed it came from.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// The configured feed's unique name.
+    pub feed: Arc<str>,
+    /// The configured feed's URL (for logs).
+    pub feed_url: Arc<Url>,
+    pub entry: Entry,
+    /// True when the feed is seen for the first time and the item is older than its backfill
+    /// window: it is recorded as seen without being classified or alerted.
+    pub baseline_only: bool,
+    /// Whether the article page should be fetched.
+    pub scrape: bool,
+}
+
+/// Where the text a verdict was made on came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextSource {
+    /// The article page, extracted.
+    Page,
+    /// The feed's own title and summary; the reason the page was not used.
+    FeedSummary { reason: String },
+}
+
+/// An item with the text it is classified on.
+#[derive(Debug, Clone)]
+pub struct Article {
+    pub item: Item,
+    /// The title to classify and show (the feed's title, else the page's).
+    pub title: String,
+    /// The body text to classify.
+    pub body: String,
+    pub source: TextSource,
+}
