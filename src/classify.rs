@@ -53,6 +53,12 @@ impl Topic {
 
     /// Scores a document against this topic.
     pub fn classify(&self, _doc: &Document<'_>) -> Verdict {
-        Verdict { topic: self.id.clone(), score: 0.0, matched: false, reasons: vec![], snippet: String::new() }
+        Verdict {
+            topic: self.id.clone(),
+            score: 0.0,
+            matched: false,
+            reasons: vec![],
+            snippet: String::new(),
+        }
     }
 }

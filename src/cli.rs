@@ -1,1 +1,318 @@
-//! (in progress)
+//! The command line: `run`, `check-config`, `alerts`, `feeds list` and the tools around them.
+
+use crate::alert;
+use crate::config::{Config, ConfigError};
+use crate::fetch::Fetcher;
+use crate::pipeline;
+use crate::store::Store;
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+/// newswatch: watches news feeds and writes an alert line for every new story on your topics.
+#[derive(Debug, Parser)]
+#[command(
+    name = "newswatch",
+    version,
+    after_help = "Examples:\n  newswatch run                     # the daemon, with config/newswatch.toml (or the embedded default)\n  newswatch run --once              # poll every feed once, deliver alerts, exit (cron, tests)\n  newswatch check-config --config my.toml\n  newswatch alerts --since 24h\n  newswatch feeds list"
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// The configuration file [default: config/newswatch.toml if present, else the embedded default]
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll every feed on its schedule until SIGINT/SIGTERM.
+    #[command(
+        after_help = "Examples:\n  newswatch run\n  newswatch run --config /etc/newswatch/newswatch.toml\n  newswatch run --once          # one round, then exit 0 (non-zero only for bad config or state dir)"
+    )]
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Poll every feed once, process every new item, deliver the alerts, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the configuration and print a summary, or every problem found.
+    #[command(after_help = "Example:\n  newswatch check-config --config config/newswatch.toml")]
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Read the alert log: a table by default, the raw JSON lines with --json; newest last.
+    #[command(
+        after_help = "Examples:\n  newswatch alerts --since 24h\n  newswatch alerts --topic us-russia-talks --json | jq .title"
+    )]
+    Alerts {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only alerts detected within this long (e.g. 90m, 24h, 7d).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Only alerts of this topic.
+        #[arg(long, value_name = "ID")]
+        topic: Option<String>,
+        /// Print the raw JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configured feeds and their state.
+    Feeds {
+        #[command(subcommand)]
+        command: FeedsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedsCommand {
+    /// The configured feeds with their last status: last fetch, last error, items seen, next poll.
+    #[command(after_help = "Example:\n  newswatch feeds list")]
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// Exit code for bad configuration.
+pub const EXIT_CONFIG: i32 = 2;
+/// Exit code for everything else that failed.
+pub const EXIT_FAILURE: i32 = 1;
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        let code = if error.downcast_ref::<ConfigError>().is_some() { EXIT_CONFIG } else { EXIT_FAILURE };
+        Failure { code, error }
+    }
+}
+
+fn load_config(arg: &ConfigArg) -> anyhow::Result<Config> {
+    let mut config = Config::load(arg.config.as_deref())?;
+    config.source = match &arg.config {
+        Some(path) => path.display().to_string(),
+        None if Path::new(crate::config::DEFAULT_CONFIG_PATH).exists() => {
+            crate::config::DEFAULT_CONFIG_PATH.to_string()
+        }
+        None => crate::config::EMBEDDED_CONFIG_NAME.to_string(),
+    };
+    Ok(config)
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Run { config, once } => run_daemon(&config, once).await,
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Alerts { config, since, topic, json } => {
+            show_alerts(&config, since.as_deref(), topic.as_deref(), json)
+        }
+        Command::Feeds { command: FeedsCommand::List { config } } => list_feeds(&config),
+    }
+    .map_err(Failure::from)
+}
+
+async fn run_daemon(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
+    let config = load_config(arg)?;
+    let store = Store::open(&config.daemon.state_dir)?;
+    let fetcher = Fetcher::new(&config.daemon).context("cannot build the HTTP client")?;
+    tracing::info!(
+        config = %config.source,
+        state_dir = %config.daemon.state_dir.display(),
+        feeds = config.feeds.len(),
+        topics = config.topics.len(),
+        alert_log = %config.alert_log().map(|path| path.display().to_string()).unwrap_or_default(),
+        once,
+        "starting"
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    pipeline::run(&config, store, fetcher, shutdown, once).await;
+    Ok(())
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight items");
+    token.cancel();
+}
+
+fn check_config(arg: &ConfigArg) -> anyhow::Result<()> {
+    let config = load_config(arg)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}: ok", config.source)?;
+    writeln!(out, "state_dir: {}", config.daemon.state_dir.display())?;
+    writeln!(out, "feeds: {}", config.feeds.len())?;
+    for feed in &config.feeds {
+        writeln!(
+            out,
+            "  {:<20} every {:<6} scrape={:<5} {}",
+            feed.name,
+            humantime::format_duration(feed.interval).to_string(),
+            feed.scrape,
+            feed.url
+        )?;
+    }
+    writeln!(
+        out,
+        "topics: {}",
+        config.topics.iter().map(|topic| topic.id.as_str()).collect::<Vec<_>>().join(", ")
+    )?;
+    writeln!(out, "sinks: {}", config.sinks.iter().map(|sink| sink.name()).collect::<Vec<_>>().join(", "))?;
+    Ok(())
+}
+
+fn show_alerts(arg: &ConfigArg, since: Option<&str>, topic: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let config = load_config(arg)?;
+    let since = since
+        .map(|text| {
+            crate::config::parse_duration(text).map_err(|reason| anyhow::anyhow!("--since: {reason}"))
+        })
+        .transpose()?;
+    let Some(path) = config.alert_log() else {
+        anyhow::bail!("{} configures no jsonl sink to read", config.source);
+    };
+    let cutoff =
+        since.map(|since| Utc::now() - chrono::Duration::from_std(since).unwrap_or(chrono::Duration::MAX));
+    let alerts =
+        alert::read_log(path).with_context(|| format!("cannot read alert log {}", path.display()))?;
+    let shown: Vec<&alert::Alert> = alerts
+        .iter()
+        .filter(|alert| topic.is_none_or(|topic| alert.topic == topic))
+        .filter(|alert| match cutoff {
+            None => true,
+            Some(cutoff) => DateTime::parse_from_rfc3339(&alert.detected_at).is_ok_and(|at| at >= cutoff),
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        for alert in shown {
+            writeln!(out, "{}", serde_json::to_string(alert)?)?;
+        }
+        return Ok(());
+    }
+    if shown.is_empty() {
+        writeln!(out, "no alerts in {}", path.display())?;
+        return Ok(());
+    }
+    writeln!(out, "{:<20}  {:<16}  {:>5}  {:<16}  TITLE", "DETECTED", "TOPIC", "SCORE", "FEED")?;
+    for alert in shown {
+        let detected = alert.detected_at.replace('T', " ").trim_end_matches('Z').to_string();
+        writeln!(
+            out,
+            "{:<20}  {:<16}  {:>5.2}  {:<16}  {}",
+            detected,
+            crate::text::truncate_chars(&alert.topic, 16),
+            alert.score,
+            crate::text::truncate_chars(&alert.feed, 16),
+            printable(&crate::text::truncate_chars(&alert.title, 90)),
+        )?;
+        if let Some(url) = &alert.url {
+            writeln!(out, "{:<20}  {}", "", printable(url))?;
+        }
+    }
+    Ok(())
+}
+
+/// Feed-derived text on a terminal: control and bidi characters shown escaped.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let unsafe_char = c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}');
+            if unsafe_char { c.escape_unicode().collect::<Vec<_>>() } else { vec![c] }
+        })
+        .collect()
+}
+
+fn list_feeds(arg: &ConfigArg) -> anyhow::Result<()> {
+    let config = load_config(arg)?;
+    let store = Store::open_read_only(&config.daemon.state_dir)?;
+    let states = match &store {
+        Some(store) => store.feed_states()?,
+        None => Vec::new(),
+    };
+    let now = Utc::now().timestamp();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<20}  {:<10}  {:<12}  {:>6}  {:<12}  URL / LAST ERROR",
+        "FEED", "STATUS", "LAST FETCH", "ITEMS", "NEXT POLL"
+    )?;
+    for feed in &config.feeds {
+        let state = states.iter().find(|state| state.name == feed.name);
+        let status = match state {
+            None => "never".to_string(),
+            Some(state) if state.consecutive_failures > 0 => format!("error x{}", state.consecutive_failures),
+            Some(state) => state.last_status.clone().unwrap_or_else(|| "never".into()),
+        };
+        let ago = |at: Option<i64>| match at {
+            None => "-".to_string(),
+            Some(at) if at <= now => format!(
+                "{} ago",
+                humantime::format_duration(std::time::Duration::from_secs((now - at) as u64))
+            ),
+            Some(at) => format!(
+                "in {}",
+                humantime::format_duration(std::time::Duration::from_secs((at - now) as u64))
+            ),
+        };
+        writeln!(
+            out,
+            "{:<20}  {:<10}  {:<12}  {:>6}  {:<12}  {}",
+            feed.name,
+            status,
+            ago(state.and_then(|state| state.last_fetch_at)),
+            state.map_or(0, |state| state.items_seen),
+            ago(state.and_then(|state| state.next_poll_at)),
+            feed.url
+        )?;
+        if let Some(error) = state.and_then(|state| state.last_error.as_ref()) {
+            writeln!(out, "{:<20}  last error: {}", "", printable(&crate::text::truncate_chars(error, 160)))?;
+        }
+    }
+    if store.is_none() {
+        writeln!(out, "(no state yet in {}: run the daemon first)", config.daemon.state_dir.display())?;
+    }
+    Ok(())
+}

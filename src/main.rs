@@ -1,1 +1,33 @@
-fn main() {}
+//! The `newswatch` binary: parse the command line, set up logging, run, map errors to exit codes.
+
+use clap::Parser;
+use newswatch::cli::{self, Cli, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            std::process::exit(cli::EXIT_FAILURE);
+        }
+    };
+    if let Err(failure) = runtime.block_on(cli::run(cli)) {
+        // The whole chain on one line, as ripgrep prints it.
+        eprintln!("error: {:#}", failure.error);
+        std::process::exit(failure.code);
+    }
+}
+
+/// Logs go to stderr: readable text by default, JSON with `--log-format json`. The level comes
+/// from `NEWSWATCH_LOG` (e.g. `debug`, `newswatch=debug,reqwest=info`), default `info`.
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("NEWSWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+    }
+}

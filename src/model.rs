@@ -36,6 +36,30 @@ pub struct Item {
     pub baseline_only: bool,
     /// Whether the article page should be fetched.
     pub scrape: bool,
+    /// The poll response this item came from; its validators are stored with its last item.
+    pub batch: Arc<PollBatch>,
+}
+
+/// The items of one feed response still on their way through the pipeline. When the last one is
+/// recorded, the response's validators are stored in the same transaction, so a crash can never
+/// keep a new ETag while losing the items it covered.
+#[derive(Debug)]
+pub struct PollBatch {
+    remaining: std::sync::atomic::AtomicUsize,
+    commit: crate::store::FeedCommit,
+}
+
+impl PollBatch {
+    /// A batch of `items` items that stores `commit` when they are all recorded.
+    pub fn new(items: usize, commit: crate::store::FeedCommit) -> PollBatch {
+        PollBatch { remaining: items.into(), commit }
+    }
+
+    /// Counts one item as recorded; returns the validators to store when it was the last one.
+    pub fn finish_one(&self) -> Option<crate::store::FeedCommit> {
+        let before = self.remaining.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        (before == 1).then(|| self.commit.clone())
+    }
 }
 
 /// Where the text a verdict was made on came from.
@@ -47,6 +71,16 @@ pub enum TextSource {
     FeedSummary { reason: String },
 }
 
+impl TextSource {
+    /// "page" or "feed", as written in alerts.
+    pub fn label(&self) -> &'static str {
+        match self {
+            TextSource::Page => "page",
+            TextSource::FeedSummary { .. } => "feed",
+        }
+    }
+}
+
 /// An item with the text it is classified on.
 #[derive(Debug, Clone)]
 pub struct Article {
@@ -56,4 +90,11 @@ pub struct Article {
     /// The body text to classify.
     pub body: String,
     pub source: TextSource,
+}
+
+/// An article with its verdicts, on its way to the recorder.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    pub article: Article,
+    pub verdicts: Vec<crate::classify::Verdict>,
 }

@@ -1,1 +1,148 @@
-//! (in progress)
+//! Wiring: the stages, the bounded channels between them, cancellation and drain.
+//!
+//! ```text
+//! poll (task per feed) -Item-> scrape (N at once) -Article-> classify -Classified-> record
+//! ```
+//! Only the pollers watch the shutdown token. Each later stage ends when its input channel
+//! closes, so a shutdown lets in-flight items finish; after the grace period whatever is left is
+//! abandoned, and because nothing was marked seen for it, the next run picks it up again.
+
+use crate::alert::{self, JsonlSink, RecordStats};
+use crate::classify::{Document, Topic};
+use crate::config::Config;
+use crate::fetch::Fetcher;
+use crate::model::{Article, Classified};
+use crate::poll::{self, PollContext, PollStats};
+use crate::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Items waiting between poll and scrape. Small: a full channel makes the pollers wait.
+pub const ITEM_QUEUE: usize = 64;
+/// Articles waiting for the classifier, and classified items waiting for the recorder.
+pub const STAGE_QUEUE: usize = 64;
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub polls: u64,
+    pub not_modified: u64,
+    pub failures: u64,
+    pub new_items: u64,
+    pub recorded: u64,
+    pub alerts: u64,
+    /// Whether the grace period ran out and in-flight work was abandoned.
+    pub abandoned: bool,
+}
+
+/// Runs the daemon (or one round with `once`) until `shutdown` is cancelled or, with `once`,
+/// every feed has been polled and every item recorded.
+pub async fn run(
+    config: &Config,
+    store: Store,
+    fetcher: Fetcher,
+    shutdown: CancellationToken,
+    once: bool,
+) -> RunSummary {
+    let sinks: Vec<JsonlSink> = config.sinks.iter().map(JsonlSink::from_config).collect();
+    alert::deliver_startup(&store, &sinks).await;
+
+    let (item_tx, item_rx) = mpsc::channel(ITEM_QUEUE);
+    let (article_tx, article_rx) = mpsc::channel(STAGE_QUEUE);
+    let (classified_tx, classified_rx) = mpsc::channel(STAGE_QUEUE);
+    let poll_stats = Arc::new(PollStats::default());
+    let record_stats = Arc::new(RecordStats::default());
+
+    let mut pollers = JoinSet::new();
+    let context = PollContext {
+        fetcher: fetcher.clone(),
+        store: store.clone(),
+        items: item_tx,
+        shutdown: shutdown.clone(),
+        once,
+        max_backoff: config.daemon.max_backoff,
+        max_items_per_poll: config.daemon.max_items_per_poll,
+        stats: poll_stats.clone(),
+    };
+    for feed in config.feeds.iter().cloned() {
+        pollers.spawn(poll::run(feed, context.clone()));
+    }
+    drop(context); // the scrape stage ends once every poller has returned
+
+    let mut stages = JoinSet::new();
+    stages.spawn(crate::scrape::run(item_rx, fetcher, config.daemon.max_concurrent_fetches, article_tx));
+    stages.spawn(classify_stage(article_rx, Arc::new(config.topics.clone()), classified_tx));
+    stages.spawn(alert::run(classified_rx, store, sinks, record_stats.clone()));
+
+    // Pollers first: with --once they return on their own; otherwise on shutdown.
+    while let Some(joined) = pollers.join_next().await {
+        if let Err(err) = joined {
+            warn!(error = %err, "a poller crashed; stopping");
+            shutdown.cancel();
+        }
+    }
+    let drained = async {
+        while let Some(joined) = stages.join_next().await {
+            if let Err(err) = joined {
+                warn!(error = %err, "a stage crashed");
+            }
+        }
+    };
+    let mut abandoned = false;
+    if shutdown.is_cancelled() {
+        if tokio::time::timeout(config.daemon.shutdown_grace, drained).await.is_err() {
+            warn!(
+                grace_secs = config.daemon.shutdown_grace.as_secs(),
+                "grace period over; abandoning in-flight items (they are picked up next run)"
+            );
+            stages.abort_all();
+            abandoned = true;
+        }
+    } else {
+        drained.await;
+    }
+
+    let summary = RunSummary {
+        polls: poll_stats.polls.load(Relaxed),
+        not_modified: poll_stats.not_modified.load(Relaxed),
+        failures: poll_stats.failures.load(Relaxed),
+        new_items: poll_stats.new_items.load(Relaxed),
+        recorded: record_stats.recorded.load(Relaxed),
+        alerts: record_stats.alerts.load(Relaxed),
+        abandoned,
+    };
+    info!(
+        polls = summary.polls,
+        not_modified = summary.not_modified,
+        failures = summary.failures,
+        new_items = summary.new_items,
+        alerts = summary.alerts,
+        "stopped"
+    );
+    summary
+}
+
+/// Scores every article against every topic. Baseline items are not classified.
+async fn classify_stage(
+    mut articles: mpsc::Receiver<Article>,
+    topics: Arc<Vec<Topic>>,
+    classified: mpsc::Sender<Classified>,
+) {
+    while let Some(article) = articles.recv().await {
+        let verdicts =
+            if article.item.baseline_only { Vec::new() } else { classify_article(&topics, &article) };
+        if classified.send(Classified { article, verdicts }).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The exact classification the daemon applies to an article (also used by `explain --url`).
+pub fn classify_article(topics: &[Topic], article: &Article) -> Vec<crate::classify::Verdict> {
+    let document = Document { title: &article.title, body: &article.body };
+    topics.iter().map(|topic| topic.classify(&document)).collect()
+}

@@ -1,1 +1,398 @@
-//! (in progress)
+//! One task per feed: wait for its turn, fetch it (conditional GET), parse it, drop what the
+//! store has already seen, and send the rest downstream as [`Item`]s.
+//!
+//! The poller never marks an item seen (the recorder does, with its verdicts) and never stores
+//! validators before the items they cover are recorded (see [`PollBatch`]). It writes only the
+//! fetch outcome: status, error, failure count and the next poll time. A failing feed backs off
+//! exponentially up to `max_backoff` and is retried forever; `Retry-After` is honoured.
+
+use crate::config::FeedConfig;
+use crate::feed;
+use crate::fetch::{Fetched, Fetcher, Target, Validators};
+use crate::model::{Entry, Item, PollBatch};
+use crate::store::{FeedCommit, FetchOutcome, Store};
+use chrono::Utc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+use url::Url;
+
+/// Counters for the run summary.
+#[derive(Debug, Default)]
+pub struct PollStats {
+    pub polls: AtomicU64,
+    pub not_modified: AtomicU64,
+    pub failures: AtomicU64,
+    pub new_items: AtomicU64,
+}
+
+/// What every poller shares.
+#[derive(Clone)]
+pub struct PollContext {
+    pub fetcher: Fetcher,
+    pub store: Store,
+    pub items: mpsc::Sender<Item>,
+    pub shutdown: CancellationToken,
+    /// Poll once, now, then return.
+    pub once: bool,
+    pub max_backoff: Duration,
+    pub max_items_per_poll: usize,
+    pub stats: Arc<PollStats>,
+}
+
+/// Polls one feed until shutdown (or once, with `--once`).
+pub async fn run(feed: FeedConfig, ctx: PollContext) {
+    let span = info_span!("feed", feed = %feed.name, url = %feed.url);
+    async move {
+        let feed = Arc::new(feed);
+        let mut first_round = true;
+        loop {
+            let wait = match next_wait(&feed, &ctx, first_round).await {
+                Some(wait) => wait,
+                None => return, // --once and the host asked us to stay away
+            };
+            first_round = false;
+            if !wait.is_zero() {
+                debug!(wait_secs = wait.as_secs(), "next poll scheduled");
+            }
+            tokio::select! {
+                () = ctx.shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            poll_once(&feed, &ctx).await;
+            if ctx.once || ctx.shutdown.is_cancelled() {
+                return;
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// How long to wait before the next poll; None when `--once` must skip the feed.
+async fn next_wait(feed: &FeedConfig, ctx: &PollContext, first_round: bool) -> Option<Duration> {
+    let state = blocking(&ctx.store, {
+        let name = feed.name.clone();
+        move |store| store.feed_state(&name)
+    })
+    .await
+    .unwrap_or_else(|err| {
+        warn!(error = %err, "cannot read feed state; polling now");
+        None
+    });
+    let now = Utc::now().timestamp();
+    let retry_after_until =
+        state.as_ref().and_then(|state| state.retry_after_until).filter(|&until| until > now);
+    if ctx.once {
+        // Cron users run --once every few minutes: the schedule is theirs, but a server's
+        // Retry-After is still honoured.
+        if let Some(until) = retry_after_until {
+            info!(retry_after_until = until, "skipped: the server asked us to wait");
+            return None;
+        }
+        return Some(Duration::ZERO);
+    }
+    let next = state.as_ref().and_then(|state| state.next_poll_at);
+    match next {
+        Some(at) if at > now => Some(Duration::from_secs((at - now) as u64)),
+        // Never polled, or overdue: go now, spread over a few seconds so a restart does not
+        // send every request at once.
+        _ if first_round => Some(jitter_up_to(Duration::from_secs(5).min(feed.interval))),
+        _ => Some(Duration::ZERO),
+    }
+}
+
+fn jitter_up_to(max: Duration) -> Duration {
+    Duration::from_millis(fastrand::u64(0..=max.as_millis() as u64))
+}
+
+/// `base` ± 10 %, so feeds with the same interval drift apart.
+fn with_jitter(base: Duration) -> Duration {
+    let factor = 0.9 + fastrand::f64() * 0.2;
+    base.mul_f64(factor)
+}
+
+/// The wait after `failures` consecutive failures: interval × 2^(failures-1), capped, with
+/// jitter, and never shorter than a server's Retry-After.
+pub fn backoff(
+    interval: Duration,
+    failures: u32,
+    max_backoff: Duration,
+    retry_after: Option<Duration>,
+) -> Duration {
+    let exponent = failures.saturating_sub(1).min(20);
+    let base = interval.saturating_mul(1u32 << exponent).min(max_backoff);
+    let wait = with_jitter(base).min(max_backoff);
+    match retry_after {
+        Some(retry_after) => wait.max(retry_after),
+        None => wait,
+    }
+}
+
+/// One fetch-parse-send round.
+async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) {
+    ctx.stats.polls.fetch_add(1, Ordering::Relaxed);
+    let state = blocking(&ctx.store, {
+        let name = feed.name.clone();
+        move |store| store.feed_state(&name)
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    let validators = Validators { etag: state.etag.clone(), last_modified: state.last_modified.clone() };
+    let started = std::time::Instant::now();
+    let result = ctx.fetcher.get(Target::Feed, &feed.url, &validators).await;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let now = Utc::now().timestamp();
+    let ok_outcome = |status: &'static str| OutcomeRow {
+        status,
+        error: None,
+        failures: 0,
+        next: now + with_jitter(feed.interval).as_secs() as i64,
+        retry_after_until: None,
+    };
+    let outcome = match result {
+        Ok(Fetched::NotModified) => {
+            ctx.stats.not_modified.fetch_add(1, Ordering::Relaxed);
+            info!(status = 304, elapsed_ms, "not modified");
+            ok_outcome("304")
+        }
+        Ok(Fetched::Body(body)) => {
+            let bytes_len = body.bytes.len();
+            let feed_url = feed.url.clone();
+            let parsed = tokio::task::spawn_blocking(move || {
+                feed::parse(&body.bytes, &feed_url, body.charset.as_deref())
+                    .map(|parsed| (parsed, body.validators))
+            })
+            .await;
+            match parsed {
+                Ok(Ok((parsed, validators))) => {
+                    info!(
+                        status = 200,
+                        elapsed_ms,
+                        bytes = bytes_len,
+                        format = %parsed.format,
+                        entries = parsed.entries.len(),
+                        repairs = ?parsed.repairs,
+                        "fetched"
+                    );
+                    // Stored first, so `feeds list` shows the fetch even while items drain.
+                    record_outcome(feed, ctx, now, &ok_outcome("200")).await;
+                    send_items(feed, ctx, state.first_polled_at.is_none(), parsed.entries, validators).await;
+                    return;
+                }
+                Ok(Err(err)) => {
+                    failure(feed, ctx, &state, now, "parse", format!("feed could not be parsed: {err}"), None)
+                }
+                Err(join_err) => {
+                    failure(feed, ctx, &state, now, "parse", format!("parser crashed: {join_err}"), None)
+                }
+            }
+        }
+        Err(err) => {
+            let retry_after = err.retry_after();
+            failure(feed, ctx, &state, now, err.kind(), error_chain(&err), retry_after)
+        }
+    };
+    record_outcome(feed, ctx, now, &outcome).await;
+}
+
+struct OutcomeRow {
+    status: &'static str,
+    error: Option<String>,
+    failures: u32,
+    next: i64,
+    retry_after_until: Option<i64>,
+}
+
+fn failure(
+    feed: &FeedConfig,
+    ctx: &PollContext,
+    state: &crate::store::FeedState,
+    now: i64,
+    kind: &'static str,
+    message: String,
+    retry_after: Option<Duration>,
+) -> OutcomeRow {
+    ctx.stats.failures.fetch_add(1, Ordering::Relaxed);
+    let failures = state.consecutive_failures.saturating_add(1);
+    let wait = backoff(feed.interval, failures, ctx.max_backoff, retry_after);
+    warn!(kind, error = %message, failures, retry_in_secs = wait.as_secs(), "poll failed");
+    OutcomeRow {
+        status: "error",
+        error: Some(format!("{kind}: {message}")),
+        failures,
+        next: now + wait.as_secs() as i64,
+        retry_after_until: retry_after.map(|wait| now + wait.as_secs() as i64),
+    }
+}
+
+async fn record_outcome(feed: &FeedConfig, ctx: &PollContext, now: i64, row: &OutcomeRow) {
+    let (name, url) = (feed.name.clone(), feed.url.to_string());
+    let (status, error, failures, next, retry) =
+        (row.status, row.error.clone(), row.failures, row.next, row.retry_after_until);
+    let result = blocking(&ctx.store, move |store| {
+        store.record_fetch(&FetchOutcome {
+            feed: &name,
+            url: &url,
+            at: now,
+            status,
+            error: error.as_deref(),
+            consecutive_failures: failures,
+            next_poll_at: next,
+            retry_after_until: retry,
+        })
+    })
+    .await;
+    if let Err(err) = result {
+        warn!(error = %error_chain(&err), "cannot store the poll outcome");
+    }
+}
+
+/// Keeps the unseen entries, marks baseline ones, and sends them downstream.
+async fn send_items(
+    feed: &Arc<FeedConfig>,
+    ctx: &PollContext,
+    first_poll: bool,
+    mut entries: Vec<Entry>,
+    validators: Validators,
+) {
+    if entries.len() > ctx.max_items_per_poll {
+        warn!(
+            entries = entries.len(),
+            kept = ctx.max_items_per_poll,
+            "feed has too many entries; keeping the first"
+        );
+        entries.truncate(ctx.max_items_per_poll);
+    }
+    for entry in &mut entries {
+        entry.key = seen_key(&feed.url, &entry.key);
+    }
+    let commit = FeedCommit {
+        feed: feed.name.clone(),
+        url: feed.url.to_string(),
+        etag: validators.etag,
+        last_modified: validators.last_modified,
+    };
+    let keys: Vec<(String, Option<String>)> =
+        entries.iter().map(|entry| (entry.key.clone(), entry.link.as_ref().map(Url::to_string))).collect();
+    let unseen = blocking(&ctx.store, move |store| {
+        let refs: Vec<(&str, Option<&str>)> =
+            keys.iter().map(|(key, link)| (key.as_str(), link.as_deref())).collect();
+        store.unseen(&refs)
+    })
+    .await;
+    let unseen = match unseen {
+        Ok(unseen) => unseen,
+        Err(err) => {
+            warn!(error = %error_chain(&err), "cannot read seen items; will retry next poll");
+            return;
+        }
+    };
+    let new_entries: Vec<Entry> =
+        entries.into_iter().zip(unseen).filter_map(|(entry, unseen)| unseen.then_some(entry)).collect();
+    let batch = Arc::new(PollBatch::new(new_entries.len(), commit.clone()));
+    if new_entries.is_empty() {
+        let result =
+            blocking(&ctx.store, move |store| store.commit_feed(&commit, Utc::now().timestamp())).await;
+        if let Err(err) = result {
+            warn!(error = %error_chain(&err), "cannot store validators");
+        }
+        return;
+    }
+    let backfill_start =
+        Utc::now() - chrono::Duration::from_std(feed.backfill).unwrap_or(chrono::Duration::MAX);
+    let n_new = new_entries.len();
+    let mut n_baseline = 0;
+    let feed_name: Arc<str> = Arc::from(feed.name.as_str());
+    let feed_url = Arc::new(feed.url.clone());
+    for entry in new_entries {
+        // On first sight of a feed only recent items may alert; undated ones cannot prove
+        // they are recent, so they are baselined too.
+        let baseline_only =
+            first_poll && entry.published.or(entry.updated).is_none_or(|date| date < backfill_start);
+        n_baseline += usize::from(baseline_only);
+        let item = Item {
+            feed: feed_name.clone(),
+            feed_url: feed_url.clone(),
+            entry,
+            baseline_only,
+            scrape: feed.scrape,
+            batch: batch.clone(),
+        };
+        tokio::select! {
+            // Shutting down: the unsent items stay unseen and the validators unstored, so the
+            // next run fetches the same response again and nothing is lost.
+            () = ctx.shutdown.cancelled() => return,
+            sent = ctx.items.send(item) => if sent.is_err() { return },
+        }
+    }
+    ctx.stats.new_items.fetch_add(n_new as u64, Ordering::Relaxed);
+    info!(new = n_new, baseline = n_baseline, first_poll, "queued new items");
+}
+
+/// The key under which an item is remembered. Opaque guids ("1234") are only unique within a
+/// publisher, so they are qualified by the feed's host; URL-like keys are global already.
+pub fn seen_key(feed_url: &Url, key: &str) -> String {
+    match Url::parse(key) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => key.to_string(),
+        _ => format!("{}|{key}", feed_url.host_str().unwrap_or_default()),
+    }
+}
+
+/// Runs a store call off the async runtime (SQLite commits fsync).
+pub async fn blocking<T, F>(store: &Store, call: F) -> Result<T, crate::store::StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+{
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || call(&store)).await {
+        Ok(result) => result,
+        Err(join_err) => std::panic::resume_unwind(join_err.into_panic()),
+    }
+}
+
+/// An error and its sources on one line, as anyhow's `{:#}` prints them.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let interval = Duration::from_secs(60);
+        let cap = Duration::from_secs(3600);
+        let first = backoff(interval, 1, cap, None);
+        assert!((54..=66).contains(&first.as_secs()), "{first:?}");
+        let fourth = backoff(interval, 4, cap, None);
+        assert!((432..=528).contains(&fourth.as_secs()), "{fourth:?}");
+        assert!(backoff(interval, 50, cap, None) <= cap);
+        assert_eq!(backoff(interval, 1, cap, Some(Duration::from_secs(7200))), Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn opaque_keys_are_qualified_by_host() {
+        let feed = Url::parse("https://news.example/rss").unwrap();
+        assert_eq!(seen_key(&feed, "1234"), "news.example|1234");
+        assert_eq!(seen_key(&feed, "https://news.example/a/1"), "https://news.example/a/1");
+        assert_eq!(seen_key(&feed, "urn:uuid:1"), "news.example|urn:uuid:1");
+    }
+}
