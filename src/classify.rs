@@ -69,6 +69,9 @@ pub struct TopicSpec {
     /// Named term lists, used in queries as `@name`.
     #[serde(default)]
     pub lists: Option<BTreeMap<String, Vec<String>>>,
+    /// Named queries, usable inside other queries as `@name` (like a list).
+    #[serde(default)]
+    pub queries: Option<BTreeMap<String, String>>,
     /// A single query; the same as one rule with weight 1.
     #[serde(default)]
     pub query: Option<String>,
@@ -200,7 +203,7 @@ impl Origin {
 }
 
 fn has_inline_definition(spec: &TopicSpec) -> bool {
-    spec.lists.is_some() || spec.query.is_some() || spec.rules.is_some()
+    spec.lists.is_some() || spec.queries.is_some() || spec.query.is_some() || spec.rules.is_some()
 }
 
 /// Ids of the topics shipped in the binary.
@@ -345,6 +348,8 @@ fn parse_topic_file(text: &str, label: &str, id: &str) -> Result<TopicSpec, Vec<
         #[serde(default)]
         lists: Option<BTreeMap<String, Vec<String>>>,
         #[serde(default)]
+        queries: Option<BTreeMap<String, String>>,
+        #[serde(default)]
         query: Option<String>,
         #[serde(default)]
         rules: Option<Vec<RuleSpec>>,
@@ -370,6 +375,7 @@ fn parse_topic_file(text: &str, label: &str, id: &str) -> Result<TopicSpec, Vec<
         description: file.description,
         threshold: file.threshold,
         lists: file.lists,
+        queries: file.queries,
         query: file.query,
         rules: file.rules,
     })
@@ -392,7 +398,25 @@ fn compile_definition(
     origin: &Origin,
     problems: &mut Vec<TopicError>,
 ) -> Compiled {
-    let mut program = Program::new(definition.lists.clone().unwrap_or_default());
+    let lists = definition.lists.clone().unwrap_or_default();
+    let queries = definition.queries.clone().unwrap_or_default();
+    for name in queries.keys() {
+        if lists.contains_key(name) {
+            problems.push(TopicError {
+                location: origin.at(&format!("queries.{name}")),
+                reason: format!("topic \"{id}\": @{name} is both a list and a query"),
+            });
+        }
+    }
+    for (name, text) in &queries {
+        if let Err(error) = query::parse(text) {
+            problems.push(TopicError {
+                location: origin.at(&format!("queries.{name}")),
+                reason: format!("syntax error in topic \"{id}\" at {}", error.render(text)),
+            });
+        }
+    }
+    let mut program = Program::new(lists, queries);
     for problem in program.check_lists() {
         let ListError {
             list,

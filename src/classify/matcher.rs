@@ -55,6 +55,17 @@ pub(crate) enum Node {
     },
 }
 
+/// How the words of a term are compared with a document's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Same stem (the default).
+    Stem,
+    /// Same normalised form, not stemmed (`=word`).
+    Form,
+    /// Same surface form, case included (`{Word}`).
+    CaseSensitive,
+}
+
 /// A sequence of word tests that must match consecutive tokens.
 #[derive(Debug, Clone)]
 struct Pattern(Vec<usize>);
@@ -88,6 +99,8 @@ pub(crate) struct Program {
     shortest_stem_key: usize,
     /// First two characters of a prefix → (prefix, word test id).
     prefixes: FastMap<String, Vec<(String, usize)>>,
+    /// Normalised form → word test id, for unstemmed word forms (`=word`).
+    forms: FastMap<String, usize>,
     /// Lower-case normalised form → (surface form, word test id) for case-sensitive words.
     exact: FastMap<String, Vec<(String, usize)>>,
     leaves: Vec<Leaf>,
@@ -95,6 +108,10 @@ pub(crate) struct Program {
     leaf_ids: HashMap<(String, Option<Field>), usize>,
     /// Named lists as written, resolved on first use.
     lists: BTreeMap<String, Vec<String>>,
+    /// Named queries, expanded where `@name` is used.
+    queries: BTreeMap<String, String>,
+    /// Named queries being expanded, to report cycles.
+    expanding: Vec<String>,
 }
 
 fn first_chars(word: &str, count: usize) -> &str {
@@ -106,9 +123,10 @@ fn first_chars(word: &str, count: usize) -> &str {
 
 impl Program {
     /// A program whose queries may use the given named lists.
-    pub fn new(lists: BTreeMap<String, Vec<String>>) -> Program {
+    pub fn new(lists: BTreeMap<String, Vec<String>>, queries: BTreeMap<String, String>) -> Program {
         Program {
             lists,
+            queries,
             shortest_stem_key: 3,
             ..Program::default()
         }
@@ -140,6 +158,16 @@ impl Program {
         id
     }
 
+    fn word_form(&mut self, word: &str) -> usize {
+        if let Some(&id) = self.forms.get(word) {
+            return id;
+        }
+        let id = self.n_words;
+        self.n_words += 1;
+        self.forms.insert(word.to_string(), id);
+        id
+    }
+
     fn word_exact(&mut self, text: &str) -> usize {
         let surface_form = surface(text);
         let mut lower = String::new();
@@ -158,7 +186,8 @@ impl Program {
     }
 
     /// The patterns of one written term (a list entry or a query term). Errors are messages.
-    fn term_patterns(&mut self, text: &str, exact: bool, prefix: bool) -> Result<Pattern, String> {
+    fn term_patterns(&mut self, text: &str, mode: Mode, prefix: bool) -> Result<Pattern, String> {
+        let exact = mode == Mode::CaseSensitive;
         let words = normalise_words(text);
         if words.is_empty() {
             return Err(format!("`{text}` has no letters or digits to match"));
@@ -179,6 +208,8 @@ impl Program {
                     ));
                 }
                 ids.push(self.word_prefix(word));
+            } else if mode == Mode::Form {
+                ids.push(self.word_form(word));
             } else {
                 ids.push(self.word_stem(word));
             }
@@ -201,7 +232,11 @@ impl Program {
             let inner = inner
                 .strip_suffix('}')
                 .ok_or_else(|| format!("`{entry}`: expected a closing `}}`"))?;
-            out.push(self.term_patterns(inner.trim(), true, false)?);
+            out.push(self.term_patterns(inner.trim(), Mode::CaseSensitive, false)?);
+            return Ok(());
+        }
+        if let Some(form) = entry.strip_prefix('=') {
+            out.push(self.term_patterns(form.trim_matches('"'), Mode::Form, false)?);
             return Ok(());
         }
         let unquoted = entry.trim_matches('"');
@@ -210,7 +245,7 @@ impl Program {
         if text.contains('*') {
             return Err(format!("`{entry}`: a wildcard `*` may only end the entry"));
         }
-        out.push(self.term_patterns(text, false, prefix)?);
+        out.push(self.term_patterns(text, Mode::Stem, prefix)?);
         Ok(())
     }
 
@@ -287,10 +322,19 @@ impl Program {
         let mut patterns = Vec::new();
         match term {
             Term::Word { text, prefix } | Term::Phrase { text, prefix } => {
-                patterns.push(self.term_patterns(text, false, *prefix).map_err(error)?);
+                patterns.push(
+                    self.term_patterns(text, Mode::Stem, *prefix)
+                        .map_err(error)?,
+                );
             }
             Term::Exact { text } => {
-                patterns.push(self.term_patterns(text, true, false).map_err(error)?);
+                patterns.push(
+                    self.term_patterns(text, Mode::CaseSensitive, false)
+                        .map_err(error)?,
+                );
+            }
+            Term::Form { text } => {
+                patterns.push(self.term_patterns(text, Mode::Form, false).map_err(error)?);
             }
             Term::List { name } => {
                 let mut visiting = Vec::new();
@@ -313,6 +357,12 @@ impl Program {
         positive_leaves: &mut Vec<usize>,
     ) -> Result<Node, SyntaxError> {
         Ok(match expr {
+            Expr::Term {
+                term: Term::List { name },
+                offset,
+            } if self.queries.contains_key(name) => {
+                self.expand_query(name, *offset, scope, positive_leaves)?
+            }
             Expr::Term { term, offset } => {
                 let id = self.leaf(term, scope, *offset)?;
                 positive_leaves.push(id);
@@ -386,6 +436,33 @@ impl Program {
         })
     }
 
+    /// Compiles a named query where `@name` is used; errors inside it are reported at the use.
+    fn expand_query(
+        &mut self,
+        name: &str,
+        offset: usize,
+        scope: Option<Field>,
+        positive_leaves: &mut Vec<usize>,
+    ) -> Result<Node, SyntaxError> {
+        let at_use = |message: String| SyntaxError { offset, message };
+        if self.expanding.iter().any(|seen| seen == name) {
+            return Err(at_use(format!("query @{name} uses itself")));
+        }
+        let text = self.queries.get(name).cloned().unwrap_or_default();
+        let expr = super::query::parse(&text)
+            .map_err(|error| at_use(format!("in @{name}: {}", error.render(&text))))?;
+        self.expanding.push(name.to_string());
+        let node = self.compile(&expr, scope, positive_leaves);
+        self.expanding.pop();
+        node.map_err(|error| {
+            if error.message.starts_with("in @") {
+                at_use(error.message)
+            } else {
+                at_use(format!("in @{name}: {}", error.render(&text)))
+            }
+        })
+    }
+
     /// Finds every leaf's occurrences in a document.
     pub fn match_leaves(&self, tokens: &Tokens, originals: [&str; 2]) -> Vec<Vec<Occ>> {
         let mut postings: Vec<Vec<u32>> = vec![Vec::new(); self.n_words];
@@ -397,6 +474,9 @@ impl Program {
                 if let Some(&id) = self.stems.get(&stem) {
                     postings[id].push(position);
                 }
+            }
+            if let Some(&id) = self.forms.get(word) {
+                postings[id].push(position);
             }
             if !self.prefixes.is_empty()
                 && let Some(entries) = self.prefixes.get(first_chars(word, 2))

@@ -55,6 +55,8 @@ pub(crate) enum Term {
     Word { text: String, prefix: bool },
     /// A quoted phrase: its words in order, stemmed; `prefix` when the last word ends in `*`.
     Phrase { text: String, prefix: bool },
+    /// `=word`: this exact word form (any case), no stemming.
+    Form { text: String },
     /// `{Word}`: case-sensitive surface form, no stemming.
     Exact { text: String },
     /// `@name`: a named term list.
@@ -432,6 +434,20 @@ impl Parser {
                 Term::Exact { text }
             }
             TokenKind::Word(text) => {
+                if let Some(form) = text.strip_prefix('=') {
+                    if form.is_empty() || form.contains('*') {
+                        return Err(SyntaxError {
+                            offset,
+                            message: "expected a word form after `=` (no wildcard)".into(),
+                        });
+                    }
+                    return Ok(Expr::Term {
+                        term: Term::Form {
+                            text: form.to_string(),
+                        },
+                        offset,
+                    });
+                }
                 let prefix = text.ends_with('*');
                 let stripped = text.trim_end_matches('*');
                 if stripped.contains('*') || stripped.is_empty() {
