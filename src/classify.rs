@@ -1,28 +1,111 @@
-//! Topics and verdicts. OWNED BY THE CLASSIFY HELPER: this is the interface stub.
-//! No I/O except reading topic files at load time.
+//! Topics and verdicts: compiles topic definitions written in the topic query language and
+//! scores documents against them, explaining every verdict.
+//!
+//! A topic is a set of weighted *rules*, each a query (see `docs/topic-language.md`), plus named
+//! term lists the queries share and a threshold. A document's score is the noisy-OR of the
+//! weights of the positive rules that match, multiplied by `1 - |w|` for every matching negative
+//! rule; it is a match when the score reaches the threshold. Every matched rule is reported with
+//! the text spans (byte offsets into the original title or body) that satisfied it.
+//!
+//! Classification is pure: no I/O, deterministic, and it never panics on input. The only I/O
+//! here is reading topic files at load time ([`Topic::load_all`]) and the `eval`/`explain`
+//! helpers for the command line, which read and write what they are given.
 
+mod matcher;
+mod query;
+mod text;
+
+pub use text::Field;
+
+use matcher::{ListError, Node, Occ, Program, evaluate};
 use serde::Deserialize;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// One `[[topics]]` entry of the config, as written.
-#[derive(Debug, Clone, Deserialize)]
+/// The topics shipped in the binary: `id = "<one of these>"` alone selects them.
+const BUILTIN_TOPICS: &[(&str, &str)] = &[
+    (
+        "us-russia-talks",
+        include_str!("../config/topics/us-russia-talks.toml"),
+    ),
+    (
+        "us-china-trade-talks",
+        include_str!("../config/topics/us-china-trade-talks.toml"),
+    ),
+];
+
+/// The threshold used when a topic gives none.
+pub const DEFAULT_THRESHOLD: f64 = 0.5;
+
+/// The longest snippet, in characters.
+pub const SNIPPET_CHARS: usize = 300;
+
+/// One `[[topics]]` entry of the config, as written; a topic file has the same keys except
+/// `file`.
+///
+/// Three ways to define a topic:
+/// - `id` alone (optionally with `threshold`/`name`): a topic shipped in the binary;
+/// - `file = "topics/x.toml"` (relative to the config file's directory): a topic file;
+/// - inline `query` and/or `rules`, with `lists` and `threshold`.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TopicSpec {
+    /// The topic's id, used in alerts and on the command line.
     pub id: String,
+    /// A topic file, relative to the config file's directory.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// A human-readable name (defaults to the id).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What the topic is about, for people reading the config.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Score in `[0, 1]` from which a document matches (default 0.5). Overrides the file's.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// Named term lists, used in queries as `@name`.
+    #[serde(default)]
+    pub lists: Option<BTreeMap<String, Vec<String>>>,
+    /// Named queries, usable inside other queries as `@name` (like a list).
+    #[serde(default)]
+    pub queries: Option<BTreeMap<String, String>>,
+    /// A single query; the same as one rule with weight 1.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Weighted rules.
+    #[serde(default)]
+    pub rules: Option<Vec<RuleSpec>>,
 }
 
-/// A compiled topic, ready to classify.
-#[derive(Debug, Clone)]
-pub struct Topic {
-    pub id: String,
+/// One weighted rule of a topic, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// Shown in explanations; defaults to the query.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The query (see `docs/topic-language.md`).
+    pub query: String,
+    /// In `[-1, 1]`, not 0: positive rules add evidence (noisy-OR), negative rules multiply the
+    /// score by `1 - |weight|`.
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+}
+
+fn default_weight() -> f64 {
+    1.0
 }
 
 /// A problem with a topic definition, naming the topic, the file, the key and the reason.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{location}: {reason}")]
 pub struct TopicError {
-    /// e.g. `topics[0].query` or `config/topics/x.toml: query`
+    /// e.g. `topics[0].query` or `config/topics/x.toml: rules[2].query`
     pub location: String,
+    /// What is wrong; for query syntax errors the topic, the column and what was expected.
     pub reason: String,
 }
 
@@ -33,32 +116,846 @@ pub struct Document<'a> {
     pub body: &'a str,
 }
 
+/// A piece of the original text that satisfied a clause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub field: Field,
+    /// Byte offsets into the original title or body.
+    pub start: usize,
+    pub end: usize,
+    /// The original text of the span.
+    pub text: String,
+}
+
+/// A rule that matched, with its evidence.
+#[derive(Debug, Clone)]
+pub struct ClauseMatch {
+    /// The rule's name.
+    pub name: String,
+    /// The rule's query as written.
+    pub query: String,
+    /// The rule's weight (negative for negative evidence).
+    pub weight: f64,
+    /// The spans that satisfied it, in text order (at most [`MAX_SPANS_PER_CLAUSE`]).
+    pub spans: Vec<Span>,
+}
+
+/// The most spans kept per clause.
+pub const MAX_SPANS_PER_CLAUSE: usize = 12;
+
 /// The verdict of one topic on one document, with its explanation.
 #[derive(Debug, Clone)]
 pub struct Verdict {
     pub topic: String,
+    /// In `[0, 1]`.
     pub score: f64,
+    /// `score >= threshold`.
     pub matched: bool,
     /// Human-readable reasons, strongest first (the alert's `matched`).
     pub reasons: Vec<String>,
     /// Up to ~300 characters around the strongest evidence (the alert's `snippet`).
     pub snippet: String,
+    /// The matched rules, strongest first (positive rules by weight, then negative ones).
+    pub clauses: Vec<ClauseMatch>,
+    /// The topic's threshold, for display.
+    pub threshold: f64,
+}
+
+#[derive(Debug)]
+struct Rule {
+    name: String,
+    query: String,
+    weight: f64,
+    node: Node,
+    positive_leaves: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct Compiled {
+    program: Program,
+    rules: Vec<Rule>,
+}
+
+/// A compiled topic, ready to classify. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Topic {
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Score from which a document matches.
+    pub threshold: f64,
+    compiled: Arc<Compiled>,
+}
+
+/// Where a definition came from, for error locations.
+enum Origin {
+    Inline { index: usize },
+    File { label: String },
+}
+
+impl Origin {
+    fn at(&self, key: &str) -> String {
+        match self {
+            Origin::Inline { index } => format!("topics[{index}].{key}"),
+            Origin::File { label } => format!("{label}: {key}"),
+        }
+    }
+}
+
+fn has_inline_definition(spec: &TopicSpec) -> bool {
+    spec.lists.is_some() || spec.queries.is_some() || spec.query.is_some() || spec.rules.is_some()
+}
+
+/// Ids of the topics shipped in the binary.
+pub fn builtin_topic_ids() -> impl Iterator<Item = &'static str> {
+    BUILTIN_TOPICS.iter().map(|(id, _)| *id)
 }
 
 impl Topic {
     /// Compiles every configured topic; `config_dir` is where relative topic files are found.
-    pub fn load_all(specs: &[TopicSpec], _config_dir: &Path) -> Result<Vec<Topic>, Vec<TopicError>> {
-        Ok(specs.iter().map(|spec| Topic { id: spec.id.clone() }).collect())
+    /// Collects every problem of every topic.
+    pub fn load_all(specs: &[TopicSpec], config_dir: &Path) -> Result<Vec<Topic>, Vec<TopicError>> {
+        let mut topics = Vec::new();
+        let mut errors = Vec::new();
+        for (index, spec) in specs.iter().enumerate() {
+            if let Some(first) = specs[..index].iter().position(|other| other.id == spec.id) {
+                errors.push(TopicError {
+                    location: format!("topics[{index}].id"),
+                    reason: format!("\"{}\" is already used by topics[{first}]", spec.id),
+                });
+                continue;
+            }
+            match Topic::load(index, spec, config_dir) {
+                Ok(topic) => topics.push(topic),
+                Err(mut problems) => errors.append(&mut problems),
+            }
+        }
+        if errors.is_empty() {
+            Ok(topics)
+        } else {
+            Err(errors)
+        }
     }
 
+    /// Compiles one shipped topic by id (for tools and tests).
+    pub fn builtin(id: &str) -> Result<Topic, Vec<TopicError>> {
+        let spec = TopicSpec {
+            id: id.to_string(),
+            ..TopicSpec::default()
+        };
+        Topic::load(0, &spec, Path::new("."))
+    }
+
+    fn load(index: usize, spec: &TopicSpec, config_dir: &Path) -> Result<Topic, Vec<TopicError>> {
+        let error = |location: String, reason: String| vec![TopicError { location, reason }];
+        if spec.id.trim().is_empty() {
+            return Err(error(
+                format!("topics[{index}].id"),
+                "must not be empty".into(),
+            ));
+        }
+        let inline = has_inline_definition(spec);
+        let (definition, origin) = if let Some(file) = &spec.file {
+            if inline {
+                return Err(error(
+                    format!("topics[{index}]"),
+                    "give either `file` or an inline definition (`query`, `rules`, `lists`), \
+                     not both"
+                        .into(),
+                ));
+            }
+            let path = config_dir.join(file);
+            let label = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|source| {
+                error(
+                    format!("topics[{index}].file"),
+                    format!("cannot read {label}: {source}"),
+                )
+            })?;
+            (
+                parse_topic_file(&text, &label, &spec.id)?,
+                Origin::File { label },
+            )
+        } else if inline {
+            (spec.clone(), Origin::Inline { index })
+        } else {
+            let Some((_, text)) = BUILTIN_TOPICS.iter().find(|(id, _)| *id == spec.id) else {
+                let shipped: Vec<&str> = builtin_topic_ids().collect();
+                return Err(error(
+                    format!("topics[{index}]"),
+                    format!(
+                        "topic \"{}\" has no definition: give `file`, `query` or `rules`, or use a \
+                         shipped topic ({})",
+                        spec.id,
+                        shipped.join(", ")
+                    ),
+                ));
+            };
+            let label = format!("config/topics/{}.toml (built in)", spec.id);
+            (
+                parse_topic_file(text, &label, &spec.id)?,
+                Origin::File { label },
+            )
+        };
+        let threshold = spec
+            .threshold
+            .or(definition.threshold)
+            .unwrap_or(DEFAULT_THRESHOLD);
+        let threshold_origin = if spec.threshold.is_some() {
+            &Origin::Inline { index }
+        } else {
+            &origin
+        };
+        let mut problems = Vec::new();
+        if !(0.0..=1.0).contains(&threshold) {
+            problems.push(TopicError {
+                location: threshold_origin.at("threshold"),
+                reason: format!("{threshold} is not between 0 and 1"),
+            });
+        }
+        let name = spec
+            .name
+            .clone()
+            .or(definition.name.clone())
+            .unwrap_or_else(|| spec.id.clone());
+        let compiled = compile_definition(&spec.id, &definition, &origin, &mut problems);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Topic {
+            id: spec.id.clone(),
+            name,
+            threshold,
+            compiled: Arc::new(compiled),
+        })
+    }
+}
+
+fn parse_topic_file(text: &str, label: &str, id: &str) -> Result<TopicSpec, Vec<TopicError>> {
+    let error = |location: String, reason: String| vec![TopicError { location, reason }];
+    // A topic file's `id` is optional; its other keys are those of an inline definition.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct TopicFile {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        description: Option<String>,
+        #[serde(default)]
+        threshold: Option<f64>,
+        #[serde(default)]
+        lists: Option<BTreeMap<String, Vec<String>>>,
+        #[serde(default)]
+        queries: Option<BTreeMap<String, String>>,
+        #[serde(default)]
+        query: Option<String>,
+        #[serde(default)]
+        rules: Option<Vec<RuleSpec>>,
+    }
+    let file: TopicFile = toml::from_str(text).map_err(|source| {
+        error(
+            label.to_string(),
+            source.to_string().trim_end().replace('\n', " "),
+        )
+    })?;
+    if let Some(file_id) = &file.id
+        && file_id != id
+    {
+        return Err(error(
+            format!("{label}: id"),
+            format!("\"{file_id}\" does not match the configured topic id \"{id}\""),
+        ));
+    }
+    Ok(TopicSpec {
+        id: id.to_string(),
+        file: None,
+        name: file.name,
+        description: file.description,
+        threshold: file.threshold,
+        lists: file.lists,
+        queries: file.queries,
+        query: file.query,
+        rules: file.rules,
+    })
+}
+
+fn is_positive(expr: &query::Expr) -> bool {
+    use query::Expr;
+    match expr {
+        Expr::Term { .. } | Expr::Near { .. } => true,
+        Expr::And(items) => items.iter().any(is_positive),
+        Expr::Or(items) => items.iter().all(is_positive),
+        Expr::Not { .. } => false,
+        Expr::Scoped { inner, .. } => is_positive(inner),
+    }
+}
+
+fn compile_definition(
+    id: &str,
+    definition: &TopicSpec,
+    origin: &Origin,
+    problems: &mut Vec<TopicError>,
+) -> Compiled {
+    let lists = definition.lists.clone().unwrap_or_default();
+    let queries = definition.queries.clone().unwrap_or_default();
+    for name in queries.keys() {
+        if lists.contains_key(name) {
+            problems.push(TopicError {
+                location: origin.at(&format!("queries.{name}")),
+                reason: format!("topic \"{id}\": @{name} is both a list and a query"),
+            });
+        }
+    }
+    for (name, text) in &queries {
+        if let Err(error) = query::parse(text) {
+            problems.push(TopicError {
+                location: origin.at(&format!("queries.{name}")),
+                reason: format!("syntax error in topic \"{id}\" at {}", error.render(text)),
+            });
+        }
+    }
+    let mut program = Program::new(lists, queries);
+    for problem in program.check_lists() {
+        let ListError {
+            list,
+            index,
+            message,
+        } = problem;
+        problems.push(TopicError {
+            location: origin.at(&format!("lists.{list}[{index}]")),
+            reason: format!("topic \"{id}\": {message}"),
+        });
+    }
+    let mut written: Vec<(String, RuleSpec)> = Vec::new();
+    if let Some(query) = &definition.query {
+        written.push((
+            "query".into(),
+            RuleSpec {
+                name: Some("query".into()),
+                query: query.clone(),
+                weight: 1.0,
+            },
+        ));
+    }
+    for (index, rule) in definition.rules.iter().flatten().enumerate() {
+        written.push((format!("rules[{index}]"), rule.clone()));
+    }
+    if written.is_empty() {
+        problems.push(TopicError {
+            location: origin.at("rules"),
+            reason: format!("topic \"{id}\" has no `query` and no `rules`"),
+        });
+    }
+    let mut rules = Vec::new();
+    for (key, rule) in written {
+        if !(-1.0..=1.0).contains(&rule.weight) || rule.weight == 0.0 {
+            problems.push(TopicError {
+                location: origin.at(&format!("{key}.weight")),
+                reason: format!("{} is not in [-1, 1] or is 0", rule.weight),
+            });
+            continue;
+        }
+        let syntax = |error: query::SyntaxError| TopicError {
+            location: origin.at(&format!("{key}.query")),
+            reason: format!(
+                "syntax error in topic \"{id}\" at {}",
+                error.render(&rule.query)
+            ),
+        };
+        let expr = match query::parse(&rule.query) {
+            Ok(expr) => expr,
+            Err(error) => {
+                problems.push(syntax(error));
+                continue;
+            }
+        };
+        if !is_positive(&expr) {
+            problems.push(TopicError {
+                location: origin.at(&format!("{key}.query")),
+                reason: format!(
+                    "topic \"{id}\": the query only excludes (NOT); add a term it must contain"
+                ),
+            });
+            continue;
+        }
+        let mut positive_leaves = Vec::new();
+        match program.compile(&expr, None, &mut positive_leaves) {
+            Ok(node) => {
+                positive_leaves.sort_unstable();
+                positive_leaves.dedup();
+                rules.push(Rule {
+                    name: rule.name.clone().unwrap_or_else(|| rule.query.clone()),
+                    query: rule.query.clone(),
+                    weight: rule.weight,
+                    node,
+                    positive_leaves,
+                });
+            }
+            Err(error) => problems.push(syntax(error)),
+        }
+    }
+    Compiled { program, rules }
+}
+
+/// A matched rule during classification.
+struct Hit<'a> {
+    rule: &'a Rule,
+    roots: Vec<Occ>,
+}
+
+impl Topic {
     /// Scores a document against this topic.
-    pub fn classify(&self, _doc: &Document<'_>) -> Verdict {
+    pub fn classify(&self, doc: &Document<'_>) -> Verdict {
+        let tokens = text::tokenize(doc.title, doc.body);
+        let compiled = &*self.compiled;
+        let leaves = compiled
+            .program
+            .match_leaves(&tokens, [doc.title, doc.body]);
+        let mut hits: Vec<Hit<'_>> = compiled
+            .rules
+            .iter()
+            .filter_map(|rule| {
+                let roots = evaluate(&rule.node, &leaves, &tokens)?;
+                Some(Hit { rule, roots })
+            })
+            .collect();
+        let mut keep = 1.0;
+        let mut penalty = 1.0;
+        for hit in &hits {
+            if hit.rule.weight > 0.0 {
+                keep *= 1.0 - hit.rule.weight;
+            } else {
+                penalty *= 1.0 + hit.rule.weight;
+            }
+        }
+        let score = ((1.0 - keep) * penalty).clamp(0.0, 1.0);
+        // Strongest first: positive rules by weight, then negative ones by strength; the
+        // sort is stable, so equal weights keep the topic file's order.
+        hits.sort_by(|a, b| {
+            let rank = |weight: f64| {
+                if weight > 0.0 {
+                    (0, -weight)
+                } else {
+                    (1, weight)
+                }
+            };
+            rank(a.rule.weight)
+                .partial_cmp(&rank(b.rule.weight))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let field_text = |field: Field| match field {
+            Field::Title => doc.title,
+            Field::Body => doc.body,
+        };
+        let clauses: Vec<ClauseMatch> = hits
+            .iter()
+            .map(|hit| ClauseMatch {
+                name: hit.rule.name.clone(),
+                query: hit.rule.query.clone(),
+                weight: hit.rule.weight,
+                spans: clause_spans(hit, &leaves, &tokens, &field_text),
+            })
+            .collect();
+        let reasons = clauses.iter().map(reason).collect();
+        let snippet = match hits.iter().find(|hit| hit.rule.weight > 0.0) {
+            Some(hit) => hit
+                .roots
+                .first()
+                .map(|occ| snippet_around(*occ, &tokens, &field_text))
+                .unwrap_or_default(),
+            None => plain_snippet(doc),
+        };
         Verdict {
             topic: self.id.clone(),
-            score: 0.0,
-            matched: false,
-            reasons: vec![],
-            snippet: String::new(),
+            score,
+            matched: score >= self.threshold && score > 0.0,
+            reasons,
+            snippet,
+            clauses,
+            threshold: self.threshold,
         }
     }
 }
+
+/// The positive leaves' occurrences that lie inside the rule's matching ranges, as spans.
+fn clause_spans<'a>(
+    hit: &Hit<'_>,
+    leaves: &[Vec<Occ>],
+    tokens: &text::Tokens,
+    field_text: &dyn Fn(Field) -> &'a str,
+) -> Vec<Span> {
+    let mut occs: Vec<Occ> = Vec::new();
+    for &leaf in &hit.rule.positive_leaves {
+        for &occ in &leaves[leaf] {
+            let inside = hit
+                .roots
+                .iter()
+                .any(|root| root.start <= occ.start && occ.end <= root.end);
+            if inside {
+                occs.push(occ);
+            }
+        }
+    }
+    occs.sort_unstable();
+    occs.dedup();
+    occs.truncate(MAX_SPANS_PER_CLAUSE);
+    occs.iter()
+        .map(|occ| {
+            let first = &tokens.tokens[occ.start as usize];
+            let last = &tokens.tokens[occ.end as usize - 1];
+            let text = field_text(first.field);
+            let (start, end) = (first.start as usize, last.end as usize);
+            Span {
+                field: first.field,
+                start,
+                end,
+                text: text[start..end].to_string(),
+            }
+        })
+        .collect()
+}
+
+fn format_weight(weight: f64) -> String {
+    if weight >= 0.0 {
+        format!("+{weight:.2}")
+    } else {
+        format!("−{:.2}", -weight)
+    }
+}
+
+fn reason(clause: &ClauseMatch) -> String {
+    let mut quoted: Vec<String> = Vec::new();
+    for span in &clause.spans {
+        let shown = format!("“{}”", text_collapsed(&span.text));
+        if !quoted.contains(&shown) {
+            quoted.push(shown);
+        }
+        if quoted.len() == 6 {
+            break;
+        }
+    }
+    format!(
+        "{} ({}): {}",
+        clause.name,
+        format_weight(clause.weight),
+        quoted.join(" ")
+    )
+}
+
+fn text_collapsed(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The text from the start of the sentence holding `occ`, up to [`SNIPPET_CHARS`] characters,
+/// moved forward when the evidence would not fit.
+fn snippet_around<'a>(
+    occ: Occ,
+    tokens: &text::Tokens,
+    field_text: &dyn Fn(Field) -> &'a str,
+) -> String {
+    let first = &tokens.tokens[occ.start as usize];
+    let last = &tokens.tokens[occ.end as usize - 1];
+    let text = field_text(first.field);
+    let sentence_start = tokens
+        .tokens
+        .iter()
+        .find(|token| token.field == first.field && token.sentence == first.sentence)
+        .map_or(first.start as usize, |token| token.start as usize);
+    let evidence_end = last.end as usize;
+    let mut start = sentence_start;
+    if text[start..evidence_end].chars().count() > SNIPPET_CHARS {
+        // Keep about a third of the room before the evidence.
+        let before: Vec<usize> = text[..first.start as usize]
+            .char_indices()
+            .map(|(i, _)| i)
+            .collect();
+        start = before
+            .len()
+            .checked_sub(SNIPPET_CHARS / 3)
+            .map_or(0, |index| before[index]);
+    }
+    cut(text, start)
+}
+
+/// Up to [`SNIPPET_CHARS`] characters of `text` from byte `start`, whitespace collapsed, cut at
+/// a word boundary, with `…` where text was left out.
+fn cut(text: &str, start: usize) -> String {
+    let rest = &text[start..];
+    let end = rest
+        .char_indices()
+        .nth(SNIPPET_CHARS)
+        .map_or(rest.len(), |(index, _)| index);
+    let mut piece = &rest[..end];
+    if end < rest.len()
+        && let Some(space) = piece.rfind(char::is_whitespace)
+        && space > piece.len() / 2
+    {
+        piece = &piece[..space];
+    }
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.push_str(&text_collapsed(piece));
+    if piece.len() < rest.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn plain_snippet(doc: &Document<'_>) -> String {
+    let joined = if doc.title.is_empty() {
+        doc.body.to_string()
+    } else {
+        format!("{}. {}", doc.title, doc.body)
+    };
+    cut(&joined, 0)
+}
+
+/// Confusion counts of an evaluation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EvalCounts {
+    pub true_positives: usize,
+    pub false_positives: usize,
+    pub false_negatives: usize,
+    pub true_negatives: usize,
+}
+
+impl EvalCounts {
+    /// TP / (TP + FP); 0 when nothing was predicted positive.
+    pub fn precision(&self) -> f64 {
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
+    }
+
+    /// TP / (TP + FN); 0 when there are no positives.
+    pub fn recall(&self) -> f64 {
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
+    }
+
+    /// Harmonic mean of precision and recall.
+    pub fn f1(&self) -> f64 {
+        let (precision, recall) = (self.precision(), self.recall());
+        if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        }
+    }
+}
+
+fn ratio(numerator: usize, denominator: usize) -> f64 {
+    if denominator == 0 {
+        0.0
+    } else {
+        numerator as f64 / denominator as f64
+    }
+}
+
+/// One labelled item of an evaluation file.
+#[derive(Debug, Deserialize)]
+struct EvalItem {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    text: String,
+    label: bool,
+}
+
+/// Classifies every item `{id, title, text, label}` of a JSON Lines file with
+/// [`Topic::classify`] and prints the confusion counts, then `precision`, `recall` and `F1`
+/// (the last line). With `show_errors`, the misclassified items and their explanations come
+/// first.
+pub fn eval_jsonl(
+    topic: &Topic,
+    path: &Path,
+    show_errors: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<EvalCounts> {
+    use anyhow::Context;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut counts = EvalCounts::default();
+    for (line_index, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item: EvalItem = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not an eval item", path.display(), line_index + 1))?;
+        let verdict = topic.classify(&Document {
+            title: &item.title,
+            body: &item.text,
+        });
+        let kind = match (verdict.matched, item.label) {
+            (true, true) => {
+                counts.true_positives += 1;
+                None
+            }
+            (true, false) => {
+                counts.false_positives += 1;
+                Some("false positive")
+            }
+            (false, true) => {
+                counts.false_negatives += 1;
+                Some("false negative")
+            }
+            (false, false) => {
+                counts.true_negatives += 1;
+                None
+            }
+        };
+        if show_errors && let Some(kind) = kind {
+            let headline = if item.title.is_empty() {
+                &item.text
+            } else {
+                &item.title
+            };
+            let headline: String = headline.chars().take(100).collect();
+            writeln!(
+                out,
+                "{kind}: {} (score {:.3}) {}",
+                item.id,
+                verdict.score,
+                text_collapsed(&headline)
+            )?;
+            for reason in &verdict.reasons {
+                writeln!(out, "    {reason}")?;
+            }
+        }
+    }
+    let total = counts.true_positives
+        + counts.false_positives
+        + counts.false_negatives
+        + counts.true_negatives;
+    writeln!(
+        out,
+        "topic {} on {}: {total} items",
+        topic.id,
+        path.display()
+    )?;
+    writeln!(out, "true positives  {}", counts.true_positives)?;
+    writeln!(out, "false positives {}", counts.false_positives)?;
+    writeln!(out, "false negatives {}", counts.false_negatives)?;
+    writeln!(out, "true negatives  {}", counts.true_negatives)?;
+    writeln!(out, "precision {:.3}", counts.precision())?;
+    writeln!(out, "recall {:.3}", counts.recall())?;
+    writeln!(out, "F1 {:.3}", counts.f1())?;
+    Ok(counts)
+}
+
+/// Prints a verdict with each matched clause and its spans highlighted in context (ANSI colours
+/// when `color`, `[[…]]` otherwise).
+pub fn explain(
+    topic: &Topic,
+    doc: &Document<'_>,
+    color: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let verdict = topic.classify(doc);
+    let (bold, green, red, yellow, reset) = if color {
+        ("\x1b[1m", "\x1b[32m", "\x1b[31m", "\x1b[1;33m", "\x1b[0m")
+    } else {
+        ("", "", "", "", "")
+    };
+    let outcome = if verdict.matched {
+        format!("{green}MATCH{reset}")
+    } else {
+        format!("{red}no match{reset}")
+    };
+    writeln!(
+        out,
+        "{bold}topic{reset} {} — score {:.3} (threshold {:.2}): {outcome}",
+        topic.id, verdict.score, verdict.threshold
+    )?;
+    if verdict.clauses.is_empty() {
+        writeln!(out, "no rule matched")?;
+    }
+    for clause in &verdict.clauses {
+        let colour = if clause.weight > 0.0 { green } else { red };
+        writeln!(
+            out,
+            "{colour}{}{reset} {bold}{}{reset}",
+            format_weight(clause.weight),
+            clause.name
+        )?;
+        writeln!(out, "      query: {}", clause.query)?;
+        for field in [Field::Title, Field::Body] {
+            let spans: Vec<&Span> = clause
+                .spans
+                .iter()
+                .filter(|span| span.field == field)
+                .collect();
+            if spans.is_empty() {
+                continue;
+            }
+            let text = if field == Field::Title {
+                doc.title
+            } else {
+                doc.body
+            };
+            let offsets: Vec<String> = spans
+                .iter()
+                .map(|span| format!("{}..{}", span.start, span.end))
+                .collect();
+            writeln!(out, "      {} [{}]", field.name(), offsets.join(", "))?;
+            writeln!(
+                out,
+                "      {}",
+                highlight(text, &spans, yellow, reset, color)
+            )?;
+        }
+    }
+    writeln!(out, "{bold}snippet{reset}: {}", verdict.snippet)?;
+    Ok(())
+}
+
+/// The text from a little before the first span to a little after the last, spans marked.
+fn highlight(text: &str, spans: &[&Span], on: &str, off: &str, color: bool) -> String {
+    const CONTEXT_CHARS: usize = 60;
+    let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
+        return String::new();
+    };
+    let start = text[..first.start]
+        .char_indices()
+        .rev()
+        .nth(CONTEXT_CHARS - 1)
+        .map_or(0, |(index, _)| index);
+    let end = text[last.end..]
+        .char_indices()
+        .nth(CONTEXT_CHARS)
+        .map_or(text.len(), |(index, _)| last.end + index);
+    let (open, close) = if color { (on, off) } else { ("[[", "]]") };
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    let mut position = start;
+    for span in spans {
+        if span.start < position {
+            continue;
+        }
+        out.push_str(&text[position..span.start]);
+        out.push_str(open);
+        out.push_str(&text[span.start..span.end]);
+        out.push_str(close);
+        position = span.end;
+    }
+    out.push_str(&text[position..end.max(position)]);
+    if end < text.len() {
+        out.push('…');
+    }
+    text_collapsed(&out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,68 @@
+//! Classification benchmark: evaluates the shipped `us-russia-talks` topic on the shared dev
+//! sets and measures throughput in MB/s of text on one core.
+//!
+//! `cargo bench --bench classify [-- DATASET_DIR]`; the directory defaults to
+//! `../shared/datasets/relevance` (or `$NEWSWATCH_RELEVANCE_DIR`). `CLASSIFY_ERRORS=1` lists the
+//! misclassified items; `CLASSIFY_TOPIC=id` picks another shipped topic.
+
+use newswatch::classify::{Document, Topic, eval_jsonl};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; the first other argument is the dataset directory.
+    let dir = std::env::args()
+        .skip(1)
+        .find(|arg| !arg.starts_with("--"))
+        .or_else(|| std::env::var("NEWSWATCH_RELEVANCE_DIR").ok())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared/datasets/relevance"));
+    let topic_id = std::env::var("CLASSIFY_TOPIC").unwrap_or_else(|_| "us-russia-talks".into());
+    let show_errors = std::env::var_os("CLASSIFY_ERRORS").is_some();
+    let topic = Topic::builtin(&topic_id).map_err(|errors| {
+        anyhow::anyhow!(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+
+    let mut documents: Vec<(String, String)> = Vec::new();
+    for name in ["dev.jsonl", "dev-ru.jsonl"] {
+        let path = dir.join(name);
+        let mut stdout = std::io::stdout();
+        eval_jsonl(&topic, &path, show_errors, &mut stdout)?;
+        println!();
+        for line in std::fs::read_to_string(&path)?.lines() {
+            let item: serde_json::Value = serde_json::from_str(line)?;
+            let field = |key: &str| item[key].as_str().unwrap_or_default().to_string();
+            documents.push((field("title"), field("text")));
+        }
+    }
+
+    let bytes_per_pass: usize = documents
+        .iter()
+        .map(|(title, body)| title.len() + body.len())
+        .sum();
+    let mut passes = 0usize;
+    let mut matched = 0usize;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) || passes < 3 {
+        for (title, body) in &documents {
+            let verdict = topic.classify(&Document { title, body });
+            matched += usize::from(verdict.matched);
+        }
+        passes += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let megabytes = (bytes_per_pass * passes) as f64 / 1e6;
+    println!(
+        "throughput: {:.1} MB/s on one core ({} documents x {passes} passes, {:.2} MB in {seconds:.2} s, {matched} matches)",
+        megabytes / seconds,
+        documents.len(),
+        megabytes,
+    );
+    Ok(())
+}

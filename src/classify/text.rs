@@ -1,0 +1,460 @@
+//! Text normalisation and tokenisation for topic matching (no I/O, never panics).
+//!
+//! A document field is turned into a list of [`Token`]s. Each token keeps the byte range it came
+//! from in the *original* text (so explanations can point at it) and a normalised form used for
+//! matching: HTML entities decoded, Unicode NFKC, lower case, `ё` folded to `е`, soft hyphens and
+//! zero-width characters dropped. Everything that is not a letter, digit or combining mark
+//! separates words, so matching is punctuation-insensitive; an apostrophe between two letters
+//! stays inside the word (`Russia’s` is one token, which the English stemmer reduces to `russia`).
+//! Sentence numbers are assigned along the way for the same-sentence operator.
+
+use rust_stemmers::{Algorithm, Stemmer};
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// Which field of a document a token comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    Title,
+    Body,
+}
+
+impl Field {
+    /// The field's name as written in queries and explanations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Title => "title",
+            Field::Body => "body",
+        }
+    }
+}
+
+/// One word of a document.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    /// Byte range in the original field text.
+    pub start: u32,
+    pub end: u32,
+    /// Byte range of the normalised form in [`Tokens::buffer`].
+    pub norm_start: u32,
+    pub norm_end: u32,
+    pub field: Field,
+    /// Sentence number, unique across both fields.
+    pub sentence: u32,
+}
+
+/// The tokens of a whole document (title first, then body) and their normalised text.
+#[derive(Debug, Default)]
+pub(crate) struct Tokens {
+    pub tokens: Vec<Token>,
+    pub buffer: String,
+}
+
+impl Tokens {
+    /// The normalised form of token `index`.
+    pub fn norm(&self, index: usize) -> &str {
+        let token = &self.tokens[index];
+        &self.buffer[token.norm_start as usize..token.norm_end as usize]
+    }
+}
+
+/// Characters dropped without splitting a word: soft hyphen and zero-width marks, which
+/// publishers insert inside words for line breaking.
+fn is_ignorable(character: char) -> bool {
+    matches!(
+        character,
+        '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+    )
+}
+
+fn is_apostrophe(character: char) -> bool {
+    matches!(character, '\'' | '\u{2019}' | '\u{02BC}')
+}
+
+fn is_word_char(character: char) -> bool {
+    character.is_alphanumeric() || is_combining_mark(character)
+}
+
+/// The common named HTML entities (the ones news text actually carries); numeric references
+/// are decoded in full. An unknown entity is left as written.
+const NAMED_ENTITIES: &[(&str, char)] = &[
+    ("amp", '&'),
+    ("lt", '<'),
+    ("gt", '>'),
+    ("quot", '"'),
+    ("apos", '\''),
+    ("nbsp", '\u{00A0}'),
+    ("ndash", '–'),
+    ("mdash", '—'),
+    ("lsquo", '‘'),
+    ("rsquo", '’'),
+    ("sbquo", '‚'),
+    ("ldquo", '“'),
+    ("rdquo", '”'),
+    ("bdquo", '„'),
+    ("laquo", '«'),
+    ("raquo", '»'),
+    ("hellip", '…'),
+    ("shy", '\u{00AD}'),
+    ("thinsp", '\u{2009}'),
+    ("ensp", '\u{2002}'),
+    ("emsp", '\u{2003}'),
+    ("zwj", '\u{200D}'),
+    ("zwnj", '\u{200C}'),
+    ("middot", '·'),
+    ("bull", '•'),
+    ("eacute", 'é'),
+    ("egrave", 'è'),
+    ("aacute", 'á'),
+    ("agrave", 'à'),
+    ("ouml", 'ö'),
+    ("uuml", 'ü'),
+    ("auml", 'ä'),
+    ("iacute", 'í'),
+    ("oacute", 'ó'),
+    ("uacute", 'ú'),
+    ("ccedil", 'ç'),
+    ("ntilde", 'ñ'),
+    ("szlig", 'ß'),
+    ("euro", '€'),
+    ("pound", '£'),
+    ("copy", '©'),
+    ("reg", '®'),
+    ("trade", '™'),
+    ("deg", '°'),
+    ("numero", '№'),
+];
+
+/// Decodes an entity starting at `text[at]` (which is `&`); returns the character and the
+/// entity's length in bytes.
+fn decode_entity(text: &str, at: usize) -> Option<(char, usize)> {
+    let rest = &text[at + 1..];
+    // Entities are short; looking further only wastes time on stray ampersands.
+    let semicolon = rest.bytes().take(12).position(|byte| byte == b';')?;
+    let name = &rest[..semicolon];
+    let character = if let Some(number) = name.strip_prefix('#') {
+        let code = match number.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => number.parse::<u32>().ok()?,
+        };
+        char::from_u32(code)?
+    } else {
+        NAMED_ENTITIES
+            .iter()
+            .find(|(entity, _)| *entity == name)
+            .map(|(_, character)| *character)?
+    };
+    Some((character, semicolon + 2))
+}
+
+/// Words before a full stop that do not end a sentence.
+const ABBREVIATIONS: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "st", "gov", "sen", "rep", "gen", "lt", "col", "capt", "sgt", "adm",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "no",
+    "vs", "jr", "sr", "prof", "pres", "amb", "inc", "corp", "co", "ltd", "approx", "etc", "gg",
+    "г", "гг", "т", "им", "ул", "тыс", "млн", "млрд", "руб", "долл", "см", "др", "пр",
+];
+
+/// One character of input after entity decoding, with its original byte range.
+struct Piece {
+    character: char,
+    start: usize,
+    end: usize,
+}
+
+/// Walks `text`, decoding entities, yielding characters with their original byte ranges.
+struct Pieces<'a> {
+    text: &'a str,
+    position: usize,
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = Piece;
+
+    fn next(&mut self) -> Option<Piece> {
+        let start = self.position;
+        let character = self.text[start..].chars().next()?;
+        if character == '&'
+            && let Some((decoded, length)) = decode_entity(self.text, start)
+        {
+            self.position = start + length;
+            return Some(Piece {
+                character: decoded,
+                start,
+                end: self.position,
+            });
+        }
+        self.position = start + character.len_utf8();
+        Some(Piece {
+            character,
+            start,
+            end: self.position,
+        })
+    }
+}
+
+/// Appends the tokens of one field to `out`, numbering sentences from `out`'s last sentence.
+pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
+    let mut sentence = out.tokens.last().map_or(0, |token| token.sentence + 1);
+    let mut pieces = Pieces { text, position: 0 }.peekable();
+    // The word being built: its original range and its raw (decoded, not yet normalised) chars.
+    let mut word_start: Option<usize> = None;
+    let mut word_end = 0usize;
+    let mut raw = String::new();
+    // A pending full stop, question mark or line break that may end the sentence.
+    let mut pending_break = false;
+
+    let flush = |raw: &mut String, start: usize, end: usize, sentence: u32, out: &mut Tokens| {
+        if raw.is_empty() {
+            return;
+        }
+        let norm_start = out.buffer.len();
+        normalise_word(raw, &mut out.buffer);
+        raw.clear();
+        if out.buffer.len() == norm_start {
+            return;
+        }
+        out.tokens.push(Token {
+            start: start as u32,
+            end: end as u32,
+            norm_start: norm_start as u32,
+            norm_end: out.buffer.len() as u32,
+            field,
+            sentence,
+        });
+    };
+
+    while let Some(piece) = pieces.next() {
+        let character = piece.character;
+        if is_word_char(character) {
+            if pending_break {
+                // A break only counts when the next word starts with a capital or a digit
+                // (or after a line break): "U.S. talks" stays one sentence.
+                if character.is_uppercase() || character.is_numeric() {
+                    sentence += 1;
+                }
+                pending_break = false;
+            }
+            if word_start.is_none() {
+                word_start = Some(piece.start);
+            }
+            raw.push(character);
+            word_end = piece.end;
+            continue;
+        }
+        if is_ignorable(character) && word_start.is_some() {
+            word_end = piece.end;
+            continue;
+        }
+        if is_apostrophe(character)
+            && word_start.is_some()
+            && pieces
+                .peek()
+                .is_some_and(|next| next.character.is_alphabetic())
+        {
+            raw.push('\'');
+            continue;
+        }
+        // A separator: close the current word first.
+        if let Some(start) = word_start.take() {
+            let ends_sentence_here = matches!(character, '.' | '!' | '?' | '…' | ';');
+            let is_abbreviation = character == '.' && {
+                let lower = raw.to_lowercase();
+                lower.chars().count() == 1 || ABBREVIATIONS.contains(&lower.as_str())
+            };
+            flush(&mut raw, start, word_end, sentence, out);
+            if ends_sentence_here && !is_abbreviation {
+                pending_break = true;
+            }
+        } else if matches!(character, '!' | '?' | '…' | ';') {
+            pending_break = true;
+        }
+        if character == '\n' || character == '\u{2029}' {
+            // A line break always ends a sentence: headlines and datelines carry no full stop.
+            sentence += 1;
+            pending_break = false;
+        }
+    }
+    if let Some(start) = word_start {
+        flush(&mut raw, start, word_end, sentence, out);
+    }
+}
+
+/// Tokenises a document: the title's tokens first, then the body's, sentences numbered across.
+pub(crate) fn tokenize(title: &str, body: &str) -> Tokens {
+    let mut out = Tokens {
+        tokens: Vec::with_capacity((title.len() + body.len()) / 5 + 4),
+        buffer: String::with_capacity(title.len() + body.len()),
+    };
+    tokenize_into(title, Field::Title, &mut out);
+    tokenize_into(body, Field::Body, &mut out);
+    out
+}
+
+/// Appends the normalised form of a raw word: NFKC, lower case, `ё` → `е`.
+pub(crate) fn normalise_word(raw: &str, out: &mut String) {
+    if raw.is_ascii() {
+        for byte in raw.bytes() {
+            out.push(byte.to_ascii_lowercase() as char);
+        }
+        return;
+    }
+    for character in raw.nfkc() {
+        for lower in character.to_lowercase() {
+            match lower {
+                'ё' => out.push('е'),
+                // NFKC can turn a character into punctuation or spaces ("¼" stays a digit, but
+                // e.g. "℅" becomes "c/o"); keep words free of separators.
+                c if is_word_char(c) || c == '\'' => out.push(c),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Normalises a whole phrase as written in a query into its words.
+pub(crate) fn normalise_words(text: &str) -> Vec<String> {
+    let mut tokens = Tokens::default();
+    tokenize_into(text, Field::Body, &mut tokens);
+    (0..tokens.tokens.len())
+        .map(|index| tokens.norm(index).to_string())
+        .collect()
+}
+
+/// The word's surface form for case-sensitive matching: entities decoded and NFKC, case kept.
+pub(crate) fn surface(original: &str) -> String {
+    let mut out = String::new();
+    for piece in (Pieces {
+        text: original,
+        position: 0,
+    }) {
+        if is_ignorable(piece.character) {
+            continue;
+        }
+        if is_apostrophe(piece.character) {
+            out.push('\'');
+        } else {
+            out.push(piece.character);
+        }
+    }
+    if out.is_ascii() {
+        out
+    } else {
+        out.nfkc().collect()
+    }
+}
+
+/// Stemmers for the two languages, chosen per word by script.
+pub(crate) struct Stemmers {
+    english: Stemmer,
+    russian: Stemmer,
+}
+
+impl std::fmt::Debug for Stemmers {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Stemmers")
+    }
+}
+
+impl Default for Stemmers {
+    fn default() -> Self {
+        Stemmers {
+            english: Stemmer::create(Algorithm::English),
+            russian: Stemmer::create(Algorithm::Russian),
+        }
+    }
+}
+
+/// Russian stems shorter than this are not stemmed further (see [`Stemmers::stem`]).
+const MIN_RUSSIAN_STEM_CHARS: usize = 4;
+
+impl Stemmers {
+    /// The matching key of a normalised word. Cyrillic words use the Russian Snowball stemmer
+    /// applied until it stops changing (passes after the first never go below four letters): one pass leaves
+    /// surnames in `-ов`/`-ин` inconsistent (`лавров` → `лавр` but `лаврова` → `лавров`), a
+    /// second pass brings them together. Other words use the English Snowball stemmer.
+    pub fn stem(&self, word: &str) -> String {
+        let is_cyrillic = word.chars().any(|c| ('\u{0400}'..='\u{04FF}').contains(&c));
+        if !is_cyrillic {
+            return self.english.stem(word).into_owned();
+        }
+        let mut current = self.russian.stem(word).into_owned();
+        for _ in 0..2 {
+            let next = self.russian.stem(&current);
+            if next == current || next.chars().count() < MIN_RUSSIAN_STEM_CHARS {
+                break;
+            }
+            current = next.into_owned();
+        }
+        current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        normalise_words(text)
+    }
+
+    #[test]
+    fn entities_nbsp_and_curly_quotes_normalise() {
+        assert_eq!(words("Lavrov&nbsp;&amp;&#160;Rubio"), ["lavrov", "rubio"]);
+        assert_eq!(words("Russia&rsquo;s “talks”"), ["russia's", "talks"]);
+        assert_eq!(words("Russia’s"), words("Russia's"));
+        assert_eq!(words("US\u{00A0}talks"), ["us", "talks"]);
+        assert_eq!(words("&#x41;&unknown; x"), ["a", "unknown", "x"]);
+    }
+
+    #[test]
+    fn nfkc_case_and_yo_fold() {
+        assert_eq!(words("ＵＳ–РОССИЯ"), ["us", "россия"]);
+        assert_eq!(words("ﬁnal Ёлка"), ["final", "елка"]);
+        // A decomposed й (и + combining breve) composes back.
+        assert_eq!(words("Сергеи\u{0306}"), ["сергей"]);
+        assert_eq!(words("перего\u{00AD}воры"), ["переговоры"]);
+    }
+
+    #[test]
+    fn punctuation_splits_words_and_offsets_point_at_original() {
+        let text = "US-Russia &amp; talks";
+        let tokens = tokenize("", text);
+        let spans: Vec<&str> = tokens
+            .tokens
+            .iter()
+            .map(|token| &text[token.start as usize..token.end as usize])
+            .collect();
+        assert_eq!(spans, ["US", "Russia", "talks"]);
+    }
+
+    #[test]
+    fn sentences_split_on_full_stops_but_not_abbreviations() {
+        let tokens = tokenize(
+            "Title here",
+            "U.S. Secretary met Mr. Lavrov. Then talks\nNext",
+        );
+        let sentence_of = |word: &str| {
+            let index = (0..tokens.tokens.len())
+                .find(|&i| tokens.norm(i) == word)
+                .unwrap();
+            tokens.tokens[index].sentence
+        };
+        assert_ne!(sentence_of("title"), sentence_of("secretary"));
+        assert_eq!(sentence_of("u"), sentence_of("lavrov"));
+        assert_ne!(sentence_of("lavrov"), sentence_of("then"));
+        assert_ne!(sentence_of("talks"), sentence_of("next"));
+    }
+
+    #[test]
+    fn russian_surnames_and_nouns_share_stems() {
+        let stemmers = Stemmers::default();
+        assert_eq!(stemmers.stem("лавров"), stemmers.stem("лаврова"));
+        assert_eq!(stemmers.stem("лавров"), stemmers.stem("лавровым"));
+        assert_eq!(stemmers.stem("переговоры"), stemmers.stem("переговорах"));
+        assert_eq!(stemmers.stem("путин"), stemmers.stem("путину"));
+        assert_eq!(stemmers.stem("talks"), stemmers.stem("talk"));
+        assert_eq!(stemmers.stem("negotiations"), stemmers.stem("negotiate"));
+        assert_eq!(stemmers.stem("russia's"), "russia");
+    }
+}
