@@ -20,13 +20,7 @@ fn main() -> anyhow::Result<()> {
     let topic_id = std::env::var("CLASSIFY_TOPIC").unwrap_or_else(|_| "us-russia-talks".into());
     let show_errors = std::env::var_os("CLASSIFY_ERRORS").is_some();
     let topic = Topic::builtin(&topic_id).map_err(|errors| {
-        anyhow::anyhow!(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
+        anyhow::anyhow!(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
     })?;
 
     let mut documents: Vec<(String, String)> = Vec::new();
@@ -42,10 +36,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let bytes_per_pass: usize = documents
-        .iter()
-        .map(|(title, body)| title.len() + body.len())
-        .sum();
+    let bytes_per_pass: usize = documents.iter().map(|(title, body)| title.len() + body.len()).sum();
     let mut passes = 0usize;
     let mut matched = 0usize;
     let started = Instant::now();

@@ -41,9 +41,12 @@ pub async fn scrape(item: Item, fetcher: &Fetcher) -> Article {
     if !item.scrape {
         return fallback(item, "scrape disabled for this feed".into());
     }
-    let Some(link) = item.entry.link.clone() else {
+    let Some(mut link) = item.entry.link.clone() else {
         return fallback(item, "item has no link".into());
     };
+    // Credentials in a feed's link are never sent anywhere.
+    let _ = link.set_username("");
+    let _ = link.set_password(None);
     let body = match fetcher.get(Target::Page, &link, &Validators::default()).await {
         Ok(Fetched::Body(body)) => body,
         Ok(Fetched::NotModified) => {

@@ -48,11 +48,7 @@ pub(crate) enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
-    Near {
-        left: Box<Node>,
-        right: Box<Node>,
-        distance: Distance,
-    },
+    Near { left: Box<Node>, right: Box<Node>, distance: Distance },
 }
 
 /// How the words of a term are compared with a document's words.
@@ -124,12 +120,7 @@ fn first_chars(word: &str, count: usize) -> &str {
 impl Program {
     /// A program whose queries may use the given named lists.
     pub fn new(lists: BTreeMap<String, Vec<String>>, queries: BTreeMap<String, String>) -> Program {
-        Program {
-            lists,
-            queries,
-            shortest_stem_key: 3,
-            ..Program::default()
-        }
+        Program { lists, queries, shortest_stem_key: 3, ..Program::default() }
     }
 
     fn word_stem(&mut self, word: &str) -> usize {
@@ -173,10 +164,7 @@ impl Program {
         let mut lower = String::new();
         super::text::normalise_word(&surface_form, &mut lower);
         let entries = self.exact.entry(lower).or_default();
-        if let Some((_, id)) = entries
-            .iter()
-            .find(|(existing, _)| *existing == surface_form)
-        {
+        if let Some((_, id)) = entries.iter().find(|(existing, _)| *existing == surface_form) {
             return *id;
         }
         let id = self.n_words;
@@ -203,9 +191,7 @@ impl Program {
         for (index, word) in words.iter().enumerate() {
             if prefix && index == last {
                 if word.chars().count() < 2 {
-                    return Err(format!(
-                        "`{text}*`: a wildcard needs at least two letters before `*`"
-                    ));
+                    return Err(format!("`{text}*`: a wildcard needs at least two letters before `*`"));
                 }
                 ids.push(self.word_prefix(word));
             } else if mode == Mode::Form {
@@ -229,9 +215,8 @@ impl Program {
             return self.list_patterns(name, visiting, out);
         }
         if let Some(inner) = entry.strip_prefix('{') {
-            let inner = inner
-                .strip_suffix('}')
-                .ok_or_else(|| format!("`{entry}`: expected a closing `}}`"))?;
+            let inner =
+                inner.strip_suffix('}').ok_or_else(|| format!("`{entry}`: expected a closing `}}`"))?;
             out.push(self.term_patterns(inner.trim(), Mode::CaseSensitive, false)?);
             return Ok(());
         }
@@ -256,16 +241,9 @@ impl Program {
         out: &mut Vec<Pattern>,
     ) -> Result<(), String> {
         if visiting.iter().any(|seen| seen == name) {
-            return Err(format!(
-                "list @{name} includes itself (through {})",
-                visiting.join(" → @")
-            ));
+            return Err(format!("list @{name} includes itself (through {})", visiting.join(" → @")));
         }
-        let entries = self
-            .lists
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("unknown list @{name}"))?;
+        let entries = self.lists.get(name).cloned().ok_or_else(|| format!("unknown list @{name}"))?;
         if entries.is_empty() {
             return Err(format!("list @{name} is empty"));
         }
@@ -280,40 +258,24 @@ impl Program {
     /// Checks every named list compiles, reporting the first bad entry of each.
     pub fn check_lists(&mut self) -> Vec<ListError> {
         let mut errors = Vec::new();
-        let names: Vec<(String, Vec<String>)> = self
-            .lists
-            .iter()
-            .map(|(name, entries)| (name.clone(), entries.clone()))
-            .collect();
+        let names: Vec<(String, Vec<String>)> =
+            self.lists.iter().map(|(name, entries)| (name.clone(), entries.clone())).collect();
         for (name, entries) in names {
             if entries.is_empty() {
-                errors.push(ListError {
-                    list: name.clone(),
-                    index: 0,
-                    message: "the list is empty".into(),
-                });
+                errors.push(ListError { list: name.clone(), index: 0, message: "the list is empty".into() });
             }
             for (index, entry) in entries.iter().enumerate() {
                 let mut visiting = vec![name.clone()];
                 let mut patterns = Vec::new();
                 if let Err(message) = self.entry_patterns(entry, &mut visiting, &mut patterns) {
-                    errors.push(ListError {
-                        list: name.clone(),
-                        index,
-                        message,
-                    });
+                    errors.push(ListError { list: name.clone(), index, message });
                 }
             }
         }
         errors
     }
 
-    fn leaf(
-        &mut self,
-        term: &Term,
-        scope: Option<Field>,
-        offset: usize,
-    ) -> Result<usize, SyntaxError> {
+    fn leaf(&mut self, term: &Term, scope: Option<Field>, offset: usize) -> Result<usize, SyntaxError> {
         let key = format!("{term:?}");
         if let Some(&id) = self.leaf_ids.get(&(key.clone(), scope)) {
             return Ok(id);
@@ -322,24 +284,17 @@ impl Program {
         let mut patterns = Vec::new();
         match term {
             Term::Word { text, prefix } | Term::Phrase { text, prefix } => {
-                patterns.push(
-                    self.term_patterns(text, Mode::Stem, *prefix)
-                        .map_err(error)?,
-                );
+                patterns.push(self.term_patterns(text, Mode::Stem, *prefix).map_err(error)?);
             }
             Term::Exact { text } => {
-                patterns.push(
-                    self.term_patterns(text, Mode::CaseSensitive, false)
-                        .map_err(error)?,
-                );
+                patterns.push(self.term_patterns(text, Mode::CaseSensitive, false).map_err(error)?);
             }
             Term::Form { text } => {
                 patterns.push(self.term_patterns(text, Mode::Form, false).map_err(error)?);
             }
             Term::List { name } => {
                 let mut visiting = Vec::new();
-                self.list_patterns(name, &mut visiting, &mut patterns)
-                    .map_err(error)?;
+                self.list_patterns(name, &mut visiting, &mut patterns).map_err(error)?;
             }
         }
         let id = self.leaves.len();
@@ -357,10 +312,7 @@ impl Program {
         positive_leaves: &mut Vec<usize>,
     ) -> Result<Node, SyntaxError> {
         Ok(match expr {
-            Expr::Term {
-                term: Term::List { name },
-                offset,
-            } if self.queries.contains_key(name) => {
+            Expr::Term { term: Term::List { name }, offset } if self.queries.contains_key(name) => {
                 self.expand_query(name, *offset, scope, positive_leaves)?
             }
             Expr::Term { term, offset } => {
@@ -368,11 +320,7 @@ impl Program {
                 positive_leaves.push(id);
                 Node::Leaf(id)
             }
-            Expr::Scoped {
-                scope: written,
-                inner,
-                ..
-            } => {
+            Expr::Scoped { scope: written, inner, .. } => {
                 let field = match written {
                     Scope::Title => Field::Title,
                     Scope::Body => Field::Body,
@@ -383,8 +331,7 @@ impl Program {
                 if items.iter().all(|item| matches!(item, Expr::Not { .. })) {
                     return Err(SyntaxError {
                         offset: first_offset(expr),
-                        message: "NOT needs a positive term beside it (e.g. `talks NOT ukraine`)"
-                            .into(),
+                        message: "NOT needs a positive term beside it (e.g. `talks NOT ukraine`)".into(),
                     });
                 }
                 let mut nodes = Vec::with_capacity(items.len());
@@ -411,19 +358,12 @@ impl Program {
                 let mut ignored = Vec::new();
                 Node::Not(Box::new(self.compile(inner, scope, &mut ignored)?))
             }
-            Expr::Near {
-                left,
-                right,
-                distance,
-                offset,
-            } => {
+            Expr::Near { left, right, distance, offset } => {
                 for side in [left, right] {
                     if let Expr::Not { .. } = **side {
                         return Err(SyntaxError {
                             offset: *offset,
-                            message: format!(
-                                "{distance} needs positive terms on both sides, not NOT"
-                            ),
+                            message: format!("{distance} needs positive terms on both sides, not NOT"),
                         });
                     }
                 }
@@ -529,9 +469,7 @@ impl Program {
 
 fn first_offset(expr: &Expr) -> usize {
     match expr {
-        Expr::Term { offset, .. } | Expr::Not { offset, .. } | Expr::Scoped { offset, .. } => {
-            *offset
-        }
+        Expr::Term { offset, .. } | Expr::Not { offset, .. } | Expr::Scoped { offset, .. } => *offset,
         Expr::Near { left, .. } => first_offset(left),
         Expr::And(items) | Expr::Or(items) => items.first().map_or(0, first_offset),
     }
@@ -554,28 +492,18 @@ fn collect_pattern(
         }
         for (step, &word) in rest.iter().enumerate() {
             let next = position + 1 + step as u32;
-            let same_field = tokens
-                .tokens
-                .get(next as usize)
-                .is_some_and(|token| token.field == field);
+            let same_field = tokens.tokens.get(next as usize).is_some_and(|token| token.field == field);
             if !same_field || postings[word].binary_search(&next).is_err() {
                 continue 'start;
             }
         }
-        out.push(Occ {
-            start: position,
-            end: position + 1 + rest.len() as u32,
-        });
+        out.push(Occ { start: position, end: position + 1 + rest.len() as u32 });
     }
 }
 
 /// Number of words between two occurrences (0 when they touch or overlap).
 fn gap(a: Occ, b: Occ) -> u32 {
-    if a.end <= b.start {
-        b.start - a.end
-    } else {
-        a.start.saturating_sub(b.end)
-    }
+    if a.end <= b.start { b.start - a.end } else { a.start.saturating_sub(b.end) }
 }
 
 fn union(mut a: Vec<Occ>, b: Vec<Occ>) -> Vec<Occ> {
@@ -589,13 +517,7 @@ fn union(mut a: Vec<Occ>, b: Vec<Occ>) -> Vec<Occ> {
 }
 
 /// For every occurrence in `from`, the nearest occurrence in `to` within reach, merged.
-fn nearest_pairs(
-    from: &[Occ],
-    to: &[Occ],
-    distance: Distance,
-    tokens: &Tokens,
-    out: &mut Vec<Occ>,
-) {
+fn nearest_pairs(from: &[Occ], to: &[Occ], distance: Distance, tokens: &Tokens, out: &mut Vec<Occ>) {
     let token = |index: u32| &tokens.tokens[index as usize];
     for &a in from {
         let field = token(a.start).field;
@@ -638,10 +560,7 @@ fn nearest_pairs(
             }
         }
         if let Some(b) = best {
-            out.push(Occ {
-                start: a.start.min(b.start),
-                end: a.end.max(b.end),
-            });
+            out.push(Occ { start: a.start.min(b.start), end: a.end.max(b.end) });
         }
     }
 }
@@ -677,11 +596,7 @@ pub(crate) fn evaluate(node: &Node, leaves: &[Vec<Occ>], tokens: &Tokens) -> Opt
             Some(_) => None,
             None => Some(Vec::new()),
         },
-        Node::Near {
-            left,
-            right,
-            distance,
-        } => {
+        Node::Near { left, right, distance } => {
             let left = evaluate(left, leaves, tokens)?;
             let right = evaluate(right, leaves, tokens)?;
             let mut out = Vec::new();

@@ -32,11 +32,7 @@ impl SyntaxError {
         if excerpt.trim().is_empty() {
             format!("column {column} (end of query): {}", self.message)
         } else {
-            format!(
-                "column {column}: {} (at `{}`)",
-                self.message,
-                excerpt.trim_end()
-            )
+            format!("column {column}: {} (at `{}`)", self.message, excerpt.trim_end())
         }
     }
 }
@@ -66,27 +62,12 @@ pub(crate) enum Term {
 /// A parsed query; `offset` is where the node starts in the query text.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Expr {
-    Term {
-        term: Term,
-        offset: usize,
-    },
+    Term { term: Term, offset: usize },
     And(Vec<Expr>),
     Or(Vec<Expr>),
-    Not {
-        inner: Box<Expr>,
-        offset: usize,
-    },
-    Near {
-        left: Box<Expr>,
-        right: Box<Expr>,
-        distance: Distance,
-        offset: usize,
-    },
-    Scoped {
-        scope: Scope,
-        inner: Box<Expr>,
-        offset: usize,
-    },
+    Not { inner: Box<Expr>, offset: usize },
+    Near { left: Box<Expr>, right: Box<Expr>, distance: Distance, offset: usize },
+    Scoped { scope: Scope, inner: Box<Expr>, offset: usize },
 }
 
 /// The reach of a proximity operator.
@@ -203,10 +184,7 @@ fn lex(query: &str) -> Result<Vec<Lexeme>, SyntaxError> {
                 TokenKind::Exact(query[start..end].trim().to_string())
             }
             '}' => {
-                return Err(SyntaxError {
-                    offset,
-                    message: "unexpected `}`".into(),
-                });
+                return Err(SyntaxError { offset, message: "unexpected `}`".into() });
             }
             '@' => {
                 chars.next();
@@ -221,10 +199,7 @@ fn lex(query: &str) -> Result<Vec<Lexeme>, SyntaxError> {
                     }
                 }
                 if end == start {
-                    return Err(SyntaxError {
-                        offset,
-                        message: "expected a list name after `@`".into(),
-                    });
+                    return Err(SyntaxError { offset, message: "expected a list name after `@`".into() });
                 }
                 TokenKind::List(query[start..end].to_string())
             }
@@ -247,10 +222,7 @@ fn lex(query: &str) -> Result<Vec<Lexeme>, SyntaxError> {
         };
         out.push(Lexeme { kind, offset });
     }
-    out.push(Lexeme {
-        kind: TokenKind::End,
-        offset: query.len(),
-    });
+    out.push(Lexeme { kind: TokenKind::End, offset: query.len() });
     Ok(out)
 }
 
@@ -271,9 +243,7 @@ fn word_kind(word: &str, offset: usize) -> Result<TokenKind, SyntaxError> {
             } else {
                 let n = reach.parse::<u32>().map_err(|_| SyntaxError {
                     offset: offset + 5,
-                    message: format!(
-                        "expected a number of words or `s` after `NEAR/`, found `{reach}`"
-                    ),
+                    message: format!("expected a number of words or `s` after `NEAR/`, found `{reach}`"),
                 })?;
                 TokenKind::Near(Distance::Words(n))
             }
@@ -316,11 +286,7 @@ impl Parser {
             self.advance();
             items.push(self.parse_and()?);
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::Or(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
     }
 
     fn parse_and(&mut self) -> Result<Expr, SyntaxError> {
@@ -332,10 +298,7 @@ impl Parser {
                     if self.peek().kind == TokenKind::Not {
                         let not = self.advance();
                         let inner = self.parse_near()?;
-                        items.push(Expr::Not {
-                            inner: Box::new(inner),
-                            offset: not.offset,
-                        });
+                        items.push(Expr::Not { inner: Box::new(inner), offset: not.offset });
                     } else {
                         items.push(self.parse_near()?);
                     }
@@ -343,19 +306,12 @@ impl Parser {
                 TokenKind::Not => {
                     let not = self.advance();
                     let inner = self.parse_near()?;
-                    items.push(Expr::Not {
-                        inner: Box::new(inner),
-                        offset: not.offset,
-                    });
+                    items.push(Expr::Not { inner: Box::new(inner), offset: not.offset });
                 }
                 _ => break,
             }
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::And(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
     }
 
     fn parse_near(&mut self) -> Result<Expr, SyntaxError> {
@@ -377,10 +333,7 @@ impl Parser {
         if self.peek().kind == TokenKind::Not {
             let not = self.advance();
             let inner = self.parse_unary()?;
-            return Ok(Expr::Not {
-                inner: Box::new(inner),
-                offset: not.offset,
-            });
+            return Ok(Expr::Not { inner: Box::new(inner), offset: not.offset });
         }
         self.parse_primary()
     }
@@ -405,11 +358,7 @@ impl Parser {
             }
             TokenKind::Field(scope) => {
                 let inner = self.parse_primary()?;
-                return Ok(Expr::Scoped {
-                    scope,
-                    inner: Box::new(inner),
-                    offset,
-                });
+                return Ok(Expr::Scoped { scope, inner: Box::new(inner), offset });
             }
             TokenKind::List(name) => Term::List { name },
             TokenKind::Phrase(text) => {
@@ -417,19 +366,13 @@ impl Parser {
                 let prefix = trimmed.ends_with('*');
                 let text = trimmed.trim_end_matches('*').to_string();
                 if text.is_empty() {
-                    return Err(SyntaxError {
-                        offset,
-                        message: "empty phrase".into(),
-                    });
+                    return Err(SyntaxError { offset, message: "empty phrase".into() });
                 }
                 Term::Phrase { text, prefix }
             }
             TokenKind::Exact(text) => {
                 if text.is_empty() || text.contains(char::is_whitespace) {
-                    return Err(SyntaxError {
-                        offset,
-                        message: "expected one word inside `{}`".into(),
-                    });
+                    return Err(SyntaxError { offset, message: "expected one word inside `{}`".into() });
                 }
                 Term::Exact { text }
             }
@@ -441,12 +384,7 @@ impl Parser {
                             message: "expected a word form after `=` (no wildcard)".into(),
                         });
                     }
-                    return Ok(Expr::Term {
-                        term: Term::Form {
-                            text: form.to_string(),
-                        },
-                        offset,
-                    });
+                    return Ok(Expr::Term { term: Term::Form { text: form.to_string() }, offset });
                 }
                 let prefix = text.ends_with('*');
                 let stripped = text.trim_end_matches('*');
@@ -456,9 +394,7 @@ impl Parser {
                         message: "a wildcard `*` may only end a word (e.g. `negotiat*`)".into(),
                     });
                 }
-                if stripped
-                    .chars()
-                    .all(|c| c.is_lowercase() || !c.is_alphabetic())
+                if stripped.chars().all(|c| c.is_lowercase() || !c.is_alphabetic())
                     && matches!(stripped, "and" | "or" | "not")
                 {
                     return Err(SyntaxError {
@@ -469,10 +405,7 @@ impl Parser {
                         ),
                     });
                 }
-                Term::Word {
-                    text: stripped.to_string(),
-                    prefix,
-                }
+                Term::Word { text: stripped.to_string(), prefix }
             }
             other => {
                 return Err(SyntaxError {
@@ -491,15 +424,9 @@ impl Parser {
 /// Parses a query.
 pub(crate) fn parse(query: &str) -> Result<Expr, SyntaxError> {
     let lexemes = lex(query)?;
-    let mut parser = Parser {
-        lexemes,
-        position: 0,
-    };
+    let mut parser = Parser { lexemes, position: 0 };
     if parser.peek().kind == TokenKind::End {
-        return Err(SyntaxError {
-            offset: 0,
-            message: "the query is empty".into(),
-        });
+        return Err(SyntaxError { offset: 0, message: "the query is empty".into() });
     }
     let expr = parser.parse_or()?;
     let next = parser.peek();
@@ -518,10 +445,7 @@ pub(crate) fn parse(query: &str) -> Result<Expr, SyntaxError> {
                 other.describe()
             ),
         };
-        return Err(SyntaxError {
-            offset: next.offset,
-            message,
-        });
+        return Err(SyntaxError { offset: next.offset, message });
     }
     Ok(expr)
 }
@@ -531,50 +455,30 @@ mod tests {
     use super::*;
 
     fn word(text: &str, offset: usize) -> Expr {
-        Expr::Term {
-            term: Term::Word {
-                text: text.into(),
-                prefix: false,
-            },
-            offset,
-        }
+        Expr::Term { term: Term::Word { text: text.into(), prefix: false }, offset }
     }
 
     #[test]
     fn and_binds_tighter_than_or_and_near_tighter_than_and() {
         let expr = parse("a OR b AND c NEAR/3 d").unwrap();
-        let Expr::Or(items) = expr else {
-            panic!("expected OR at the top: {expr:?}")
-        };
+        let Expr::Or(items) = expr else { panic!("expected OR at the top: {expr:?}") };
         assert_eq!(items[0], word("a", 0));
-        let Expr::And(and_items) = &items[1] else {
-            panic!("expected AND: {:?}", items[1])
-        };
+        let Expr::And(and_items) = &items[1] else { panic!("expected AND: {:?}", items[1]) };
         assert_eq!(and_items[0], word("b", 5));
-        assert!(matches!(
-            &and_items[1],
-            Expr::Near {
-                distance: Distance::Words(3),
-                ..
-            }
-        ));
+        assert!(matches!(&and_items[1], Expr::Near { distance: Distance::Words(3), .. }));
     }
 
     #[test]
     fn parentheses_override_precedence() {
         let expr = parse("(a OR b) AND c").unwrap();
-        let Expr::And(items) = expr else {
-            panic!("expected AND")
-        };
+        let Expr::And(items) = expr else { panic!("expected AND") };
         assert!(matches!(items[0], Expr::Or(_)));
     }
 
     #[test]
     fn binary_not_means_and_not() {
         let expr = parse("a NOT b AND NOT c").unwrap();
-        let Expr::And(items) = expr else {
-            panic!("expected AND")
-        };
+        let Expr::And(items) = expr else { panic!("expected AND") };
         assert_eq!(items.len(), 3);
         assert!(matches!(items[1], Expr::Not { .. }));
         assert!(matches!(items[2], Expr::Not { .. }));
@@ -583,30 +487,16 @@ mod tests {
     #[test]
     fn terms_of_every_kind_parse() {
         let expr = parse(r#"title:@us NEAR/s "secretary of state" OR {US} OR negotiat*"#).unwrap();
-        let Expr::Or(items) = expr else {
-            panic!("expected OR")
-        };
+        let Expr::Or(items) = expr else { panic!("expected OR") };
         assert!(matches!(
             &items[0],
             Expr::Near { left, distance: Distance::Sentence, .. }
                 if matches!(**left, Expr::Scoped { scope: Scope::Title, .. })
         ));
-        assert_eq!(
-            items[1],
-            Expr::Term {
-                term: Term::Exact { text: "US".into() },
-                offset: 41
-            }
-        );
+        assert_eq!(items[1], Expr::Term { term: Term::Exact { text: "US".into() }, offset: 41 });
         assert_eq!(
             items[2],
-            Expr::Term {
-                term: Term::Word {
-                    text: "negotiat".into(),
-                    prefix: true
-                },
-                offset: 49
-            }
+            Expr::Term { term: Term::Word { text: "negotiat".into(), prefix: true }, offset: 49 }
         );
     }
 
@@ -614,11 +504,7 @@ mod tests {
     fn errors_carry_positions_and_expectations() {
         let error = parse("talks AND (russia OR").unwrap_err();
         assert_eq!(error.offset, 20);
-        assert!(
-            error.message.contains("expected a term"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("expected a term"), "{}", error.message);
 
         let error = parse("talks AND (russia OR us").unwrap_err();
         assert_eq!(error.offset, 23);
@@ -626,11 +512,7 @@ mod tests {
 
         let error = parse("secretary of state").unwrap_err();
         assert_eq!(error.offset, 10);
-        assert!(
-            error.message.contains("expected an operator"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("expected an operator"), "{}", error.message);
         assert!(error.render("secretary of state").starts_with("column 11:"));
 
         let error = parse("talks NEAR/x russia").unwrap_err();
@@ -656,10 +538,6 @@ mod tests {
     fn columns_count_characters_not_bytes() {
         let query = "переговоры AND (";
         let error = parse(query).unwrap_err();
-        assert!(
-            error.render(query).starts_with("column 17"),
-            "{}",
-            error.render(query)
-        );
+        assert!(error.render(query).starts_with("column 17"), "{}", error.render(query));
     }
 }

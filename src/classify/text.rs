@@ -61,10 +61,7 @@ impl Tokens {
 /// Characters dropped without splitting a word: soft hyphen and zero-width marks, which
 /// publishers insert inside words for line breaking.
 fn is_ignorable(character: char) -> bool {
-    matches!(
-        character,
-        '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
-    )
+    matches!(character, '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 fn is_apostrophe(character: char) -> bool {
@@ -139,20 +136,17 @@ fn decode_entity(text: &str, at: usize) -> Option<(char, usize)> {
         };
         char::from_u32(code)?
     } else {
-        NAMED_ENTITIES
-            .iter()
-            .find(|(entity, _)| *entity == name)
-            .map(|(_, character)| *character)?
+        NAMED_ENTITIES.iter().find(|(entity, _)| *entity == name).map(|(_, character)| *character)?
     };
     Some((character, semicolon + 2))
 }
 
 /// Words before a full stop that do not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "st", "gov", "sen", "rep", "gen", "lt", "col", "capt", "sgt", "adm",
-    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "no",
-    "vs", "jr", "sr", "prof", "pres", "amb", "inc", "corp", "co", "ltd", "approx", "etc", "gg",
-    "г", "гг", "т", "им", "ул", "тыс", "млн", "млрд", "руб", "долл", "см", "др", "пр",
+    "mr", "mrs", "ms", "dr", "st", "gov", "sen", "rep", "gen", "lt", "col", "capt", "sgt", "adm", "jan",
+    "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "no", "vs", "jr", "sr",
+    "prof", "pres", "amb", "inc", "corp", "co", "ltd", "approx", "etc", "gg", "г", "гг", "т", "им", "ул",
+    "тыс", "млн", "млрд", "руб", "долл", "см", "др", "пр",
 ];
 
 /// One character of input after entity decoding, with its original byte range.
@@ -178,18 +172,10 @@ impl Iterator for Pieces<'_> {
             && let Some((decoded, length)) = decode_entity(self.text, start)
         {
             self.position = start + length;
-            return Some(Piece {
-                character: decoded,
-                start,
-                end: self.position,
-            });
+            return Some(Piece { character: decoded, start, end: self.position });
         }
         self.position = start + character.len_utf8();
-        Some(Piece {
-            character,
-            start,
-            end: self.position,
-        })
+        Some(Piece { character, start, end: self.position })
     }
 }
 
@@ -248,9 +234,7 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
         }
         if is_apostrophe(character)
             && word_start.is_some()
-            && pieces
-                .peek()
-                .is_some_and(|next| next.character.is_alphabetic())
+            && pieces.peek().is_some_and(|next| next.character.is_alphabetic())
         {
             raw.push('\'');
             continue;
@@ -316,18 +300,13 @@ pub(crate) fn normalise_word(raw: &str, out: &mut String) {
 pub(crate) fn normalise_words(text: &str) -> Vec<String> {
     let mut tokens = Tokens::default();
     tokenize_into(text, Field::Body, &mut tokens);
-    (0..tokens.tokens.len())
-        .map(|index| tokens.norm(index).to_string())
-        .collect()
+    (0..tokens.tokens.len()).map(|index| tokens.norm(index).to_string()).collect()
 }
 
 /// The word's surface form for case-sensitive matching: entities decoded and NFKC, case kept.
 pub(crate) fn surface(original: &str) -> String {
     let mut out = String::new();
-    for piece in (Pieces {
-        text: original,
-        position: 0,
-    }) {
+    for piece in (Pieces { text: original, position: 0 }) {
         if is_ignorable(piece.character) {
             continue;
         }
@@ -337,11 +316,7 @@ pub(crate) fn surface(original: &str) -> String {
             out.push(piece.character);
         }
     }
-    if out.is_ascii() {
-        out
-    } else {
-        out.nfkc().collect()
-    }
+    if out.is_ascii() { out } else { out.nfkc().collect() }
 }
 
 /// Stemmers for the two languages, chosen per word by script.
@@ -420,24 +395,16 @@ mod tests {
     fn punctuation_splits_words_and_offsets_point_at_original() {
         let text = "US-Russia &amp; talks";
         let tokens = tokenize("", text);
-        let spans: Vec<&str> = tokens
-            .tokens
-            .iter()
-            .map(|token| &text[token.start as usize..token.end as usize])
-            .collect();
+        let spans: Vec<&str> =
+            tokens.tokens.iter().map(|token| &text[token.start as usize..token.end as usize]).collect();
         assert_eq!(spans, ["US", "Russia", "talks"]);
     }
 
     #[test]
     fn sentences_split_on_full_stops_but_not_abbreviations() {
-        let tokens = tokenize(
-            "Title here",
-            "U.S. Secretary met Mr. Lavrov. Then talks\nNext",
-        );
+        let tokens = tokenize("Title here", "U.S. Secretary met Mr. Lavrov. Then talks\nNext");
         let sentence_of = |word: &str| {
-            let index = (0..tokens.tokens.len())
-                .find(|&i| tokens.norm(i) == word)
-                .unwrap();
+            let index = (0..tokens.tokens.len()).find(|&i| tokens.norm(i) == word).unwrap();
             tokens.tokens[index].sentence
         };
         assert_ne!(sentence_of("title"), sentence_of("secretary"));

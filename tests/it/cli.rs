@@ -1,0 +1,144 @@
+//! The binary as a user runs it: exit codes, messages, the alert reader, a second daemon,
+//! and a clean stop on SIGTERM.
+
+use crate::support::{FixtureServer, TestDir, serve_talks_site};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn newswatch(args: &[&str], dir: &TestDir) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run newswatch")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_bad_config_gives_a_precise_error_and_exit_code_2() {
+    let dir = TestDir::new();
+    std::fs::write(
+        dir.config_path(),
+        "[defaults]\ninterval = \"often\"\n[[feeds]]\nname = \"a\"\nurl = \"ftp://example.org/rss\"\n[[feeds]]\nname = \"a\"\nurl = \"https://example.org/rss\"\nscrap = true\n[[topics]]\nid = \"us-russia-talks\"\n",
+    )
+    .unwrap();
+    let config = dir.config_path().display().to_string();
+    let output = newswatch(&["check-config", "--config", &config], &dir);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains(&config), "names the file: {stderr}");
+    assert!(stderr.contains("feeds[1].scrap") || stderr.contains("feeds[1]"), "names the key: {stderr}");
+    assert!(stderr.contains("unknown field `scrap`"), "says why: {stderr}");
+
+    // With the typo fixed, every remaining problem is listed at once.
+    std::fs::write(
+        dir.config_path(),
+        "[defaults]\ninterval = \"often\"\n[[feeds]]\nname = \"a\"\nurl = \"ftp://example.org/rss\"\n[[feeds]]\nname = \"a\"\nurl = \"https://example.org/rss\"\n[[topics]]\nid = \"us-russia-talks\"\n",
+    )
+    .unwrap();
+    let output = newswatch(&["run", "--once", "--config", &config], &dir);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    for expected in [
+        "has 3 problems",
+        "defaults.interval",
+        "feeds[0].url",
+        "\"ftp://example.org/rss\" is not an http(s) URL",
+        "feeds[1].name",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in {stderr}");
+    }
+    assert!(!dir.state_dir().exists(), "nothing started");
+}
+
+#[test]
+fn check_config_summarises_the_shipped_config() {
+    let dir = TestDir::new();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/newswatch.toml");
+    let output = newswatch(&["check-config", "--config", shipped], &dir);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("bbc-world") && stdout.contains("topics: us-russia-talks"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_once_then_read_the_alerts_with_the_cli() {
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let dir = TestDir::new();
+    dir.write_config(&[("wire", server.url("/talks.xml")), ("dead", server.url("/nothing-here.xml"))], "");
+    let config = dir.config_path().display().to_string();
+
+    let dir_ref = &dir;
+    let output = tokio::task::block_in_place(|| newswatch(&["run", "--once", "--config", &config], dir_ref));
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // Events about a feed carry its name and URL.
+    assert!(
+        stderr.contains("feed=dead") && stderr.contains("nothing-here.xml") && stderr.contains("poll failed"),
+        "{stderr}"
+    );
+
+    let output =
+        tokio::task::block_in_place(|| newswatch(&["alerts", "--config", &config, "--json"], dir_ref));
+    let lines: Vec<serde_json::Value> =
+        text(&output.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    for field in
+        ["id", "topic", "score", "title", "url", "feed", "published", "detected_at", "matched", "snippet"]
+    {
+        assert!(lines[0].get(field).is_some(), "missing {field}");
+    }
+
+    let output =
+        tokio::task::block_in_place(|| newswatch(&["alerts", "--config", &config, "--since", "1h"], dir_ref));
+    let table = text(&output.stdout);
+    assert!(table.contains("Lavrov and Rubio hold talks in Riyadh"), "{table}");
+    let output = tokio::task::block_in_place(|| {
+        newswatch(&["alerts", "--config", &config, "--topic", "other"], dir_ref)
+    });
+    assert!(text(&output.stdout).contains("no alerts"));
+
+    let output = tokio::task::block_in_place(|| newswatch(&["feeds", "list", "--config", &config], dir_ref));
+    let listing = text(&output.stdout);
+    assert!(listing.contains("wire") && listing.contains("error x1") && listing.contains("404"), "{listing}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_is_refused_and_sigterm_stops_the_first_cleanly() {
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let dir = TestDir::new();
+    dir.write_config(&[("wire", server.url("/talks.xml"))], "");
+    let config = dir.config_path().display().to_string();
+
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        .args(["run", "--config", &config])
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the daemon has written its alerts.
+    let started = Instant::now();
+    while dir.alerts().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(30), "daemon wrote no alerts");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let dir_ref = &dir;
+    let second = tokio::task::block_in_place(|| newswatch(&["run", "--once", "--config", &config], dir_ref));
+    assert_eq!(second.status.code(), Some(1));
+    assert!(text(&second.stderr).contains("already running"), "{}", text(&second.stderr));
+
+    let pid = daemon.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let stopping = Instant::now();
+    let status = tokio::task::block_in_place(|| daemon.wait()).unwrap();
+    assert!(status.success(), "exit 0 on SIGTERM: {status:?}");
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+    assert_eq!(dir.alerts().len(), 2);
+}
