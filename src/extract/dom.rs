@@ -1,0 +1,599 @@
+//! Flattens scraper's tree into a pre-order arena the scorer can walk with plain indices, and
+//! collects the page's metadata (meta tags, JSON-LD, title, canonical link, language) in the same
+//! single pass. Scripts, styles, forms controls, media and hidden elements never enter the arena.
+//! No I/O.
+
+use scraper::{Html, Node};
+
+/// What an arena node is, reduced to what the scorer cares about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tag {
+    /// A text node.
+    Text,
+    /// `<br>`: a line break inside a block.
+    Br,
+    /// `<a>`: link text counts against a block.
+    A,
+    /// `<p>`.
+    P,
+    /// `<h1>`: the page title, never article text.
+    H1,
+    /// `<h2>`-`<h6>`.
+    Heading,
+    /// `<li>`, `<dd>`, `<dt>`.
+    ListItem,
+    /// `<ul>`, `<ol>`, `<dl>`, `<menu>`.
+    List,
+    /// `<pre>`, `<blockquote>`.
+    Quote,
+    /// `<td>`, `<th>`.
+    Cell,
+    /// `<table>`, `<tr>`, `<tbody>`, ...
+    Table,
+    /// `<article>`, `<main>`, `<section>`, `<div>`, `<body>` and other block containers.
+    Block,
+    /// `<nav>`, `<aside>`, `<footer>`, `<header>`, `<form>`, `<figure>`, `<figcaption>`,
+    /// `<dialog>`: boilerplate by definition.
+    Boilerplate,
+    /// Inline elements (`<span>`, `<em>`, unknown elements, ...).
+    Inline,
+}
+
+impl Tag {
+    fn of(name: &str) -> Option<Tag> {
+        Some(match name {
+            "script" | "style" | "noscript" | "template" | "svg" | "math" | "iframe" | "object"
+            | "embed" | "canvas" | "video" | "audio" | "select" | "option" | "button" | "input"
+            | "textarea" | "link" | "meta" | "map" | "title" | "img" | "picture" | "source"
+            | "label" => return None,
+            "br" | "hr" => Tag::Br,
+            "a" => Tag::A,
+            "p" => Tag::P,
+            "h1" => Tag::H1,
+            "h2" | "h3" | "h4" | "h5" | "h6" => Tag::Heading,
+            "li" | "dd" | "dt" => Tag::ListItem,
+            "ul" | "ol" | "dl" => Tag::List,
+            "pre" | "blockquote" => Tag::Quote,
+            "td" | "th" => Tag::Cell,
+            "table" | "tr" | "tbody" | "thead" | "tfoot" | "caption" => Tag::Table,
+            "nav" | "aside" | "footer" | "header" | "form" | "figure" | "figcaption" | "dialog"
+            | "menu" | "fieldset" => Tag::Boilerplate,
+            // `head` is entered only for its metadata elements; its own text is whitespace.
+            "div" | "article" | "main" | "section" | "body" | "html" | "head" | "center"
+            | "address" | "details" | "summary" | "hgroup" => Tag::Block,
+            _ => Tag::Inline,
+        })
+    }
+
+    /// Starts a new paragraph in the output and owns its direct text for scoring.
+    pub(crate) fn is_block(self) -> bool {
+        !matches!(self, Tag::Text | Tag::Inline | Tag::A | Tag::Br)
+    }
+}
+
+/// Class/id/role evidence on one element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Hint {
+    #[default]
+    Neutral,
+    /// Looks like the article body (`itemprop=articleBody`, `article-body`, `entry-content`, ...).
+    Content,
+    /// Looks like boilerplate (comments, share bars, related links, bylines, ...).
+    Boilerplate,
+}
+
+/// One arena node.
+#[derive(Debug, Clone)]
+pub(crate) struct DomNode<'a> {
+    /// Index of the parent (`u32::MAX` for roots).
+    pub(crate) parent: u32,
+    /// One past the last node of this subtree.
+    pub(crate) end: u32,
+    pub(crate) tag: Tag,
+    /// Text of a text node; empty otherwise.
+    pub(crate) text: &'a str,
+    pub(crate) hint: Hint,
+    /// The element is `<article>` or carries `itemprop=articleBody`.
+    pub(crate) semantic: bool,
+    /// Inside an `<a>`.
+    pub(crate) in_link: bool,
+}
+
+/// Everything the metadata step needs from the page.
+#[derive(Debug, Default)]
+pub(crate) struct PageMeta {
+    /// `(key, content)` of `<meta>` tags; key is `name`, `property` or `itemprop`, lower-cased.
+    pub(crate) metas: Vec<(String, String)>,
+    /// Bodies of `<script type="application/ld+json">`.
+    pub(crate) json_ld: Vec<String>,
+    pub(crate) title: Option<String>,
+    pub(crate) canonical: Option<String>,
+    pub(crate) html_lang: Option<String>,
+    /// `datetime` of the first `<time>` elements (a few).
+    pub(crate) times: Vec<String>,
+    /// Text of elements whose class/rel/itemprop says "author"/"byline" (a few).
+    pub(crate) bylines: Vec<String>,
+}
+
+/// The flattened page.
+pub(crate) struct Dom<'a> {
+    pub(crate) nodes: Vec<DomNode<'a>>,
+    pub(crate) meta: PageMeta,
+}
+
+const MAX_TIMES: usize = 4;
+const MAX_BYLINES: usize = 4;
+
+/// Flattens `html` (a parsed document).
+pub(crate) fn flatten(html: &Html) -> Dom<'_> {
+    let mut nodes: Vec<DomNode<'_>> = Vec::with_capacity(html.tree.values().len() / 2);
+    let mut meta = PageMeta::default();
+    // Stack of (arena index, is_link) for open elements; skipped subtrees are not entered.
+    let mut open: Vec<(u32, bool)> = Vec::new();
+    // Iterative pre-order walk over ego_tree nodes with explicit child/sibling moves, so skipped
+    // subtrees cost nothing and deep trees cannot overflow the call stack.
+    let root = html.tree.root();
+    let mut next = root.first_child();
+    let mut depth_nodes = vec![root];
+    while let Some(node) = next {
+        let mut descend = false;
+        match node.value() {
+            Node::Text(text) => {
+                let (parent, in_link) = open.last().copied().unwrap_or((u32::MAX, false));
+                let index = nodes.len() as u32;
+                nodes.push(DomNode {
+                    parent,
+                    end: index + 1,
+                    tag: Tag::Text,
+                    text,
+                    hint: Hint::Neutral,
+                    semantic: false,
+                    in_link,
+                });
+            }
+            Node::Element(element) => {
+                let name = element.name();
+                match Tag::of(name) {
+                    None => collect_head_element(name, element, node, &mut meta),
+                    Some(tag) => {
+                        let attributes = Attributes::read(element);
+                        if attributes.hidden {
+                            // Hidden subtrees are neither text nor evidence.
+                        } else {
+                            if name == "html" {
+                                meta.html_lang = attributes.lang.map(str::to_string);
+                            }
+                            if attributes.byline && meta.bylines.len() < MAX_BYLINES {
+                                let text: String = node
+                                    .descendants()
+                                    .filter_map(|d| d.value().as_text())
+                                    .map(|t| &**t)
+                                    .collect::<Vec<_>>()
+                                    .join(" ");
+                                meta.bylines.push(text);
+                            }
+                            let (parent, parent_link) =
+                                open.last().copied().unwrap_or((u32::MAX, false));
+                            let index = nodes.len() as u32;
+                            nodes.push(DomNode {
+                                parent,
+                                end: index + 1,
+                                tag,
+                                text: "",
+                                hint: attributes.hint,
+                                semantic: name == "article" || attributes.article_body,
+                                in_link: parent_link,
+                            });
+                            open.push((index, parent_link || tag == Tag::A));
+                            if name == "time"
+                                && meta.times.len() < MAX_TIMES
+                                && let Some(datetime) = attr(element, "datetime")
+                            {
+                                meta.times.push(datetime.to_string());
+                            }
+                            descend = true;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        if descend && let Some(child) = node.first_child() {
+            depth_nodes.push(node);
+            next = Some(child);
+            continue;
+        }
+        if descend {
+            close(&mut open, &mut nodes);
+        }
+        // Move to the next sibling, climbing (and closing elements) as needed.
+        let mut current = node;
+        loop {
+            if let Some(sibling) = current.next_sibling() {
+                next = Some(sibling);
+                break;
+            }
+            match depth_nodes.pop() {
+                Some(parent) if parent.id() != root.id() => {
+                    close(&mut open, &mut nodes);
+                    current = parent;
+                }
+                _ => {
+                    next = None;
+                    break;
+                }
+            }
+        }
+    }
+    while !open.is_empty() {
+        close(&mut open, &mut nodes);
+    }
+    Dom { nodes, meta }
+}
+
+fn close(open: &mut Vec<(u32, bool)>, nodes: &mut [DomNode<'_>]) {
+    if let Some((index, _)) = open.pop() {
+        nodes[index as usize].end = nodes.len() as u32;
+    }
+}
+
+/// Reads an attribute by iterating (scraper's `attr` interns the name on every call).
+fn attr<'a>(element: &'a scraper::node::Element, name: &str) -> Option<&'a str> {
+    element
+        .attrs()
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// Records what `<meta>`, `<link>`, `<title>` and JSON-LD scripts say.
+fn collect_head_element(
+    name: &str,
+    element: &scraper::node::Element,
+    node: ego_tree::NodeRef<'_, Node>,
+    meta: &mut PageMeta,
+) {
+    match name {
+        "meta" => {
+            let key = attr(element, "property")
+                .or_else(|| attr(element, "name"))
+                .or_else(|| attr(element, "itemprop"));
+            let content = attr(element, "content").or_else(|| attr(element, "datetime"));
+            if let (Some(key), Some(content)) = (key, content) {
+                meta.metas
+                    .push((key.to_ascii_lowercase(), content.to_string()));
+            } else if let (Some(equiv), Some(content)) = (attr(element, "http-equiv"), content)
+                && equiv.eq_ignore_ascii_case("content-language")
+            {
+                meta.metas
+                    .push(("content-language".into(), content.to_string()));
+            }
+        }
+        "link" => {
+            if let (Some(rel), Some(href)) = (attr(element, "rel"), attr(element, "href"))
+                && rel
+                    .split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("canonical"))
+                && meta.canonical.is_none()
+            {
+                meta.canonical = Some(href.to_string());
+            }
+        }
+        "title"
+            if meta.title.is_none()
+                && node
+                    .parent()
+                    .and_then(|p| p.value().as_element())
+                    .is_some_and(|p| p.name() == "head") =>
+        {
+            meta.title = Some(child_text(node));
+        }
+        "script"
+            if attr(element, "type")
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json")) =>
+        {
+            meta.json_ld.push(child_text(node));
+        }
+        _ => {}
+    }
+}
+
+fn child_text(node: ego_tree::NodeRef<'_, Node>) -> String {
+    node.children()
+        .filter_map(|c| c.value().as_text())
+        .map(|t| &**t)
+        .collect()
+}
+
+/// The attributes of one element that matter.
+struct Attributes<'a> {
+    hidden: bool,
+    hint: Hint,
+    article_body: bool,
+    byline: bool,
+    lang: Option<&'a str>,
+}
+
+impl<'a> Attributes<'a> {
+    fn read(element: &'a scraper::node::Element) -> Self {
+        let mut out = Attributes {
+            hidden: false,
+            hint: Hint::Neutral,
+            article_body: false,
+            byline: false,
+            lang: None,
+        };
+        let mut words = String::new();
+        for (key, value) in element.attrs() {
+            match key {
+                "class" | "id" => {
+                    words.push_str(value);
+                    words.push(' ');
+                }
+                "hidden" => out.hidden = true,
+                "aria-hidden" => out.hidden |= value.trim().eq_ignore_ascii_case("true"),
+                "style" => {
+                    let style: String = value
+                        .chars()
+                        .filter(|c| !c.is_ascii_whitespace())
+                        .collect::<String>()
+                        .to_ascii_lowercase();
+                    out.hidden |=
+                        style.contains("display:none") || style.contains("visibility:hidden");
+                }
+                "itemprop" => {
+                    let value = value.to_ascii_lowercase();
+                    if value.contains("articlebody") || value == "text" || value == "reviewbody" {
+                        out.article_body = true;
+                    } else if value.contains("author") {
+                        out.byline = true;
+                    }
+                }
+                "rel" => out.byline |= value.eq_ignore_ascii_case("author"),
+                "role" => {
+                    let value = value.to_ascii_lowercase();
+                    if matches!(
+                        value.as_str(),
+                        "navigation"
+                            | "complementary"
+                            | "contentinfo"
+                            | "banner"
+                            | "menu"
+                            | "menubar"
+                            | "dialog"
+                            | "alert"
+                            | "search"
+                            | "toolbar"
+                            | "tablist"
+                    ) {
+                        out.hint = Hint::Boilerplate;
+                    }
+                }
+                "lang" => out.lang = Some(value),
+                _ => {}
+            }
+        }
+        if !words.is_empty() {
+            let (hint, byline) = classify_words(&words);
+            if out.hint == Hint::Neutral {
+                out.hint = hint;
+            }
+            out.byline |= byline;
+        }
+        if out.article_body {
+            out.hint = Hint::Content;
+        }
+        out
+    }
+}
+
+/// Boilerplate words, matched against class/id tokens split on `-`, `_`, spaces and case changes.
+/// A token matches a word when it equals it or, for words of five letters and more, starts with it.
+const BOILERPLATE_WORDS: &[&str] = &[
+    "comment",
+    "comments",
+    "disqus",
+    "respond",
+    "reply",
+    "share",
+    "sharing",
+    "social",
+    "sharebar",
+    "related",
+    "recommended",
+    "recommendations",
+    "recirc",
+    "promo",
+    "newsletter",
+    "subscribe",
+    "subscription",
+    "signup",
+    "sidebar",
+    "cookie",
+    "cookies",
+    "consent",
+    "gdpr",
+    "advert",
+    "advertisement",
+    "ad",
+    "ads",
+    "adslot",
+    "dfp",
+    "sponsor",
+    "sponsored",
+    "banner",
+    "popular",
+    "mostread",
+    "trending",
+    "outbrain",
+    "taboola",
+    "breadcrumb",
+    "breadcrumbs",
+    "byline",
+    "author",
+    "bio",
+    "footer",
+    "masthead",
+    "nav",
+    "navbar",
+    "navigation",
+    "menu",
+    "tags",
+    "tag",
+    "toolbar",
+    "pagination",
+    "pager",
+    "widget",
+    "modal",
+    "popup",
+    "login",
+    "caption",
+    "credit",
+    "credits",
+    "skip",
+    "hidden",
+    "readmore",
+    "jump",
+    "print",
+    "email",
+    "rss",
+    "follow",
+    "donate",
+    "paywall",
+    "more",
+    "next",
+    "prev",
+    "previous",
+    "dateline",
+    "timestamp",
+    "meta",
+    "hide",
+    "screen",
+    "sr",
+    "visually",
+    "offscreen",
+    "facebook",
+    "twitter",
+    "whatsapp",
+    "linkedin",
+    "pinterest",
+    "video",
+    "gallery",
+    "slideshow",
+    "newsletters",
+    "topics",
+    "keywords",
+    "alert",
+];
+/// Words that mark the article body.
+const CONTENT_WORDS: &[&str] = &[
+    "articlebody",
+    "article-body",
+    "article__body",
+    "article_body",
+    "story-body",
+    "storybody",
+    "story__body",
+    "entry-content",
+    "post-content",
+    "post-body",
+    "postbody",
+    "article-content",
+    "articlecontent",
+    "story-content",
+    "storycontent",
+    "article-text",
+    "articletext",
+    "body-text",
+    "bodytext",
+    "post-entry",
+    "entry-body",
+    "content-body",
+    "article__content",
+    "story-text",
+    "main-text",
+    "article-main",
+    "text-content",
+    "rich-text",
+    "richtext",
+    "article-copy",
+    "paywall-article",
+];
+
+/// Returns the hint and whether the element looks like a byline.
+fn classify_words(words: &str) -> (Hint, bool) {
+    let lower = words.to_ascii_lowercase();
+    if CONTENT_WORDS.iter().any(|word| lower.contains(word)) {
+        return (Hint::Content, false);
+    }
+    let mut boilerplate = false;
+    let mut byline = false;
+    for class in lower.split_ascii_whitespace() {
+        for token in class.split(|c: char| !c.is_ascii_alphanumeric()) {
+            if token.is_empty() {
+                continue;
+            }
+            let matched = BOILERPLATE_WORDS.iter().any(|word| {
+                token == *word
+                    || (word.len() >= 5
+                        && token.starts_with(word)
+                        && !token.starts_with("commentary"))
+            });
+            if matched {
+                boilerplate = true;
+                byline |= token.starts_with("byline") || token.starts_with("author");
+            }
+        }
+    }
+    (
+        if boilerplate {
+            Hint::Boilerplate
+        } else {
+            Hint::Neutral
+        },
+        byline,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_words_are_matched_as_tokens() {
+        assert_eq!(classify_words("article-body__share-tools").0, Hint::Content);
+        assert_eq!(classify_words("c-share-bar").0, Hint::Boilerplate);
+        assert_eq!(classify_words("comments-area").0, Hint::Boilerplate);
+        assert_eq!(classify_words("commentary-body").0, Hint::Neutral);
+        assert_eq!(classify_words("heads uploads").0, Hint::Neutral);
+        assert!(classify_words("byline").1);
+    }
+
+    #[test]
+    fn flatten_skips_scripts_and_hidden_and_collects_metadata() {
+        let html = Html::parse_document(
+            "<html lang=ru><head><title>T</title><meta property='og:title' content='OG'>\
+             <link rel=canonical href='/c'><script type='application/ld+json'>{\"a\":1}</script></head>\
+             <body><p>one <a href=x>two</a></p><script>var x</script><div hidden>gone</div>\
+             <time datetime='2024-01-02'>x</time></body></html>",
+        );
+        let dom = flatten(&html);
+        let texts: Vec<&str> = dom
+            .nodes
+            .iter()
+            .filter(|n| n.tag == Tag::Text)
+            .map(|n| n.text)
+            .collect();
+        assert_eq!(texts, ["one ", "two", "x"]);
+        assert!(dom.nodes.iter().any(|n| n.text == "two" && n.in_link));
+        assert_eq!(dom.meta.title.as_deref(), Some("T"));
+        assert_eq!(dom.meta.canonical.as_deref(), Some("/c"));
+        assert_eq!(dom.meta.html_lang.as_deref(), Some("ru"));
+        assert_eq!(dom.meta.json_ld, ["{\"a\":1}"]);
+        assert_eq!(dom.meta.times, ["2024-01-02"]);
+        assert!(dom.meta.metas.contains(&("og:title".into(), "OG".into())));
+        // Subtree ranges are consistent.
+        for (index, node) in dom.nodes.iter().enumerate() {
+            assert!(node.end as usize > index && node.end as usize <= dom.nodes.len());
+        }
+    }
+}
