@@ -1,16 +1,42 @@
-//! Feed bytes -> normalised entries. OWNED BY THE FEED HELPER: this is the interface stub. No I/O.
+//! Feed bytes -> normalised entries, as leniently as Python's feedparser. Owns everything between
+//! the bytes a server sent and [`Entry`]: decoding ([`decode`]), textual repairs for the places
+//! where feed-rs is stricter than the web ([`repair`]), feed-rs itself, a tolerant fallback
+//! extractor for documents feed-rs rejects or under-reads ([`fallback`]), JSON Feed ([`json`]),
+//! and normalisation of every entry ([`normalise`]: our own stable key, canonical http(s) link,
+//! plain text, dates). It never does I/O (except [`parse_files`], the CLI's file reader) and never
+//! panics on input: each document gets a fresh feed-rs parser, and a panic inside one is caught
+//! and returned as that document's error.
+
+mod dates;
+mod decode;
+mod fallback;
+mod json;
+mod normalise;
+mod plain;
+mod repair;
 
 use crate::model::Entry;
+use normalise::{RawEntry, RawLink};
+use repair::Root;
+use std::borrow::Cow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use url::Url;
+
+pub use normalise::{MAX_SUMMARY_CHARS, MAX_TITLE_CHARS};
+
+/// At most this many entries are returned per document (the first ones, which in every feed
+/// format are the newest); a 500,000-item document costs no more downstream than a normal one.
+pub const MAX_ENTRIES: usize = 1000;
 
 /// What a feed document gave.
 #[derive(Debug, Clone)]
 pub struct ParsedFeed {
-    /// e.g. "rss2.0", "atom1.0", "json1.1", "rss0.90"
+    /// e.g. "rss2.0", "rss" (no version), "rss0.90", "rss1.0", "atom1.0", "atom0.3", "cdf",
+    /// "json1.1", or "unknown" for items found under an unrecognised root.
     pub format: String,
-    /// The encoding the bytes were decoded with.
+    /// The encoding the bytes were decoded with, lower case ("utf-8", "windows-1251", …).
     pub encoding: String,
-    /// Repairs or fallbacks applied, e.g. "stray-default-namespace".
+    /// Repairs or fallbacks applied, e.g. "stray-default-namespace", "fallback-extractor".
     pub repairs: Vec<String>,
     pub entries: Vec<Entry>,
 }
@@ -22,43 +48,218 @@ pub struct FeedError {
     pub reason: String,
 }
 
+impl FeedError {
+    fn new(reason: impl Into<String>) -> Self {
+        FeedError { reason: reason.into() }
+    }
+}
+
 /// Parses any bytes a server sent for `feed_url`. `http_charset` is the charset parameter of the
 /// response's Content-Type, if any. Never panics.
 pub fn parse(bytes: &[u8], feed_url: &Url, http_charset: Option<&str>) -> Result<ParsedFeed, FeedError> {
-    // Temporary minimal version until the lenient parser lands.
-    let _ = http_charset;
-    let parsed = feed_rs::parser::Builder::new()
-        .base_uri(Some(feed_url.as_str()))
-        .build()
-        .parse(bytes)
-        .map_err(|err| FeedError { reason: err.to_string() })?;
-    let entries = parsed
+    match catch_unwind(AssertUnwindSafe(|| parse_document(bytes, feed_url, http_charset))) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(FeedError::new(format!("parser panicked: {message}")))
+        }
+    }
+}
+
+/// Raw entries from whichever reader produced them, before normalisation.
+struct Extracted {
+    format: String,
+    entries: Vec<RawEntry>,
+    repairs: Vec<String>,
+}
+
+fn parse_document(bytes: &[u8], feed_url: &Url, http_charset: Option<&str>) -> Result<ParsedFeed, FeedError> {
+    let decoded = decode::decode(bytes, http_charset);
+    let mut repairs: Vec<String> = decoded.notes.iter().map(|note| note.to_string()).collect();
+    let encoding = decoded.encoding;
+    let text = decoded.text;
+
+    let first = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}').chars().next();
+    let extracted = match first {
+        None => return Err(FeedError::new("empty document")),
+        Some('{') => {
+            let (format, entries) = json::extract(&text, MAX_ENTRIES).map_err(FeedError::new)?;
+            Extracted { format, entries, repairs: Vec::new() }
+        }
+        Some(_) => extract_xml(text, feed_url)?,
+    };
+    repairs.extend(extracted.repairs);
+    let entries = extracted
         .entries
         .into_iter()
-        .map(|entry| {
-            let link = entry
-                .links
-                .first()
-                .and_then(|link| feed_url.join(&link.href).ok())
-                .filter(|url| matches!(url.scheme(), "http" | "https"));
-            let title = entry.title.map(|t| crate::text::html_to_text(&t.content)).unwrap_or_default();
-            let summary = entry.summary.map(|t| crate::text::html_to_text(&t.content)).unwrap_or_default();
-            let key = link.as_ref().map(|l| l.to_string()).unwrap_or_else(|| entry.id.clone());
-            Entry {
-                key,
-                link,
-                title,
-                summary,
-                published: entry.published,
-                updated: entry.updated,
-                authors: entry.authors.into_iter().filter_map(|a| a.name).collect(),
-            }
-        })
+        .take(MAX_ENTRIES)
+        .map(|raw| normalise::normalise(raw, feed_url))
         .collect();
-    Ok(ParsedFeed {
-        format: format!("{:?}", parsed.feed_type),
-        encoding: "utf-8".into(),
-        repairs: vec![],
-        entries,
-    })
+    Ok(ParsedFeed { format: extracted.format, encoding, repairs, entries })
 }
+
+/// XML documents: repair, feed-rs, and the fallback when feed-rs fails or under-reads.
+fn extract_xml(text: Cow<'_, str>, feed_url: &Url) -> Result<Extracted, FeedError> {
+    let prepared = repair::prepare(text);
+    let mut repairs: Vec<String> = prepared.repairs.iter().map(|r| r.to_string()).collect();
+    let format = match &prepared.root {
+        Root::Missing => return Err(FeedError::new("no XML element found: not a feed")),
+        Root::Rss { version: Some(version) } if !version.is_empty() => format!("rss{version}"),
+        Root::Rss { .. } => "rss".to_string(),
+        Root::Rdf { rss090: true } => "rss0.90".to_string(),
+        Root::Rdf { rss090: false } => "rss1.0".to_string(),
+        Root::Atom { atom03: true } => "atom0.3".to_string(),
+        Root::Atom { atom03: false } => "atom1.0".to_string(),
+        Root::Channel => "cdf".to_string(),
+        Root::Other(_) => "unknown".to_string(),
+    };
+    // feed-rs reads RSS, RDF and Atom 1.0. Atom 0.3 it "parses" to zero entries (its namespace
+    // is not Atom 1.0's) and CDF or other roots it rejects, so those go straight to the fallback.
+    let feed_rs_result = match prepared.root {
+        Root::Rss { .. } | Root::Rdf { .. } | Root::Atom { atom03: false } => {
+            Some(run_feed_rs(&prepared.text, feed_url))
+        }
+        _ => None,
+    };
+    let expected = prepared.item_tags.min(MAX_ENTRIES);
+    let feed_rs_error = match feed_rs_result {
+        Some(Ok(entries)) if entries.len() >= expected => {
+            return Ok(Extracted { format, entries, repairs });
+        }
+        Some(Ok(entries)) => {
+            // Fewer items than the document plainly has: let the fallback try, keep the better.
+            let fallback = fallback::extract(&prepared.text, feed_url, MAX_ENTRIES);
+            if fallback.len() > entries.len() {
+                repairs.push("fallback-extractor".into());
+                return Ok(Extracted { format, entries: fallback, repairs });
+            }
+            return Ok(Extracted { format, entries, repairs });
+        }
+        Some(Err(reason)) => Some(reason),
+        None => None,
+    };
+    let entries = fallback::extract(&prepared.text, feed_url, MAX_ENTRIES);
+    if entries.is_empty()
+        && let Root::Other(name) = &prepared.root
+    {
+        return Err(FeedError::new(format!("no feed found: root element <{name}> and no items")));
+    }
+    // A recognised feed that feed-rs rejects (an odd feed-level element, a document cut short)
+    // but that holds no items loses nothing: like feedparser, report an empty feed, and say why
+    // in the repairs.
+    if let Some(reason) = feed_rs_error {
+        repairs.push(format!("feed-rs-rejected ({reason})"));
+    }
+    repairs.push("fallback-extractor".into());
+    Ok(Extracted { format, entries, repairs })
+}
+
+/// Runs a fresh feed-rs parser (a reused one can panic after an error) configured to generate no
+/// ids (so a missing guid stays visibly missing and we key the entry ourselves), to skip its
+/// sanitiser (we reduce everything to plain text anyway) and to use our date parser.
+fn run_feed_rs(text: &str, feed_url: &Url) -> Result<Vec<RawEntry>, String> {
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(Some(feed_url.as_str()))
+        .id_generator(|_, _, _| String::new())
+        .sanitize_content(false)
+        .timestamp_parser(dates::parse_date)
+        .build();
+    let feed = parser.parse(text.as_bytes()).map_err(|err| format!("feed-rs: {err}"))?;
+    Ok(feed.entries.into_iter().take(MAX_ENTRIES).map(from_feed_rs).collect())
+}
+
+fn from_feed_rs(entry: feed_rs::model::Entry) -> RawEntry {
+    let links = entry
+        .links
+        .into_iter()
+        .map(|link| RawLink { href: link.href, rel: link.rel, media_type: link.media_type, base: None })
+        .collect();
+    let media_description =
+        entry.media.iter().find_map(|media| media.description.as_ref().map(|d| d.content.clone()));
+    RawEntry {
+        id: Some(entry.id).filter(|id| !id.is_empty()),
+        links,
+        about: None,
+        title: entry.title.map(|t| t.content),
+        summary: entry.summary.map(|t| t.content).or(media_description),
+        content: entry.content.and_then(|c| c.body),
+        published: entry.published,
+        updated: entry.updated,
+        authors: entry.authors.into_iter().filter_map(|person| person.name).collect(),
+    }
+}
+
+/// `newswatch parse`: parses each file as the daemon would and writes one line per file to
+/// `out` (human-readable, or with `json` one object per line with `path`, `ok`, `format`,
+/// `encoding`, `items`, `repairs`, `error`). Relative links are resolved against
+/// `http://localhost/<file name>`, since a file on disk has no web address. Returns `Ok(false)`
+/// when some path could not be read (its line says why); parse failures are reported, not errors.
+pub fn parse_files(
+    files: &[std::path::PathBuf],
+    json: bool,
+    charset: Option<&str>,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<bool> {
+    let mut all_read = true;
+    for path in files {
+        let shown = path.display().to_string();
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                all_read = false;
+                let reason = format!("cannot read {shown}: {err}");
+                if json {
+                    let line = serde_json::json!({"path": shown, "ok": false, "format": null, "encoding": null,
+                        "items": null, "repairs": [], "error": reason});
+                    writeln!(out, "{line}")?;
+                } else {
+                    writeln!(out, "{shown}: error: {reason}")?;
+                }
+                continue;
+            }
+        };
+        let feed_url = file_feed_url(path);
+        let result = parse(&bytes, &feed_url, charset);
+        if json {
+            let line = match &result {
+                Ok(feed) => serde_json::json!({"path": shown, "ok": true, "format": feed.format,
+                    "encoding": feed.encoding, "items": feed.entries.len(), "repairs": feed.repairs, "error": null}),
+                Err(err) => {
+                    serde_json::json!({"path": shown, "ok": false, "format": null, "encoding": null,
+                    "items": null, "repairs": [], "error": err.reason})
+                }
+            };
+            writeln!(out, "{line}")?;
+        } else {
+            match &result {
+                Ok(feed) => {
+                    let repairs =
+                        if feed.repairs.is_empty() { "none".to_string() } else { feed.repairs.join(",") };
+                    writeln!(
+                        out,
+                        "{shown}: {} items, format {}, encoding {}, repairs {repairs}",
+                        feed.entries.len(),
+                        feed.format,
+                        feed.encoding
+                    )?;
+                }
+                Err(err) => writeln!(out, "{shown}: error: {err}")?,
+            }
+        }
+    }
+    Ok(all_read)
+}
+
+/// `http://localhost/<file name>`: the base for relative links in a feed read from disk.
+fn file_feed_url(path: &std::path::Path) -> Url {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let localhost = Url::parse("http://localhost/").expect("static URL is valid");
+    localhost.join(&name).unwrap_or(localhost)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,286 @@
+//! Raw entries (from feed-rs or the fallback) -> [`Entry`]: our own stable key, one canonical
+//! http(s) link, plain-text title and summary, dates and author names. No I/O.
+
+use super::plain::html_to_plain;
+use crate::model::Entry;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+/// Titles longer than this are cut: no headline is this long, and a hostile one must not flow
+/// through every later stage.
+pub const MAX_TITLE_CHARS: usize = 1_000;
+/// Summaries longer than this are cut (a full article in `content:encoded` is kept up to here).
+pub const MAX_SUMMARY_CHARS: usize = 20_000;
+
+/// Query parameters that only track the reader, removed from canonical links.
+const TRACKING_PARAMS: &[&str] =
+    &["fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "yclid", "igshid"];
+
+/// An entry as a parser found it, before normalisation.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RawEntry {
+    /// RSS guid / Atom id / JSON Feed id as written; `None` when absent (never generated).
+    pub id: Option<String>,
+    pub links: Vec<RawLink>,
+    /// `rdf:about` of an RSS 1.0 item: the item's URI.
+    pub about: Option<String>,
+    /// Title, summary and content may hold HTML.
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub content: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub authors: Vec<String>,
+}
+
+/// A link as found, possibly relative.
+#[derive(Debug, Clone)]
+pub(crate) struct RawLink {
+    pub href: String,
+    pub rel: Option<String>,
+    pub media_type: Option<String>,
+    /// The `xml:base` in effect where the link was found, if any.
+    pub base: Option<Url>,
+}
+
+/// Normalises one raw entry from the feed at `feed_url`.
+pub(crate) fn normalise(raw: RawEntry, feed_url: &Url) -> Entry {
+    let link = choose_link(&raw, feed_url);
+    let title = cut(html_to_plain(raw.title.as_deref().unwrap_or("")), MAX_TITLE_CHARS);
+    let summary_source = raw
+        .summary
+        .as_deref()
+        .filter(|summary| !summary.trim().is_empty())
+        .or(raw.content.as_deref())
+        .unwrap_or("");
+    let summary = cut(html_to_plain(summary_source), MAX_SUMMARY_CHARS);
+    let key =
+        make_key(raw.id.as_deref(), link.as_ref(), feed_url, &title, &summary, raw.published.or(raw.updated));
+    let mut authors: Vec<String> = Vec::new();
+    for author in &raw.authors {
+        let name = author_name(&html_to_plain(author));
+        if !name.is_empty() && !authors.contains(&name) {
+            authors.push(name);
+        }
+    }
+    Entry { key, link, title, summary, published: raw.published, updated: raw.updated, authors }
+}
+
+/// Our key: the guid/id when there is one, else the canonical link, else a hash of the feed
+/// URL, title and date (summary too when there is no title) — the same input always gives the
+/// same key. Opaque ids ("12345") are scoped by the feed URL so two feeds cannot collide.
+pub(crate) fn make_key(
+    id: Option<&str>,
+    link: Option<&Url>,
+    feed_url: &Url,
+    title: &str,
+    summary: &str,
+    date: Option<DateTime<Utc>>,
+) -> String {
+    if let Some(id) = id.map(str::trim).filter(|id| !id.is_empty()) {
+        let id = cut(id.to_string(), 2_000);
+        return if looks_global(&id) { format!("id:{id}") } else { format!("id:{feed_url}#{id}") };
+    }
+    if let Some(link) = link {
+        return format!("link:{link}");
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(feed_url.as_str().as_bytes());
+    hasher.update([0]);
+    hasher.update(title.as_bytes());
+    hasher.update([0]);
+    if title.is_empty() {
+        hasher.update(summary.as_bytes());
+    }
+    hasher.update([0]);
+    if let Some(date) = date {
+        hasher.update(date.to_rfc3339().as_bytes());
+    }
+    format!("hash:{}", hex::encode(&hasher.finalize()[..16]))
+}
+
+/// An id that is unique on its own: a URI with a scheme (`http:`, `tag:`, `urn:`).
+fn looks_global(id: &str) -> bool {
+    match id.split_once(':') {
+        Some((scheme, rest)) => {
+            !rest.is_empty()
+                && scheme.len() >= 2
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        }
+        None => false,
+    }
+}
+
+/// The entry's page: an alternate (or untyped) link first, then any non-enclosure link, then a
+/// permalink-looking id or `rdf:about`. Only http(s) survive.
+fn choose_link(raw: &RawEntry, feed_url: &Url) -> Option<Url> {
+    let rank = |link: &RawLink| -> u8 {
+        let rel = link.rel.as_deref().unwrap_or("alternate").trim().to_ascii_lowercase();
+        let html = link.media_type.as_deref().is_none_or(|t| t.contains("html"));
+        match rel.as_str() {
+            "alternate" if html => 0,
+            "alternate" => 1,
+            "enclosure" | "self" | "edit" | "replies" | "license" | "via" => 3,
+            _ => 2,
+        }
+    };
+    let mut candidates: Vec<&RawLink> = raw.links.iter().collect();
+    candidates.sort_by_key(|link| rank(link));
+    for link in candidates {
+        if let Some(url) = canonical_link(&link.href, link.base.as_ref(), feed_url) {
+            return Some(url);
+        }
+    }
+    for fallback in [raw.id.as_deref(), raw.about.as_deref()].into_iter().flatten() {
+        let fallback = fallback.trim();
+        if (fallback.starts_with("http://") || fallback.starts_with("https://"))
+            && let Some(url) = canonical_link(fallback, None, feed_url)
+        {
+            return Some(url);
+        }
+    }
+    None
+}
+
+/// Resolves `href` against `base` (else the feed URL), keeps only http(s), and removes the
+/// fragment, credentials and tracking parameters.
+pub(crate) fn canonical_link(href: &str, base: Option<&Url>, feed_url: &Url) -> Option<Url> {
+    let href: String = href.trim().chars().filter(|c| !matches!(c, '\n' | '\r' | '\t')).collect();
+    if href.is_empty() {
+        return None;
+    }
+    let mut url = base.unwrap_or(feed_url).join(&href).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return None;
+    }
+    url.set_fragment(None);
+    // Userinfo in a feed-supplied link is never wanted and would be sent as credentials.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if let Some(query) = url.query() {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let name = pair.split('=').next().unwrap_or("").to_ascii_lowercase();
+                !(pair.is_empty() || name.starts_with("utm_") || TRACKING_PARAMS.contains(&name.as_str()))
+            })
+            .collect();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else if kept.len() != query.split('&').count() {
+            let joined = kept.join("&");
+            url.set_query(Some(&joined));
+        }
+    }
+    Some(url)
+}
+
+/// "jane@example.com (Jane Doe)" -> "Jane Doe"; other names unchanged.
+fn author_name(author: &str) -> String {
+    if author.contains('@')
+        && let (Some(open), Some(close)) = (author.find('('), author.rfind(')'))
+        && open < close
+    {
+        let inner = author[open + 1..close].trim();
+        if !inner.is_empty() {
+            return inner.to_string();
+        }
+    }
+    author.to_string()
+}
+
+/// Cuts to `max_chars` characters, adding `…` when cut.
+fn cut(text: String, max_chars: usize) -> String {
+    if text.len() <= max_chars {
+        return text;
+    }
+    crate::text::truncate_chars(&text, max_chars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed() -> Url {
+        Url::parse("https://news.example/rss/world.xml").expect("static URL")
+    }
+
+    #[test]
+    fn links_resolve_and_lose_fragments_tracking_and_credentials() {
+        let base = Url::parse("https://cdn.example/a/").expect("static URL");
+        let url = canonical_link(" ../story?id=7&utm_source=rss&fbclid=x#top ", Some(&base), &feed())
+            .expect("http link");
+        assert_eq!(url.as_str(), "https://cdn.example/story?id=7");
+        let url = canonical_link("story.html?utm_medium=x", None, &feed()).expect("http link");
+        assert_eq!(url.as_str(), "https://news.example/rss/story.html");
+        let url = canonical_link("http://user:pw@Example.COM:80/x", None, &feed()).expect("http link");
+        assert_eq!(url.as_str(), "http://example.com/x");
+    }
+
+    #[test]
+    fn dangerous_schemes_are_dropped() {
+        for href in
+            ["javascript:alert(1)", "file:///etc/passwd", "data:text/html,x", "ftp://x/y", "mailto:a@b"]
+        {
+            assert_eq!(canonical_link(href, None, &feed()), None, "{href}");
+        }
+        let file_base = Url::parse("file:///etc/").expect("static URL");
+        assert_eq!(canonical_link("passwd", Some(&file_base), &feed()), None);
+    }
+
+    #[test]
+    fn keys_prefer_id_then_link_then_hash() {
+        let link = Url::parse("https://news.example/a").expect("static URL");
+        assert_eq!(make_key(Some("tag:x,2025:1"), Some(&link), &feed(), "t", "", None), "id:tag:x,2025:1");
+        assert_eq!(
+            make_key(Some("123"), None, &feed(), "t", "", None),
+            "id:https://news.example/rss/world.xml#123"
+        );
+        assert_eq!(make_key(None, Some(&link), &feed(), "t", "", None), "link:https://news.example/a");
+        let hashed = make_key(None, None, &feed(), "t", "", None);
+        assert!(hashed.starts_with("hash:"));
+        assert_eq!(hashed, make_key(None, None, &feed(), "t", "", None));
+        assert_ne!(hashed, make_key(None, None, &feed(), "u", "", None));
+    }
+
+    #[test]
+    fn entry_fields_are_plain_text() {
+        let raw = RawEntry {
+            title: Some("<b>Lavrov</b> &amp; Rubio".into()),
+            summary: Some("  ".into()),
+            content: Some("<p>Talks</p><p>in Riyadh</p>".into()),
+            authors: vec!["x@y.z (Jane Doe)".into(), "Jane Doe".into()],
+            links: vec![
+                RawLink {
+                    href: "/enc.mp3".into(),
+                    rel: Some("enclosure".into()),
+                    media_type: None,
+                    base: None,
+                },
+                RawLink { href: "javascript:void(0)".into(), rel: None, media_type: None, base: None },
+                RawLink {
+                    href: "/story".into(),
+                    rel: Some("alternate".into()),
+                    media_type: Some("text/html".into()),
+                    base: None,
+                },
+            ],
+            ..RawEntry::default()
+        };
+        let entry = normalise(raw, &feed());
+        assert_eq!(entry.title, "Lavrov & Rubio");
+        assert_eq!(entry.summary, "Talks in Riyadh");
+        assert_eq!(entry.authors, ["Jane Doe"]);
+        assert_eq!(entry.link.as_ref().map(Url::as_str), Some("https://news.example/story"));
+        assert_eq!(entry.key, "link:https://news.example/story");
+    }
+
+    #[test]
+    fn permalink_guid_serves_as_link() {
+        let raw = RawEntry { id: Some("https://news.example/p/1#x".into()), ..RawEntry::default() };
+        let entry = normalise(raw, &feed());
+        assert_eq!(entry.link.as_ref().map(Url::as_str), Some("https://news.example/p/1"));
+        assert_eq!(entry.key, "id:https://news.example/p/1#x");
+    }
+}

@@ -1,0 +1,597 @@
+//! Textual repairs on a decoded document before feed-rs sees it, for the places where feed-rs
+//! is stricter than the web: `<rss>` without (or with an unknown) `version`, `<rss>` without
+//! `<channel>`, a stray default namespace on `<rss>`, the RSS 0.90 namespace, unescaped `&`,
+//! HTML named entities, character references quick-xml rejects (`&#0;`, `&#X41;`), XML
+//! declarations (which would make quick-xml re-decode our UTF-8) and an unclosed CDATA section at
+//! the end. One linear scan; the text is copied only when something is actually changed. No I/O.
+
+use super::plain::{named_entity, numeric_char};
+use std::borrow::Cow;
+
+/// What the root element says the document is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Root {
+    /// `<rss>` with its `version` attribute as written.
+    Rss { version: Option<String> },
+    /// `<rdf:RDF>`: RSS 1.0, or RSS 0.90 when it uses the Netscape namespace.
+    Rdf { rss090: bool },
+    /// `<feed>`: Atom 1.0, or Atom 0.3 (the purl.org namespace).
+    Atom { atom03: bool },
+    /// `<channel>` as the root: CDF, or RSS whose `<rss>` wrapper was lost.
+    Channel,
+    /// Some other element (its local name, lower case).
+    Other(String),
+    /// No element at all.
+    Missing,
+}
+
+/// A document ready for feed-rs.
+#[derive(Debug)]
+pub(crate) struct Prepared<'a> {
+    pub text: Cow<'a, str>,
+    pub root: Root,
+    pub repairs: Vec<&'static str>,
+    /// `<item>`/`<entry>` start tags outside CDATA and comments: how many items the document
+    /// plainly has, to notice a parser that silently read fewer.
+    pub item_tags: usize,
+}
+
+const RSS090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
+const RSS10_NS: &str = "http://purl.org/rss/1.0/";
+const ATOM03_NS: &str = "http://purl.org/atom/ns#";
+
+/// One replacement of `start..end` in the original text.
+struct Edit {
+    start: usize,
+    end: usize,
+    replacement: Cow<'static, str>,
+}
+
+/// Repairs `text` (already decoded) for feed-rs.
+pub(crate) fn prepare(text: Cow<'_, str>) -> Prepared<'_> {
+    let mut repairs = Vec::new();
+    let mut edits = Vec::new();
+    let source: &str = &text;
+    let bytes = source.as_bytes();
+
+    // Anything before the first `<` (a stray BOM, whitespace, a PHP notice) goes.
+    let first_lt = memchr::memchr(b'<', bytes).unwrap_or(bytes.len());
+    if !source[..first_lt].trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}').is_empty() {
+        repairs.push("leading-junk-removed");
+    }
+    let mut cut = first_lt;
+
+    // Walk the prolog to the root element.
+    let mut pos = first_lt;
+    let mut root = Root::Missing;
+    let mut root_tag_end = bytes.len();
+    let mut rss_root = false;
+    while pos < bytes.len() {
+        let Some(offset) = memchr::memchr(b'<', &bytes[pos..]) else {
+            break;
+        };
+        pos += offset;
+        let rest = &source[pos..];
+        if is_xml_declaration(rest) {
+            let end = find_from(bytes, pos, b"?>").map_or(bytes.len(), |e| e + 2);
+            if pos == cut {
+                cut = end;
+            } else {
+                edits.push(Edit { start: pos, end, replacement: Cow::Borrowed("") });
+            }
+            pos = end;
+        } else if rest.starts_with("<?") {
+            pos = find_from(bytes, pos, b"?>").map_or(bytes.len(), |e| e + 2);
+        } else if rest.starts_with("<!--") {
+            pos = find_from(bytes, pos + 4, b"-->").map_or(bytes.len(), |e| e + 3);
+        } else if rest.starts_with("<!") {
+            pos = doctype_end(bytes, pos);
+        } else {
+            let tag = StartTag::parse(source, pos);
+            root_tag_end = tag.end;
+            root = classify_root(&tag);
+            rss_root = matches!(root, Root::Rss { .. }) && !tag.self_closing(source);
+            fix_root(source, &tag, &root, &mut edits, &mut repairs);
+            pos = tag.end;
+            break;
+        }
+    }
+
+    // `<rss>` whose items sit directly under it: give feed-rs the `<channel>` it requires.
+    if rss_root && memchr::memmem::find(&bytes[root_tag_end.min(bytes.len())..], b"<channel").is_none() {
+        repairs.push("rss-without-channel");
+        edits.push(Edit { start: root_tag_end, end: root_tag_end, replacement: Cow::Borrowed("<channel>") });
+        let close =
+            memchr::memmem::rfind(bytes, b"</rss").filter(|c| *c >= root_tag_end).unwrap_or(bytes.len());
+        edits.push(Edit { start: close, end: close, replacement: Cow::Borrowed("</channel>") });
+    }
+
+    let item_tags = scan_body(source, pos, &mut edits, &mut repairs);
+
+    let text = apply(text, cut, edits);
+    Prepared { text, root, repairs, item_tags }
+}
+
+/// Scans the body: fixes `&` and character references, drops misplaced XML declarations,
+/// closes a CDATA section left open at the end, and counts item start tags.
+fn scan_body(source: &str, mut pos: usize, edits: &mut Vec<Edit>, repairs: &mut Vec<&'static str>) -> usize {
+    let bytes = source.as_bytes();
+    let mut item_tags = 0;
+    let mut ampersands_fixed = false;
+    let mut entities_fixed = false;
+    let mut char_refs_fixed = false;
+    while pos < bytes.len() {
+        let Some(offset) = memchr::memchr2(b'<', b'&', &bytes[pos..]) else {
+            break;
+        };
+        pos += offset;
+        if bytes[pos] == b'&' {
+            let (consumed, fix) = check_reference(&source[pos..]);
+            match fix {
+                RefFix::Keep => {}
+                RefFix::Escape => {
+                    ampersands_fixed = true;
+                    edits.push(Edit { start: pos, end: pos + 1, replacement: Cow::Borrowed("&amp;") });
+                }
+                RefFix::Replace(text, kind) => {
+                    match kind {
+                        RefKind::Named => entities_fixed = true,
+                        RefKind::Numeric => char_refs_fixed = true,
+                    }
+                    edits.push(Edit { start: pos, end: pos + consumed, replacement: Cow::Owned(text) });
+                }
+            }
+            pos += consumed.max(1);
+            continue;
+        }
+        let rest = &bytes[pos..];
+        if rest.starts_with(b"<![CDATA[") {
+            match find_from(bytes, pos + 9, b"]]>") {
+                Some(end) => pos = end + 3,
+                None => {
+                    repairs.push("unclosed-cdata");
+                    edits.push(Edit {
+                        start: bytes.len(),
+                        end: bytes.len(),
+                        replacement: Cow::Borrowed("]]>"),
+                    });
+                    pos = bytes.len();
+                }
+            }
+        } else if rest.starts_with(b"<!--") {
+            pos = find_from(bytes, pos + 4, b"-->").map_or(bytes.len(), |e| e + 3);
+        } else if is_xml_declaration(&source[pos..]) {
+            let end = find_from(bytes, pos, b"?>").map_or(bytes.len(), |e| e + 2);
+            repairs.push("misplaced-xml-declaration");
+            edits.push(Edit { start: pos, end, replacement: Cow::Borrowed("") });
+            pos = end;
+        } else {
+            if is_item_tag(rest) {
+                item_tags += 1;
+            }
+            pos += 1;
+        }
+    }
+    if ampersands_fixed {
+        repairs.push("unescaped-ampersand");
+    }
+    if entities_fixed {
+        repairs.push("html-entities");
+    }
+    if char_refs_fixed {
+        repairs.push("invalid-char-reference");
+    }
+    item_tags
+}
+
+enum RefKind {
+    Named,
+    Numeric,
+}
+
+enum RefFix {
+    Keep,
+    /// A bare `&`: escape it.
+    Escape,
+    /// Replace the reference with this text (a numeric reference quick-xml accepts).
+    Replace(String, RefKind),
+}
+
+/// Decides what to do with the `&` at the start of `rest`; returns the bytes the reference spans.
+fn check_reference(rest: &str) -> (usize, RefFix) {
+    let bytes = rest.as_bytes();
+    if bytes.get(1) == Some(&b'#') {
+        let hex = matches!(bytes.get(2), Some(b'x' | b'X'));
+        let digits_start = if hex { 3 } else { 2 };
+        let digits_len = bytes[digits_start..]
+            .iter()
+            .take_while(|b| if hex { b.is_ascii_hexdigit() } else { b.is_ascii_digit() })
+            .count();
+        let end = digits_start + digits_len;
+        if digits_len == 0 || bytes.get(end) != Some(&b';') {
+            return (1, RefFix::Escape);
+        }
+        let value =
+            u32::from_str_radix(&rest[digits_start..end], if hex { 16 } else { 10 }).unwrap_or(u32::MAX);
+        let ch = numeric_char(value);
+        // quick-xml rejects `&#0;`, code points beyond Unicode, surrogates and an upper-case `X`;
+        // C1 controls are almost always Windows-1252 text and are remapped as browsers do.
+        let acceptable = bytes[2] != b'X' && ch as u32 == value && is_xml_char(ch);
+        if acceptable {
+            return (end + 1, RefFix::Keep);
+        }
+        let ch = if is_xml_char(ch) { ch } else { char::REPLACEMENT_CHARACTER };
+        return (end + 1, RefFix::Replace(format!("&#{};", ch as u32), RefKind::Numeric));
+    }
+    let name_len = bytes[1..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'-' || **b == b'.')
+        .count();
+    let end = 1 + name_len;
+    if name_len == 0 || bytes.get(end) != Some(&b';') {
+        return (1, RefFix::Escape);
+    }
+    let name = &rest[1..end];
+    if matches!(name, "amp" | "lt" | "gt" | "quot" | "apos") {
+        return (end + 1, RefFix::Keep);
+    }
+    match named_entity(name) {
+        Some(text) => {
+            let mut replacement = format!("&#{};", text.first as u32);
+            if let Some(second) = text.second {
+                replacement.push_str(&format!("&#{};", second as u32));
+            }
+            (end + 1, RefFix::Replace(replacement, RefKind::Named))
+        }
+        // Unknown names (`&lol9;` from a DTD we never expand) stay literal: feed-rs keeps them
+        // as text, which is the safe reading of entity bombs.
+        None => (end + 1, RefFix::Keep),
+    }
+}
+
+fn is_xml_char(ch: char) -> bool {
+    matches!(ch as u32, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+}
+
+/// `<item`, `<entry`, `<rss:item`, `<atom:entry` followed by a delimiter.
+fn is_item_tag(rest: &[u8]) -> bool {
+    let name_end = rest[1..]
+        .iter()
+        .position(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+        .map_or(rest.len(), |p| p + 1);
+    let name = &rest[1..name_end];
+    let local = name.iter().rposition(|b| *b == b':').map_or(name, |colon| &name[colon + 1..]);
+    name_end < rest.len() && (local == b"item" || local == b"entry")
+}
+
+fn is_xml_declaration(rest: &str) -> bool {
+    rest.len() > 5 && rest.starts_with("<?xml") && rest.as_bytes()[5].is_ascii_whitespace()
+}
+
+fn find_from(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(bytes.get(from..)?, needle).map(|offset| from + offset)
+}
+
+/// The end of a `<!DOCTYPE …>` (or other `<!…>`) declaration, skipping an internal subset.
+fn doctype_end(bytes: &[u8], pos: usize) -> usize {
+    let mut depth = 0usize;
+    for (index, byte) in bytes.iter().enumerate().skip(pos + 2) {
+        match byte {
+            b'[' => depth += 1,
+            b']' => depth = depth.saturating_sub(1),
+            b'>' if depth == 0 => return index + 1,
+            _ => {}
+        }
+    }
+    bytes.len()
+}
+
+/// A start tag's name and attributes, as byte spans in the source.
+pub(crate) struct StartTag<'a> {
+    pub name: &'a str,
+    /// Byte index just after the name.
+    pub name_end: usize,
+    /// (name, value, span of the whole attribute) for each attribute.
+    pub attributes: Vec<(&'a str, &'a str, (usize, usize))>,
+    /// Byte index just past the closing `>`.
+    pub end: usize,
+}
+
+impl<'a> StartTag<'a> {
+    /// Parses the start tag at `pos` (which holds `<`), leniently: unquoted values are allowed.
+    pub(crate) fn parse(source: &'a str, pos: usize) -> StartTag<'a> {
+        let bytes = source.as_bytes();
+        let mut index = pos + 1;
+        while index < bytes.len()
+            && !(bytes[index].is_ascii_whitespace() || bytes[index] == b'>' || bytes[index] == b'/')
+        {
+            index += 1;
+        }
+        let name = &source[pos + 1..index];
+        let name_end = index;
+        let mut attributes = Vec::new();
+        loop {
+            while index < bytes.len() && (bytes[index].is_ascii_whitespace() || bytes[index] == b'/') {
+                index += 1;
+            }
+            if index >= bytes.len() || bytes[index] == b'>' {
+                break;
+            }
+            let attr_start = index;
+            while index < bytes.len()
+                && !(bytes[index].is_ascii_whitespace() || matches!(bytes[index], b'=' | b'>' | b'/'))
+            {
+                index += 1;
+            }
+            let attr_name = &source[attr_start..index];
+            while index < bytes.len() && bytes[index].is_ascii_whitespace() {
+                index += 1;
+            }
+            let mut value = "";
+            if bytes.get(index) == Some(&b'=') {
+                index += 1;
+                while index < bytes.len() && bytes[index].is_ascii_whitespace() {
+                    index += 1;
+                }
+                match bytes.get(index) {
+                    Some(&quote @ (b'"' | b'\'')) => {
+                        let value_end =
+                            memchr::memchr(quote, &bytes[index + 1..]).map_or(bytes.len(), |e| index + 1 + e);
+                        value = &source[index + 1..value_end];
+                        index = (value_end + 1).min(bytes.len());
+                    }
+                    _ => {
+                        let value_start = index;
+                        while index < bytes.len()
+                            && !(bytes[index].is_ascii_whitespace() || bytes[index] == b'>')
+                        {
+                            index += 1;
+                        }
+                        value = &source[value_start..index];
+                    }
+                }
+            }
+            if attr_name.is_empty() {
+                index += 1;
+                continue;
+            }
+            attributes.push((attr_name, value, (attr_start, index)));
+        }
+        let end = (index + 1).min(bytes.len());
+        StartTag { name, name_end, attributes, end }
+    }
+
+    pub(crate) fn attr(&self, name: &str) -> Option<&'a str> {
+        self.attributes.iter().find(|(n, _, _)| *n == name).map(|(_, v, _)| *v)
+    }
+
+    /// An attribute by name ignoring ASCII case (CDF writes `HREF`, `LASTMOD`).
+    pub(crate) fn attr_ignore_case(&self, name: &str) -> Option<&'a str> {
+        self.attributes.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(name)).map(|(_, v, _)| *v)
+    }
+
+    /// Whether the tag closes itself (`<rss/>`).
+    pub(crate) fn self_closing(&self, source: &str) -> bool {
+        source.as_bytes()[..self.end].ends_with(b"/>")
+    }
+}
+
+fn local_name(name: &str) -> &str {
+    name.rsplit(':').next().unwrap_or(name)
+}
+
+fn classify_root(tag: &StartTag<'_>) -> Root {
+    let local = local_name(tag.name).to_ascii_lowercase();
+    match local.as_str() {
+        "rss" => Root::Rss { version: tag.attr("version").map(|v| v.trim().to_string()) },
+        "rdf" => {
+            let default_ns = tag.attr("xmlns").unwrap_or("");
+            Root::Rdf { rss090: default_ns == RSS090_NS }
+        }
+        "feed" => Root::Atom {
+            atom03: tag.attr("xmlns").is_some_and(|ns| ns == ATOM03_NS) || tag.attr("version") == Some("0.3"),
+        },
+        "channel" => Root::Channel,
+        _ => Root::Other(local),
+    }
+}
+
+/// Root-element repairs: `version` on `<rss>`, a default namespace feed-rs can't place.
+fn fix_root(
+    source: &str,
+    tag: &StartTag<'_>,
+    root: &Root,
+    edits: &mut Vec<Edit>,
+    repairs: &mut Vec<&'static str>,
+) {
+    match root {
+        Root::Rss { version } => {
+            // feed-rs dispatches on the exact version string; RSS 0.93/0.94/2.01 and friends read
+            // fine as 2.0, which is what feedparser does too.
+            match version.as_deref() {
+                None => {
+                    repairs.push("rss-version-missing");
+                    edits.push(Edit {
+                        start: tag.name_end,
+                        end: tag.name_end,
+                        replacement: Cow::Borrowed(" version=\"2.0\""),
+                    });
+                }
+                Some("2.0" | "0.91" | "0.92") => {}
+                Some(_) => {
+                    repairs.push("rss-version-unknown");
+                    if let Some((_, _, span)) = tag.attributes.iter().find(|(n, _, _)| *n == "version") {
+                        edits.push(Edit {
+                            start: span.0,
+                            end: span.1,
+                            replacement: Cow::Borrowed("version=\"2.0\""),
+                        });
+                    }
+                }
+            }
+            // RSS 2.0 has no namespace; a default one on `<rss>` moves every child out of the
+            // namespace feed-rs looks in, so it reads zero items.
+            if let Some((_, _, span)) = tag.attributes.iter().find(|(n, _, _)| *n == "xmlns") {
+                repairs.push("stray-default-namespace");
+                edits.push(Edit { start: span.0, end: span.1, replacement: Cow::Borrowed("") });
+            }
+        }
+        Root::Rdf { rss090: true } => {
+            if let Some((_, _, span)) = tag.attributes.iter().find(|(n, _, _)| *n == "xmlns") {
+                repairs.push("rss090-namespace");
+                let _ = source;
+                edits.push(Edit {
+                    start: span.0,
+                    end: span.1,
+                    replacement: Cow::Owned(format!("xmlns=\"{RSS10_NS}\"")),
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Applies the edits (sorted by position) after cutting `cut` bytes from the front. Borrowed
+/// input with nothing to change stays borrowed.
+fn apply(text: Cow<'_, str>, cut: usize, mut edits: Vec<Edit>) -> Cow<'_, str> {
+    if edits.is_empty() {
+        return match text {
+            Cow::Borrowed(borrowed) => Cow::Borrowed(&borrowed[cut..]),
+            Cow::Owned(mut owned) => {
+                owned.drain(..cut);
+                Cow::Owned(owned)
+            }
+        };
+    }
+    edits.sort_by_key(|edit| edit.start);
+    let source: &str = &text;
+    let mut out = String::with_capacity(source.len() + edits.len() * 8);
+    let mut pos = cut;
+    for edit in &edits {
+        // Overlapping edits cannot come out of one scan, but stay safe if they do.
+        if edit.start < pos {
+            continue;
+        }
+        out.push_str(&source[pos..edit.start]);
+        out.push_str(&edit.replacement);
+        pos = edit.end;
+    }
+    out.push_str(&source[pos.min(source.len())..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> (String, Vec<&'static str>, Root) {
+        let prepared = prepare(Cow::Borrowed(text));
+        (prepared.text.into_owned(), prepared.repairs, prepared.root)
+    }
+
+    #[test]
+    fn xml_declaration_and_leading_junk_are_removed() {
+        let (text, repairs, _) =
+            run("\n Warning: x\n<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss version=\"2.0\"/>");
+        assert_eq!(text, "<rss version=\"2.0\"/>");
+        assert_eq!(repairs, ["leading-junk-removed"]);
+    }
+
+    #[test]
+    fn well_formed_input_is_not_copied() {
+        let source =
+            "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><item>a &amp; b</item></channel></rss>";
+        let prepared = prepare(Cow::Borrowed(source));
+        assert!(matches!(prepared.text, Cow::Borrowed(_)));
+        assert!(prepared.repairs.is_empty());
+        assert_eq!(prepared.item_tags, 1);
+    }
+
+    #[test]
+    fn rss_without_version_gets_one() {
+        let (text, repairs, root) = run("<rss><channel></channel></rss>");
+        assert_eq!(text, "<rss version=\"2.0\"><channel></channel></rss>");
+        assert_eq!(repairs, ["rss-version-missing"]);
+        assert_eq!(root, Root::Rss { version: None });
+    }
+
+    #[test]
+    fn unknown_rss_version_becomes_2_0() {
+        let (text, repairs, _) = run("<rss version=\"0.94\"><channel/></rss>");
+        assert_eq!(text, "<rss version=\"2.0\"><channel/></rss>");
+        assert_eq!(repairs, ["rss-version-unknown"]);
+    }
+
+    #[test]
+    fn stray_default_namespace_on_rss_is_dropped() {
+        let (text, repairs, _) = run("<rss xmlns=\"http://example.com/x\" version=\"2.0\"><channel/></rss>");
+        assert_eq!(text, "<rss  version=\"2.0\"><channel/></rss>");
+        assert_eq!(repairs, ["stray-default-namespace"]);
+    }
+
+    #[test]
+    fn rss_without_channel_is_wrapped() {
+        let (text, repairs, _) = run("<rss version=\"2.0\"><item><title>t</title></item></rss>");
+        assert_eq!(text, "<rss version=\"2.0\"><channel><item><title>t</title></item></channel></rss>");
+        assert_eq!(repairs, ["rss-without-channel"]);
+    }
+
+    #[test]
+    fn rss090_namespace_is_mapped_to_rss10() {
+        let (text, repairs, root) = run(
+            "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://my.netscape.com/rdf/simple/0.9/\"><item/></rdf:RDF>",
+        );
+        assert!(text.contains("xmlns=\"http://purl.org/rss/1.0/\""));
+        assert_eq!(repairs, ["rss090-namespace"]);
+        assert_eq!(root, Root::Rdf { rss090: true });
+    }
+
+    #[test]
+    fn unescaped_ampersands_are_escaped_in_text_and_attributes() {
+        let (text, repairs, _) = run(
+            "<rss version=\"2.0\"><channel><link href=\"a?b=1&c=2\">Q&A &amp; more</link></channel></rss>",
+        );
+        assert!(text.contains("href=\"a?b=1&amp;c=2\""));
+        assert!(text.contains("Q&amp;A &amp; more"));
+        assert_eq!(repairs, ["unescaped-ampersand"]);
+    }
+
+    #[test]
+    fn html_entities_become_numeric_references_but_unknown_ones_stay() {
+        let (text, repairs, _) =
+            run("<rss version=\"2.0\"><channel><title>a&nbsp;b&mdash;c &lol9;</title></channel></rss>");
+        assert!(text.contains("a&#160;b&#8212;c &lol9;"), "{text}");
+        assert_eq!(repairs, ["html-entities"]);
+    }
+
+    #[test]
+    fn invalid_character_references_are_replaced() {
+        let (text, repairs, _) =
+            run("<rss version=\"2.0\"><channel><title>&#0;&#X41;&#150;&#x41;</title></channel></rss>");
+        assert!(text.contains("&#65533;&#65;&#8211;&#x41;"), "{text}");
+        assert_eq!(repairs, ["invalid-char-reference"]);
+    }
+
+    #[test]
+    fn cdata_and_comments_are_left_alone() {
+        let source = "<rss version=\"2.0\"><channel><description><![CDATA[a & b &nbsp; <item>]]></description><!-- & --></channel></rss>";
+        let (text, repairs, _) = run(source);
+        assert_eq!(text, source);
+        assert!(repairs.is_empty());
+    }
+
+    #[test]
+    fn unclosed_cdata_at_the_end_is_closed() {
+        let (text, repairs, _) = run("<rss version=\"2.0\"><channel><item><title><![CDATA[cut off");
+        assert!(text.ends_with("cut off]]>"));
+        assert!(repairs.contains(&"unclosed-cdata"));
+    }
+
+    #[test]
+    fn items_are_counted_with_or_without_prefix() {
+        let prepared =
+            prepare(Cow::Borrowed("<feed><entry/><atom:entry>x</atom:entry><entryx/><items/></feed>"));
+        assert_eq!(prepared.item_tags, 2);
+        assert_eq!(prepared.root, Root::Atom { atom03: false });
+    }
+}
