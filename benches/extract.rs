@@ -2,16 +2,12 @@
 use std::io::Read;
 use std::time::Instant;
 fn main() {
-    let dir = std::env::args()
-        .nth(1)
-        .unwrap_or("../shared/datasets/extraction/html".into());
+    let dir = std::env::args().nth(1).unwrap_or("../shared/datasets/extraction/html".into());
     let mut pages = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         let mut s = String::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap())
-            .read_to_string(&mut s)
-            .unwrap();
+        flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap()).read_to_string(&mut s).unwrap();
         pages.push(s);
     }
     let total: usize = pages.iter().map(|p| p.len()).sum();

@@ -10,31 +10,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
-    let dir = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .unwrap_or_else(|| "../shared/datasets/extraction".into()),
-    );
-    let truth: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("ground-truth.json"))?)?;
-    let truth = truth
-        .as_object()
-        .ok_or_else(|| anyhow::anyhow!("ground truth is not an object"))?;
+    let dir =
+        PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "../shared/datasets/extraction".into()));
+    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("ground-truth.json"))?)?;
+    let truth = truth.as_object().ok_or_else(|| anyhow::anyhow!("ground truth is not an object"))?;
     let mut predictions = BTreeMap::new();
     for (id, entry) in truth {
-        let url = entry
-            .get("url")
-            .and_then(|u| u.as_str())
-            .and_then(|u| url::Url::parse(u).ok());
+        let url = entry.get("url").and_then(|u| u.as_str()).and_then(|u| url::Url::parse(u).ok());
         let bytes = newswatch::extract::read_page(&dir.join("html").join(format!("{id}.html.gz")))?;
         let body = match newswatch::extract::article(&bytes, url.as_ref(), None) {
             Ok(article) => {
-                eprintln!(
-                    "{} {:8} {}",
-                    &id[..8],
-                    article.method,
-                    article.title.as_deref().unwrap_or("")
-                );
+                eprintln!("{} {:8} {}", &id[..8], article.method, article.title.as_deref().unwrap_or(""));
                 article.text
             }
             Err(err) => {

@@ -71,11 +71,7 @@ const JSON_LD_MIN_WORDS: usize = 30;
 ///
 /// `url` resolves a relative canonical link. Never panics; the parse is bounded by the
 /// structural guard (see the module documentation).
-pub fn article(
-    html: &[u8],
-    url: Option<&Url>,
-    http_charset: Option<&str>,
-) -> Result<Article, ExtractError> {
+pub fn article(html: &[u8], url: Option<&Url>, http_charset: Option<&str>) -> Result<Article, ExtractError> {
     let (text, _encoding) = decode_html(html, http_charset);
     article_from_str(&text, url)
 }
@@ -224,12 +220,9 @@ pub fn extract_files(
 pub fn read_page(path: &Path) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     if path.as_os_str() == "-" {
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("cannot read stdin")?;
+        std::io::stdin().read_to_end(&mut bytes).context("cannot read stdin")?;
     } else {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         if path.extension().is_some_and(|ext| ext == "gz") {
             flate2::read::GzDecoder::new(file)
                 .read_to_end(&mut bytes)

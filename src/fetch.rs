@@ -145,6 +145,11 @@ impl Guard {
     }
 }
 
+/// The resolver's refusal, recognised in the error chain and reported as [`FetchError::Blocked`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
 /// A `reqwest` resolver that refuses a name if any of its addresses is not public.
 #[derive(Debug, Clone)]
 pub struct GuardedResolver {
@@ -167,7 +172,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 && !this.guard.exempt(&host)
                 && let Some(bad) = ips.iter().find(|ip| !this.guard.policy.is_public(**ip))
             {
-                return Err(format!("{host} resolves to non-public address {bad}").into());
+                return Err(Refused(format!("{host} resolves to non-public address {bad}")).into());
             }
             let addrs: reqwest::dns::Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
@@ -440,6 +445,13 @@ impl Fetcher {
 }
 
 fn request_error(url: &Url, source: reqwest::Error) -> FetchError {
+    let mut cause = std::error::Error::source(&source);
+    while let Some(err) = cause {
+        if let Some(refused) = err.downcast_ref::<Refused>() {
+            return FetchError::Blocked { url: url.to_string(), reason: refused.0.clone() };
+        }
+        cause = err.source();
+    }
     // reqwest's own Display hides the cause ("error sending request"); the chain says which.
     let mut detail = source.to_string();
     let mut cause = std::error::Error::source(&source);

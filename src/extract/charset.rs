@@ -125,8 +125,7 @@ mod tests {
 
     #[test]
     fn windows_1251_page_with_meta_decodes_to_cyrillic() {
-        let html =
-            format!("<html><head><meta charset=\"windows-1251\"></head><body>{RUSSIAN}</body>");
+        let html = format!("<html><head><meta charset=\"windows-1251\"></head><body>{RUSSIAN}</body>");
         let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(&html);
         let (text, encoding) = decode_html(&bytes, None);
         assert_eq!(encoding, encoding_rs::WINDOWS_1251);
@@ -135,8 +134,7 @@ mod tests {
 
     #[test]
     fn http_charset_wins_over_meta_and_bom_wins_over_both() {
-        let html =
-            format!("<meta http-equiv='Content-Type' content='text/html; charset=utf-8'>{RUSSIAN}");
+        let html = format!("<meta http-equiv='Content-Type' content='text/html; charset=utf-8'>{RUSSIAN}");
         let (bytes, _, _) = encoding_rs::KOI8_R.encode(&html);
         let (text, encoding) = decode_html(&bytes, Some("koi8-r"));
         assert_eq!(encoding, encoding_rs::KOI8_R);
@@ -158,8 +156,8 @@ mod tests {
             let (bytes, _, _) = encoding.encode(&html);
             let (text, used) = decode_html(&bytes, None);
             // KOI8-U only differs from KOI8-R in Ukrainian letters, so either is a right guess.
-            let same_family = used == encoding
-                || (encoding == encoding_rs::KOI8_R && used == encoding_rs::KOI8_U);
+            let same_family =
+                used == encoding || (encoding == encoding_rs::KOI8_R && used == encoding_rs::KOI8_U);
             assert!(same_family, "detected {}", used.name());
             assert!(text.contains("Министр иностранных дел"));
         }
@@ -170,10 +168,7 @@ mod tests {
         let html = "<!-- <meta charset=koi8-r> --><script>var s='<meta charset=koi8-r>'</script>\
                     <meta charset=utf-16>é";
         assert_eq!(sniff_encoding(html.as_bytes(), None), UTF_8);
-        assert_eq!(
-            charset_from_content_type("text/html; Charset=\"KOI8-R\""),
-            Some(encoding_rs::KOI8_R)
-        );
+        assert_eq!(charset_from_content_type("text/html; Charset=\"KOI8-R\""), Some(encoding_rs::KOI8_R));
         assert_eq!(charset_from_content_type("text/html"), None);
     }
 }

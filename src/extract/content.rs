@@ -73,16 +73,8 @@ pub(crate) fn extract(dom: &Dom<'_>) -> Extracted {
     let mut h1 = None;
     for index in 0..count {
         let node = &nodes[index];
-        let parent_block = if node.parent == u32::MAX {
-            u32::MAX
-        } else {
-            block_of[node.parent as usize]
-        };
-        block_of[index] = if node.tag.is_block() {
-            index as u32
-        } else {
-            parent_block
-        };
+        let parent_block = if node.parent == u32::MAX { u32::MAX } else { block_of[node.parent as usize] };
+        block_of[index] = if node.tag.is_block() { index as u32 } else { parent_block };
         if node.tag == Tag::Text {
             let chars = node.text.chars().filter(|c| !c.is_whitespace()).count() as u32;
             scores.chars[index] = chars;
@@ -131,10 +123,7 @@ pub(crate) fn extract(dom: &Dom<'_>) -> Extracted {
             scores.has_content_hint[parent] |= scores.has_content_hint[index];
         }
     }
-    let all_good: f64 = (0..count)
-        .filter(|&i| nodes[i].parent == u32::MAX)
-        .map(|i| scores.good[i])
-        .sum();
+    let all_good: f64 = (0..count).filter(|&i| nodes[i].parent == u32::MAX).map(|i| scores.good[i]).sum();
     // Bottom-up again: subtree totals with boilerplate decided.
     for index in (0..count).rev() {
         let node = &nodes[index];
@@ -156,16 +145,10 @@ pub(crate) fn extract(dom: &Dom<'_>) -> Extracted {
         .filter(|&i| nodes[i].tag != Tag::Text && !scores.boilerplate[i])
         .max_by(|&a, &b| scores.total[a].total_cmp(&scores.total[b]).then(b.cmp(&a)))
     else {
-        return Extracted {
-            h1,
-            ..Extracted::default()
-        };
+        return Extracted { h1, ..Extracted::default() };
     };
     if scores.total[container] <= 0.0 {
-        return Extracted {
-            h1,
-            ..Extracted::default()
-        };
+        return Extracted { h1, ..Extracted::default() };
     }
     let semantic = {
         let mut node = container as u32;
@@ -214,10 +197,7 @@ fn write_text(dom: &Dom<'_>, scores: &Scores, container: usize) -> String {
     let mut open_blocks: Vec<usize> = Vec::new();
     let mut index = container + 1;
     while index < end {
-        while open_blocks
-            .last()
-            .is_some_and(|&block_end| block_end <= index)
-        {
+        while open_blocks.last().is_some_and(|&block_end| block_end <= index) {
             open_blocks.pop();
             writer.flush();
         }

@@ -42,10 +42,9 @@ pub(crate) enum Tag {
 impl Tag {
     fn of(name: &str) -> Option<Tag> {
         Some(match name {
-            "script" | "style" | "noscript" | "template" | "svg" | "math" | "iframe" | "object"
-            | "embed" | "canvas" | "video" | "audio" | "select" | "option" | "button" | "input"
-            | "textarea" | "link" | "meta" | "map" | "title" | "img" | "picture" | "source"
-            | "label" => return None,
+            "script" | "style" | "noscript" | "template" | "svg" | "math" | "iframe" | "object" | "embed"
+            | "canvas" | "video" | "audio" | "select" | "option" | "button" | "input" | "textarea"
+            | "link" | "meta" | "map" | "title" | "img" | "picture" | "source" | "label" => return None,
             "br" | "hr" => Tag::Br,
             "a" => Tag::A,
             "p" => Tag::P,
@@ -56,11 +55,11 @@ impl Tag {
             "pre" | "blockquote" => Tag::Quote,
             "td" | "th" => Tag::Cell,
             "table" | "tr" | "tbody" | "thead" | "tfoot" | "caption" => Tag::Table,
-            "nav" | "aside" | "footer" | "header" | "form" | "figure" | "figcaption" | "dialog"
-            | "menu" | "fieldset" => Tag::Boilerplate,
+            "nav" | "aside" | "footer" | "header" | "form" | "figure" | "figcaption" | "dialog" | "menu"
+            | "fieldset" => Tag::Boilerplate,
             // `head` is entered only for its metadata elements; its own text is whitespace.
-            "div" | "article" | "main" | "section" | "body" | "html" | "head" | "center"
-            | "address" | "details" | "summary" | "hgroup" => Tag::Block,
+            "div" | "article" | "main" | "section" | "body" | "html" | "head" | "center" | "address"
+            | "details" | "summary" | "hgroup" => Tag::Block,
             _ => Tag::Inline,
         })
     }
@@ -172,8 +171,7 @@ pub(crate) fn flatten(html: &Html) -> Dom<'_> {
                                     .join(" ");
                                 meta.bylines.push(text);
                             }
-                            let (parent, parent_link) =
-                                open.last().copied().unwrap_or((u32::MAX, false));
+                            let (parent, parent_link) = open.last().copied().unwrap_or((u32::MAX, false));
                             let index = nodes.len() as u32;
                             nodes.push(DomNode {
                                 parent,
@@ -239,10 +237,7 @@ fn close(open: &mut Vec<(u32, bool)>, nodes: &mut [DomNode<'_>]) {
 
 /// Reads an attribute by iterating (scraper's `attr` interns the name on every call).
 fn attr<'a>(element: &'a scraper::node::Element, name: &str) -> Option<&'a str> {
-    element
-        .attrs()
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+    element.attrs().find(|(key, _)| *key == name).map(|(_, value)| value)
 }
 
 /// Records what `<meta>`, `<link>`, `<title>` and JSON-LD scripts say.
@@ -259,20 +254,16 @@ fn collect_head_element(
                 .or_else(|| attr(element, "itemprop"));
             let content = attr(element, "content").or_else(|| attr(element, "datetime"));
             if let (Some(key), Some(content)) = (key, content) {
-                meta.metas
-                    .push((key.to_ascii_lowercase(), content.to_string()));
+                meta.metas.push((key.to_ascii_lowercase(), content.to_string()));
             } else if let (Some(equiv), Some(content)) = (attr(element, "http-equiv"), content)
                 && equiv.eq_ignore_ascii_case("content-language")
             {
-                meta.metas
-                    .push(("content-language".into(), content.to_string()));
+                meta.metas.push(("content-language".into(), content.to_string()));
             }
         }
         "link" => {
             if let (Some(rel), Some(href)) = (attr(element, "rel"), attr(element, "href"))
-                && rel
-                    .split_ascii_whitespace()
-                    .any(|r| r.eq_ignore_ascii_case("canonical"))
+                && rel.split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case("canonical"))
                 && meta.canonical.is_none()
             {
                 meta.canonical = Some(href.to_string());
@@ -280,10 +271,7 @@ fn collect_head_element(
         }
         "title"
             if meta.title.is_none()
-                && node
-                    .parent()
-                    .and_then(|p| p.value().as_element())
-                    .is_some_and(|p| p.name() == "head") =>
+                && node.parent().and_then(|p| p.value().as_element()).is_some_and(|p| p.name() == "head") =>
         {
             meta.title = Some(child_text(node));
         }
@@ -298,10 +286,7 @@ fn collect_head_element(
 }
 
 fn child_text(node: ego_tree::NodeRef<'_, Node>) -> String {
-    node.children()
-        .filter_map(|c| c.value().as_text())
-        .map(|t| &**t)
-        .collect()
+    node.children().filter_map(|c| c.value().as_text()).map(|t| &**t).collect()
 }
 
 /// The attributes of one element that matter.
@@ -315,13 +300,8 @@ struct Attributes<'a> {
 
 impl<'a> Attributes<'a> {
     fn read(element: &'a scraper::node::Element) -> Self {
-        let mut out = Attributes {
-            hidden: false,
-            hint: Hint::Neutral,
-            article_body: false,
-            byline: false,
-            lang: None,
-        };
+        let mut out =
+            Attributes { hidden: false, hint: Hint::Neutral, article_body: false, byline: false, lang: None };
         let mut words = String::new();
         for (key, value) in element.attrs() {
             match key {
@@ -337,8 +317,7 @@ impl<'a> Attributes<'a> {
                         .filter(|c| !c.is_ascii_whitespace())
                         .collect::<String>()
                         .to_ascii_lowercase();
-                    out.hidden |=
-                        style.contains("display:none") || style.contains("visibility:hidden");
+                    out.hidden |= style.contains("display:none") || style.contains("visibility:hidden");
                 }
                 "itemprop" => {
                     let value = value.to_ascii_lowercase();
@@ -534,9 +513,7 @@ fn classify_words(words: &str) -> (Hint, bool) {
             }
             let matched = BOILERPLATE_WORDS.iter().any(|word| {
                 token == *word
-                    || (word.len() >= 5
-                        && token.starts_with(word)
-                        && !token.starts_with("commentary"))
+                    || (word.len() >= 5 && token.starts_with(word) && !token.starts_with("commentary"))
             });
             if matched {
                 boilerplate = true;
@@ -544,14 +521,7 @@ fn classify_words(words: &str) -> (Hint, bool) {
             }
         }
     }
-    (
-        if boilerplate {
-            Hint::Boilerplate
-        } else {
-            Hint::Neutral
-        },
-        byline,
-    )
+    (if boilerplate { Hint::Boilerplate } else { Hint::Neutral }, byline)
 }
 
 #[cfg(test)]
@@ -577,12 +547,7 @@ mod tests {
              <time datetime='2024-01-02'>x</time></body></html>",
         );
         let dom = flatten(&html);
-        let texts: Vec<&str> = dom
-            .nodes
-            .iter()
-            .filter(|n| n.tag == Tag::Text)
-            .map(|n| n.text)
-            .collect();
+        let texts: Vec<&str> = dom.nodes.iter().filter(|n| n.tag == Tag::Text).map(|n| n.text).collect();
         assert_eq!(texts, ["one ", "two", "x"]);
         assert!(dom.nodes.iter().any(|n| n.text == "two" && n.in_link));
         assert_eq!(dom.meta.title.as_deref(), Some("T"));

@@ -32,17 +32,10 @@ struct JsonLdArticle {
 
 /// Gathers metadata; `h1` is the first `<h1>` text of the page, used when nothing better exists.
 pub(crate) fn collect(page: &PageMeta, url: Option<&Url>, h1: Option<&str>) -> Metadata {
-    let json_ld = page
-        .json_ld
-        .iter()
-        .find_map(|text| parse_json_ld(text))
-        .unwrap_or_default();
+    let json_ld = page.json_ld.iter().find_map(|text| parse_json_ld(text)).unwrap_or_default();
     let meta = |keys: &[&str]| -> Option<&str> {
         keys.iter().find_map(|key| {
-            page.metas
-                .iter()
-                .find(|(k, v)| k == key && !v.trim().is_empty())
-                .map(|(_, v)| v.trim())
+            page.metas.iter().find(|(k, v)| k == key && !v.trim().is_empty()).map(|(_, v)| v.trim())
         })
     };
 
@@ -109,9 +102,7 @@ pub(crate) fn collect(page: &PageMeta, url: Option<&Url>, h1: Option<&str>) -> M
     let lang = page
         .html_lang
         .clone()
-        .or_else(|| {
-            meta(&["content-language", "og:locale", "language", "dc.language"]).map(str::to_string)
-        })
+        .or_else(|| meta(&["content-language", "og:locale", "language", "dc.language"]).map(str::to_string))
         .or(json_ld.language)
         .map(|lang| lang.trim().replace('_', "-"))
         .filter(|lang| !lang.is_empty() && lang.len() <= 35);
@@ -123,14 +114,7 @@ pub(crate) fn collect(page: &PageMeta, url: Option<&Url>, h1: Option<&str>) -> M
         .or(json_ld.url.as_deref())
         .and_then(|href| resolve(href, url));
 
-    Metadata {
-        title,
-        authors,
-        published,
-        lang,
-        canonical_url,
-        json_ld_body: json_ld.body,
-    }
+    Metadata { title, authors, published, lang, canonical_url, json_ld_body: json_ld.body }
 }
 
 /// Titles are entity-decoded by the parser already, but some sites double-encode them; the cut
@@ -157,14 +141,8 @@ fn resolve(href: &str, base: Option<&Url>) -> Option<String> {
 
 /// Parses a JSON-LD script and returns its first article-like object.
 fn parse_json_ld(text: &str) -> Option<JsonLdArticle> {
-    let text = text
-        .trim()
-        .trim_start_matches("<!--")
-        .trim_end_matches("-->");
-    let text = text
-        .trim()
-        .trim_start_matches("//<![CDATA[")
-        .trim_end_matches("//]]>");
+    let text = text.trim().trim_start_matches("<!--").trim_end_matches("-->");
+    let text = text.trim().trim_start_matches("//<![CDATA[").trim_end_matches("//]]>");
     let value: Value = serde_json::from_str(text).ok()?;
     let mut found = None;
     find_article(&value, &mut found, 0);
@@ -178,23 +156,18 @@ fn find_article(value: &Value, found: &mut Option<JsonLdArticle>, depth: usize) 
         return;
     }
     match value {
-        Value::Array(items) => items
-            .iter()
-            .for_each(|item| find_article(item, found, depth + 1)),
+        Value::Array(items) => items.iter().for_each(|item| find_article(item, found, depth + 1)),
         Value::Object(map) => {
             let is_article = match map.get("@type") {
                 Some(Value::String(kind)) => is_article_type(kind),
-                Some(Value::Array(kinds)) => {
-                    kinds.iter().filter_map(Value::as_str).any(is_article_type)
-                }
+                Some(Value::Array(kinds)) => kinds.iter().filter_map(Value::as_str).any(is_article_type),
                 _ => false,
             };
             if is_article {
                 *found = Some(JsonLdArticle {
                     headline: string(map.get("headline")).or_else(|| string(map.get("name"))),
                     body: string(map.get("articleBody")).or_else(|| string(map.get("text"))),
-                    published: string(map.get("datePublished"))
-                        .or_else(|| string(map.get("dateCreated"))),
+                    published: string(map.get("datePublished")).or_else(|| string(map.get("dateCreated"))),
                     authors: names(map.get("author")),
                     language: string(map.get("inLanguage")),
                     url: string(map.get("url")).or_else(|| match map.get("mainEntityOfPage") {
@@ -204,12 +177,7 @@ fn find_article(value: &Value, found: &mut Option<JsonLdArticle>, depth: usize) 
                 });
                 return;
             }
-            for key in [
-                "@graph",
-                "mainEntity",
-                "mainEntityOfPage",
-                "itemListElement",
-            ] {
+            for key in ["@graph", "mainEntity", "mainEntityOfPage", "itemListElement"] {
                 if let Some(inner) = map.get(key) {
                     find_article(inner, found, depth + 1);
                 }
@@ -221,10 +189,7 @@ fn find_article(value: &Value, found: &mut Option<JsonLdArticle>, depth: usize) 
 
 fn is_article_type(kind: &str) -> bool {
     kind.ends_with("Article")
-        || matches!(
-            kind,
-            "BlogPosting" | "LiveBlogPosting" | "Report" | "Review" | "SocialMediaPosting"
-        )
+        || matches!(kind, "BlogPosting" | "LiveBlogPosting" | "Report" | "Review" | "SocialMediaPosting")
 }
 
 fn string(value: Option<&Value>) -> Option<String> {
@@ -238,9 +203,9 @@ fn string(value: Option<&Value>) -> Option<String> {
 fn names(value: Option<&Value>) -> Vec<String> {
     match value {
         Some(Value::String(name)) => split_authors(name),
-        Some(Value::Object(map)) => string(map.get("name"))
-            .map(|name| split_authors(&name))
-            .unwrap_or_default(),
+        Some(Value::Object(map)) => {
+            string(map.get("name")).map(|name| split_authors(&name)).unwrap_or_default()
+        }
         Some(Value::Array(items)) => items.iter().flat_map(|item| names(Some(item))).collect(),
         _ => Vec::new(),
     }
@@ -250,10 +215,7 @@ fn names(value: Option<&Value>) -> Vec<String> {
 fn split_authors(text: &str) -> Vec<String> {
     let text = crate::text::collapse_whitespace(text);
     // A byline often continues with a date or a role: "By Staff Reporter · Tue, 19 Nov 2019".
-    let text = text
-        .split(['·', '|', '\u{2022}', '\u{2014}'])
-        .next()
-        .unwrap_or("");
+    let text = text.split(['·', '|', '\u{2022}', '\u{2014}']).next().unwrap_or("");
     let text = text.trim();
     let text = ["By ", "by ", "BY ", "Por ", "Von ", "Par "]
         .iter()
@@ -294,13 +256,9 @@ pub(crate) fn parse_date(text: &str) -> Option<DateTime<Utc>> {
             return Some(date.with_timezone(&Utc));
         }
     }
-    for format in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ] {
+    for format in
+        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+    {
         if let Ok(date) = NaiveDateTime::parse_from_str(text, format) {
             return Some(date.and_utc());
         }
@@ -310,16 +268,12 @@ pub(crate) fn parse_date(text: &str) -> Option<DateTime<Utc>> {
     {
         return date.and_hms_opt(0, 0, 0).map(|date| date.and_utc());
     }
-    DateTime::parse_from_rfc2822(text)
-        .ok()
-        .map(|date| date.with_timezone(&Utc))
+    DateTime::parse_from_rfc2822(text).ok().map(|date| date.with_timezone(&Utc))
 }
 
 /// Finds an RFC 2822 date after a separator in a byline ("By X · Tue, 19 Nov 2019 10:00:00 GMT").
 fn date_in_text(text: &str) -> Option<DateTime<Utc>> {
-    text.split(['·', '|', '\u{2022}'])
-        .skip(1)
-        .find_map(|part| parse_date(part.trim()))
+    text.split(['·', '|', '\u{2022}']).skip(1).find_map(|part| parse_date(part.trim()))
 }
 
 #[cfg(test)]
@@ -342,20 +296,14 @@ mod tests {
         assert_eq!(meta.title.as_deref(), Some("Talks end"));
         assert_eq!(meta.json_ld_body.as_deref(), Some("Body text."));
         assert_eq!(meta.authors, ["Jane Roe", "John Doe"]);
-        assert_eq!(
-            meta.published.map(|d| d.to_rfc3339()).as_deref(),
-            Some("2025-02-18T07:00:00+00:00")
-        );
+        assert_eq!(meta.published.map(|d| d.to_rfc3339()).as_deref(), Some("2025-02-18T07:00:00+00:00"));
     }
 
     #[test]
     fn meta_tags_and_bylines_fill_in() {
         let base = Url::parse("https://example.com/a/b.html").unwrap();
         let page = PageMeta {
-            metas: vec![
-                ("og:title".into(), "OG &amp; title".into()),
-                ("og:url".into(), "/canon".into()),
-            ],
+            metas: vec![("og:title".into(), "OG &amp; title".into()), ("og:url".into(), "/canon".into())],
             bylines: vec!["By Staff Reporter · Tue, 18 Feb 2025 09:30:00 GMT".into()],
             html_lang: Some("en_GB".into()),
             ..PageMeta::default()
@@ -363,15 +311,9 @@ mod tests {
         let meta = collect(&page, Some(&base), None);
         assert_eq!(meta.title.as_deref(), Some("OG & title"));
         assert_eq!(meta.authors, ["Staff Reporter"]);
-        assert_eq!(
-            meta.published.map(|d| d.to_rfc3339()).as_deref(),
-            Some("2025-02-18T09:30:00+00:00")
-        );
+        assert_eq!(meta.published.map(|d| d.to_rfc3339()).as_deref(), Some("2025-02-18T09:30:00+00:00"));
         assert_eq!(meta.lang.as_deref(), Some("en-GB"));
-        assert_eq!(
-            meta.canonical_url.as_deref(),
-            Some("https://example.com/canon")
-        );
+        assert_eq!(meta.canonical_url.as_deref(), Some("https://example.com/canon"));
     }
 
     #[test]

@@ -76,11 +76,7 @@ fn is_space(byte: u8) -> bool {
 
 impl<'a> Tokenizer<'a> {
     pub(crate) fn new(input: &'a [u8]) -> Self {
-        Tokenizer {
-            input,
-            pos: 0,
-            attributes: Vec::new(),
-        }
+        Tokenizer { input, pos: 0, attributes: Vec::new() }
     }
 
     /// Name/value ranges of the last start tag's first attributes.
@@ -127,8 +123,8 @@ impl<'a> Tokenizer<'a> {
                 return Token::Eof;
             }
             if input[self.pos] != b'<' {
-                let end = memchr::memchr(b'<', &input[self.pos..])
-                    .map_or(input.len(), |offset| self.pos + offset);
+                let end =
+                    memchr::memchr(b'<', &input[self.pos..]).map_or(input.len(), |offset| self.pos + offset);
                 let blank = input[self.pos..end].iter().all(|&byte| is_space(byte));
                 self.pos = end;
                 return Token::Text { blank };
@@ -155,8 +151,8 @@ impl<'a> Tokenizer<'a> {
                 Some(b'?') => self.skip_past(at + 2, b'>'),
                 // A lone `<` is text.
                 _ => {
-                    let end = memchr::memchr(b'<', &input[at + 1..])
-                        .map_or(input.len(), |offset| at + 1 + offset);
+                    let end =
+                        memchr::memchr(b'<', &input[at + 1..]).map_or(input.len(), |offset| at + 1 + offset);
                     self.pos = end;
                     return Token::Text { blank: false };
                 }
@@ -207,8 +203,7 @@ impl<'a> Tokenizer<'a> {
     fn tag(&mut self, at: usize, name_start: usize, is_start: bool) -> Token {
         let input = self.input;
         let mut pos = name_start;
-        while pos < input.len() && !is_space(input[pos]) && input[pos] != b'/' && input[pos] != b'>'
-        {
+        while pos < input.len() && !is_space(input[pos]) && input[pos] != b'/' && input[pos] != b'>' {
             pos += 1;
         }
         let name = name_start..pos;
@@ -244,10 +239,7 @@ impl<'a> Tokenizer<'a> {
             // Attribute name: the first character may be `=`.
             let attribute_name_start = pos;
             pos += 1;
-            while pos < input.len()
-                && !is_space(input[pos])
-                && !matches!(input[pos], b'/' | b'>' | b'=')
-            {
+            while pos < input.len() && !is_space(input[pos]) && !matches!(input[pos], b'/' | b'>' | b'=') {
                 pos += 1;
             }
             let attribute_name = attribute_name_start..pos;
@@ -285,13 +277,9 @@ impl<'a> Tokenizer<'a> {
                 }
             }
             attributes += 1;
-            for &byte in input[attribute_name.clone()]
-                .iter()
-                .chain(b"=")
-                .chain(&input[value.clone()])
-            {
-                attribute_hash = (attribute_hash ^ u64::from(byte.to_ascii_lowercase()))
-                    .wrapping_mul(0x0100_0000_01b3);
+            for &byte in input[attribute_name.clone()].iter().chain(b"=").chain(&input[value.clone()]) {
+                attribute_hash =
+                    (attribute_hash ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3);
             }
             attribute_hash = (attribute_hash ^ 0xff).wrapping_mul(0x0100_0000_01b3);
             if is_start && self.attributes.len() < MAX_RECORDED_ATTRIBUTES {
@@ -300,13 +288,7 @@ impl<'a> Tokenizer<'a> {
         }
         self.pos = pos;
         if is_start {
-            Token::Start {
-                name,
-                self_closing,
-                attributes,
-                attribute_hash,
-                at,
-            }
+            Token::Start { name, self_closing, attributes, attribute_hash, at }
         } else {
             Token::End { name, at }
         }
@@ -323,9 +305,7 @@ mod tests {
         loop {
             match tokenizer.next_token() {
                 Token::Eof => return out,
-                Token::Start {
-                    name, attributes, ..
-                } => {
+                Token::Start { name, attributes, .. } => {
                     let tag = &html[name.clone()];
                     out.push(format!("<{tag}:{attributes}"));
                     if let Some(kind) = raw_text_kind(tag.as_bytes()) {
@@ -348,10 +328,7 @@ mod tests {
             names("<script>if (a<b) '<div>'</scripty></script ><i>"),
             ["<script:0", "/script", "<i:0"]
         );
-        assert_eq!(
-            names("a < b <!doctype html><?php x ?></>c"),
-            ["t", "t", "t"]
-        );
+        assert_eq!(names("a < b <!doctype html><?php x ?></>c"), ["t", "t", "t"]);
         assert_eq!(names("<plaintext><div><div>"), ["<plaintext:0"]);
         // A tag cut by the end of input is dropped, as html5ever drops it.
         assert_eq!(names("<p>x<div class=\"never closed"), ["<p:0", "t"]);
