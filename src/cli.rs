@@ -81,6 +81,67 @@ pub enum Command {
         #[command(subcommand)]
         command: FeedsCommand,
     },
+    /// Measure a topic on labelled items: confusion counts, then precision, recall and F1.
+    #[command(after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"label\"}; each is classified\nexactly as the daemon classifies an article (title + text).\n\nExample:\n  newswatch eval --topic us-russia-talks dev.jsonl --errors")]
+    Eval {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The topic id.
+        #[arg(long, value_name = "ID")]
+        topic: String,
+        /// List the misclassified items with their explanation first.
+        #[arg(long)]
+        errors: bool,
+        /// The labelled items.
+        #[arg(value_name = "FILE.jsonl")]
+        file: PathBuf,
+    },
+    /// Show how a topic scores a text: the score, the verdict, each matched clause and its spans.
+    #[command(
+        group(clap::ArgGroup::new("input").required(true).args(["text", "file", "url"])),
+        after_help = "Examples:\n  newswatch explain --topic us-russia-talks --text \"Lavrov and Rubio met in Riyadh\"\n  newswatch explain --topic us-russia-talks --file article.html\n  newswatch explain --topic us-russia-talks --url https://example.org/news/1"
+    )]
+    Explain {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The topic id.
+        #[arg(long, value_name = "ID")]
+        topic: String,
+        /// The text to classify (its first line is taken as the title).
+        #[arg(long, value_name = "STRING")]
+        text: Option<String>,
+        /// A text file, or an .html/.htm page whose article is extracted first.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// A page to fetch (through the same guard as the daemon) and extract.
+        #[arg(long, value_name = "URL")]
+        url: Option<url::Url>,
+    },
+    /// Extract the article from saved pages: one JSON object per file per line.
+    #[command(after_help = "Prints {\"path\", \"title\", \"text\", \"authors\", \"published\", \"lang\", \"canonical_url\", \"method\"}.\nExits non-zero only if a file cannot be read.\n\nExample:\n  newswatch extract --url https://example.org/a/1 page.html.gz")]
+    Extract {
+        /// The page's address, to resolve relative links and judge the canonical URL.
+        #[arg(long, value_name = "URL")]
+        url: Option<url::Url>,
+        /// The charset the server declared (as an HTTP Content-Type charset would).
+        #[arg(long, value_name = "NAME")]
+        charset: Option<String>,
+        /// .html or .html.gz files, or - for stdin.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Parse feed files as the daemon would: format, encoding, items, repairs, or the error.
+    #[command(after_help = "With --json: one {\"path\", \"ok\", \"format\", \"encoding\", \"items\", \"repairs\", \"error\"} per line.\nExits 0 even when some files fail to parse; only unreadable paths are errors.\n\nExample:\n  newswatch parse --json feeds/*.xml")]
+    Parse {
+        /// One JSON object per file per line.
+        #[arg(long)]
+        json: bool,
+        /// The charset the server declared (as an HTTP Content-Type charset would).
+        #[arg(long, value_name = "NAME")]
+        charset: Option<String>,
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +194,20 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             show_alerts(&config, since.as_deref(), topic.as_deref(), json)
         }
         Command::Feeds { command: FeedsCommand::List { config } } => list_feeds(&config),
+        Command::Eval { config, topic, errors, file } => eval(&config, &topic, errors, &file),
+        Command::Explain { config, topic, text, file, url } => {
+            explain(&config, &topic, text.as_deref(), file.as_deref(), url.as_ref()).await
+        }
+        Command::Extract { url, charset, files } => {
+            let mut out = std::io::stdout().lock();
+            let all_read = crate::extract::extract_files(&files, url.as_ref(), charset.as_deref(), &mut out)?;
+            if all_read { Ok(()) } else { Err(anyhow::anyhow!("some files could not be read")) }
+        }
+        Command::Parse { json, charset, files } => {
+            let mut out = std::io::stdout().lock();
+            let all_read = crate::feed::parse_files(&files, json, charset.as_deref(), &mut out)?;
+            if all_read { Ok(()) } else { Err(anyhow::anyhow!("some files could not be read")) }
+        }
     }
     .map_err(Failure::from)
 }
@@ -315,4 +390,68 @@ fn list_feeds(arg: &ConfigArg) -> anyhow::Result<()> {
         writeln!(out, "(no state yet in {}: run the daemon first)", config.daemon.state_dir.display())?;
     }
     Ok(())
+}
+
+fn find_topic<'a>(config: &'a Config, id: &str) -> anyhow::Result<&'a crate::classify::Topic> {
+    config.topics.iter().find(|topic| topic.id == id).ok_or_else(|| {
+        let known: Vec<&str> = config.topics.iter().map(|topic| topic.id.as_str()).collect();
+        anyhow::anyhow!("{}: no topic {id:?} (configured: {})", config.source, known.join(", "))
+    })
+}
+
+fn eval(arg: &ConfigArg, topic: &str, errors: bool, file: &Path) -> anyhow::Result<()> {
+    let config = load_config(arg)?;
+    let topic = find_topic(&config, topic)?;
+    let mut out = std::io::stdout().lock();
+    crate::classify::eval_jsonl(topic, file, errors, &mut out)?;
+    Ok(())
+}
+
+async fn explain(
+    arg: &ConfigArg,
+    topic: &str,
+    text: Option<&str>,
+    file: Option<&Path>,
+    url: Option<&url::Url>,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let config = load_config(arg)?;
+    let topic = find_topic(&config, topic)?;
+    let (title, body) = if let Some(text) = text {
+        split_title(text)
+    } else if let Some(path) = file {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let is_html = path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("html") || ext.eq_ignore_ascii_case("htm"));
+        if is_html {
+            let page = crate::extract::article(&bytes, None, None)
+                .with_context(|| format!("{}: no article text", path.display()))?;
+            (page.title.unwrap_or_default(), page.text)
+        } else {
+            split_title(&String::from_utf8_lossy(&bytes))
+        }
+    } else if let Some(url) = url {
+        let fetcher = Fetcher::new(&config.daemon).context("cannot build the HTTP client")?;
+        let body = match fetcher.get(crate::fetch::Target::Page, url, &Default::default()).await? {
+            crate::fetch::Fetched::Body(body) => body,
+            crate::fetch::Fetched::NotModified => anyhow::bail!("{url} answered 304"),
+        };
+        let page = crate::extract::article(&body.bytes, Some(&body.final_url), body.charset.as_deref())
+            .with_context(|| format!("{url}: no article text"))?;
+        (page.title.unwrap_or_default(), page.text)
+    } else {
+        unreachable!("clap requires one of --text, --file, --url")
+    };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut out = std::io::stdout().lock();
+    crate::classify::explain(topic, &crate::classify::Document { title: &title, body: &body }, color, &mut out)?;
+    Ok(())
+}
+
+/// The first line of a text is its title, the rest its body (as a headline above an article).
+fn split_title(text: &str) -> (String, String) {
+    let text = text.trim();
+    match text.split_once('\n') {
+        Some((title, body)) if !body.trim().is_empty() => (title.trim().to_string(), body.trim().to_string()),
+        _ => (String::new(), text.to_string()),
+    }
 }
