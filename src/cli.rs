@@ -82,7 +82,9 @@ pub enum Command {
         command: FeedsCommand,
     },
     /// Measure a topic on labelled items: confusion counts, then precision, recall and F1.
-    #[command(after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"label\"}; each is classified\nexactly as the daemon classifies an article (title + text).\n\nExample:\n  newswatch eval --topic us-russia-talks dev.jsonl --errors")]
+    #[command(
+        after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"label\"}; each is classified\nexactly as the daemon classifies an article (title + text).\n\nExample:\n  newswatch eval --topic us-russia-talks dev.jsonl --errors"
+    )]
     Eval {
         #[command(flatten)]
         config: ConfigArg,
@@ -118,7 +120,9 @@ pub enum Command {
         url: Option<url::Url>,
     },
     /// Extract the article from saved pages: one JSON object per file per line.
-    #[command(after_help = "Prints {\"path\", \"title\", \"text\", \"authors\", \"published\", \"lang\", \"canonical_url\", \"method\"}.\nExits non-zero only if a file cannot be read.\n\nExample:\n  newswatch extract --url https://example.org/a/1 page.html.gz")]
+    #[command(
+        after_help = "Prints {\"path\", \"title\", \"text\", \"authors\", \"published\", \"lang\", \"canonical_url\", \"method\"}.\nExits non-zero only if a file cannot be read.\n\nExample:\n  newswatch extract --url https://example.org/a/1 page.html.gz"
+    )]
     Extract {
         /// The page's address, to resolve relative links and judge the canonical URL.
         #[arg(long, value_name = "URL")]
@@ -131,7 +135,9 @@ pub enum Command {
         files: Vec<PathBuf>,
     },
     /// Parse feed files as the daemon would: format, encoding, items, repairs, or the error.
-    #[command(after_help = "With --json: one {\"path\", \"ok\", \"format\", \"encoding\", \"items\", \"repairs\", \"error\"} per line.\nExits 0 even when some files fail to parse; only unreadable paths are errors.\n\nExample:\n  newswatch parse --json feeds/*.xml")]
+    #[command(
+        after_help = "With --json: one {\"path\", \"ok\", \"format\", \"encoding\", \"items\", \"repairs\", \"error\"} per line.\nExits 0 even when some files fail to parse; only unreadable paths are errors.\n\nExample:\n  newswatch parse --json feeds/*.xml"
+    )]
     Parse {
         /// One JSON object per file per line.
         #[arg(long)]
@@ -421,7 +427,9 @@ async fn explain(
         split_title(text)
     } else if let Some(path) = file {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let is_html = path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("html") || ext.eq_ignore_ascii_case("htm"));
+        let is_html = path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("html") || ext.eq_ignore_ascii_case("htm"));
         if is_html {
             let page = crate::extract::article(&bytes, None, None)
                 .with_context(|| format!("{}: no article text", path.display()))?;
@@ -443,7 +451,12 @@ async fn explain(
     };
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut out = std::io::stdout().lock();
-    crate::classify::explain(topic, &crate::classify::Document { title: &title, body: &body }, color, &mut out)?;
+    crate::classify::explain(
+        topic,
+        &crate::classify::Document { title: &title, body: &body },
+        color,
+        &mut out,
+    )?;
     Ok(())
 }
 

@@ -269,9 +269,6 @@ async fn send_items(
         );
         entries.truncate(ctx.max_items_per_poll);
     }
-    for entry in &mut entries {
-        entry.key = seen_key(&feed.url, &entry.key);
-    }
     let commit = FeedCommit {
         feed: feed.name.clone(),
         url: feed.url.to_string(),
@@ -335,15 +332,6 @@ async fn send_items(
     info!(new = n_new, baseline = n_baseline, first_poll, "queued new items");
 }
 
-/// The key under which an item is remembered. Opaque guids ("1234") are only unique within a
-/// publisher, so they are qualified by the feed's host; URL-like keys are global already.
-pub fn seen_key(feed_url: &Url, key: &str) -> String {
-    match Url::parse(key) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => key.to_string(),
-        _ => format!("{}|{key}", feed_url.host_str().unwrap_or_default()),
-    }
-}
-
 /// Runs a store call off the async runtime (SQLite commits fsync).
 pub async fn blocking<T, F>(store: &Store, call: F) -> Result<T, crate::store::StoreError>
 where
@@ -386,13 +374,5 @@ mod tests {
         assert!((432..=528).contains(&fourth.as_secs()), "{fourth:?}");
         assert!(backoff(interval, 50, cap, None) <= cap);
         assert_eq!(backoff(interval, 1, cap, Some(Duration::from_secs(7200))), Duration::from_secs(7200));
-    }
-
-    #[test]
-    fn opaque_keys_are_qualified_by_host() {
-        let feed = Url::parse("https://news.example/rss").unwrap();
-        assert_eq!(seen_key(&feed, "1234"), "news.example|1234");
-        assert_eq!(seen_key(&feed, "https://news.example/a/1"), "https://news.example/a/1");
-        assert_eq!(seen_key(&feed, "urn:uuid:1"), "news.example|urn:uuid:1");
     }
 }

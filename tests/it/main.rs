@@ -2,6 +2,7 @@
 //! servers on loopback; nothing here reaches the internet or reads `../shared`.
 
 mod cli;
+mod crash;
 mod pipeline;
 mod safety;
 mod support;

@@ -33,6 +33,8 @@ pub enum Route {
     Ok { body: Vec<u8>, content_type: &'static str },
     /// Just this status, with an optional Location.
     Status { status: u16, location: Option<String> },
+    /// Like `Ok`, but the body is made per request from the number of earlier hits on the path.
+    Dynamic { make: Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>, content_type: &'static str },
 }
 
 /// One request the server saw.
@@ -49,6 +51,8 @@ struct Site {
     hits: Mutex<Vec<Hit>>,
     base: Mutex<String>,
     now: String,
+    /// How long a 404 takes: lets tests stretch a run.
+    not_found_delay: Mutex<std::time::Duration>,
 }
 
 /// A loopback HTTP server for one test.
@@ -96,6 +100,11 @@ impl FixtureServer {
         self.route(path, Route::Status { status, location: None })
     }
 
+    /// Makes every 404 answer take `delay`.
+    pub fn slow_not_found(&self, delay: std::time::Duration) {
+        *self.site.not_found_delay.lock().unwrap() = delay;
+    }
+
     pub fn hits(&self) -> Vec<Hit> {
         self.site.hits.lock().unwrap().clone()
     }
@@ -112,9 +121,19 @@ async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
         .map(str::to_string);
-    let route = site.routes.lock().unwrap().get(&path).cloned();
+    let previous_hits = site.hits.lock().unwrap().iter().filter(|hit| hit.path == path).count();
+    let route = match site.routes.lock().unwrap().get(&path).cloned() {
+        Some(Route::Dynamic { make, content_type }) => {
+            Some(Route::Ok { body: make(previous_hits), content_type })
+        }
+        other => other,
+    };
     let response = match route {
-        None => StatusCode::NOT_FOUND.into_response(),
+        None => {
+            let delay = *site.not_found_delay.lock().unwrap();
+            tokio::time::sleep(delay).await;
+            StatusCode::NOT_FOUND.into_response()
+        }
         Some(Route::Status { status, location }) => {
             let mut response = StatusCode::from_u16(status).unwrap().into_response();
             if let Some(location) = location {
@@ -122,6 +141,7 @@ async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
             }
             response
         }
+        Some(Route::Dynamic { .. }) => unreachable!("made into Ok above"),
         Some(Route::Ok { body, content_type }) => {
             let base = site.base.lock().unwrap().clone();
             let body =
