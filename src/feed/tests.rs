@@ -681,3 +681,23 @@ fn parse_files_reports_each_file_and_unreadable_paths() {
         "{text}"
     );
 }
+
+#[test]
+fn deep_nesting_anywhere_is_handled_without_stack_overflow() {
+    // RELIABILITY.md X3: a stack overflow would abort the process, which catch_unwind cannot
+    // stop, so nesting is probed where feed-rs and the fallback each walk elements.
+    let wraps = [
+        "<rss version=\"2.0\"><channel>{}</channel></rss>",
+        "<rss version=\"2.0\"><channel><item>{}</item></channel></rss>",
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry>{}</entry></feed>",
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><content type=\"xhtml\">{}</content></entry></feed>",
+        "<feed xmlns=\"http://purl.org/atom/ns#\"><entry><title>{}</title></entry></feed>",
+    ];
+    let depth = 60_000;
+    let inner = "<x>".repeat(depth) + &"</x>".repeat(depth);
+    for wrap in wraps {
+        let doc = wrap.replace("{}", &inner);
+        let result = parse(doc.as_bytes(), &feed_url(), None);
+        check_invariants(&result, wrap);
+    }
+}
