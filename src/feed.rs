@@ -152,8 +152,8 @@ fn extract_xml(text: Cow<'_, str>, feed_url: &Url) -> Result<Extracted, FeedErro
         return Err(FeedError::new(format!("no feed found: root element <{name}> and no items")));
     }
     // A recognised feed that feed-rs rejects (an odd feed-level element, a document cut short)
-    // but that holds no items loses nothing: like feedparser, report an empty feed, and say why
-    // in the repairs.
+    // gives whatever items the fallback found, possibly none: like feedparser, a feed rather
+    // than an error, with feed-rs's reason kept in the repairs so a caller can still see it.
     if let Some(reason) = feed_rs_error {
         repairs.push(format!("feed-rs-rejected ({reason})"));
     }
