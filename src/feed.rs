@@ -127,7 +127,10 @@ fn extract_xml(text: Cow<'_, str>, feed_url: &Url) -> Result<Extracted, FeedErro
     };
     let expected = prepared.item_tags.min(MAX_ENTRIES);
     let feed_rs_error = match feed_rs_result {
-        Some(Ok(entries)) if entries.len() >= expected => {
+        Some(Ok(mut entries)) if entries.len() >= expected => {
+            if fill_gaps(&mut entries, &prepared.text, feed_url) {
+                repairs.push("fields-from-fallback".into());
+            }
             return Ok(Extracted { format, entries, repairs });
         }
         Some(Ok(entries)) => {
@@ -149,13 +152,59 @@ fn extract_xml(text: Cow<'_, str>, feed_url: &Url) -> Result<Extracted, FeedErro
         return Err(FeedError::new(format!("no feed found: root element <{name}> and no items")));
     }
     // A recognised feed that feed-rs rejects (an odd feed-level element, a document cut short)
-    // but that holds no items loses nothing: like feedparser, report an empty feed, and say why
-    // in the repairs.
+    // gives whatever items the fallback found, possibly none: like feedparser, a feed rather
+    // than an error, with feed-rs's reason kept in the repairs so a caller can still see it.
     if let Some(reason) = feed_rs_error {
         repairs.push(format!("feed-rs-rejected ({reason})"));
     }
     repairs.push("fallback-extractor".into());
     Ok(Extracted { format, entries, repairs })
+}
+
+/// feed-rs ignores some item elements feeds use (`dc:title`, `dc:description`, markup that is
+/// not escaped inside `<description>`): when an entry lacks a title, a summary or a date, the
+/// fallback reads the same items and its fields fill the gaps, item by item. Only done when the
+/// fallback finds exactly as many items, so the pairing is certain. Returns whether anything
+/// was filled.
+fn fill_gaps(entries: &mut [RawEntry], text: &str, feed_url: &Url) -> bool {
+    let blank = |field: &Option<String>| field.as_deref().is_none_or(|text| text.trim().is_empty());
+    let has_gap = |entry: &RawEntry| {
+        blank(&entry.title)
+            || (blank(&entry.summary) && blank(&entry.content))
+            || (entry.published.is_none() && entry.updated.is_none())
+    };
+    if !entries.iter().any(has_gap) {
+        return false;
+    }
+    let fallback = fallback::extract(text, feed_url, MAX_ENTRIES);
+    if fallback.len() != entries.len() {
+        return false;
+    }
+    let mut filled = false;
+    for (entry, found) in entries.iter_mut().zip(fallback) {
+        if blank(&entry.title) && !blank(&found.title) {
+            entry.title = found.title;
+            filled = true;
+        }
+        if blank(&entry.summary) && blank(&entry.content) && !(blank(&found.summary) && blank(&found.content))
+        {
+            entry.summary = found.summary;
+            entry.content = found.content;
+            filled = true;
+        }
+        if entry.published.is_none()
+            && entry.updated.is_none()
+            && (found.published.is_some() || found.updated.is_some())
+        {
+            entry.published = found.published;
+            entry.updated = found.updated;
+            filled = true;
+        }
+        if entry.authors.is_empty() && !found.authors.is_empty() {
+            entry.authors = found.authors;
+        }
+    }
+    filled
 }
 
 /// Runs a fresh feed-rs parser (a reused one can panic after an error) configured to generate no

@@ -127,6 +127,8 @@ struct Capture {
     /// For authors: the text of a `<name>` child, which beats the whole element's text.
     name: Option<String>,
     in_name: bool,
+    /// Inside a `<script>`/`<style>` child (its depth): text there is never shown to a reader.
+    skip_from: Option<usize>,
     base: Option<Url>,
 }
 
@@ -173,6 +175,9 @@ pub(crate) fn extract(source: &str, feed_url: &Url, max_entries: usize) -> Vec<R
                 if let Some(open) = capture.as_mut() {
                     // Markup inside a field: keep its text, separate words.
                     open.text.push(' ');
+                    if open.skip_from.is_none() && !self_closing && (local == "script" || local == "style") {
+                        open.skip_from = Some(depth);
+                    }
                     if open.field == Field::Author && local == "name" {
                         open.in_name = true;
                         open.name.get_or_insert_with(String::new);
@@ -224,6 +229,7 @@ pub(crate) fn extract(source: &str, feed_url: &Url, max_entries: usize) -> Vec<R
                             text: String::new(),
                             name: None,
                             in_name: false,
+                            skip_from: None,
                             base: base.clone(),
                         });
                     }
@@ -279,6 +285,9 @@ pub(crate) fn extract(source: &str, feed_url: &Url, max_entries: usize) -> Vec<R
 }
 
 fn push_captured(open: &mut Capture, text: &str) {
+    if open.skip_from.is_some() {
+        return;
+    }
     if open.in_name {
         open.name.get_or_insert_with(String::new).push_str(text);
     } else {
@@ -295,6 +304,11 @@ fn close_to(
     entries: &mut Vec<RawEntry>,
 ) {
     stack.truncate(len);
+    if let Some(open) = capture.as_mut()
+        && open.skip_from.is_some_and(|depth| depth > len)
+    {
+        open.skip_from = None;
+    }
     if capture.as_ref().is_some_and(|open| open.depth > len)
         && let Some(open) = capture.take()
         && let Some(open_item) = item.as_mut()

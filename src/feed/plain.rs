@@ -58,6 +58,12 @@ pub(crate) fn html_to_plain(fragment: &str) -> String {
 /// Appends `text`, collapsing whitespace runs to one space and dropping leading whitespace.
 fn push_text(out: &mut String, text: &str, pending_space: &mut bool) {
     for ch in text.chars() {
+        // C1 controls in decoded text are Windows-1252 bytes mislabelled as Latin-1 or
+        // re-encoded as UTF-8 ("don\u{92}t"): read them as the punctuation they were meant to be.
+        let ch = match ch {
+            '\u{80}'..='\u{9f}' => C1_REPLACEMENTS[ch as usize - 0x80].unwrap_or(ch),
+            _ => ch,
+        };
         if ch.is_whitespace() {
             *pending_space = true;
         } else if ch.is_control() {
@@ -102,12 +108,14 @@ fn skip_markup(rest: &str) -> (usize, bool) {
         .iter()
         .position(|b| !(b.is_ascii_alphanumeric() || *b == b':' || *b == b'-'))
         .map_or(bytes.len(), |p| name_start + p);
-    let name = rest[name_start..name_end].to_ascii_lowercase();
+    let qualified = rest[name_start..name_end].to_ascii_lowercase();
+    // `xhtml:script` is a script too.
+    let name = qualified.rsplit(':').next().unwrap_or(&qualified).to_string();
     let tag_end = tag_end(bytes, name_end);
     let separates = !INLINE_TAGS.contains(&name.as_str());
     if !closing && (name == "script" || name == "style") {
         // Skip the element's content too; it is never text a reader sees.
-        let close = format!("</{name}");
+        let close = format!("</{qualified}");
         let lower_rest = &rest[tag_end..];
         let end =
             find_ascii_case_insensitive(lower_rest.as_bytes(), close.as_bytes()).map_or(bytes.len(), |e| {
@@ -278,6 +286,7 @@ mod tests {
             html_to_plain("x<script type=\"a\">var a = '<p>';</script>y<style>p{}</STYLE>z<!-- c -->w"),
             "x y z w"
         );
+        assert_eq!(html_to_plain("a<x:script>b</x:script>c"), "a c");
     }
 
     #[test]
@@ -285,6 +294,7 @@ mod tests {
         assert_eq!(html_to_plain("&mdash;&#8212;&#x2014;&#150;&hellip;"), "———–…");
         assert_eq!(html_to_plain("AT&T &unknown; &"), "AT&T &unknown; &");
         assert_eq!(html_to_plain("&#0;x"), "\u{fffd}x");
+        assert_eq!(html_to_plain("don\u{92}t"), "don\u{2019}t");
     }
 
     #[test]
