@@ -170,6 +170,24 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) {
             })
             .await;
             match parsed {
+                // The parser is lenient like feedparser: a document feed-rs rejected and the
+                // fallback found nothing in is still "a feed with no items". For a monitor that
+                // is a broken feed, and the user should hear about it.
+                Ok(Ok((parsed, _)))
+                    if parsed.entries.is_empty()
+                        && parsed.repairs.iter().any(|repair| repair.starts_with("feed-rs-rejected")) =>
+                {
+                    let reason = parsed.repairs.iter().find(|repair| repair.starts_with("feed-rs-rejected"));
+                    failure(
+                        feed,
+                        ctx,
+                        &state,
+                        now,
+                        "parse",
+                        format!("no usable feed: {}", reason.map(String::as_str).unwrap_or_default()),
+                        None,
+                    )
+                }
                 Ok(Ok((parsed, validators))) => {
                     info!(
                         status = 200,

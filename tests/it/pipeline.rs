@@ -111,12 +111,18 @@ async fn a_malformed_feed_is_reported_by_name_and_the_other_feeds_still_alert() 
     serve_talks_site(&server);
     server
         .ok("/broken.xml", b"{\"not\": \"a feed\"".to_vec(), "application/rss+xml")
+        .ok(
+            "/truncated.xml",
+            b"<?xml version=\"1.0\"?><rss version=\"2.0\"><chan".to_vec(),
+            "application/rss+xml",
+        )
         .ok("/moscow-times.xml", fixture("feeds/moscow-times.xml"), "application/rss+xml")
         .ok("/tpm.atom", fixture("feeds/tpm.atom"), "application/atom+xml");
     let dir = TestDir::new();
     dir.write_config(
         &[
             ("broken", server.url("/broken.xml")),
+            ("truncated", server.url("/truncated.xml")),
             ("wire", server.url("/talks.xml")),
             ("moscow-times", server.url("/moscow-times.xml")),
             ("tpm", server.url("/tpm.atom")),
@@ -125,7 +131,7 @@ async fn a_malformed_feed_is_reported_by_name_and_the_other_feeds_still_alert() 
     );
     let config = dir.config();
     let summary = run_once(&config).await;
-    assert_eq!(summary.failures, 1);
+    assert_eq!(summary.failures, 2);
     assert_eq!(dir.alerts().len(), 2, "the good feed still alerts");
 
     let store = Store::open(&config.daemon.state_dir).unwrap();
@@ -133,6 +139,8 @@ async fn a_malformed_feed_is_reported_by_name_and_the_other_feeds_still_alert() 
     assert_eq!(broken.consecutive_failures, 1);
     assert!(broken.last_error.as_deref().unwrap_or_default().starts_with("parse:"), "{broken:?}");
     assert!(broken.next_poll_at.is_some(), "a failing feed is retried later, never disabled");
+    let truncated = store.feed_state("truncated").unwrap().unwrap();
+    assert!(truncated.last_error.unwrap_or_default().contains("no usable feed"));
     let moscow = store.feed_state("moscow-times").unwrap().unwrap();
     assert_eq!(moscow.items_seen, 50, "real feed read whole");
     assert_eq!(store.feed_state("tpm").unwrap().unwrap().items_seen, 20, "Atom read whole");
