@@ -593,47 +593,53 @@ fn nearest_pairs(
     from: &[Occ],
     to: &[Occ],
     distance: Distance,
+    from_is_left: bool,
     tokens: &Tokens,
     out: &mut Vec<Occ>,
 ) {
     let token = |index: u32| &tokens.tokens[index as usize];
     for &a in from {
         let field = token(a.start).field;
-        let sentence = token(a.start).sentence;
+        let (first_sentence, last_sentence) = (token(a.start).sentence, token(a.end - 1).sentence);
+        // Proximity never reaches across a sentence (or field) boundary.
         let reachable = |b: Occ| {
             token(b.start).field == field
+                && token(b.start).sentence == first_sentence
+                && token(b.end - 1).sentence == last_sentence
                 && match distance {
-                    Distance::Words(n) => gap(a, b) <= n,
-                    Distance::Sentence => {
-                        token(b.start).sentence == sentence
-                            && token(b.end - 1).sentence == token(a.end - 1).sentence
-                    }
+                    Distance::Words(n) | Distance::Before(n) => gap(a, b) <= n,
+                    Distance::Sentence => true,
                 }
+        };
+        // PRE/n: the left side must end before the right side starts.
+        let in_order = |b: Occ| match distance {
+            Distance::Before(_) if from_is_left => a.end <= b.start,
+            Distance::Before(_) => b.end <= a.start,
+            _ => true,
         };
         let split = to.partition_point(|b| b.start < a.start);
         let mut best: Option<Occ> = None;
+        let mut consider = |b: Occ| {
+            if in_order(b) && best.is_none_or(|current| gap(a, b) < gap(a, current)) {
+                best = Some(b);
+            }
+        };
         // Walk outwards in both directions until the other side is out of reach.
         for &b in to[split..].iter() {
             if !reachable(b) {
                 break;
             }
-            if best.is_none_or(|current| gap(a, b) < gap(a, current)) {
-                best = Some(b);
-            }
-            if b.start >= a.end {
+            consider(b);
+            if b.start >= a.end && in_order(b) {
                 break;
             }
         }
         for &b in to[..split].iter().rev() {
             if !reachable(b) {
-                // An earlier occurrence may still overlap `a` if it is long; stop at the first
-                // unreachable one, which is what proximity means for single words.
                 break;
             }
-            if best.is_none_or(|current| gap(a, b) < gap(a, current)) {
-                best = Some(b);
-            }
-            if b.end <= a.start {
+            consider(b);
+            if b.end <= a.start && in_order(b) {
                 break;
             }
         }
@@ -685,8 +691,8 @@ pub(crate) fn evaluate(node: &Node, leaves: &[Vec<Occ>], tokens: &Tokens) -> Opt
             let left = evaluate(left, leaves, tokens)?;
             let right = evaluate(right, leaves, tokens)?;
             let mut out = Vec::new();
-            nearest_pairs(&left, &right, *distance, tokens, &mut out);
-            nearest_pairs(&right, &left, *distance, tokens, &mut out);
+            nearest_pairs(&left, &right, *distance, true, tokens, &mut out);
+            nearest_pairs(&right, &left, *distance, false, tokens, &mut out);
             if out.is_empty() {
                 return None;
             }
