@@ -17,7 +17,7 @@ mod text;
 
 pub use text::Field;
 
-use matcher::{ListError, Node, Occ, Program, evaluate};
+use matcher::{Evaluator, ListError, Node, Occ, Program};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -496,6 +496,7 @@ fn compile_definition(
             Err(error) => problems.push(syntax(error)),
         }
     }
+    program.finish();
     Compiled { program, rules }
 }
 
@@ -513,11 +514,12 @@ impl Topic {
         let leaves = compiled
             .program
             .match_leaves(&tokens, [doc.title, doc.body]);
+        let mut evaluator = Evaluator::new(&compiled.program, &leaves, &tokens);
         let mut hits: Vec<Hit<'_>> = compiled
             .rules
             .iter()
             .filter_map(|rule| {
-                let roots = evaluate(&rule.node, &leaves, &tokens)?;
+                let roots = evaluator.evaluate(&rule.node)?;
                 Some(Hit { rule, roots })
             })
             .collect();
