@@ -48,7 +48,13 @@ pub(crate) enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
-    Near { left: Box<Node>, right: Box<Node>, distance: Distance },
+    Near {
+        left: Box<Node>,
+        right: Box<Node>,
+        distance: Distance,
+    },
+    /// A named query, compiled once and evaluated once per document however often it is used.
+    Shared(usize),
 }
 
 /// How the words of a term are compared with a document's words.
@@ -63,7 +69,7 @@ enum Mode {
 }
 
 /// A sequence of word tests that must match consecutive tokens.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Pattern(Vec<usize>);
 
 /// A term, list or phrase with its field scope.
@@ -92,6 +98,9 @@ pub(crate) struct Program {
     /// The first three characters of every stem (whole stem if shorter): a token whose start
     /// is not here cannot match any stem, so it is never stemmed.
     stem_keys: FastSet<String>,
+    /// The first three characters of every stem key and wildcard prefix: a word whose start is
+    /// not here needs neither stemming nor prefix checks (one lookup for most words).
+    heads: FastSet<String>,
     shortest_stem_key: usize,
     /// First two characters of a prefix → (prefix, word test id).
     prefixes: FastMap<String, Vec<(String, usize)>>,
@@ -108,7 +117,27 @@ pub(crate) struct Program {
     queries: BTreeMap<String, String>,
     /// Named queries being expanded, to report cycles.
     expanding: Vec<String>,
+    /// Compiled named queries (by name and scope) and the leaves they highlight.
+    shared: Vec<Node>,
+    shared_positive_leaves: Vec<Vec<usize>>,
+    shared_ids: HashMap<(String, Option<Field>), usize>,
+    /// Built by [`Program::finish`]: every distinct pattern once, the leaves that contain it,
+    /// and the patterns starting with each word test, so matching a document only looks at the
+    /// patterns whose first word occurs in it.
+    unique_patterns: Vec<Pattern>,
+    pattern_leaves: Vec<Vec<usize>>,
+    patterns_by_first_word: Vec<Vec<usize>>,
 }
+
+/// Stems are indexed by their first characters (at most this many) to skip words that cannot
+/// match without stemming them.
+const STEM_KEY_CHARS: usize = 5;
+
+/// Length of the [`Program::heads`] keys; also the shortest wildcard prefix and stem.
+const HEAD_CHARS: usize = 3;
+
+/// Words of at most this many characters are matched as written, not stemmed.
+const SHORT_WORD_CHARS: usize = 3;
 
 fn first_chars(word: &str, count: usize) -> &str {
     match word.char_indices().nth(count) {
@@ -120,25 +149,42 @@ fn first_chars(word: &str, count: usize) -> &str {
 impl Program {
     /// A program whose queries may use the given named lists.
     pub fn new(lists: BTreeMap<String, Vec<String>>, queries: BTreeMap<String, String>) -> Program {
-        Program { lists, queries, shortest_stem_key: 3, ..Program::default() }
+        Program {
+            lists,
+            queries,
+            shortest_stem_key: 3,
+            ..Program::default()
+        }
     }
 
     fn word_stem(&mut self, word: &str) -> usize {
         let stem = self.stemmers.stem(word);
+        if stem.chars().count() < HEAD_CHARS {
+            return self.word_form(word);
+        }
         if let Some(&id) = self.stems.get(&stem) {
             return id;
         }
         let id = self.n_words;
         self.n_words += 1;
-        let key = first_chars(&stem, 3).to_string();
-        self.shortest_stem_key = self.shortest_stem_key.min(key.chars().count());
-        self.stem_keys.insert(key);
+        // Stems are prefixes of the words they come from, except that the English stemmer
+        // turns a final `y` into `i` ("secretary" → "secretari"): key both forms.
+        let mut keys = vec![first_chars(&stem, STEM_KEY_CHARS).to_string()];
+        if let Some(without_i) = stem.strip_suffix('i') {
+            keys.push(first_chars(without_i, STEM_KEY_CHARS).to_string());
+        }
+        for key in keys {
+            self.shortest_stem_key = self.shortest_stem_key.min(key.chars().count().max(1));
+            self.heads.insert(first_chars(&key, HEAD_CHARS).to_string());
+            self.stem_keys.insert(key);
+        }
         self.stems.insert(stem, id);
         id
     }
 
     fn word_prefix(&mut self, prefix: &str) -> usize {
-        let key = first_chars(prefix, 2).to_string();
+        let key = first_chars(prefix, HEAD_CHARS).to_string();
+        self.heads.insert(key.clone());
         let entries = self.prefixes.entry(key).or_default();
         if let Some((_, id)) = entries.iter().find(|(existing, _)| existing == prefix) {
             return *id;
@@ -164,7 +210,10 @@ impl Program {
         let mut lower = String::new();
         super::text::normalise_word(&surface_form, &mut lower);
         let entries = self.exact.entry(lower).or_default();
-        if let Some((_, id)) = entries.iter().find(|(existing, _)| *existing == surface_form) {
+        if let Some((_, id)) = entries
+            .iter()
+            .find(|(existing, _)| *existing == surface_form)
+        {
             return *id;
         }
         let id = self.n_words;
@@ -190,11 +239,16 @@ impl Program {
         let mut ids = Vec::with_capacity(words.len());
         for (index, word) in words.iter().enumerate() {
             if prefix && index == last {
-                if word.chars().count() < 2 {
-                    return Err(format!("`{text}*`: a wildcard needs at least two letters before `*`"));
+                if word.chars().count() < HEAD_CHARS {
+                    return Err(format!(
+                        "`{text}*`: a wildcard needs at least three letters before `*`"
+                    ));
                 }
                 ids.push(self.word_prefix(word));
-            } else if mode == Mode::Form {
+            } else if mode == Mode::Form || word.chars().count() <= SHORT_WORD_CHARS {
+                // Stemmers leave words this short alone; matching them as written keeps every
+                // stem at least four letters long, so one lookup decides whether a document
+                // word needs stemming at all.
                 ids.push(self.word_form(word));
             } else {
                 ids.push(self.word_stem(word));
@@ -215,8 +269,9 @@ impl Program {
             return self.list_patterns(name, visiting, out);
         }
         if let Some(inner) = entry.strip_prefix('{') {
-            let inner =
-                inner.strip_suffix('}').ok_or_else(|| format!("`{entry}`: expected a closing `}}`"))?;
+            let inner = inner
+                .strip_suffix('}')
+                .ok_or_else(|| format!("`{entry}`: expected a closing `}}`"))?;
             out.push(self.term_patterns(inner.trim(), Mode::CaseSensitive, false)?);
             return Ok(());
         }
@@ -241,9 +296,16 @@ impl Program {
         out: &mut Vec<Pattern>,
     ) -> Result<(), String> {
         if visiting.iter().any(|seen| seen == name) {
-            return Err(format!("list @{name} includes itself (through {})", visiting.join(" → @")));
+            return Err(format!(
+                "list @{name} includes itself (through {})",
+                visiting.join(" → @")
+            ));
         }
-        let entries = self.lists.get(name).cloned().ok_or_else(|| format!("unknown list @{name}"))?;
+        let entries = self
+            .lists
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("unknown list @{name}"))?;
         if entries.is_empty() {
             return Err(format!("list @{name} is empty"));
         }
@@ -258,24 +320,40 @@ impl Program {
     /// Checks every named list compiles, reporting the first bad entry of each.
     pub fn check_lists(&mut self) -> Vec<ListError> {
         let mut errors = Vec::new();
-        let names: Vec<(String, Vec<String>)> =
-            self.lists.iter().map(|(name, entries)| (name.clone(), entries.clone())).collect();
+        let names: Vec<(String, Vec<String>)> = self
+            .lists
+            .iter()
+            .map(|(name, entries)| (name.clone(), entries.clone()))
+            .collect();
         for (name, entries) in names {
             if entries.is_empty() {
-                errors.push(ListError { list: name.clone(), index: 0, message: "the list is empty".into() });
+                errors.push(ListError {
+                    list: name.clone(),
+                    index: 0,
+                    message: "the list is empty".into(),
+                });
             }
             for (index, entry) in entries.iter().enumerate() {
                 let mut visiting = vec![name.clone()];
                 let mut patterns = Vec::new();
                 if let Err(message) = self.entry_patterns(entry, &mut visiting, &mut patterns) {
-                    errors.push(ListError { list: name.clone(), index, message });
+                    errors.push(ListError {
+                        list: name.clone(),
+                        index,
+                        message,
+                    });
                 }
             }
         }
         errors
     }
 
-    fn leaf(&mut self, term: &Term, scope: Option<Field>, offset: usize) -> Result<usize, SyntaxError> {
+    fn leaf(
+        &mut self,
+        term: &Term,
+        scope: Option<Field>,
+        offset: usize,
+    ) -> Result<usize, SyntaxError> {
         let key = format!("{term:?}");
         if let Some(&id) = self.leaf_ids.get(&(key.clone(), scope)) {
             return Ok(id);
@@ -284,17 +362,24 @@ impl Program {
         let mut patterns = Vec::new();
         match term {
             Term::Word { text, prefix } | Term::Phrase { text, prefix } => {
-                patterns.push(self.term_patterns(text, Mode::Stem, *prefix).map_err(error)?);
+                patterns.push(
+                    self.term_patterns(text, Mode::Stem, *prefix)
+                        .map_err(error)?,
+                );
             }
             Term::Exact { text } => {
-                patterns.push(self.term_patterns(text, Mode::CaseSensitive, false).map_err(error)?);
+                patterns.push(
+                    self.term_patterns(text, Mode::CaseSensitive, false)
+                        .map_err(error)?,
+                );
             }
             Term::Form { text } => {
                 patterns.push(self.term_patterns(text, Mode::Form, false).map_err(error)?);
             }
             Term::List { name } => {
                 let mut visiting = Vec::new();
-                self.list_patterns(name, &mut visiting, &mut patterns).map_err(error)?;
+                self.list_patterns(name, &mut visiting, &mut patterns)
+                    .map_err(error)?;
             }
         }
         let id = self.leaves.len();
@@ -312,7 +397,10 @@ impl Program {
         positive_leaves: &mut Vec<usize>,
     ) -> Result<Node, SyntaxError> {
         Ok(match expr {
-            Expr::Term { term: Term::List { name }, offset } if self.queries.contains_key(name) => {
+            Expr::Term {
+                term: Term::List { name },
+                offset,
+            } if self.queries.contains_key(name) => {
                 self.expand_query(name, *offset, scope, positive_leaves)?
             }
             Expr::Term { term, offset } => {
@@ -320,7 +408,11 @@ impl Program {
                 positive_leaves.push(id);
                 Node::Leaf(id)
             }
-            Expr::Scoped { scope: written, inner, .. } => {
+            Expr::Scoped {
+                scope: written,
+                inner,
+                ..
+            } => {
                 let field = match written {
                     Scope::Title => Field::Title,
                     Scope::Body => Field::Body,
@@ -331,7 +423,8 @@ impl Program {
                 if items.iter().all(|item| matches!(item, Expr::Not { .. })) {
                     return Err(SyntaxError {
                         offset: first_offset(expr),
-                        message: "NOT needs a positive term beside it (e.g. `talks NOT ukraine`)".into(),
+                        message: "NOT needs a positive term beside it (e.g. `talks NOT ukraine`)"
+                            .into(),
                     });
                 }
                 let mut nodes = Vec::with_capacity(items.len());
@@ -358,12 +451,19 @@ impl Program {
                 let mut ignored = Vec::new();
                 Node::Not(Box::new(self.compile(inner, scope, &mut ignored)?))
             }
-            Expr::Near { left, right, distance, offset } => {
+            Expr::Near {
+                left,
+                right,
+                distance,
+                offset,
+            } => {
                 for side in [left, right] {
                     if let Expr::Not { .. } = **side {
                         return Err(SyntaxError {
                             offset: *offset,
-                            message: format!("{distance} needs positive terms on both sides, not NOT"),
+                            message: format!(
+                                "{distance} needs positive terms on both sides, not NOT"
+                            ),
                         });
                     }
                 }
@@ -388,42 +488,71 @@ impl Program {
         if self.expanding.iter().any(|seen| seen == name) {
             return Err(at_use(format!("query @{name} uses itself")));
         }
+        if let Some(&id) = self.shared_ids.get(&(name.to_string(), scope)) {
+            positive_leaves.extend_from_slice(&self.shared_positive_leaves[id]);
+            return Ok(Node::Shared(id));
+        }
         let text = self.queries.get(name).cloned().unwrap_or_default();
         let expr = super::query::parse(&text)
             .map_err(|error| at_use(format!("in @{name}: {}", error.render(&text))))?;
         self.expanding.push(name.to_string());
-        let node = self.compile(&expr, scope, positive_leaves);
+        let mut own_leaves = Vec::new();
+        let node = self.compile(&expr, scope, &mut own_leaves);
         self.expanding.pop();
-        node.map_err(|error| {
+        let node = node.map_err(|error| {
             if error.message.starts_with("in @") {
                 at_use(error.message)
             } else {
                 at_use(format!("in @{name}: {}", error.render(&text)))
             }
-        })
+        })?;
+        positive_leaves.extend_from_slice(&own_leaves);
+        let id = self.shared.len();
+        self.shared.push(node);
+        self.shared_positive_leaves.push(own_leaves);
+        self.shared_ids.insert((name.to_string(), scope), id);
+        Ok(Node::Shared(id))
     }
 
     /// Finds every leaf's occurrences in a document.
     pub fn match_leaves(&self, tokens: &Tokens, originals: [&str; 2]) -> Vec<Vec<Occ>> {
         let mut postings: Vec<Vec<u32>> = vec![Vec::new(); self.n_words];
+        // Words repeat within a document; stemming is the costliest step, so remember results.
+        let mut stemmed: FastMap<&str, Option<usize>> =
+            FastMap::with_capacity_and_hasher(tokens.tokens.len(), Default::default());
         for (index, token) in tokens.tokens.iter().enumerate() {
             let word = tokens.norm(index);
             let position = index as u32;
-            if self.could_have_stem(word) {
-                let stem = self.stemmers.stem(word);
-                if let Some(&id) = self.stems.get(&stem) {
-                    postings[id].push(position);
-                }
-            }
             if let Some(&id) = self.forms.get(word) {
                 postings[id].push(position);
             }
-            if !self.prefixes.is_empty()
-                && let Some(entries) = self.prefixes.get(first_chars(word, 2))
-            {
-                for (prefix, id) in entries {
-                    if word.starts_with(prefix.as_str()) {
-                        postings[*id].push(position);
+            let head = first_chars(word, HEAD_CHARS);
+            // Words too short or with an unknown start match neither a stem nor a wildcard:
+            // the common case, settled with one lookup.
+            let long_enough = word.chars().nth(HEAD_CHARS - 1).is_some();
+            if long_enough && self.heads.contains(head) {
+                {
+                    let stem_id = match stemmed.get(word) {
+                        Some(known) => *known,
+                        None => {
+                            let id = if self.could_have_stem(word) {
+                                self.stems.get(&self.stemmers.stem(word)).copied()
+                            } else {
+                                None
+                            };
+                            stemmed.insert(word, id);
+                            id
+                        }
+                    };
+                    if let Some(id) = stem_id {
+                        postings[id].push(position);
+                    }
+                    if let Some(entries) = self.prefixes.get(head) {
+                        for (prefix, id) in entries {
+                            if word.starts_with(prefix.as_str()) {
+                                postings[*id].push(position);
+                            }
+                        }
                     }
                 }
             }
@@ -442,68 +571,119 @@ impl Program {
                 }
             }
         }
-        self.leaves
-            .iter()
-            .map(|leaf| {
-                let mut occs = Vec::new();
-                for pattern in &leaf.patterns {
-                    collect_pattern(pattern, &postings, tokens, leaf.scope, &mut occs);
+        let mut leaves: Vec<Vec<Occ>> = vec![Vec::new(); self.leaves.len()];
+        let mut found = Vec::new();
+        for (word, positions) in postings.iter().enumerate() {
+            if positions.is_empty() {
+                continue;
+            }
+            for &pattern in &self.patterns_by_first_word[word] {
+                found.clear();
+                collect_pattern(
+                    &self.unique_patterns[pattern],
+                    &postings,
+                    tokens,
+                    &mut found,
+                );
+                for &leaf in &self.pattern_leaves[pattern] {
+                    let scope = self.leaves[leaf].scope;
+                    leaves[leaf].extend(found.iter().filter(|occ| {
+                        scope.is_none_or(|wanted| tokens.tokens[occ.start as usize].field == wanted)
+                    }));
                 }
-                if leaf.patterns.len() > 1 {
-                    occs.sort_unstable();
-                    occs.dedup();
-                }
-                occs
-            })
-            .collect()
+            }
+        }
+        for occs in &mut leaves {
+            if occs.len() > 1 {
+                occs.sort_unstable();
+                occs.dedup();
+            }
+        }
+        leaves
     }
 
-    fn could_have_stem(&self, word: &str) -> bool {
-        if self.stem_keys.contains(first_chars(word, 3)) {
-            return true;
+    /// Indexes the compiled patterns for matching; call once after compiling every query.
+    pub fn finish(&mut self) {
+        let mut ids: HashMap<Pattern, usize> = HashMap::new();
+        self.unique_patterns.clear();
+        self.pattern_leaves.clear();
+        for (leaf_id, leaf) in self.leaves.iter().enumerate() {
+            for pattern in &leaf.patterns {
+                let id = *ids.entry(pattern.clone()).or_insert_with(|| {
+                    self.unique_patterns.push(pattern.clone());
+                    self.pattern_leaves.push(Vec::new());
+                    self.unique_patterns.len() - 1
+                });
+                if !self.pattern_leaves[id].contains(&leaf_id) {
+                    self.pattern_leaves[id].push(leaf_id);
+                }
+            }
         }
-        // Stems shorter than three letters (`us`) are keyed by themselves.
-        (self.shortest_stem_key..3).any(|count| self.stem_keys.contains(first_chars(word, count)))
+        self.patterns_by_first_word = vec![Vec::new(); self.n_words];
+        for (id, pattern) in self.unique_patterns.iter().enumerate() {
+            if let Some(&first) = pattern.0.first() {
+                self.patterns_by_first_word[first].push(id);
+            }
+        }
+    }
+
+    /// Whether `word` starts with the key of some stem; only such words are stemmed.
+    fn could_have_stem(&self, word: &str) -> bool {
+        // Each prefix end, in characters: the start of the next character, then the word end.
+        let ends = word
+            .char_indices()
+            .skip(1)
+            .map(|(index, _)| index)
+            .chain([word.len()]);
+        for (count, end) in (1..=STEM_KEY_CHARS).zip(ends) {
+            if count >= self.shortest_stem_key && self.stem_keys.contains(&word[..end]) {
+                return true;
+            }
+        }
+        false
     }
 }
 
 fn first_offset(expr: &Expr) -> usize {
     match expr {
-        Expr::Term { offset, .. } | Expr::Not { offset, .. } | Expr::Scoped { offset, .. } => *offset,
+        Expr::Term { offset, .. } | Expr::Not { offset, .. } | Expr::Scoped { offset, .. } => {
+            *offset
+        }
         Expr::Near { left, .. } => first_offset(left),
         Expr::And(items) | Expr::Or(items) => items.first().map_or(0, first_offset),
     }
 }
 
-fn collect_pattern(
-    pattern: &Pattern,
-    postings: &[Vec<u32>],
-    tokens: &Tokens,
-    scope: Option<Field>,
-    out: &mut Vec<Occ>,
-) {
+fn collect_pattern(pattern: &Pattern, postings: &[Vec<u32>], tokens: &Tokens, out: &mut Vec<Occ>) {
     let Some((&first, rest)) = pattern.0.split_first() else {
         return;
     };
     'start: for &position in &postings[first] {
         let field = tokens.tokens[position as usize].field;
-        if scope.is_some_and(|wanted| wanted != field) {
-            continue;
-        }
         for (step, &word) in rest.iter().enumerate() {
             let next = position + 1 + step as u32;
-            let same_field = tokens.tokens.get(next as usize).is_some_and(|token| token.field == field);
+            let same_field = tokens
+                .tokens
+                .get(next as usize)
+                .is_some_and(|token| token.field == field);
             if !same_field || postings[word].binary_search(&next).is_err() {
                 continue 'start;
             }
         }
-        out.push(Occ { start: position, end: position + 1 + rest.len() as u32 });
+        out.push(Occ {
+            start: position,
+            end: position + 1 + rest.len() as u32,
+        });
     }
 }
 
 /// Number of words between two occurrences (0 when they touch or overlap).
 fn gap(a: Occ, b: Occ) -> u32 {
-    if a.end <= b.start { b.start - a.end } else { a.start.saturating_sub(b.end) }
+    if a.end <= b.start {
+        b.start - a.end
+    } else {
+        a.start.saturating_sub(b.end)
+    }
 }
 
 fn union(mut a: Vec<Occ>, b: Vec<Occ>) -> Vec<Occ> {
@@ -517,97 +697,144 @@ fn union(mut a: Vec<Occ>, b: Vec<Occ>) -> Vec<Occ> {
 }
 
 /// For every occurrence in `from`, the nearest occurrence in `to` within reach, merged.
-fn nearest_pairs(from: &[Occ], to: &[Occ], distance: Distance, tokens: &Tokens, out: &mut Vec<Occ>) {
+fn nearest_pairs(
+    from: &[Occ],
+    to: &[Occ],
+    distance: Distance,
+    from_is_left: bool,
+    tokens: &Tokens,
+    out: &mut Vec<Occ>,
+) {
     let token = |index: u32| &tokens.tokens[index as usize];
     for &a in from {
         let field = token(a.start).field;
-        let sentence = token(a.start).sentence;
+        let (first_sentence, last_sentence) = (token(a.start).sentence, token(a.end - 1).sentence);
+        // Proximity never reaches across a sentence (or field) boundary.
         let reachable = |b: Occ| {
             token(b.start).field == field
+                && token(b.start).sentence == first_sentence
+                && token(b.end - 1).sentence == last_sentence
                 && match distance {
-                    Distance::Words(n) => gap(a, b) <= n,
-                    Distance::Sentence => {
-                        token(b.start).sentence == sentence
-                            && token(b.end - 1).sentence == token(a.end - 1).sentence
-                    }
+                    Distance::Words(n) | Distance::Before(n) => gap(a, b) <= n,
+                    Distance::Sentence => true,
                 }
+        };
+        // PRE/n: the left side must end before the right side starts.
+        let in_order = |b: Occ| match distance {
+            Distance::Before(_) if from_is_left => a.end <= b.start,
+            Distance::Before(_) => b.end <= a.start,
+            _ => true,
         };
         let split = to.partition_point(|b| b.start < a.start);
         let mut best: Option<Occ> = None;
+        let mut consider = |b: Occ| {
+            if in_order(b) && best.is_none_or(|current| gap(a, b) < gap(a, current)) {
+                best = Some(b);
+            }
+        };
         // Walk outwards in both directions until the other side is out of reach.
         for &b in to[split..].iter() {
             if !reachable(b) {
                 break;
             }
-            if best.is_none_or(|current| gap(a, b) < gap(a, current)) {
-                best = Some(b);
-            }
-            if b.start >= a.end {
+            consider(b);
+            if b.start >= a.end && in_order(b) {
                 break;
             }
         }
         for &b in to[..split].iter().rev() {
             if !reachable(b) {
-                // An earlier occurrence may still overlap `a` if it is long; stop at the first
-                // unreachable one, which is what proximity means for single words.
                 break;
             }
-            if best.is_none_or(|current| gap(a, b) < gap(a, current)) {
-                best = Some(b);
-            }
-            if b.end <= a.start {
+            consider(b);
+            if b.end <= a.start && in_order(b) {
                 break;
             }
         }
         if let Some(b) = best {
-            out.push(Occ { start: a.start.min(b.start), end: a.end.max(b.end) });
+            out.push(Occ {
+                start: a.start.min(b.start),
+                end: a.end.max(b.end),
+            });
         }
     }
 }
 
-/// Evaluates a node: `None` when it does not hold; otherwise the occurrences that satisfy it
-/// (empty for a satisfied NOT).
-pub(crate) fn evaluate(node: &Node, leaves: &[Vec<Occ>], tokens: &Tokens) -> Option<Vec<Occ>> {
-    match node {
-        Node::Leaf(id) => {
-            let occs = &leaves[*id];
-            (!occs.is_empty()).then(|| occs.clone())
+/// Evaluates compiled nodes over one document, computing each named query at most once.
+pub(crate) struct Evaluator<'a> {
+    program: &'a Program,
+    leaves: &'a [Vec<Occ>],
+    tokens: &'a Tokens,
+    shared: Vec<Option<Option<Vec<Occ>>>>,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(program: &'a Program, leaves: &'a [Vec<Occ>], tokens: &'a Tokens) -> Self {
+        Evaluator {
+            program,
+            leaves,
+            tokens,
+            shared: vec![None; program.shared.len()],
         }
-        Node::And(items) => {
-            let mut all = Vec::new();
-            for item in items {
-                all = union(all, evaluate(item, leaves, tokens)?);
+    }
+
+    /// `None` when the node does not hold; otherwise the occurrences that satisfy it (empty
+    /// for a satisfied NOT).
+    pub fn evaluate(&mut self, node: &Node) -> Option<Vec<Occ>> {
+        match node {
+            Node::Leaf(id) => {
+                let occs = &self.leaves[*id];
+                (!occs.is_empty()).then(|| occs.clone())
             }
-            Some(all)
-        }
-        Node::Or(items) => {
-            let mut all: Option<Vec<Occ>> = None;
-            for item in items {
-                if let Some(occs) = evaluate(item, leaves, tokens) {
-                    all = Some(match all {
-                        None => occs,
-                        Some(previous) => union(previous, occs),
-                    });
+            Node::Shared(id) => {
+                if let Some(done) = &self.shared[*id] {
+                    return done.clone();
                 }
+                let program = self.program;
+                let result = self.evaluate(&program.shared[*id]);
+                self.shared[*id] = Some(result.clone());
+                result
             }
-            all
-        }
-        Node::Not(inner) => match evaluate(inner, leaves, tokens) {
-            Some(_) => None,
-            None => Some(Vec::new()),
-        },
-        Node::Near { left, right, distance } => {
-            let left = evaluate(left, leaves, tokens)?;
-            let right = evaluate(right, leaves, tokens)?;
-            let mut out = Vec::new();
-            nearest_pairs(&left, &right, *distance, tokens, &mut out);
-            nearest_pairs(&right, &left, *distance, tokens, &mut out);
-            if out.is_empty() {
-                return None;
+            Node::And(items) => {
+                let mut all = Vec::new();
+                for item in items {
+                    all = union(all, self.evaluate(item)?);
+                }
+                Some(all)
             }
-            out.sort_unstable();
-            out.dedup();
-            Some(out)
+            Node::Or(items) => {
+                let mut all: Option<Vec<Occ>> = None;
+                for item in items {
+                    if let Some(occs) = self.evaluate(item) {
+                        all = Some(match all {
+                            None => occs,
+                            Some(previous) => union(previous, occs),
+                        });
+                    }
+                }
+                all
+            }
+            Node::Not(inner) => match self.evaluate(inner) {
+                Some(_) => None,
+                None => Some(Vec::new()),
+            },
+            Node::Near {
+                left,
+                right,
+                distance,
+            } => {
+                let left = self.evaluate(left)?;
+                let right = self.evaluate(right)?;
+                let mut out = Vec::new();
+                nearest_pairs(&left, &right, *distance, true, self.tokens, &mut out);
+                nearest_pairs(&right, &left, *distance, false, self.tokens, &mut out);
+                if out.is_empty() {
+                    return None;
+                }
+                out.sort_unstable();
+                out.dedup();
+                Some(out)
+            }
         }
     }
 }

@@ -6,7 +6,8 @@
 //! query   := or
 //! or      := and ("OR" and)*
 //! and     := near (("AND" | "AND NOT" | "NOT") near)*      a NOT b  ==  a AND NOT b
-//! near    := unary (("NEAR/" n | "NEAR/s") unary)*          n words apart at most; s = same sentence
+//! near    := unary (("NEAR/" n | "PRE/" n | "NEAR/s") unary)*  n words apart at most (PRE: in
+//!                                                            that order); s = same sentence
 //! unary   := "NOT" unary | primary
 //! primary := "(" query ")" | ("title" | "body") ":" primary | "@" list
 //!          | '"' phrase '"' | "{" Word "}" | word | word*
@@ -75,6 +76,8 @@ pub(crate) enum Expr {
 pub(crate) enum Distance {
     /// At most this many words between the two sides.
     Words(u32),
+    /// The left side first, then at most this many words before the right side.
+    Before(u32),
     /// Both sides in the same sentence.
     Sentence,
 }
@@ -83,6 +86,7 @@ impl fmt::Display for Distance {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Distance::Words(n) => write!(formatter, "NEAR/{n}"),
+            Distance::Before(n) => write!(formatter, "PRE/{n}"),
             Distance::Sentence => formatter.write_str("NEAR/s"),
         }
     }
@@ -233,6 +237,14 @@ fn word_kind(word: &str, offset: usize) -> Result<TokenKind, SyntaxError> {
         "NOT" => TokenKind::Not,
         "title:" => TokenKind::Field(Scope::Title),
         "body:" => TokenKind::Field(Scope::Body),
+        _ if word.starts_with("PRE/") => {
+            let reach = &word[4..];
+            let n = reach.parse::<u32>().map_err(|_| SyntaxError {
+                offset: offset + 4,
+                message: format!("expected a number of words after `PRE/`, found `{reach}`"),
+            })?;
+            TokenKind::Near(Distance::Before(n))
+        }
         _ if word.starts_with("NEAR") => {
             let reach = word.strip_prefix("NEAR/").ok_or_else(|| SyntaxError {
                 offset,
@@ -440,7 +452,7 @@ pub(crate) fn parse(query: &str) -> Result<Expr, SyntaxError> {
                 )
             }
             other => format!(
-                "expected an operator (AND, OR, NOT, NEAR/n, NEAR/s), found {}; \
+                "expected an operator (AND, OR, NOT, NEAR/n, PRE/n, NEAR/s), found {}; \
                  put several words in quotes to search for a phrase",
                 other.describe()
             ),

@@ -69,6 +69,13 @@ fn is_apostrophe(character: char) -> bool {
 }
 
 fn is_word_char(character: char) -> bool {
+    // Fast paths: ASCII and Cyrillic are most of the text and their classes are simple.
+    if character.is_ascii() {
+        return character.is_ascii_alphanumeric();
+    }
+    if ('\u{0410}'..='\u{044F}').contains(&character) || character == 'ё' || character == 'Ё' {
+        return true;
+    }
     character.is_alphanumeric() || is_combining_mark(character)
 }
 
