@@ -85,7 +85,14 @@ pub fn article_from_str(page: &str, url: Option<&Url>) -> Result<Article, Extrac
     let verdict = guard::check(page);
     let parsed = scraper::Html::parse_document(&page[..verdict.safe_len]);
     let dom = dom::flatten(&parsed);
-    let extracted = content::extract(&dom);
+    let title_hint = dom
+        .meta
+        .metas
+        .iter()
+        .find(|(key, _)| key == "og:title")
+        .map(|(_, title)| title.as_str())
+        .or(dom.meta.title.as_deref());
+    let extracted = content::extract(&dom, title_hint);
     let metadata = meta::collect(&dom.meta, url, extracted.h1.as_deref());
 
     let dom_words = word_count(&extracted.text);
