@@ -434,7 +434,93 @@ fn write_text(
         index += 1;
     }
     writer.flush();
+    trim_edges(&mut writer.paragraphs);
     writer.finish()
+}
+
+/// Phrases of the short notes news sites put after the story (lower case): newsletter and
+/// social-media calls, contact lines, copyright.
+const TRAILING_BOILERPLATE: &[&str] = &[
+    "follow us",
+    "follow her",
+    "follow him",
+    "follow ap",
+    "follow the",
+    "on twitter",
+    "on facebook",
+    "on instagram",
+    "sign up",
+    "subscribe",
+    "newsletter",
+    "click here",
+    "all rights reserved",
+    "copyright",
+    "©",
+    "may be reached at",
+    "can be reached at",
+    "have a tip",
+    "read more",
+    "related:",
+    "download the app",
+    "join the conversation",
+    "share this",
+    "advertisement",
+    "terms of use",
+    "privacy policy",
+    "more great",
+    "tell us what you think",
+    "leave a comment",
+    "comments",
+];
+/// Paragraphs longer than this (in characters) are never trimmed as edge boilerplate.
+const MAX_EDGE_BOILERPLATE_CHARS: usize = 300;
+/// Leading lines this short that carry a date or byline are trimmed.
+const MAX_LEADING_META_CHARS: usize = 80;
+
+/// Drops newsletter/social/copyright notes from the end of the text and date or byline lines
+/// from its start.
+fn trim_edges(paragraphs: &mut Vec<String>) {
+    while let Some(last) = paragraphs.last() {
+        let lower = last.to_lowercase();
+        if last.chars().count() <= MAX_EDGE_BOILERPLATE_CHARS
+            && TRAILING_BOILERPLATE
+                .iter()
+                .any(|phrase| lower.contains(phrase))
+        {
+            paragraphs.pop();
+        } else {
+            break;
+        }
+    }
+    let leading = paragraphs
+        .iter()
+        .take_while(|paragraph| {
+            paragraph.chars().count() <= MAX_LEADING_META_CHARS && is_meta_line(paragraph)
+        })
+        .count();
+    paragraphs.drain(..leading);
+}
+
+/// A dateline, byline or "updated" line: starts with such a word, or is mostly digits and
+/// date words.
+fn is_meta_line(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    const STARTS: &[&str] = &[
+        "by ",
+        "updated",
+        "published",
+        "posted",
+        "last updated",
+        "por ",
+        "von ",
+        "par ",
+    ];
+    if STARTS.iter().any(|start| lower.starts_with(start)) {
+        return true;
+    }
+    let digits = line.chars().filter(char::is_ascii_digit).count();
+    let letters = line.chars().filter(|c| c.is_alphabetic()).count();
+    digits >= 4 && digits * 3 >= letters
 }
 
 /// The text of the subtree at `index`, whitespace collapsed.
