@@ -80,6 +80,19 @@ pub fn article(
     article_from_str(&text, url)
 }
 
+/// Runs only the structural guard: `(bytes safe to parse, why the page was cut, deepest
+/// simulated nesting, work units)`. For benchmarks and diagnostics.
+#[doc(hidden)]
+pub fn guard_check(page: &str) -> (usize, Option<String>, usize, u64) {
+    let verdict = guard::check(page);
+    (
+        verdict.safe_len,
+        verdict.cut_reason,
+        verdict.max_depth,
+        verdict.work,
+    )
+}
+
 /// [`article`] for a page that is already text.
 pub fn article_from_str(page: &str, url: Option<&Url>) -> Result<Article, ExtractError> {
     let verdict = guard::check(page);
