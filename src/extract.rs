@@ -76,12 +76,32 @@ pub fn article(html: &[u8], url: Option<&Url>, http_charset: Option<&str>) -> Re
     article_from_str(&text, url)
 }
 
+/// Runs only the structural guard: `(bytes safe to parse, why the page was cut, deepest
+/// simulated nesting, work units)`. For benchmarks and diagnostics.
+#[doc(hidden)]
+pub fn guard_check(page: &str) -> (usize, Option<String>, usize, u64) {
+    let verdict = guard::check(page);
+    (
+        verdict.safe_len,
+        verdict.cut_reason,
+        verdict.max_depth,
+        verdict.work,
+    )
+}
+
 /// [`article`] for a page that is already text.
 pub fn article_from_str(page: &str, url: Option<&Url>) -> Result<Article, ExtractError> {
     let verdict = guard::check(page);
     let parsed = scraper::Html::parse_document(&page[..verdict.safe_len]);
     let dom = dom::flatten(&parsed);
-    let extracted = content::extract(&dom);
+    let title_hint = dom
+        .meta
+        .metas
+        .iter()
+        .find(|(key, _)| key == "og:title")
+        .map(|(_, title)| title.as_str())
+        .or(dom.meta.title.as_deref());
+    let extracted = content::extract(&dom, title_hint);
     let metadata = meta::collect(&dom.meta, url, extracted.h1.as_deref());
 
     let dom_words = word_count(&extracted.text);

@@ -16,6 +16,8 @@ use super::dom::{Dom, Hint, Tag};
 const MIN_PARAGRAPH_CHARS: u32 = 40;
 /// How much a character of non-paragraph text costs, relative to paragraph text earning one.
 const NON_PARAGRAPH_COST: f64 = 0.6;
+/// How much a link character inside a paragraph costs.
+const LINK_COST: f64 = 1.0;
 /// How much a character inside a boilerplate element costs.
 const BOILERPLATE_COST: f64 = 1.0;
 /// A boilerplate-looking element holding this share of all paragraph text is the page's main
@@ -31,7 +33,7 @@ pub(crate) struct Extracted {
     pub(crate) text: String,
     /// The container is (or is inside) `<article>`, `itemprop=articleBody` or a class that says so.
     pub(crate) semantic: bool,
-    /// First `<h1>` text of the page.
+    /// Text of the heading taken as the article title (usually the first `<h1>`).
     pub(crate) h1: Option<String>,
 }
 
@@ -51,8 +53,101 @@ struct Scores {
     boilerplate: Vec<bool>,
 }
 
-/// Picks the article container and writes out its text.
-pub(crate) fn extract(dom: &Dom<'_>) -> Extracted {
+/// Headings that introduce boilerplate ("Most read", "Related", "Leave a Reply", ...), lower case;
+/// a heading matches when it contains one and is short.
+const BOILERPLATE_HEADINGS: &[&str] = &[
+    "most read",
+    "most popular",
+    "most viewed",
+    "most shared",
+    "popular",
+    "related",
+    "recommended",
+    "you may also like",
+    "you might also like",
+    "you may like",
+    "more from",
+    "more stories",
+    "more news",
+    "read more",
+    "read next",
+    "also read",
+    "see also",
+    "trending",
+    "latest news",
+    "latest stories",
+    "top stories",
+    "comments",
+    "leave a reply",
+    "leave a comment",
+    "share this",
+    "follow us",
+    "sign up",
+    "newsletter",
+    "advertisement",
+    "sponsored",
+    "about the author",
+    "editor's picks",
+    "editors' picks",
+    "самые популярные",
+    "читайте также",
+    "похожие",
+    "популярное",
+    "комментари",
+    "relacionad",
+    "leia também",
+    "mais lidas",
+    "veja também",
+    "comentários",
+    "correlati",
+    "più letti",
+    "leggi anche",
+    "commenti",
+    "weitere artikel",
+    "meistgelesen",
+    "kommentare",
+    "à lire aussi",
+    "les plus lus",
+];
+/// Share of the container's paragraph text that may precede the title heading for the output to
+/// start at the title.
+const MAX_GOOD_BEFORE_TITLE: f64 = 0.5;
+/// How many (empty) nodes may precede a heading that opens its parent element.
+const MAX_NODES_BEFORE_HEADING: usize = 32;
+/// Longest heading (in characters) checked against [`BOILERPLATE_HEADINGS`].
+const MAX_BOILERPLATE_HEADING_CHARS: usize = 60;
+
+fn is_boilerplate_heading(text: &str) -> bool {
+    if text.chars().count() > MAX_BOILERPLATE_HEADING_CHARS {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    BOILERPLATE_HEADINGS
+        .iter()
+        .any(|phrase| lower.contains(phrase))
+}
+
+/// Loose title comparison on lower-case words: most of the heading's words are in the title and
+/// they make up at least half of it (the title may carry a site name).
+fn matches_title(heading: &str, title: &str) -> bool {
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let heading = words(heading);
+    let title = words(title);
+    if heading.len() < 2 || title.is_empty() {
+        return false;
+    }
+    let common = heading.iter().filter(|word| title.contains(word)).count();
+    common * 5 >= heading.len() * 4 && common * 2 >= title.len()
+}
+
+/// Picks the article container and writes out its text. `title_hint` (OpenGraph or `<title>`)
+/// identifies the title heading, which is left out, and before which nothing is article text.
+pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
     let nodes = &dom.nodes;
     let count = nodes.len();
     if count == 0 {
@@ -70,7 +165,7 @@ pub(crate) fn extract(dom: &Dom<'_>) -> Extracted {
     let mut own_chars = vec![0u32; count];
     let mut own_link_chars = vec![0u32; count];
     let mut block_of = vec![u32::MAX; count];
-    let mut h1 = None;
+    let mut headings: Vec<(usize, String)> = Vec::new();
     for index in 0..count {
         let node = &nodes[index];
         let parent_block = if node.parent == u32::MAX { u32::MAX } else { block_of[node.parent as usize] };
@@ -87,12 +182,46 @@ pub(crate) fn extract(dom: &Dom<'_>) -> Extracted {
                     own_link_chars[parent_block as usize] += chars;
                 }
             }
-        } else if node.tag == Tag::H1 && h1.is_none() {
-            let text = subtree_text(dom, index);
-            if !text.is_empty() {
-                h1 = Some(text);
-            }
+        } else if matches!(node.tag, Tag::H1 | Tag::Heading) {
+            headings.push((index, subtree_text(dom, index)));
         }
+    }
+    // The title heading: the first `<h1>` (then any heading) matching the title, else the first
+    // `<h1>`.
+    let title_node = title_hint
+        .and_then(|title| {
+            let matching = |tag: Tag| {
+                headings
+                    .iter()
+                    .find(|(index, text)| nodes[*index].tag == tag && matches_title(text, title))
+            };
+            matching(Tag::H1).or_else(|| matching(Tag::Heading))
+        })
+        .or_else(|| {
+            headings
+                .iter()
+                .find(|(index, text)| nodes[*index].tag == Tag::H1 && !text.is_empty())
+        })
+        .map(|(index, _)| *index);
+    let h1 = title_node.map(|index| subtree_text(dom, index));
+    // An element introduced by a boilerplate heading is boilerplate.
+    let mut headed_boilerplate = vec![false; count];
+    for (index, text) in &headings {
+        let parent = nodes[*index].parent;
+        if Some(*index) == title_node || !is_boilerplate_heading(text) || parent == u32::MAX {
+            continue;
+        }
+        // The heading opens its parent ("<aside><h2>Most read</h2><ul>..."): the parent is the
+        // boilerplate section. Otherwise (a "Comments" heading in the middle of a wrapper) only
+        // the heading itself is.
+        let first = parent as usize + 1;
+        let opens_parent = *index - first <= MAX_NODES_BEFORE_HEADING
+            && (first..*index).all(|before| scores.chars[before] == 0);
+        headed_boilerplate[if opens_parent {
+            parent as usize
+        } else {
+            *index
+        }] = true;
     }
     // Bottom-up: character counts, paragraph text, content hints.
     let mut value = vec![0.0f64; count];
@@ -102,10 +231,11 @@ pub(crate) fn extract(dom: &Dom<'_>) -> Extracted {
             let own = own_chars[index];
             let own_link = own_link_chars[index];
             let plain = own - own_link;
-            value[index] = if node.tag == Tag::H1 {
+            value[index] = if Some(index) == title_node {
                 0.0
-            } else if plain >= MIN_PARAGRAPH_CHARS && f64::from(own_link) <= f64::from(own) * 0.35 {
-                f64::from(plain)
+            } else if plain >= MIN_PARAGRAPH_CHARS && own_link < plain {
+                // Paragraph text earns, link text inside it costs.
+                f64::from(plain) - f64::from(own_link) * LINK_COST
             } else if node.tag == Tag::Heading && own_link == 0 {
                 0.0
             } else {
@@ -127,7 +257,9 @@ pub(crate) fn extract(dom: &Dom<'_>) -> Extracted {
     // Bottom-up again: subtree totals with boilerplate decided.
     for index in (0..count).rev() {
         let node = &nodes[index];
-        let looks_boilerplate = node.tag == Tag::Boilerplate || node.hint == Hint::Boilerplate;
+        let looks_boilerplate = node.tag == Tag::Boilerplate
+            || node.hint == Hint::Boilerplate
+            || headed_boilerplate[index];
         scores.boilerplate[index] = looks_boilerplate
             && !scores.has_content_hint[index]
             && scores.good[index] < all_good * WRAPPER_SHARE;
@@ -141,14 +273,48 @@ pub(crate) fn extract(dom: &Dom<'_>) -> Extracted {
             scores.total[node.parent as usize] += contribution;
         }
     }
+    // Nothing inside a boilerplate element can be the container.
+    let mut inside_boilerplate = vec![false; count];
+    for index in 0..count {
+        let parent = nodes[index].parent;
+        inside_boilerplate[index] = scores.boilerplate[index]
+            || (parent != u32::MAX && inside_boilerplate[parent as usize]);
+    }
     let Some(container) = (0..count)
-        .filter(|&i| nodes[i].tag != Tag::Text && !scores.boilerplate[i])
+        .filter(|&i| nodes[i].tag != Tag::Text && !inside_boilerplate[i])
         .max_by(|&a, &b| scores.total[a].total_cmp(&scores.total[b]).then(b.cmp(&a)))
     else {
         return Extracted { h1, ..Extracted::default() };
     };
     if scores.total[container] <= 0.0 {
         return Extracted { h1, ..Extracted::default() };
+    }
+    if std::env::var_os("EXTRACT_DEBUG").is_some() {
+        let mut order: Vec<usize> = (0..count).filter(|&i| nodes[i].tag != Tag::Text).collect();
+        order.sort_by(|&a, &b| scores.total[b].total_cmp(&scores.total[a]));
+        for &i in order.iter().take(8) {
+            eprintln!(
+                "DBG {i} {:?} total={:.0} chars={} link={} good={:.0} bp={} text={:?}",
+                nodes[i].tag,
+                scores.total[i],
+                scores.chars[i],
+                scores.link_chars[i],
+                scores.good[i],
+                scores.boilerplate[i],
+                subtree_text(dom, i).chars().take(80).collect::<String>()
+            );
+        }
+        let mut path = container as u32;
+        while path != u32::MAX {
+            eprintln!(
+                "  up {path} {:?} {:?} total={:.0} bp={}",
+                nodes[path as usize].tag,
+                nodes[path as usize].hint,
+                scores.total[path as usize],
+                scores.boilerplate[path as usize]
+            );
+            path = nodes[path as usize].parent;
+        }
     }
     let semantic = {
         let mut node = container as u32;
@@ -163,16 +329,16 @@ pub(crate) fn extract(dom: &Dom<'_>) -> Extracted {
         }
         found
     };
-    let text = write_text(dom, &scores, container);
+    let text = write_text(dom, &scores, &value, container, title_node);
     Extracted { text, semantic, h1 }
 }
 
 /// Whether the output leaves out the element at `index`.
-fn skip_in_output(dom: &Dom<'_>, scores: &Scores, index: usize) -> bool {
+fn skip_in_output(dom: &Dom<'_>, scores: &Scores, index: usize, title_node: Option<usize>) -> bool {
     let node = &dom.nodes[index];
     match node.tag {
         Tag::Text | Tag::Br => false,
-        Tag::H1 => true,
+        _ if Some(index) == title_node => true,
         _ if scores.boilerplate[index] => true,
         Tag::List
         | Tag::Table
@@ -189,20 +355,45 @@ fn skip_in_output(dom: &Dom<'_>, scores: &Scores, index: usize) -> bool {
     }
 }
 
-/// Writes the text of `container`, a paragraph per block.
-fn write_text(dom: &Dom<'_>, scores: &Scores, container: usize) -> String {
+/// Writes the text of `container`, a paragraph per block, starting after the title heading
+/// when the container holds it (what comes before it is navigation, tickers and kickers).
+fn write_text(
+    dom: &Dom<'_>,
+    scores: &Scores,
+    value: &[f64],
+    container: usize,
+    title_node: Option<usize>,
+) -> String {
     let nodes = &dom.nodes;
     let end = nodes[container].end as usize;
     let mut writer = ParagraphWriter::default();
     let mut open_blocks: Vec<usize> = Vec::new();
     let mut index = container + 1;
+    // Start at the title only when little paragraph text comes before it: a title-like heading
+    // late in the container is a teaser, not the title.
+    let starts_at_title = title_node.filter(|&title| {
+        title > container && title < end && {
+            let before: f64 = (container..title).map(|index| value[index].max(0.0)).sum();
+            before < scores.good[container] * MAX_GOOD_BEFORE_TITLE
+        }
+    });
+    if let Some(title) = starts_at_title {
+        let mut ancestors = Vec::new();
+        let mut ancestor = nodes[title].parent;
+        while ancestor != u32::MAX && ancestor as usize != container {
+            ancestors.push(nodes[ancestor as usize].end as usize);
+            ancestor = nodes[ancestor as usize].parent;
+        }
+        open_blocks.extend(ancestors.into_iter().rev());
+        index = title;
+    }
     while index < end {
         while open_blocks.last().is_some_and(|&block_end| block_end <= index) {
             open_blocks.pop();
             writer.flush();
         }
         let node = &nodes[index];
-        if skip_in_output(dom, scores, index) {
+        if skip_in_output(dom, scores, index, title_node) {
             if node.tag.is_block() {
                 writer.flush();
             } else {
@@ -223,7 +414,93 @@ fn write_text(dom: &Dom<'_>, scores: &Scores, container: usize) -> String {
         index += 1;
     }
     writer.flush();
+    trim_edges(&mut writer.paragraphs);
     writer.finish()
+}
+
+/// Phrases of the short notes news sites put after the story (lower case): newsletter and
+/// social-media calls, contact lines, copyright.
+const TRAILING_BOILERPLATE: &[&str] = &[
+    "follow us",
+    "follow her",
+    "follow him",
+    "follow ap",
+    "follow the",
+    "on twitter",
+    "on facebook",
+    "on instagram",
+    "sign up",
+    "subscribe",
+    "newsletter",
+    "click here",
+    "all rights reserved",
+    "copyright",
+    "©",
+    "may be reached at",
+    "can be reached at",
+    "have a tip",
+    "read more",
+    "related:",
+    "download the app",
+    "join the conversation",
+    "share this",
+    "advertisement",
+    "terms of use",
+    "privacy policy",
+    "more great",
+    "tell us what you think",
+    "leave a comment",
+    "comments",
+];
+/// Paragraphs longer than this (in characters) are never trimmed as edge boilerplate.
+const MAX_EDGE_BOILERPLATE_CHARS: usize = 300;
+/// Leading lines this short that carry a date or byline are trimmed.
+const MAX_LEADING_META_CHARS: usize = 80;
+
+/// Drops newsletter/social/copyright notes from the end of the text and date or byline lines
+/// from its start.
+fn trim_edges(paragraphs: &mut Vec<String>) {
+    while let Some(last) = paragraphs.last() {
+        let lower = last.to_lowercase();
+        if last.chars().count() <= MAX_EDGE_BOILERPLATE_CHARS
+            && TRAILING_BOILERPLATE
+                .iter()
+                .any(|phrase| lower.contains(phrase))
+        {
+            paragraphs.pop();
+        } else {
+            break;
+        }
+    }
+    let leading = paragraphs
+        .iter()
+        .take_while(|paragraph| {
+            paragraph.chars().count() <= MAX_LEADING_META_CHARS && is_meta_line(paragraph)
+        })
+        .count();
+    paragraphs.drain(..leading);
+}
+
+/// A dateline, byline or "updated" line: starts with such a word, or is mostly digits and
+/// date words.
+fn is_meta_line(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    const STARTS: &[&str] = &[
+        "by ",
+        "updated",
+        "published",
+        "posted",
+        "last updated",
+        "por ",
+        "von ",
+        "par ",
+    ];
+    if STARTS.iter().any(|start| lower.starts_with(start)) {
+        return true;
+    }
+    let digits = line.chars().filter(char::is_ascii_digit).count();
+    let letters = line.chars().filter(|c| c.is_alphabetic()).count();
+    digits >= 4 && digits * 3 >= letters
 }
 
 /// The text of the subtree at `index`, whitespace collapsed.

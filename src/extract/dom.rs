@@ -426,6 +426,10 @@ const BOILERPLATE_WORDS: &[&str] = &[
     "popup",
     "login",
     "caption",
+    "photo",
+    "image",
+    "figure",
+    "cta",
     "credit",
     "credits",
     "skip",
@@ -437,7 +441,6 @@ const BOILERPLATE_WORDS: &[&str] = &[
     "rss",
     "follow",
     "donate",
-    "paywall",
     "more",
     "next",
     "prev",
@@ -450,11 +453,6 @@ const BOILERPLATE_WORDS: &[&str] = &[
     "sr",
     "visually",
     "offscreen",
-    "facebook",
-    "twitter",
-    "whatsapp",
-    "linkedin",
-    "pinterest",
     "video",
     "gallery",
     "slideshow",
@@ -462,6 +460,10 @@ const BOILERPLATE_WORDS: &[&str] = &[
     "topics",
     "keywords",
     "alert",
+];
+/// Class-name words after which the rest of the class is a state, not a role.
+const MODIFIERS: &[&str] = &[
+    "has", "with", "no", "show", "hide", "enable", "enabled", "disable", "is", "without",
 ];
 /// Words that mark the article body.
 const CONTENT_WORDS: &[&str] = &[
@@ -507,8 +509,18 @@ fn classify_words(words: &str) -> (Hint, bool) {
     let mut boilerplate = false;
     let mut byline = false;
     for class in lower.split_ascii_whitespace() {
+        let mut modifier = false;
         for token in class.split(|c: char| !c.is_ascii_alphanumeric()) {
             if token.is_empty() {
+                continue;
+            }
+            // State classes ("has-image", "with-sidebar", "no-comments") describe the element,
+            // they do not name it.
+            if modifier {
+                break;
+            }
+            if MODIFIERS.contains(&token) {
+                modifier = true;
                 continue;
             }
             let matched = BOILERPLATE_WORDS.iter().any(|word| {
@@ -535,6 +547,10 @@ mod tests {
         assert_eq!(classify_words("comments-area").0, Hint::Boilerplate);
         assert_eq!(classify_words("commentary-body").0, Hint::Neutral);
         assert_eq!(classify_words("heads uploads").0, Hint::Neutral);
+        assert_eq!(
+            classify_words("card has-image with-sidebar").0,
+            Hint::Neutral
+        );
         assert!(classify_words("byline").1);
     }
 
