@@ -81,12 +81,7 @@ pub fn article(html: &[u8], url: Option<&Url>, http_charset: Option<&str>) -> Re
 #[doc(hidden)]
 pub fn guard_check(page: &str) -> (usize, Option<String>, usize, u64) {
     let verdict = guard::check(page);
-    (
-        verdict.safe_len,
-        verdict.cut_reason,
-        verdict.max_depth,
-        verdict.work,
-    )
+    (verdict.safe_len, verdict.cut_reason, verdict.max_depth, verdict.work)
 }
 
 /// [`article`] for a page that is already text.

@@ -122,9 +122,7 @@ fn is_boilerplate_heading(text: &str) -> bool {
         return false;
     }
     let lower = text.to_lowercase();
-    BOILERPLATE_HEADINGS
-        .iter()
-        .any(|phrase| lower.contains(phrase))
+    BOILERPLATE_HEADINGS.iter().any(|phrase| lower.contains(phrase))
 }
 
 /// Loose title comparison on lower-case words: most of the heading's words are in the title and
@@ -191,17 +189,11 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
     let title_node = title_hint
         .and_then(|title| {
             let matching = |tag: Tag| {
-                headings
-                    .iter()
-                    .find(|(index, text)| nodes[*index].tag == tag && matches_title(text, title))
+                headings.iter().find(|(index, text)| nodes[*index].tag == tag && matches_title(text, title))
             };
             matching(Tag::H1).or_else(|| matching(Tag::Heading))
         })
-        .or_else(|| {
-            headings
-                .iter()
-                .find(|(index, text)| nodes[*index].tag == Tag::H1 && !text.is_empty())
-        })
+        .or_else(|| headings.iter().find(|(index, text)| nodes[*index].tag == Tag::H1 && !text.is_empty()))
         .map(|(index, _)| *index);
     let h1 = title_node.map(|index| subtree_text(dom, index));
     // An element introduced by a boilerplate heading is boilerplate.
@@ -217,11 +209,7 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
         let first = parent as usize + 1;
         let opens_parent = *index - first <= MAX_NODES_BEFORE_HEADING
             && (first..*index).all(|before| scores.chars[before] == 0);
-        headed_boilerplate[if opens_parent {
-            parent as usize
-        } else {
-            *index
-        }] = true;
+        headed_boilerplate[if opens_parent { parent as usize } else { *index }] = true;
     }
     // Bottom-up: character counts, paragraph text, content hints.
     let mut value = vec![0.0f64; count];
@@ -257,9 +245,8 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
     // Bottom-up again: subtree totals with boilerplate decided.
     for index in (0..count).rev() {
         let node = &nodes[index];
-        let looks_boilerplate = node.tag == Tag::Boilerplate
-            || node.hint == Hint::Boilerplate
-            || headed_boilerplate[index];
+        let looks_boilerplate =
+            node.tag == Tag::Boilerplate || node.hint == Hint::Boilerplate || headed_boilerplate[index];
         scores.boilerplate[index] = looks_boilerplate
             && !scores.has_content_hint[index]
             && scores.good[index] < all_good * WRAPPER_SHARE;
@@ -277,8 +264,8 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
     let mut inside_boilerplate = vec![false; count];
     for index in 0..count {
         let parent = nodes[index].parent;
-        inside_boilerplate[index] = scores.boilerplate[index]
-            || (parent != u32::MAX && inside_boilerplate[parent as usize]);
+        inside_boilerplate[index] =
+            scores.boilerplate[index] || (parent != u32::MAX && inside_boilerplate[parent as usize]);
     }
     let Some(container) = (0..count)
         .filter(|&i| nodes[i].tag != Tag::Text && !inside_boilerplate[i])
@@ -463,9 +450,7 @@ fn trim_edges(paragraphs: &mut Vec<String>) {
     while let Some(last) = paragraphs.last() {
         let lower = last.to_lowercase();
         if last.chars().count() <= MAX_EDGE_BOILERPLATE_CHARS
-            && TRAILING_BOILERPLATE
-                .iter()
-                .any(|phrase| lower.contains(phrase))
+            && TRAILING_BOILERPLATE.iter().any(|phrase| lower.contains(phrase))
         {
             paragraphs.pop();
         } else {
@@ -485,16 +470,8 @@ fn trim_edges(paragraphs: &mut Vec<String>) {
 /// date words.
 fn is_meta_line(line: &str) -> bool {
     let lower = line.to_lowercase();
-    const STARTS: &[&str] = &[
-        "by ",
-        "updated",
-        "published",
-        "posted",
-        "last updated",
-        "por ",
-        "von ",
-        "par ",
-    ];
+    const STARTS: &[&str] =
+        &["by ", "updated", "published", "posted", "last updated", "por ", "von ", "par "];
     if STARTS.iter().any(|start| lower.starts_with(start)) {
         return true;
     }

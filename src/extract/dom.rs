@@ -462,9 +462,8 @@ const BOILERPLATE_WORDS: &[&str] = &[
     "alert",
 ];
 /// Class-name words after which the rest of the class is a state, not a role.
-const MODIFIERS: &[&str] = &[
-    "has", "with", "no", "show", "hide", "enable", "enabled", "disable", "is", "without",
-];
+const MODIFIERS: &[&str] =
+    &["has", "with", "no", "show", "hide", "enable", "enabled", "disable", "is", "without"];
 /// Words that mark the article body.
 const CONTENT_WORDS: &[&str] = &[
     "articlebody",
@@ -547,10 +546,7 @@ mod tests {
         assert_eq!(classify_words("comments-area").0, Hint::Boilerplate);
         assert_eq!(classify_words("commentary-body").0, Hint::Neutral);
         assert_eq!(classify_words("heads uploads").0, Hint::Neutral);
-        assert_eq!(
-            classify_words("card has-image with-sidebar").0,
-            Hint::Neutral
-        );
+        assert_eq!(classify_words("card has-image with-sidebar").0, Hint::Neutral);
         assert!(classify_words("byline").1);
     }
 

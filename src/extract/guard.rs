@@ -164,12 +164,11 @@ const SPECIAL: &[&str] = &[
     "desc",
 ];
 const VOID: &[&str] = &[
-    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img",
-    "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img", "input",
+    "keygen", "link", "meta", "param", "source", "track", "wbr",
 ];
-const FORMATTING: &[&str] = &[
-    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
-];
+const FORMATTING: &[&str] =
+    &["a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"];
 /// Start tags that close an open `<p>` (in button scope) before they are inserted.
 const CLOSES_P: &[&str] = &[
     "address",
@@ -280,9 +279,7 @@ const LIST_ITEM_SCOPE_BOUNDARY: &[&str] = &[
     "ul",
 ];
 const TABLE_SCOPE_BOUNDARY: &[&str] = &["html", "table", "template"];
-const TABLE_PARTS: &[&str] = &[
-    "table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup",
-];
+const TABLE_PARTS: &[&str] = &["table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup"];
 /// Start tags that leave SVG/MathML content (the standard's "breakout" list, without `font`,
 /// which only breaks out with some attributes: keeping it foreign over-estimates depth).
 const BREAKOUT: &[&str] = &[
@@ -331,17 +328,8 @@ const BREAKOUT: &[&str] = &[
     "ul",
     "var",
 ];
-const INTEGRATION_POINT: &[&str] = &[
-    "mi",
-    "mo",
-    "mn",
-    "ms",
-    "mtext",
-    "annotation-xml",
-    "foreignobject",
-    "desc",
-    "title",
-];
+const INTEGRATION_POINT: &[&str] =
+    &["mi", "mo", "mn", "ms", "mtext", "annotation-xml", "foreignobject", "desc", "title"];
 
 fn is_in(list: &[&str], lower: &str) -> bool {
     list.contains(&lower)
@@ -393,12 +381,7 @@ impl<'a> Simulation<'a> {
     }
 
     /// Index of the topmost open element named `name`, walking down until a boundary.
-    fn find_in_scope(
-        &mut self,
-        name: &str,
-        boundaries: &[&str],
-        stop_at_special: bool,
-    ) -> Option<usize> {
+    fn find_in_scope(&mut self, name: &str, boundaries: &[&str], stop_at_special: bool) -> Option<usize> {
         for index in (0..self.stack.len()).rev() {
             self.work += 1;
             let lower = self.lower(self.stack[index].name);
@@ -438,25 +421,19 @@ impl<'a> Simulation<'a> {
             self.active[index].in_stack = true;
             // Each reopened element is a new node the markup did not pay for in bytes.
             self.work += RECONSTRUCTED_ELEMENT_WORK + self.stack.len() as u64;
-            self.push(Open {
-                name: entry.name,
-                foreign: false,
-                formatting: Some(entry.attribute_hash),
-            });
+            self.push(Open { name: entry.name, foreign: false, formatting: Some(entry.attribute_hash) });
         }
     }
 
     /// Whether the current node is one of `names` (HTML namespace).
     fn top_is(&self, names: &[&str]) -> bool {
-        self.stack
-            .last()
-            .is_some_and(|top| !top.foreign && names.contains(&self.lower(top.name).as_str()))
+        self.stack.last().is_some_and(|top| !top.foreign && names.contains(&self.lower(top.name).as_str()))
     }
 
     fn top_is_foreign_content(&self) -> bool {
-        self.stack.last().is_some_and(|top| {
-            top.foreign && !is_in(INTEGRATION_POINT, self.lower(top.name).as_str())
-        })
+        self.stack
+            .last()
+            .is_some_and(|top| top.foreign && !is_in(INTEGRATION_POINT, self.lower(top.name).as_str()))
     }
 
     fn start_tag(&mut self, name: Name, self_closing: bool, attribute_hash: u64) {
@@ -470,11 +447,7 @@ impl<'a> Simulation<'a> {
                 }
             } else {
                 if !self_closing {
-                    self.push(Open {
-                        name,
-                        foreign: true,
-                        formatting: None,
-                    });
+                    self.push(Open { name, foreign: true, formatting: None });
                 }
                 return;
             }
@@ -484,11 +457,7 @@ impl<'a> Simulation<'a> {
             "svg" | "math" => {
                 self.reconstruct();
                 if !self_closing {
-                    self.push(Open {
-                        name,
-                        foreign: true,
-                        formatting: None,
-                    });
+                    self.push(Open { name, foreign: true, formatting: None });
                 }
                 return;
             }
@@ -498,17 +467,11 @@ impl<'a> Simulation<'a> {
             self.close_if_in_scope("p", BUTTON_SCOPE_BOUNDARY);
         }
         match lower {
-            "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-                if self.top_is(&["h1", "h2", "h3", "h4", "h5", "h6"]) =>
-            {
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" if self.top_is(&["h1", "h2", "h3", "h4", "h5", "h6"]) => {
                 self.pop();
             }
             "li" | "dd" | "dt" => {
-                let closes: &[&str] = if lower == "li" {
-                    &["li"]
-                } else {
-                    &["dd", "dt"]
-                };
+                let closes: &[&str] = if lower == "li" { &["li"] } else { &["dd", "dt"] };
                 for index in (0..self.stack.len()).rev() {
                     self.work += 1;
                     let open = self.lower(self.stack[index].name);
@@ -531,28 +494,18 @@ impl<'a> Simulation<'a> {
                     self.pop_to(index);
                 }
                 if !self.top_is(&["tr"]) {
-                    self.push(Open {
-                        name: Name::Implied("tbody"),
-                        foreign: false,
-                        formatting: None,
-                    });
-                    self.push(Open {
-                        name: Name::Implied("tr"),
-                        foreign: false,
-                        formatting: None,
-                    });
+                    self.push(Open { name: Name::Implied("tbody"), foreign: false, formatting: None });
+                    self.push(Open { name: Name::Implied("tr"), foreign: false, formatting: None });
                 }
             }
             "tr" => {
                 self.close_if_in_scope("tr", TABLE_SCOPE_BOUNDARY);
-                if !self.stack.last().is_some_and(|top| {
-                    matches!(self.lower(top.name).as_str(), "tbody" | "thead" | "tfoot")
-                }) {
-                    self.push(Open {
-                        name: Name::Implied("tbody"),
-                        foreign: false,
-                        formatting: None,
-                    });
+                if !self
+                    .stack
+                    .last()
+                    .is_some_and(|top| matches!(self.lower(top.name).as_str(), "tbody" | "thead" | "tfoot"))
+                {
+                    self.push(Open { name: Name::Implied("tbody"), foreign: false, formatting: None });
                 }
             }
             "tbody" | "thead" | "tfoot" => {
@@ -564,10 +517,7 @@ impl<'a> Simulation<'a> {
         }
         if is_in(VOID, lower) {
             if !is_in(SPECIAL, lower)
-                || matches!(
-                    lower,
-                    "img" | "image" | "input" | "embed" | "wbr" | "keygen" | "area" | "br"
-                )
+                || matches!(lower, "img" | "image" | "input" | "embed" | "wbr" | "keygen" | "area" | "br")
             {
                 self.reconstruct();
             }
@@ -592,26 +542,14 @@ impl<'a> Simulation<'a> {
                 // The removed entry's stack element stays open; it is just no longer reopened.
                 self.active.remove(index);
             }
-            self.active.push(Active {
-                name,
-                attribute_hash,
-                in_stack: true,
-            });
-            self.push(Open {
-                name,
-                foreign: false,
-                formatting: Some(attribute_hash),
-            });
+            self.active.push(Active { name, attribute_hash, in_stack: true });
+            self.push(Open { name, foreign: false, formatting: Some(attribute_hash) });
             return;
         }
         if !is_in(SPECIAL, lower) || matches!(lower, "applet" | "marquee" | "object") {
             self.reconstruct();
         }
-        self.push(Open {
-            name,
-            foreign: false,
-            formatting: None,
-        });
+        self.push(Open { name, foreign: false, formatting: None });
     }
 
     fn end_tag(&mut self, name: Name) {
@@ -660,9 +598,8 @@ impl<'a> Simulation<'a> {
     /// no special element is open above it; otherwise html5ever moves nodes around without
     /// making the stack shorter, so the simulation leaves the stack as it is.
     fn formatting_end_tag(&mut self, name: Name) {
-        let Some(active_index) = (0..self.active.len())
-            .rev()
-            .find(|&index| self.same_name(self.active[index].name, name))
+        let Some(active_index) =
+            (0..self.active.len()).rev().find(|&index| self.same_name(self.active[index].name, name))
         else {
             self.any_other_end_tag(name);
             return;
@@ -715,10 +652,7 @@ impl LowerName {
         for (target, source) in bytes.iter_mut().zip(name) {
             *target = source.to_ascii_lowercase();
         }
-        LowerName {
-            bytes,
-            len: name.len(),
-        }
+        LowerName { bytes, len: name.len() }
     }
 
     fn as_str(&self) -> &str {
@@ -730,23 +664,14 @@ fn input_name(range: &Range<usize>) -> Name {
     // Tag names longer than u16::MAX bytes are cut; they are never known names and two such
     // names compare equal only if their first 64 KiB match, which only merges unknown elements
     // and so only shortens `any_other_end_tag` walks.
-    Name::Input(
-        range.start as u32,
-        (range.end - range.start).min(u16::MAX as usize) as u16,
-    )
+    Name::Input(range.start as u32, (range.end - range.start).min(u16::MAX as usize) as u16)
 }
 
 /// Scans `html` and says how much of it is safe to hand to html5ever.
 pub(crate) fn check(html: &str) -> Verdict {
     let input = html.as_bytes();
     let mut tokenizer = Tokenizer::new(input);
-    let mut simulation = Simulation {
-        input,
-        stack: Vec::new(),
-        active: Vec::new(),
-        work: 0,
-        max_depth: 0,
-    };
+    let mut simulation = Simulation { input, stack: Vec::new(), active: Vec::new(), work: 0, max_depth: 0 };
     loop {
         // Everything before `token_start` was simulated within the limits, so it is a safe prefix.
         let token_start = tokenizer.position();
@@ -768,13 +693,7 @@ pub(crate) fn check(html: &str) -> Verdict {
                         simulation.text();
                     }
                 }
-                Token::Start {
-                    name,
-                    self_closing,
-                    attributes,
-                    attribute_hash,
-                    ..
-                } => {
+                Token::Start { name, self_closing, attributes, attribute_hash, .. } => {
                     if attributes > MAX_ATTRIBUTES_PER_TAG {
                         problem = Some(format!(
                             "a tag has {attributes} attributes (limit {MAX_ATTRIBUTES_PER_TAG})"
@@ -798,9 +717,7 @@ pub(crate) fn check(html: &str) -> Verdict {
             if simulation.max_depth > MAX_DEPTH {
                 problem = Some(format!("tags nested deeper than {MAX_DEPTH}"));
             } else if simulation.work > MAX_WORK {
-                problem = Some(format!(
-                    "markup too complex to parse cheaply (over {MAX_WORK} work units)"
-                ));
+                problem = Some(format!("markup too complex to parse cheaply (over {MAX_WORK} work units)"));
             }
         }
         if let Some(reason) = problem {
@@ -838,11 +755,7 @@ mod tests {
 
     #[test]
     fn unclosed_paragraphs_and_list_items_do_not_accumulate() {
-        let html = format!(
-            "<div>{}</div><ul>{}</ul>",
-            "<p>text ".repeat(5000),
-            "<li>item ".repeat(5000)
-        );
+        let html = format!("<div>{}</div><ul>{}</ul>", "<p>text ".repeat(5000), "<li>item ".repeat(5000));
         let verdict = check(&html);
         assert_eq!(verdict.cut_reason, None);
         assert!(verdict.max_depth <= 4, "depth {}", verdict.max_depth);
@@ -852,23 +765,14 @@ mod tests {
     fn deep_nesting_is_cut_before_the_limit() {
         let html = format!("<p>keep me</p>{}", "<div>".repeat(16_000));
         let verdict = check(&html);
-        assert!(
-            verdict
-                .cut_reason
-                .as_deref()
-                .unwrap_or("")
-                .contains("deeper"),
-            "{verdict:?}"
-        );
+        assert!(verdict.cut_reason.as_deref().unwrap_or("").contains("deeper"), "{verdict:?}");
         assert!(verdict.safe_len < 600 * 5 && verdict.safe_len > 10);
     }
 
     #[test]
     fn reopened_formatting_elements_count_towards_depth() {
         // Each `</p>` closes the `<b>`, the next text reopens every one of them in html5ever.
-        let html: String = (0..2000)
-            .map(|index| format!("<p><b class=c{index}>x</p>"))
-            .collect();
+        let html: String = (0..2000).map(|index| format!("<p><b class=c{index}>x</p>")).collect();
         let verdict = check(&html);
         assert!(verdict.cut_reason.is_some(), "{verdict:?}");
         // Identical ones are capped at three by the Noah's Ark clause, as in html5ever.
