@@ -59,6 +59,30 @@ pub struct Alert {
     pub fallback_reason: Option<String>,
 }
 
+/// Serialises an alert as one JSON line. serde_json already escapes C0 controls; this also
+/// escapes what some readers take for a line break (U+0085, U+2028, U+2029), the other C1
+/// controls and the bidi overrides, so the raw file stays one alert per line for every tool and
+/// cannot reorder text on a terminal. The JSON value is the same.
+pub fn to_json_line(alert: &Alert) -> serde_json::Result<String> {
+    let json = serde_json::to_string(alert)?;
+    if !json.chars().any(needs_escape) {
+        return Ok(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if needs_escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// The stable alert id: a hash of the item key and the topic.
 pub fn alert_id(item_key: &str, topic: &str) -> String {
     let digest = Sha256::digest(format!("{item_key}\n{topic}").as_bytes());
@@ -124,7 +148,9 @@ impl JsonlSink {
         let start = length.saturating_sub(RECONCILE_TAIL_BYTES);
         file.seek(SeekFrom::Start(start)).map_err(io_err)?;
         let mut tail = Vec::with_capacity((length - start) as usize);
-        file.read_to_end(&mut tail).map_err(io_err)?;
+        // Read no more than the file's length says: a device (say /dev/full, or a FIFO put there
+        // by mistake) would otherwise never end.
+        (&mut file).take(length - start).read_to_end(&mut tail).map_err(io_err)?;
         if let Some(last_newline) = tail.iter().rposition(|&b| b == b'\n') {
             if last_newline + 1 != tail.len() {
                 let keep = start + last_newline as u64 + 1;
@@ -231,6 +257,8 @@ pub struct RecordStats {
     pub recorded: std::sync::atomic::AtomicU64,
     pub duplicates: std::sync::atomic::AtomicU64,
     pub alerts: std::sync::atomic::AtomicU64,
+    /// Items that could not be recorded (database full) and are left to the next run.
+    pub dropped: std::sync::atomic::AtomicU64,
 }
 
 /// Delivers what a previous run left pending (after reconciling each sink).
@@ -280,6 +308,7 @@ pub async fn run(
     store: Store,
     sinks: Vec<JsonlSink>,
     stats: std::sync::Arc<RecordStats>,
+    once: bool,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     let mut undelivered = false;
@@ -308,7 +337,14 @@ pub async fn run(
         let sink_names: Vec<String> = sinks.iter().map(|sink| sink.name.clone()).collect();
         let records: Vec<ItemRecord> =
             batch.iter().map(|message| item_record(message, now, &sink_names)).collect();
-        let outcomes = record_with_retry(&store, records, now.timestamp()).await;
+        // A daemon holds the batch until the database can take it again (the pipeline slows
+        // down behind it); `--once` gives up after a while so cron runs end. Either way nothing
+        // was marked seen, so the items come back on the next poll.
+        let attempts = if once { ONCE_RECORD_ATTEMPTS } else { usize::MAX };
+        let Some(outcomes) = record_with_retry(&store, records, now.timestamp(), attempts).await else {
+            stats.dropped.fetch_add(batch.len() as u64, Relaxed);
+            continue;
+        };
         for (message, outcome) in batch.iter().zip(outcomes) {
             let item = &message.article.item;
             match outcome {
@@ -338,14 +374,28 @@ pub async fn run(
     deliver_all(&store, &sinks).await;
 }
 
-/// Records a batch, retrying while the database cannot commit (disk full, locked): the items
-/// are held, not dropped, and the pipeline slows down behind them.
-async fn record_with_retry(store: &Store, records: Vec<ItemRecord>, now: i64) -> Vec<Recorded> {
+/// How often `--once` tries to record a batch before leaving it to the next run (~13 s).
+const ONCE_RECORD_ATTEMPTS: usize = 6;
+
+/// Records a batch, retrying while the database cannot commit (disk full, locked), at most
+/// `attempts` times. None when it gave up.
+async fn record_with_retry(
+    store: &Store,
+    records: Vec<ItemRecord>,
+    now: i64,
+    attempts: usize,
+) -> Option<Vec<Recorded>> {
     let mut delay = Duration::from_millis(200);
+    let mut attempt_number = 0;
     loop {
+        attempt_number += 1;
         let attempt = records.clone();
         match blocking(store, move |store| store.record_items(&attempt, now)).await {
-            Ok(outcomes) => return outcomes,
+            Ok(outcomes) => return Some(outcomes),
+            Err(err) if attempt_number >= attempts => {
+                error!(error = %error_chain(&err), items = records.len(), "cannot record items; leaving them to the next run");
+                return None;
+            }
             Err(err) => {
                 error!(error = %error_chain(&err), retry_in_ms = delay.as_millis() as u64, "cannot record items; retrying");
                 tokio::time::sleep(delay).await;
@@ -361,7 +411,7 @@ fn item_record(message: &Classified, now: DateTime<Utc>, sinks: &[String]) -> It
     let mut outbox = Vec::with_capacity(alerts.len() * sinks.len());
     for alert in &alerts {
         // Serialising a struct of strings and numbers cannot fail.
-        let body = serde_json::to_string(alert).expect("alert serialises");
+        let body = to_json_line(alert).expect("alert serialises");
         for sink in sinks {
             outbox.push(OutboxAlert { alert_id: alert.id.clone(), sink: sink.clone(), body: body.clone() });
         }
@@ -397,6 +447,31 @@ pub fn read_log(path: &Path) -> std::io::Result<Vec<Alert>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_escape_line_separators_and_bidi_controls() {
+        let alert = Alert {
+            schema: ALERT_SCHEMA,
+            id: "x".into(),
+            topic: "t".into(),
+            score: 1.0,
+            title: "a\nb\u{1b}[31m\u{85}\u{2028}\u{202e}{\"id\":\"fake\"}".into(),
+            url: None,
+            feed: "f".into(),
+            published: None,
+            detected_at: "2026-01-01T00:00:00Z".into(),
+            matched: vec![],
+            snippet: String::new(),
+            text_source: "feed".into(),
+            fallback_reason: None,
+        };
+        let line = to_json_line(&alert).unwrap();
+        assert!(line.is_ascii() || !line.chars().any(needs_escape), "{line}");
+        assert!(!line.contains('\n') && !line.contains('\u{1b}'));
+        assert_eq!(line.lines().count(), 1);
+        let back: Alert = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, alert, "the escaped line decodes to the same alert");
+    }
 
     #[test]
     fn alert_ids_are_stable_and_distinct() {

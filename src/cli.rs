@@ -309,7 +309,7 @@ fn show_alerts(arg: &ConfigArg, since: Option<&str>, topic: Option<&str>, json: 
     let mut out = std::io::stdout().lock();
     if json {
         for alert in shown {
-            writeln!(out, "{}", serde_json::to_string(alert)?)?;
+            writeln!(out, "{}", alert::to_json_line(alert)?)?;
         }
         return Ok(());
     }

@@ -250,6 +250,12 @@ impl FetchError {
         }
     }
 
+    /// A failure to reach the server at all (DNS, connect, timeout), as opposed to an answer we
+    /// did not like.
+    pub fn is_network(&self) -> bool {
+        matches!(self, FetchError::Request { source, .. } if source.is_connect() || source.is_timeout())
+    }
+
     /// A short machine-friendly kind for logs and the feed status.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -67,6 +67,7 @@ pub async fn run(
         max_backoff: config.daemon.max_backoff,
         max_items_per_poll: config.daemon.max_items_per_poll,
         stats: poll_stats.clone(),
+        health: Arc::new(poll::NetworkHealth::default()),
     };
     for feed in config.feeds.iter().cloned() {
         pollers.spawn(poll::run(feed, context.clone()));
@@ -76,7 +77,7 @@ pub async fn run(
     let mut stages = JoinSet::new();
     stages.spawn(crate::scrape::run(item_rx, fetcher, config.daemon.max_concurrent_fetches, article_tx));
     stages.spawn(classify_stage(article_rx, Arc::new(config.topics.clone()), classified_tx));
-    stages.spawn(alert::run(classified_rx, store, sinks, record_stats.clone()));
+    stages.spawn(alert::run(classified_rx, store, sinks, record_stats.clone(), once));
 
     // Pollers first: with --once they return on their own; otherwise on shutdown.
     while let Some(joined) = pollers.join_next().await {

@@ -29,6 +29,35 @@ pub struct PollStats {
     pub new_items: AtomicU64,
 }
 
+/// How long without any host answering before network errors stop counting against feeds.
+pub const OUTAGE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// During an apparent outage feeds are retried at least this often.
+pub const OUTAGE_RETRY: Duration = Duration::from_secs(5 * 60);
+
+/// Whether the network works at all, judged from every feed's fetches. A connection error or
+/// timeout is only the feed's fault when some host answered recently; when none did (the machine
+/// is offline, DNS is down), feeds are not penalised.
+#[derive(Debug, Default)]
+pub struct NetworkHealth {
+    last_answer: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl NetworkHealth {
+    /// Some server answered (with anything, even an error status).
+    pub fn host_answered(&self) {
+        *self.last_answer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some(std::time::Instant::now());
+    }
+
+    /// Whether some server answered within [`OUTAGE_WINDOW`].
+    pub fn network_seems_up(&self) -> bool {
+        self.last_answer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some_and(|at| at.elapsed() < OUTAGE_WINDOW)
+    }
+}
+
 /// What every poller shares.
 #[derive(Clone)]
 pub struct PollContext {
@@ -41,6 +70,7 @@ pub struct PollContext {
     pub max_backoff: Duration,
     pub max_items_per_poll: usize,
     pub stats: Arc<PollStats>,
+    pub health: Arc<NetworkHealth>,
 }
 
 /// Polls one feed until shutdown (or once, with `--once`).
@@ -145,7 +175,11 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) {
     .unwrap_or_default();
     let validators = Validators { etag: state.etag.clone(), last_modified: state.last_modified.clone() };
     let started = std::time::Instant::now();
-    let result = ctx.fetcher.get(Target::Feed, &feed.url, &validators).await;
+    let result = tokio::select! {
+        result = ctx.fetcher.get(Target::Feed, &feed.url, &validators) => result,
+        // A fetch abandoned on shutdown has changed nothing: the next run starts over.
+        () = ctx.shutdown.cancelled() => return,
+    };
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let now = Utc::now().timestamp();
     let ok_outcome = |status: &'static str| OutcomeRow {
@@ -155,6 +189,9 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) {
         next: now + with_jitter(feed.interval).as_secs() as i64,
         retry_after_until: None,
     };
+    if result.is_ok() || result.as_ref().is_err_and(|err| !err.is_network()) {
+        ctx.health.host_answered();
+    }
     let outcome = match result {
         Ok(Fetched::NotModified) => {
             ctx.stats.not_modified.fetch_add(1, Ordering::Relaxed);
@@ -209,6 +246,23 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) {
                 Err(join_err) => {
                     failure(feed, ctx, &state, now, "parse", format!("parser crashed: {join_err}"), None)
                 }
+            }
+        }
+        Err(err) if err.is_network() && !ctx.health.network_seems_up() => {
+            // Nothing answered anywhere lately: the machine is probably offline. That is not
+            // this feed's fault, so it is retried at its normal interval without a penalty.
+            ctx.stats.failures.fetch_add(1, Ordering::Relaxed);
+            warn!(kind = err.kind(), error = %error_chain(&err), "poll failed; no host answered lately, so the network seems down; not counted against the feed");
+            OutcomeRow {
+                status: "error",
+                error: Some(format!(
+                    "{}: {} (network seemed down; not counted)",
+                    err.kind(),
+                    error_chain(&err)
+                )),
+                failures: state.consecutive_failures,
+                next: now + with_jitter(feed.interval.min(OUTAGE_RETRY)).as_secs() as i64,
+                retry_after_until: None,
             }
         }
         Err(err) => {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod durability;
 mod pipeline;
 mod safety;
 mod support;

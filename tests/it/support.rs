@@ -199,9 +199,18 @@ impl TestDir {
     /// Writes a config watching `feeds` (name, URL), with the default topic; `extra_daemon` is
     /// appended to `[daemon]`.
     pub fn write_config(&self, feeds: &[(&str, String)], extra_daemon: &str) -> PathBuf {
-        let mut text = format!(
-            "[daemon]\nstate_dir = {:?}\nallow_private_networks = true\nrequest_timeout = \"5s\"\nread_timeout = \"3s\"\n{extra_daemon}\n\n[defaults]\ninterval = \"1m\"\nbackfill = \"24h\"\n\n",
+        let mut daemon = format!(
+            "state_dir = {:?}\nallow_private_networks = true\n",
             self.state_dir().display().to_string()
+        );
+        // Short timeouts keep failing tests fast, unless the test sets its own.
+        for (key, value) in [("request_timeout", "5s"), ("read_timeout", "3s")] {
+            if !extra_daemon.contains(key) {
+                daemon.push_str(&format!("{key} = {value:?}\n"));
+            }
+        }
+        let mut text = format!(
+            "[daemon]\n{daemon}{extra_daemon}\n\n[defaults]\ninterval = \"1m\"\nbackfill = \"24h\"\n\n"
         );
         for (name, url) in feeds {
             text.push_str(&format!("[[feeds]]\nname = {name:?}\nurl = {url:?}\n\n"));
@@ -243,6 +252,12 @@ pub async fn run_once(config: &Config) -> RunSummary {
 /// so consecutive calls are restarts.
 pub async fn run_once_with(config: &Config, fetcher: Fetcher) -> RunSummary {
     let store = Store::open(&config.daemon.state_dir).unwrap();
+    pipeline::run(config, store, fetcher, CancellationToken::new(), true).await
+}
+
+/// Runs `run --once` in-process on an already open store.
+pub async fn run_once_on(config: &Config, store: Store) -> RunSummary {
+    let fetcher = Fetcher::new(&config.daemon).unwrap();
     pipeline::run(config, store, fetcher, CancellationToken::new(), true).await
 }
 
