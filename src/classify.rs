@@ -431,7 +431,7 @@ fn compile_definition(
     let mut written: Vec<(String, RuleSpec)> = Vec::new();
     if let Some(query) = &definition.query {
         written.push((
-            "query".into(),
+            String::new(),
             RuleSpec {
                 name: Some("query".into()),
                 query: query.clone(),
@@ -440,7 +440,7 @@ fn compile_definition(
         ));
     }
     for (index, rule) in definition.rules.iter().flatten().enumerate() {
-        written.push((format!("rules[{index}]"), rule.clone()));
+        written.push((format!("rules[{index}]."), rule.clone()));
     }
     if written.is_empty() {
         problems.push(TopicError {
@@ -452,13 +452,13 @@ fn compile_definition(
     for (key, rule) in written {
         if !(-1.0..=1.0).contains(&rule.weight) || rule.weight == 0.0 {
             problems.push(TopicError {
-                location: origin.at(&format!("{key}.weight")),
+                location: origin.at(&format!("{key}weight")),
                 reason: format!("{} is not in [-1, 1] or is 0", rule.weight),
             });
             continue;
         }
         let syntax = |error: query::SyntaxError| TopicError {
-            location: origin.at(&format!("{key}.query")),
+            location: origin.at(&format!("{key}query")),
             reason: format!(
                 "syntax error in topic \"{id}\" at {}",
                 error.render(&rule.query)
@@ -473,7 +473,7 @@ fn compile_definition(
         };
         if !is_positive(&expr) {
             problems.push(TopicError {
-                location: origin.at(&format!("{key}.query")),
+                location: origin.at(&format!("{key}query")),
                 reason: format!(
                     "topic \"{id}\": the query only excludes (NOT); add a term it must contain"
                 ),
