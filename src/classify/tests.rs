@@ -570,3 +570,24 @@ fn explain_shows_score_verdict_and_highlighted_spans() {
             .contains("\x1b[1;33mLavrov\x1b[0m")
     );
 }
+
+#[test]
+fn second_shipped_topic_is_data_not_code() {
+    let topic = Topic::builtin("us-china-trade-talks").unwrap();
+    let positive = Document {
+        title: "US and China start tariff talks in Geneva",
+        body: "Treasury Secretary Scott Bessent met Chinese Vice Premier He Lifeng on Saturday \
+               for talks on tariffs and the trade deficit.",
+    };
+    assert!(topic.classify(&positive).matched);
+    let russian = Document {
+        title: "",
+        body: "Делегации США и КНР проводят переговоры по торговым вопросам в Швейцарии.",
+    };
+    assert!(topic.classify(&russian).matched);
+    let negative = Document {
+        title: "",
+        body: "Rubio and Lavrov held talks in Riyadh on Ukraine and on restoring embassies.",
+    };
+    assert!(!topic.classify(&negative).matched);
+}
