@@ -512,8 +512,8 @@ fn alert_fields_come_from_the_explanation() {
 #[test]
 fn eval_prints_confusion_counts_and_figures() {
     // A deliberately naive topic (both sides in one sentence), so the figures do not move when
-    // the shipped topic is retuned: it takes a fundraiser that names both leaders for talks, and misses a release negotiation that names
-    // only one side.
+    // the shipped topic is retuned: it takes a fundraiser naming both leaders for talks and
+    // misses a release negotiation that names only one side.
     let topic = topic(
         "(Lavrov OR Putin OR Naryshkin OR Russia OR России) NEAR/s (Rubio OR Biden OR Trump OR CIA OR США)",
         &[],
