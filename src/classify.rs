@@ -647,7 +647,20 @@ fn reason(clause: &ClauseMatch) -> String {
 }
 
 fn text_collapsed(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for character in text.chars() {
+        if character.is_whitespace() {
+            pending_space = !out.is_empty();
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(character);
+        }
+    }
+    out
 }
 
 /// The text from the start of the sentence holding `occ`, up to [`SNIPPET_CHARS`] characters,

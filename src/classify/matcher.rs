@@ -98,8 +98,8 @@ pub(crate) struct Program {
     /// The first three characters of every stem (whole stem if shorter): a token whose start
     /// is not here cannot match any stem, so it is never stemmed.
     stem_keys: FastSet<String>,
-    /// The first three characters of every stem key and wildcard prefix: a word whose start is
-    /// not here needs neither stemming nor prefix checks (one lookup for most words).
+    /// The first three characters (or fewer, for short words) of every form, exact word, stem
+    /// key and wildcard prefix: a word whose start is not here matches nothing.
     heads: FastSet<String>,
     shortest_stem_key: usize,
     /// First two characters of a prefix → (prefix, word test id).
@@ -201,6 +201,7 @@ impl Program {
         }
         let id = self.n_words;
         self.n_words += 1;
+        self.heads.insert(first_chars(word, HEAD_CHARS).to_string());
         self.forms.insert(word.to_string(), id);
         id
     }
@@ -209,6 +210,8 @@ impl Program {
         let surface_form = surface(text);
         let mut lower = String::new();
         super::text::normalise_word(&surface_form, &mut lower);
+        self.heads
+            .insert(first_chars(&lower, HEAD_CHARS).to_string());
         let entries = self.exact.entry(lower).or_default();
         if let Some((_, id)) = entries
             .iter()
@@ -518,40 +521,40 @@ impl Program {
     pub fn match_leaves(&self, tokens: &Tokens, originals: [&str; 2]) -> Vec<Vec<Occ>> {
         let mut postings: Vec<Vec<u32>> = vec![Vec::new(); self.n_words];
         // Words repeat within a document; stemming is the costliest step, so remember results.
-        let mut stemmed: FastMap<&str, Option<usize>> =
-            FastMap::with_capacity_and_hasher(tokens.tokens.len(), Default::default());
+        let mut stemmed: FastMap<&str, Option<usize>> = FastMap::default();
         for (index, token) in tokens.tokens.iter().enumerate() {
             let word = tokens.norm(index);
             let position = index as u32;
+            // A word whose first three letters start no form, stem, wildcard or exact term
+            // cannot match anything: the common case, settled with one lookup.
+            let head = first_chars(word, HEAD_CHARS);
+            if !self.heads.contains(head) {
+                continue;
+            }
             if let Some(&id) = self.forms.get(word) {
                 postings[id].push(position);
             }
-            let head = first_chars(word, HEAD_CHARS);
-            // Words too short or with an unknown start match neither a stem nor a wildcard:
-            // the common case, settled with one lookup.
             let long_enough = word.chars().nth(HEAD_CHARS - 1).is_some();
-            if long_enough && self.heads.contains(head) {
-                {
-                    let stem_id = match stemmed.get(word) {
-                        Some(known) => *known,
-                        None => {
-                            let id = if self.could_have_stem(word) {
-                                self.stems.get(&self.stemmers.stem(word)).copied()
-                            } else {
-                                None
-                            };
-                            stemmed.insert(word, id);
-                            id
-                        }
-                    };
-                    if let Some(id) = stem_id {
-                        postings[id].push(position);
+            if long_enough {
+                let stem_id = match stemmed.get(word) {
+                    Some(known) => *known,
+                    None => {
+                        let id = if self.could_have_stem(word) {
+                            self.stems.get(&self.stemmers.stem(word)).copied()
+                        } else {
+                            None
+                        };
+                        stemmed.insert(word, id);
+                        id
                     }
-                    if let Some(entries) = self.prefixes.get(head) {
-                        for (prefix, id) in entries {
-                            if word.starts_with(prefix.as_str()) {
-                                postings[*id].push(position);
-                            }
+                };
+                if let Some(id) = stem_id {
+                    postings[id].push(position);
+                }
+                if let Some(entries) = self.prefixes.get(head) {
+                    for (prefix, id) in entries {
+                        if word.starts_with(prefix.as_str()) {
+                            postings[*id].push(position);
                         }
                     }
                 }
