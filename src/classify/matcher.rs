@@ -519,7 +519,9 @@ impl Program {
 
     /// Finds every leaf's occurrences in a document.
     pub fn match_leaves(&self, tokens: &Tokens, originals: [&str; 2]) -> Vec<Vec<Occ>> {
-        let mut postings: Vec<Vec<u32>> = vec![Vec::new(); self.n_words];
+        // (word test, token position) pairs, sorted below: one small allocation per document
+        // instead of a list per word test.
+        let mut postings: Vec<(u32, u32)> = Vec::with_capacity(tokens.tokens.len());
         // Words repeat within a document; stemming is the costliest step, so remember results.
         let mut stemmed: FastMap<&str, Option<usize>> = FastMap::default();
         for (index, token) in tokens.tokens.iter().enumerate() {
@@ -532,7 +534,7 @@ impl Program {
                 continue;
             }
             if let Some(&id) = self.forms.get(word) {
-                postings[id].push(position);
+                postings.push((id as u32, position));
             }
             let long_enough = word.chars().nth(HEAD_CHARS - 1).is_some();
             if long_enough {
@@ -549,12 +551,12 @@ impl Program {
                     }
                 };
                 if let Some(id) = stem_id {
-                    postings[id].push(position);
+                    postings.push((id as u32, position));
                 }
                 if let Some(entries) = self.prefixes.get(head) {
                     for (prefix, id) in entries {
                         if word.starts_with(prefix.as_str()) {
-                            postings[*id].push(position);
+                            postings.push((*id as u32, position));
                         }
                     }
                 }
@@ -569,21 +571,27 @@ impl Program {
                 let written = surface(&original[token.start as usize..token.end as usize]);
                 for (surface_form, id) in entries {
                     if *surface_form == written {
-                        postings[*id].push(position);
+                        postings.push((*id as u32, position));
                     }
                 }
             }
         }
+        postings.sort_unstable();
+        postings.dedup();
         let mut leaves: Vec<Vec<Occ>> = vec![Vec::new(); self.leaves.len()];
         let mut found = Vec::new();
-        for (word, positions) in postings.iter().enumerate() {
-            if positions.is_empty() {
-                continue;
-            }
-            for &pattern in &self.patterns_by_first_word[word] {
+        let mut group_start = 0;
+        while group_start < postings.len() {
+            let word = postings[group_start].0;
+            let group_end =
+                group_start + postings[group_start..].partition_point(|&(w, _)| w == word);
+            let positions = &postings[group_start..group_end];
+            group_start = group_end;
+            for &pattern in &self.patterns_by_first_word[word as usize] {
                 found.clear();
                 collect_pattern(
                     &self.unique_patterns[pattern],
+                    positions,
                     &postings,
                     tokens,
                     &mut found,
@@ -657,11 +665,17 @@ fn first_offset(expr: &Expr) -> usize {
     }
 }
 
-fn collect_pattern(pattern: &Pattern, postings: &[Vec<u32>], tokens: &Tokens, out: &mut Vec<Occ>) {
-    let Some((&first, rest)) = pattern.0.split_first() else {
-        return;
-    };
-    'start: for &position in &postings[first] {
+/// Occurrences of a pattern whose first word is at `starts`; `postings` is every sorted
+/// (word test, position) pair of the document.
+fn collect_pattern(
+    pattern: &Pattern,
+    starts: &[(u32, u32)],
+    postings: &[(u32, u32)],
+    tokens: &Tokens,
+    out: &mut Vec<Occ>,
+) {
+    let rest = pattern.0.get(1..).unwrap_or_default();
+    'start: for &(_, position) in starts {
         let field = tokens.tokens[position as usize].field;
         for (step, &word) in rest.iter().enumerate() {
             let next = position + 1 + step as u32;
@@ -669,7 +683,7 @@ fn collect_pattern(pattern: &Pattern, postings: &[Vec<u32>], tokens: &Tokens, ou
                 .tokens
                 .get(next as usize)
                 .is_some_and(|token| token.field == field);
-            if !same_field || postings[word].binary_search(&next).is_err() {
+            if !same_field || postings.binary_search(&(word as u32, next)).is_err() {
                 continue 'start;
             }
         }
