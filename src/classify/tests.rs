@@ -605,3 +605,70 @@ fn second_shipped_topic_is_data_not_code() {
     };
     assert!(!topic.classify(&negative).matched);
 }
+
+#[test]
+fn topics_can_be_shared_across_tasks() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Topic>();
+}
+
+#[test]
+fn random_text_never_panics() {
+    // A fixed pseudo-random walk over awkward characters: entities, marks, scripts, breaks.
+    let palette = [
+        "&",
+        "amp;",
+        "#",
+        "x41;",
+        ";",
+        " ",
+        "\n",
+        ".",
+        "U",
+        "S",
+        "Лавров",
+        "а",
+        "\u{0306}",
+        "\u{00AD}",
+        "’",
+        "'",
+        "*",
+        "\"",
+        "ё",
+        "Ё",
+        "ﬁ",
+        "🙂",
+        "talks",
+        "Putin",
+        "Rubio",
+        "—",
+        "\u{200B}",
+    ];
+    let topic = Topic::builtin("us-russia-talks").unwrap();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..300 {
+        let mut text = String::new();
+        for _ in 0..40 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            text.push_str(palette[(state % palette.len() as u64) as usize]);
+        }
+        let verdict = topic.classify(&Document {
+            title: &text,
+            body: &text,
+        });
+        assert!((0.0..=1.0).contains(&verdict.score));
+        let mut out = Vec::new();
+        explain(
+            &topic,
+            &Document {
+                title: "",
+                body: &text,
+            },
+            false,
+            &mut out,
+        )
+        .unwrap();
+    }
+}
