@@ -98,8 +98,8 @@ pub(crate) struct Program {
     /// The first three characters of every stem (whole stem if shorter): a token whose start
     /// is not here cannot match any stem, so it is never stemmed.
     stem_keys: FastSet<String>,
-    /// The first three characters of every stem key and wildcard prefix: a word whose start is
-    /// not here needs neither stemming nor prefix checks (one lookup for most words).
+    /// The first three characters (or fewer, for short words) of every form, exact word, stem
+    /// key and wildcard prefix: a word whose start is not here matches nothing.
     heads: FastSet<String>,
     shortest_stem_key: usize,
     /// First two characters of a prefix → (prefix, word test id).
@@ -149,7 +149,12 @@ fn first_chars(word: &str, count: usize) -> &str {
 impl Program {
     /// A program whose queries may use the given named lists.
     pub fn new(lists: BTreeMap<String, Vec<String>>, queries: BTreeMap<String, String>) -> Program {
-        Program { lists, queries, shortest_stem_key: 3, ..Program::default() }
+        Program {
+            lists,
+            queries,
+            shortest_stem_key: 3,
+            ..Program::default()
+        }
     }
 
     fn word_stem(&mut self, word: &str) -> usize {
@@ -196,6 +201,7 @@ impl Program {
         }
         let id = self.n_words;
         self.n_words += 1;
+        self.heads.insert(first_chars(word, HEAD_CHARS).to_string());
         self.forms.insert(word.to_string(), id);
         id
     }
@@ -204,8 +210,13 @@ impl Program {
         let surface_form = surface(text);
         let mut lower = String::new();
         super::text::normalise_word(&surface_form, &mut lower);
+        self.heads
+            .insert(first_chars(&lower, HEAD_CHARS).to_string());
         let entries = self.exact.entry(lower).or_default();
-        if let Some((_, id)) = entries.iter().find(|(existing, _)| *existing == surface_form) {
+        if let Some((_, id)) = entries
+            .iter()
+            .find(|(existing, _)| *existing == surface_form)
+        {
             return *id;
         }
         let id = self.n_words;
@@ -232,7 +243,9 @@ impl Program {
         for (index, word) in words.iter().enumerate() {
             if prefix && index == last {
                 if word.chars().count() < HEAD_CHARS {
-                    return Err(format!("`{text}*`: a wildcard needs at least three letters before `*`"));
+                    return Err(format!(
+                        "`{text}*`: a wildcard needs at least three letters before `*`"
+                    ));
                 }
                 ids.push(self.word_prefix(word));
             } else if mode == Mode::Form || word.chars().count() <= SHORT_WORD_CHARS {
@@ -259,8 +272,9 @@ impl Program {
             return self.list_patterns(name, visiting, out);
         }
         if let Some(inner) = entry.strip_prefix('{') {
-            let inner =
-                inner.strip_suffix('}').ok_or_else(|| format!("`{entry}`: expected a closing `}}`"))?;
+            let inner = inner
+                .strip_suffix('}')
+                .ok_or_else(|| format!("`{entry}`: expected a closing `}}`"))?;
             out.push(self.term_patterns(inner.trim(), Mode::CaseSensitive, false)?);
             return Ok(());
         }
@@ -285,9 +299,16 @@ impl Program {
         out: &mut Vec<Pattern>,
     ) -> Result<(), String> {
         if visiting.iter().any(|seen| seen == name) {
-            return Err(format!("list @{name} includes itself (through {})", visiting.join(" → @")));
+            return Err(format!(
+                "list @{name} includes itself (through {})",
+                visiting.join(" → @")
+            ));
         }
-        let entries = self.lists.get(name).cloned().ok_or_else(|| format!("unknown list @{name}"))?;
+        let entries = self
+            .lists
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("unknown list @{name}"))?;
         if entries.is_empty() {
             return Err(format!("list @{name} is empty"));
         }
@@ -302,24 +323,40 @@ impl Program {
     /// Checks every named list compiles, reporting the first bad entry of each.
     pub fn check_lists(&mut self) -> Vec<ListError> {
         let mut errors = Vec::new();
-        let names: Vec<(String, Vec<String>)> =
-            self.lists.iter().map(|(name, entries)| (name.clone(), entries.clone())).collect();
+        let names: Vec<(String, Vec<String>)> = self
+            .lists
+            .iter()
+            .map(|(name, entries)| (name.clone(), entries.clone()))
+            .collect();
         for (name, entries) in names {
             if entries.is_empty() {
-                errors.push(ListError { list: name.clone(), index: 0, message: "the list is empty".into() });
+                errors.push(ListError {
+                    list: name.clone(),
+                    index: 0,
+                    message: "the list is empty".into(),
+                });
             }
             for (index, entry) in entries.iter().enumerate() {
                 let mut visiting = vec![name.clone()];
                 let mut patterns = Vec::new();
                 if let Err(message) = self.entry_patterns(entry, &mut visiting, &mut patterns) {
-                    errors.push(ListError { list: name.clone(), index, message });
+                    errors.push(ListError {
+                        list: name.clone(),
+                        index,
+                        message,
+                    });
                 }
             }
         }
         errors
     }
 
-    fn leaf(&mut self, term: &Term, scope: Option<Field>, offset: usize) -> Result<usize, SyntaxError> {
+    fn leaf(
+        &mut self,
+        term: &Term,
+        scope: Option<Field>,
+        offset: usize,
+    ) -> Result<usize, SyntaxError> {
         let key = format!("{term:?}");
         if let Some(&id) = self.leaf_ids.get(&(key.clone(), scope)) {
             return Ok(id);
@@ -328,17 +365,24 @@ impl Program {
         let mut patterns = Vec::new();
         match term {
             Term::Word { text, prefix } | Term::Phrase { text, prefix } => {
-                patterns.push(self.term_patterns(text, Mode::Stem, *prefix).map_err(error)?);
+                patterns.push(
+                    self.term_patterns(text, Mode::Stem, *prefix)
+                        .map_err(error)?,
+                );
             }
             Term::Exact { text } => {
-                patterns.push(self.term_patterns(text, Mode::CaseSensitive, false).map_err(error)?);
+                patterns.push(
+                    self.term_patterns(text, Mode::CaseSensitive, false)
+                        .map_err(error)?,
+                );
             }
             Term::Form { text } => {
                 patterns.push(self.term_patterns(text, Mode::Form, false).map_err(error)?);
             }
             Term::List { name } => {
                 let mut visiting = Vec::new();
-                self.list_patterns(name, &mut visiting, &mut patterns).map_err(error)?;
+                self.list_patterns(name, &mut visiting, &mut patterns)
+                    .map_err(error)?;
             }
         }
         let id = self.leaves.len();
@@ -356,7 +400,10 @@ impl Program {
         positive_leaves: &mut Vec<usize>,
     ) -> Result<Node, SyntaxError> {
         Ok(match expr {
-            Expr::Term { term: Term::List { name }, offset } if self.queries.contains_key(name) => {
+            Expr::Term {
+                term: Term::List { name },
+                offset,
+            } if self.queries.contains_key(name) => {
                 self.expand_query(name, *offset, scope, positive_leaves)?
             }
             Expr::Term { term, offset } => {
@@ -364,7 +411,11 @@ impl Program {
                 positive_leaves.push(id);
                 Node::Leaf(id)
             }
-            Expr::Scoped { scope: written, inner, .. } => {
+            Expr::Scoped {
+                scope: written,
+                inner,
+                ..
+            } => {
                 let field = match written {
                     Scope::Title => Field::Title,
                     Scope::Body => Field::Body,
@@ -375,7 +426,8 @@ impl Program {
                 if items.iter().all(|item| matches!(item, Expr::Not { .. })) {
                     return Err(SyntaxError {
                         offset: first_offset(expr),
-                        message: "NOT needs a positive term beside it (e.g. `talks NOT ukraine`)".into(),
+                        message: "NOT needs a positive term beside it (e.g. `talks NOT ukraine`)"
+                            .into(),
                     });
                 }
                 let mut nodes = Vec::with_capacity(items.len());
@@ -402,12 +454,19 @@ impl Program {
                 let mut ignored = Vec::new();
                 Node::Not(Box::new(self.compile(inner, scope, &mut ignored)?))
             }
-            Expr::Near { left, right, distance, offset } => {
+            Expr::Near {
+                left,
+                right,
+                distance,
+                offset,
+            } => {
                 for side in [left, right] {
                     if let Expr::Not { .. } = **side {
                         return Err(SyntaxError {
                             offset: *offset,
-                            message: format!("{distance} needs positive terms on both sides, not NOT"),
+                            message: format!(
+                                "{distance} needs positive terms on both sides, not NOT"
+                            ),
                         });
                     }
                 }
@@ -460,42 +519,44 @@ impl Program {
 
     /// Finds every leaf's occurrences in a document.
     pub fn match_leaves(&self, tokens: &Tokens, originals: [&str; 2]) -> Vec<Vec<Occ>> {
-        let mut postings: Vec<Vec<u32>> = vec![Vec::new(); self.n_words];
+        // (word test, token position) pairs, sorted below: one small allocation per document
+        // instead of a list per word test.
+        let mut postings: Vec<(u32, u32)> = Vec::with_capacity(tokens.tokens.len());
         // Words repeat within a document; stemming is the costliest step, so remember results.
-        let mut stemmed: FastMap<&str, Option<usize>> =
-            FastMap::with_capacity_and_hasher(tokens.tokens.len(), Default::default());
+        let mut stemmed: FastMap<&str, Option<usize>> = FastMap::default();
         for (index, token) in tokens.tokens.iter().enumerate() {
             let word = tokens.norm(index);
             let position = index as u32;
-            if let Some(&id) = self.forms.get(word) {
-                postings[id].push(position);
-            }
+            // A word whose first three letters start no form, stem, wildcard or exact term
+            // cannot match anything: the common case, settled with one lookup.
             let head = first_chars(word, HEAD_CHARS);
-            // Words too short or with an unknown start match neither a stem nor a wildcard:
-            // the common case, settled with one lookup.
+            if !self.heads.contains(head) {
+                continue;
+            }
+            if let Some(&id) = self.forms.get(word) {
+                postings.push((id as u32, position));
+            }
             let long_enough = word.chars().nth(HEAD_CHARS - 1).is_some();
-            if long_enough && self.heads.contains(head) {
-                {
-                    let stem_id = match stemmed.get(word) {
-                        Some(known) => *known,
-                        None => {
-                            let id = if self.could_have_stem(word) {
-                                self.stems.get(&self.stemmers.stem(word)).copied()
-                            } else {
-                                None
-                            };
-                            stemmed.insert(word, id);
-                            id
-                        }
-                    };
-                    if let Some(id) = stem_id {
-                        postings[id].push(position);
+            if long_enough {
+                let stem_id = match stemmed.get(word) {
+                    Some(known) => *known,
+                    None => {
+                        let id = if self.could_have_stem(word) {
+                            self.stems.get(&self.stemmers.stem(word)).copied()
+                        } else {
+                            None
+                        };
+                        stemmed.insert(word, id);
+                        id
                     }
-                    if let Some(entries) = self.prefixes.get(head) {
-                        for (prefix, id) in entries {
-                            if word.starts_with(prefix.as_str()) {
-                                postings[*id].push(position);
-                            }
+                };
+                if let Some(id) = stem_id {
+                    postings.push((id as u32, position));
+                }
+                if let Some(entries) = self.prefixes.get(head) {
+                    for (prefix, id) in entries {
+                        if word.starts_with(prefix.as_str()) {
+                            postings.push((*id as u32, position));
                         }
                     }
                 }
@@ -510,20 +571,31 @@ impl Program {
                 let written = surface(&original[token.start as usize..token.end as usize]);
                 for (surface_form, id) in entries {
                     if *surface_form == written {
-                        postings[*id].push(position);
+                        postings.push((*id as u32, position));
                     }
                 }
             }
         }
+        postings.sort_unstable();
+        postings.dedup();
         let mut leaves: Vec<Vec<Occ>> = vec![Vec::new(); self.leaves.len()];
         let mut found = Vec::new();
-        for (word, positions) in postings.iter().enumerate() {
-            if positions.is_empty() {
-                continue;
-            }
-            for &pattern in &self.patterns_by_first_word[word] {
+        let mut group_start = 0;
+        while group_start < postings.len() {
+            let word = postings[group_start].0;
+            let group_end =
+                group_start + postings[group_start..].partition_point(|&(w, _)| w == word);
+            let positions = &postings[group_start..group_end];
+            group_start = group_end;
+            for &pattern in &self.patterns_by_first_word[word as usize] {
                 found.clear();
-                collect_pattern(&self.unique_patterns[pattern], &postings, tokens, &mut found);
+                collect_pattern(
+                    &self.unique_patterns[pattern],
+                    positions,
+                    &postings,
+                    tokens,
+                    &mut found,
+                );
                 for &leaf in &self.pattern_leaves[pattern] {
                     let scope = self.leaves[leaf].scope;
                     leaves[leaf].extend(found.iter().filter(|occ| {
@@ -569,7 +641,11 @@ impl Program {
     /// Whether `word` starts with the key of some stem; only such words are stemmed.
     fn could_have_stem(&self, word: &str) -> bool {
         // Each prefix end, in characters: the start of the next character, then the word end.
-        let ends = word.char_indices().skip(1).map(|(index, _)| index).chain([word.len()]);
+        let ends = word
+            .char_indices()
+            .skip(1)
+            .map(|(index, _)| index)
+            .chain([word.len()]);
         for (count, end) in (1..=STEM_KEY_CHARS).zip(ends) {
             if count >= self.shortest_stem_key && self.stem_keys.contains(&word[..end]) {
                 return true;
@@ -581,32 +657,50 @@ impl Program {
 
 fn first_offset(expr: &Expr) -> usize {
     match expr {
-        Expr::Term { offset, .. } | Expr::Not { offset, .. } | Expr::Scoped { offset, .. } => *offset,
+        Expr::Term { offset, .. } | Expr::Not { offset, .. } | Expr::Scoped { offset, .. } => {
+            *offset
+        }
         Expr::Near { left, .. } => first_offset(left),
         Expr::And(items) | Expr::Or(items) => items.first().map_or(0, first_offset),
     }
 }
 
-fn collect_pattern(pattern: &Pattern, postings: &[Vec<u32>], tokens: &Tokens, out: &mut Vec<Occ>) {
-    let Some((&first, rest)) = pattern.0.split_first() else {
-        return;
-    };
-    'start: for &position in &postings[first] {
+/// Occurrences of a pattern whose first word is at `starts`; `postings` is every sorted
+/// (word test, position) pair of the document.
+fn collect_pattern(
+    pattern: &Pattern,
+    starts: &[(u32, u32)],
+    postings: &[(u32, u32)],
+    tokens: &Tokens,
+    out: &mut Vec<Occ>,
+) {
+    let rest = pattern.0.get(1..).unwrap_or_default();
+    'start: for &(_, position) in starts {
         let field = tokens.tokens[position as usize].field;
         for (step, &word) in rest.iter().enumerate() {
             let next = position + 1 + step as u32;
-            let same_field = tokens.tokens.get(next as usize).is_some_and(|token| token.field == field);
-            if !same_field || postings[word].binary_search(&next).is_err() {
+            let same_field = tokens
+                .tokens
+                .get(next as usize)
+                .is_some_and(|token| token.field == field);
+            if !same_field || postings.binary_search(&(word as u32, next)).is_err() {
                 continue 'start;
             }
         }
-        out.push(Occ { start: position, end: position + 1 + rest.len() as u32 });
+        out.push(Occ {
+            start: position,
+            end: position + 1 + rest.len() as u32,
+        });
     }
 }
 
 /// Number of words between two occurrences (0 when they touch or overlap).
 fn gap(a: Occ, b: Occ) -> u32 {
-    if a.end <= b.start { b.start - a.end } else { a.start.saturating_sub(b.end) }
+    if a.end <= b.start {
+        b.start - a.end
+    } else {
+        a.start.saturating_sub(b.end)
+    }
 }
 
 fn union(mut a: Vec<Occ>, b: Vec<Occ>) -> Vec<Occ> {
@@ -675,7 +769,10 @@ fn nearest_pairs(
             }
         }
         if let Some(b) = best {
-            out.push(Occ { start: a.start.min(b.start), end: a.end.max(b.end) });
+            out.push(Occ {
+                start: a.start.min(b.start),
+                end: a.end.max(b.end),
+            });
         }
     }
 }
@@ -690,7 +787,12 @@ pub(crate) struct Evaluator<'a> {
 
 impl<'a> Evaluator<'a> {
     pub fn new(program: &'a Program, leaves: &'a [Vec<Occ>], tokens: &'a Tokens) -> Self {
-        Evaluator { program, leaves, tokens, shared: vec![None; program.shared.len()] }
+        Evaluator {
+            program,
+            leaves,
+            tokens,
+            shared: vec![None; program.shared.len()],
+        }
     }
 
     /// `None` when the node does not hold; otherwise the occurrences that satisfy it (empty
@@ -733,7 +835,11 @@ impl<'a> Evaluator<'a> {
                 Some(_) => None,
                 None => Some(Vec::new()),
             },
-            Node::Near { left, right, distance } => {
+            Node::Near {
+                left,
+                right,
+                distance,
+            } => {
                 let left = self.evaluate(left)?;
                 let right = self.evaluate(right)?;
                 let mut out = Vec::new();

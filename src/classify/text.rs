@@ -290,6 +290,21 @@ pub(crate) fn normalise_word(raw: &str, out: &mut String) {
         }
         return;
     }
+    // Basic Cyrillic and ASCII letters are already in NFKC: lower-case them directly.
+    if raw
+        .chars()
+        .all(|c| c.is_ascii() || ('\u{0400}'..='\u{045F}').contains(&c))
+    {
+        for character in raw.chars() {
+            let lower = match character {
+                'А'..='Я' => char::from_u32(character as u32 + 0x20).unwrap_or(character),
+                'Ѐ'..='Џ' => char::from_u32(character as u32 + 0x50).unwrap_or(character),
+                c => c.to_ascii_lowercase(),
+            };
+            out.push(if lower == 'ё' { 'е' } else { lower });
+        }
+        return;
+    }
     for character in raw.nfkc() {
         for lower in character.to_lowercase() {
             match lower {
@@ -347,6 +362,14 @@ impl Default for Stemmers {
     }
 }
 
+/// The most stems remembered per thread (a few MB at most); the cache is emptied when full.
+const STEM_CACHE_ENTRIES: usize = 100_000;
+
+thread_local! {
+    static STEM_CACHE: std::cell::RefCell<std::collections::HashMap<String, String>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// Russian stems shorter than this are not stemmed further (see [`Stemmers::stem`]).
 const MIN_RUSSIAN_STEM_CHARS: usize = 4;
 
@@ -356,6 +379,23 @@ impl Stemmers {
     /// surnames in `-ов`/`-ин` inconsistent (`лавров` → `лавр` but `лаврова` → `лавров`), a
     /// second pass brings them together. Other words use the English Snowball stemmer.
     pub fn stem(&self, word: &str) -> String {
+        // News vocabulary repeats across documents, and stemming is the costliest step of
+        // matching: remember recent stems per thread. The cache never changes a result.
+        STEM_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(stem) = cache.get(word) {
+                return stem.clone();
+            }
+            let stem = self.stem_uncached(word);
+            if cache.len() >= STEM_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(word.to_string(), stem.clone());
+            stem
+        })
+    }
+
+    fn stem_uncached(&self, word: &str) -> String {
         let is_cyrillic = word.chars().any(|c| ('\u{0400}'..='\u{04FF}').contains(&c));
         if !is_cyrillic {
             return self.english.stem(word).into_owned();
