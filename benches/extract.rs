@@ -162,13 +162,10 @@ fn hostile_pages() -> Vec<(&'static str, String)> {
         (
             "1000 attrs x 3000 tags",
             format!(
-                "{}",
-                format!(
-                    "<i{}>x</i>",
-                    (0..1000).map(|i| format!(" a{i}=x")).collect::<String>()
-                )
-                .repeat(3000)
-            ),
+                "<i{}>x</i>",
+                (0..1000).map(|i| format!(" a{i}=x")).collect::<String>()
+            )
+            .repeat(3000),
         ),
         (
             "4 MB of paragraphs",

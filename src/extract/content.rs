@@ -291,48 +291,26 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
         inside_boilerplate[index] = scores.boilerplate[index]
             || (parent != u32::MAX && inside_boilerplate[parent as usize]);
     }
-    let Some(container) = (0..count)
+    let best = (0..count)
         .filter(|&i| nodes[i].tag != Tag::Text && !inside_boilerplate[i])
-        .max_by(|&a, &b| scores.total[a].total_cmp(&scores.total[b]).then(b.cmp(&a)))
-    else {
+        .max_by(|&a, &b| scores.total[a].total_cmp(&scores.total[b]).then(b.cmp(&a)));
+    // A body of short paragraphs (a one-line brief) scores nothing; a semantic container
+    // (`<article>`, `itemprop=articleBody`, an article-body class) still says where it is.
+    let container = best.filter(|&i| scores.total[i] > 0.0).or_else(|| {
+        (0..count)
+            .filter(|&i| {
+                (nodes[i].semantic || nodes[i].hint == Hint::Content)
+                    && !inside_boilerplate[i]
+                    && scores.chars[i] > scores.link_chars[i]
+            })
+            .max_by_key(|&i| (scores.chars[i] - scores.link_chars[i], std::cmp::Reverse(i)))
+    });
+    let Some(container) = container else {
         return Extracted {
             h1,
             ..Extracted::default()
         };
     };
-    if scores.total[container] <= 0.0 {
-        return Extracted {
-            h1,
-            ..Extracted::default()
-        };
-    }
-    if std::env::var_os("EXTRACT_DEBUG").is_some() {
-        let mut order: Vec<usize> = (0..count).filter(|&i| nodes[i].tag != Tag::Text).collect();
-        order.sort_by(|&a, &b| scores.total[b].total_cmp(&scores.total[a]));
-        for &i in order.iter().take(8) {
-            eprintln!(
-                "DBG {i} {:?} total={:.0} chars={} link={} good={:.0} bp={} text={:?}",
-                nodes[i].tag,
-                scores.total[i],
-                scores.chars[i],
-                scores.link_chars[i],
-                scores.good[i],
-                scores.boilerplate[i],
-                subtree_text(dom, i).chars().take(80).collect::<String>()
-            );
-        }
-        let mut path = container as u32;
-        while path != u32::MAX {
-            eprintln!(
-                "  up {path} {:?} {:?} total={:.0} bp={}",
-                nodes[path as usize].tag,
-                nodes[path as usize].hint,
-                scores.total[path as usize],
-                scores.boilerplate[path as usize]
-            );
-            path = nodes[path as usize].parent;
-        }
-    }
     let semantic = {
         let mut node = container as u32;
         let mut found = false;

@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-use super::scan::{RawText, Token, Tokenizer, raw_text_kind};
+use super::scan::{Token, Tokenizer, raw_text_kind};
 
 /// Browsers stop nesting at 512 (Chromium's `kMaximumHTMLParserDOMTreeDepth`); real article pages
 /// stay under ~60 even by this over-estimating simulation.
@@ -52,11 +52,19 @@ enum Name {
     Implied(&'static str),
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Namespace {
+    Html,
+    Svg,
+    MathMl,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Open {
     name: Name,
-    /// In the SVG or MathML namespace.
-    foreign: bool,
+    namespace: Namespace,
+    /// An SVG or MathML element whose children are parsed as HTML (`foreignObject`, `mi`, ...).
+    integration: bool,
     /// An entry of the list of active formatting elements, by its attribute hash.
     formatting: Option<u64>,
 }
@@ -163,6 +171,17 @@ const SPECIAL: &[&str] = &[
     "foreignobject",
     "desc",
 ];
+/// The entries of [`SPECIAL`] that are special only as MathML or SVG elements.
+const FOREIGN_SPECIAL: &[&str] = &[
+    "mi",
+    "mo",
+    "mn",
+    "ms",
+    "mtext",
+    "annotation-xml",
+    "foreignobject",
+    "desc",
+];
 const VOID: &[&str] = &[
     "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img",
     "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
@@ -216,6 +235,9 @@ const CLOSES_P: &[&str] = &[
 /// Elements that stop the default "has an element in scope" walk. Includes the table cells and
 /// foreign integration points; using the widest set makes end tags close *less*, never more.
 const SCOPE_BOUNDARY: &[&str] = &[
+    // html5ever 0.40 parses `<select>` content like body content ("customizable select");
+    // never closing across it keeps the simulation on the deep side.
+    "select",
     "applet",
     "caption",
     "html",
@@ -237,6 +259,9 @@ const SCOPE_BOUNDARY: &[&str] = &[
 ];
 /// "Button scope" (for `p`) and "list item scope" (for `li`) add to the default boundaries.
 const BUTTON_SCOPE_BOUNDARY: &[&str] = &[
+    // html5ever 0.40 parses `<select>` content like body content ("customizable select");
+    // never closing across it keeps the simulation on the deep side.
+    "select",
     "applet",
     "caption",
     "html",
@@ -258,6 +283,9 @@ const BUTTON_SCOPE_BOUNDARY: &[&str] = &[
     "button",
 ];
 const LIST_ITEM_SCOPE_BOUNDARY: &[&str] = &[
+    // html5ever 0.40 parses `<select>` content like body content ("customizable select");
+    // never closing across it keeps the simulation on the deep side.
+    "select",
     "applet",
     "caption",
     "html",
@@ -279,7 +307,7 @@ const LIST_ITEM_SCOPE_BOUNDARY: &[&str] = &[
     "ol",
     "ul",
 ];
-const TABLE_SCOPE_BOUNDARY: &[&str] = &["html", "table", "template"];
+const TABLE_SCOPE_BOUNDARY: &[&str] = &["html", "table", "template", "select"];
 const TABLE_PARTS: &[&str] = &[
     "table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup",
 ];
@@ -331,17 +359,17 @@ const BREAKOUT: &[&str] = &[
     "ul",
     "var",
 ];
-const INTEGRATION_POINT: &[&str] = &[
-    "mi",
-    "mo",
-    "mn",
-    "ms",
-    "mtext",
-    "annotation-xml",
-    "foreignobject",
-    "desc",
-    "title",
-];
+/// Whether a foreign element's children are parsed as HTML.
+fn is_integration_point(namespace: Namespace, lower: &str, html_annotation: bool) -> bool {
+    match namespace {
+        Namespace::Svg => matches!(lower, "foreignobject" | "desc" | "title"),
+        Namespace::MathMl => {
+            matches!(lower, "mi" | "mo" | "mn" | "ms" | "mtext")
+                || (lower == "annotation-xml" && html_annotation)
+        }
+        Namespace::Html => false,
+    }
+}
 
 fn is_in(list: &[&str], lower: &str) -> bool {
     list.contains(&lower)
@@ -403,7 +431,7 @@ impl<'a> Simulation<'a> {
             self.work += 1;
             let lower = self.lower(self.stack[index].name);
             let lower = lower.as_str();
-            if lower == name && !self.stack[index].foreign {
+            if lower == name && self.stack[index].namespace == Namespace::Html {
                 return Some(index);
             }
             if is_in(boundaries, lower) || (stop_at_special && is_in(SPECIAL, lower)) {
@@ -440,26 +468,50 @@ impl<'a> Simulation<'a> {
             self.work += RECONSTRUCTED_ELEMENT_WORK + self.stack.len() as u64;
             self.push(Open {
                 name: entry.name,
-                foreign: false,
+                namespace: Namespace::Html,
+                integration: false,
                 formatting: Some(entry.attribute_hash),
             });
         }
     }
 
-    /// Whether the current node is one of `names` (HTML namespace).
-    fn top_is(&self, names: &[&str]) -> bool {
-        self.stack
-            .last()
-            .is_some_and(|top| !top.foreign && names.contains(&self.lower(top.name).as_str()))
+    /// Whether a `<table>` or `<template>` is open: only there does html5ever insert table parts.
+    fn in_table_or_template(&mut self) -> bool {
+        for index in (0..self.stack.len()).rev() {
+            self.work += 1;
+            let open = self.stack[index];
+            if open.namespace == Namespace::Html
+                && matches!(self.lower(open.name).as_str(), "table" | "template")
+            {
+                return true;
+            }
+        }
+        false
     }
 
-    fn top_is_foreign_content(&self) -> bool {
+    /// Whether the current node is one of `names` (HTML namespace).
+    fn top_is(&self, names: &[&str]) -> bool {
         self.stack.last().is_some_and(|top| {
-            top.foreign && !is_in(INTEGRATION_POINT, self.lower(top.name).as_str())
+            top.namespace == Namespace::Html && names.contains(&self.lower(top.name).as_str())
         })
     }
 
-    fn start_tag(&mut self, name: Name, self_closing: bool, attribute_hash: u64) {
+    fn top_is_foreign_content(&self) -> bool {
+        self.stack
+            .last()
+            .is_some_and(|top| top.namespace != Namespace::Html && !top.integration)
+    }
+
+    /// Processes a start tag; returns whether the element was inserted as an HTML element (only
+    /// those switch the tokenizer to raw text). `html_annotation` says an `annotation-xml` tag
+    /// carries `encoding="text/html"` (or XHTML), which makes it an HTML integration point.
+    fn start_tag(
+        &mut self,
+        name: Name,
+        self_closing: bool,
+        attribute_hash: u64,
+        html_annotation: bool,
+    ) -> bool {
         self.work += self.stack.len() as u64 + 1;
         let lower = self.lower(name);
         let lower = lower.as_str();
@@ -469,28 +521,42 @@ impl<'a> Simulation<'a> {
                     self.pop();
                 }
             } else {
+                // A foreign element takes the namespace of the current node, whatever its name
+                // (`<svg><math>` is an SVG element called "math").
+                let namespace = self
+                    .stack
+                    .last()
+                    .map_or(Namespace::Html, |top| top.namespace);
                 if !self_closing {
+                    let integration = is_integration_point(namespace, lower, html_annotation);
                     self.push(Open {
                         name,
-                        foreign: true,
+                        namespace,
+                        integration,
                         formatting: None,
                     });
                 }
-                return;
+                return false;
             }
         }
         match lower {
-            "html" | "body" | "head" | "frameset" => return,
+            "html" | "body" | "head" | "frameset" => return true,
             "svg" | "math" => {
                 self.reconstruct();
                 if !self_closing {
+                    let namespace = if lower == "svg" {
+                        Namespace::Svg
+                    } else {
+                        Namespace::MathMl
+                    };
                     self.push(Open {
                         name,
-                        foreign: true,
+                        namespace,
+                        integration: false,
                         formatting: None,
                     });
                 }
-                return;
+                return false;
             }
             _ => {}
         }
@@ -523,6 +589,13 @@ impl<'a> Simulation<'a> {
                 }
             }
             "option" | "optgroup" if self.top_is(&["option"]) => self.pop(),
+            // Outside a table, html5ever drops table-part start tags; pushing them would let a
+            // later `</tbody>` pop what html5ever keeps open.
+            "td" | "th" | "tr" | "tbody" | "thead" | "tfoot" | "caption" | "colgroup"
+                if !self.in_table_or_template() =>
+            {
+                return true;
+            }
             "button" => self.close_if_in_scope("button", SCOPE_BOUNDARY),
             "td" | "th" => {
                 if let Some(index) = self.find_in_scope("td", TABLE_SCOPE_BOUNDARY, false) {
@@ -533,12 +606,14 @@ impl<'a> Simulation<'a> {
                 if !self.top_is(&["tr"]) {
                     self.push(Open {
                         name: Name::Implied("tbody"),
-                        foreign: false,
+                        namespace: Namespace::Html,
+                        integration: false,
                         formatting: None,
                     });
                     self.push(Open {
                         name: Name::Implied("tr"),
-                        foreign: false,
+                        namespace: Namespace::Html,
+                        integration: false,
                         formatting: None,
                     });
                 }
@@ -550,7 +625,8 @@ impl<'a> Simulation<'a> {
                 }) {
                     self.push(Open {
                         name: Name::Implied("tbody"),
-                        foreign: false,
+                        namespace: Namespace::Html,
+                        integration: false,
                         formatting: None,
                     });
                 }
@@ -571,7 +647,7 @@ impl<'a> Simulation<'a> {
             {
                 self.reconstruct();
             }
-            return;
+            return true;
         }
         if is_in(FORMATTING, lower) {
             self.reconstruct();
@@ -599,19 +675,25 @@ impl<'a> Simulation<'a> {
             });
             self.push(Open {
                 name,
-                foreign: false,
+                namespace: Namespace::Html,
+                integration: false,
                 formatting: Some(attribute_hash),
             });
-            return;
+            return true;
         }
-        if !is_in(SPECIAL, lower) || matches!(lower, "applet" | "marquee" | "object") {
+        if !is_in(SPECIAL, lower)
+            || is_in(FOREIGN_SPECIAL, lower)
+            || matches!(lower, "applet" | "marquee" | "object")
+        {
             self.reconstruct();
         }
         self.push(Open {
             name,
-            foreign: false,
+            namespace: Namespace::Html,
+            integration: false,
             formatting: None,
         });
+        true
     }
 
     fn end_tag(&mut self, name: Name) {
@@ -626,16 +708,28 @@ impl<'a> Simulation<'a> {
             "html" | "body" | "head" | "br" => {}
             _ if is_in(TABLE_PARTS, lower) => self.close_if_in_scope(lower, TABLE_SCOPE_BOUNDARY),
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
-                for heading in ["h1", "h2", "h3", "h4", "h5", "h6"] {
-                    if let Some(index) = self.find_in_scope(heading, SCOPE_BOUNDARY, false) {
-                        self.pop_to(index);
-                        break;
-                    }
+                // Any heading end tag closes the nearest open heading of any level.
+                let nearest = ["h1", "h2", "h3", "h4", "h5", "h6"]
+                    .iter()
+                    .filter_map(|heading| self.find_in_scope(heading, SCOPE_BOUNDARY, false))
+                    .max();
+                if let Some(index) = nearest {
+                    self.pop_to(index);
                 }
             }
             "p" => self.close_if_in_scope("p", BUTTON_SCOPE_BOUNDARY),
+            // `</form>` takes the form element out of the stack and leaves what it holds open.
+            "form" => {
+                if let Some(index) = self.find_in_scope("form", SCOPE_BOUNDARY, false) {
+                    self.stack.remove(index);
+                }
+            }
             "li" => self.close_if_in_scope("li", LIST_ITEM_SCOPE_BOUNDARY),
-            _ if is_in(SPECIAL, lower) => self.close_if_in_scope(lower, SCOPE_BOUNDARY),
+            // MathML/SVG names are special only in their namespaces; as HTML end tags they take
+            // the generic path below.
+            _ if is_in(SPECIAL, lower) && !is_in(FOREIGN_SPECIAL, lower) => {
+                self.close_if_in_scope(lower, SCOPE_BOUNDARY)
+            }
             _ => self.any_other_end_tag(name),
         }
     }
@@ -781,13 +875,26 @@ pub(crate) fn check(html: &str) -> Verdict {
                         ));
                     } else {
                         simulation.work += (attributes * attributes / 16) as u64;
-                        simulation.start_tag(input_name(&name), self_closing, attribute_hash);
-                        if let Some(kind) = raw_text_kind(&input[name.clone()]) {
-                            // Inside SVG/MathML, `<style>`/`<script>` content is markup; counting
-                            // it as markup only over-estimates.
-                            if kind == RawText::ToEnd || !simulation.top_is_foreign_content() {
-                                tokenizer.skip_raw_text(kind, name);
-                            }
+                        let html_annotation = input[name.clone()]
+                            .eq_ignore_ascii_case(b"annotation-xml")
+                            && tokenizer.attributes().iter().any(|(key, value)| {
+                                input[key.clone()].eq_ignore_ascii_case(b"encoding")
+                                    && (input[value.clone()].eq_ignore_ascii_case(b"text/html")
+                                        || input[value.clone()]
+                                            .eq_ignore_ascii_case(b"application/xhtml+xml"))
+                            });
+                        let html_element = simulation.start_tag(
+                            input_name(&name),
+                            self_closing,
+                            attribute_hash,
+                            html_annotation,
+                        );
+                        // Only HTML elements switch the tokenizer: inside SVG/MathML, `<style>`,
+                        // `<title>` and the like hold markup.
+                        if let Some(kind) = raw_text_kind(&input[name.clone()])
+                            && html_element
+                        {
+                            tokenizer.skip_raw_text(kind, name);
                         }
                     }
                 }
