@@ -34,12 +34,17 @@ pub use charset::decode_html;
 /// What was extracted from a page.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Article {
+    /// OpenGraph/Twitter title, else JSON-LD headline, else the title `<h1>`, else `<title>`.
     pub title: Option<String>,
     /// Paragraphs separated by blank lines.
     pub text: String,
+    /// From JSON-LD `author`, else author meta tags, else byline elements ("By " removed).
     pub authors: Vec<String>,
+    /// JSON-LD `datePublished`, else publication meta tags, `<time datetime>`, a byline date.
     pub published: Option<DateTime<Utc>>,
+    /// `<html lang>`, else `Content-Language`/`og:locale`, else JSON-LD `inLanguage`.
     pub lang: Option<String>,
+    /// `<link rel=canonical>`, else `og:url`, else JSON-LD `url`, resolved against the page URL.
     pub canonical_url: Option<String>,
     /// Which method produced the text: `"json-ld"` (structured data), `"article"` (a semantic
     /// container: `<article>`, `itemprop=articleBody` or an article-body class), `"density"`
