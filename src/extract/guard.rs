@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-use super::scan::{RawText, Token, Tokenizer, raw_text_kind};
+use super::scan::{Token, Tokenizer, raw_text_kind};
 
 /// Browsers stop nesting at 512 (Chromium's `kMaximumHTMLParserDOMTreeDepth`); real article pages
 /// stay under ~60 even by this over-estimating simulation.
@@ -52,11 +52,19 @@ enum Name {
     Implied(&'static str),
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Namespace {
+    Html,
+    Svg,
+    MathMl,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Open {
     name: Name,
-    /// In the SVG or MathML namespace.
-    foreign: bool,
+    namespace: Namespace,
+    /// An SVG or MathML element whose children are parsed as HTML (`foreignObject`, `mi`, ...).
+    integration: bool,
     /// An entry of the list of active formatting elements, by its attribute hash.
     formatting: Option<u64>,
 }
@@ -163,12 +171,24 @@ const SPECIAL: &[&str] = &[
     "foreignobject",
     "desc",
 ];
-const VOID: &[&str] = &[
-    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img", "input",
-    "keygen", "link", "meta", "param", "source", "track", "wbr",
+/// The entries of [`SPECIAL`] that are special only as MathML or SVG elements.
+const FOREIGN_SPECIAL: &[&str] = &[
+    "mi",
+    "mo",
+    "mn",
+    "ms",
+    "mtext",
+    "annotation-xml",
+    "foreignobject",
+    "desc",
 ];
-const FORMATTING: &[&str] =
-    &["a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"];
+const VOID: &[&str] = &[
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img",
+    "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
+];
+const FORMATTING: &[&str] = &[
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
+];
 /// Start tags that close an open `<p>` (in button scope) before they are inserted.
 const CLOSES_P: &[&str] = &[
     "address",
@@ -215,6 +235,9 @@ const CLOSES_P: &[&str] = &[
 /// Elements that stop the default "has an element in scope" walk. Includes the table cells and
 /// foreign integration points; using the widest set makes end tags close *less*, never more.
 const SCOPE_BOUNDARY: &[&str] = &[
+    // html5ever 0.40 parses `<select>` content like body content ("customizable select");
+    // never closing across it keeps the simulation on the deep side.
+    "select",
     "applet",
     "caption",
     "html",
@@ -236,6 +259,9 @@ const SCOPE_BOUNDARY: &[&str] = &[
 ];
 /// "Button scope" (for `p`) and "list item scope" (for `li`) add to the default boundaries.
 const BUTTON_SCOPE_BOUNDARY: &[&str] = &[
+    // html5ever 0.40 parses `<select>` content like body content ("customizable select");
+    // never closing across it keeps the simulation on the deep side.
+    "select",
     "applet",
     "caption",
     "html",
@@ -257,6 +283,9 @@ const BUTTON_SCOPE_BOUNDARY: &[&str] = &[
     "button",
 ];
 const LIST_ITEM_SCOPE_BOUNDARY: &[&str] = &[
+    // html5ever 0.40 parses `<select>` content like body content ("customizable select");
+    // never closing across it keeps the simulation on the deep side.
+    "select",
     "applet",
     "caption",
     "html",
@@ -278,8 +307,10 @@ const LIST_ITEM_SCOPE_BOUNDARY: &[&str] = &[
     "ol",
     "ul",
 ];
-const TABLE_SCOPE_BOUNDARY: &[&str] = &["html", "table", "template"];
-const TABLE_PARTS: &[&str] = &["table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup"];
+const TABLE_SCOPE_BOUNDARY: &[&str] = &["html", "table", "template", "select"];
+const TABLE_PARTS: &[&str] = &[
+    "table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup",
+];
 /// Start tags that leave SVG/MathML content (the standard's "breakout" list, without `font`,
 /// which only breaks out with some attributes: keeping it foreign over-estimates depth).
 const BREAKOUT: &[&str] = &[
@@ -328,8 +359,17 @@ const BREAKOUT: &[&str] = &[
     "ul",
     "var",
 ];
-const INTEGRATION_POINT: &[&str] =
-    &["mi", "mo", "mn", "ms", "mtext", "annotation-xml", "foreignobject", "desc", "title"];
+/// Whether a foreign element's children are parsed as HTML.
+fn is_integration_point(namespace: Namespace, lower: &str, html_annotation: bool) -> bool {
+    match namespace {
+        Namespace::Svg => matches!(lower, "foreignobject" | "desc" | "title"),
+        Namespace::MathMl => {
+            matches!(lower, "mi" | "mo" | "mn" | "ms" | "mtext")
+                || (lower == "annotation-xml" && html_annotation)
+        }
+        Namespace::Html => false,
+    }
+}
 
 fn is_in(list: &[&str], lower: &str) -> bool {
     list.contains(&lower)
@@ -381,12 +421,17 @@ impl<'a> Simulation<'a> {
     }
 
     /// Index of the topmost open element named `name`, walking down until a boundary.
-    fn find_in_scope(&mut self, name: &str, boundaries: &[&str], stop_at_special: bool) -> Option<usize> {
+    fn find_in_scope(
+        &mut self,
+        name: &str,
+        boundaries: &[&str],
+        stop_at_special: bool,
+    ) -> Option<usize> {
         for index in (0..self.stack.len()).rev() {
             self.work += 1;
             let lower = self.lower(self.stack[index].name);
             let lower = lower.as_str();
-            if lower == name && !self.stack[index].foreign {
+            if lower == name && self.stack[index].namespace == Namespace::Html {
                 return Some(index);
             }
             if is_in(boundaries, lower) || (stop_at_special && is_in(SPECIAL, lower)) {
@@ -421,22 +466,52 @@ impl<'a> Simulation<'a> {
             self.active[index].in_stack = true;
             // Each reopened element is a new node the markup did not pay for in bytes.
             self.work += RECONSTRUCTED_ELEMENT_WORK + self.stack.len() as u64;
-            self.push(Open { name: entry.name, foreign: false, formatting: Some(entry.attribute_hash) });
+            self.push(Open {
+                name: entry.name,
+                namespace: Namespace::Html,
+                integration: false,
+                formatting: Some(entry.attribute_hash),
+            });
         }
+    }
+
+    /// Whether a `<table>` or `<template>` is open: only there does html5ever insert table parts.
+    fn in_table_or_template(&mut self) -> bool {
+        for index in (0..self.stack.len()).rev() {
+            self.work += 1;
+            let open = self.stack[index];
+            if open.namespace == Namespace::Html
+                && matches!(self.lower(open.name).as_str(), "table" | "template")
+            {
+                return true;
+            }
+        }
+        false
     }
 
     /// Whether the current node is one of `names` (HTML namespace).
     fn top_is(&self, names: &[&str]) -> bool {
-        self.stack.last().is_some_and(|top| !top.foreign && names.contains(&self.lower(top.name).as_str()))
+        self.stack.last().is_some_and(|top| {
+            top.namespace == Namespace::Html && names.contains(&self.lower(top.name).as_str())
+        })
     }
 
     fn top_is_foreign_content(&self) -> bool {
         self.stack
             .last()
-            .is_some_and(|top| top.foreign && !is_in(INTEGRATION_POINT, self.lower(top.name).as_str()))
+            .is_some_and(|top| top.namespace != Namespace::Html && !top.integration)
     }
 
-    fn start_tag(&mut self, name: Name, self_closing: bool, attribute_hash: u64) {
+    /// Processes a start tag; returns whether the element was inserted as an HTML element (only
+    /// those switch the tokenizer to raw text). `html_annotation` says an `annotation-xml` tag
+    /// carries `encoding="text/html"` (or XHTML), which makes it an HTML integration point.
+    fn start_tag(
+        &mut self,
+        name: Name,
+        self_closing: bool,
+        attribute_hash: u64,
+        html_annotation: bool,
+    ) -> bool {
         self.work += self.stack.len() as u64 + 1;
         let lower = self.lower(name);
         let lower = lower.as_str();
@@ -446,20 +521,42 @@ impl<'a> Simulation<'a> {
                     self.pop();
                 }
             } else {
+                // A foreign element takes the namespace of the current node, whatever its name
+                // (`<svg><math>` is an SVG element called "math").
+                let namespace = self
+                    .stack
+                    .last()
+                    .map_or(Namespace::Html, |top| top.namespace);
                 if !self_closing {
-                    self.push(Open { name, foreign: true, formatting: None });
+                    let integration = is_integration_point(namespace, lower, html_annotation);
+                    self.push(Open {
+                        name,
+                        namespace,
+                        integration,
+                        formatting: None,
+                    });
                 }
-                return;
+                return false;
             }
         }
         match lower {
-            "html" | "body" | "head" | "frameset" => return,
+            "html" | "body" | "head" | "frameset" => return true,
             "svg" | "math" => {
                 self.reconstruct();
                 if !self_closing {
-                    self.push(Open { name, foreign: true, formatting: None });
+                    let namespace = if lower == "svg" {
+                        Namespace::Svg
+                    } else {
+                        Namespace::MathMl
+                    };
+                    self.push(Open {
+                        name,
+                        namespace,
+                        integration: false,
+                        formatting: None,
+                    });
                 }
-                return;
+                return false;
             }
             _ => {}
         }
@@ -467,11 +564,17 @@ impl<'a> Simulation<'a> {
             self.close_if_in_scope("p", BUTTON_SCOPE_BOUNDARY);
         }
         match lower {
-            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" if self.top_is(&["h1", "h2", "h3", "h4", "h5", "h6"]) => {
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
+                if self.top_is(&["h1", "h2", "h3", "h4", "h5", "h6"]) =>
+            {
                 self.pop();
             }
             "li" | "dd" | "dt" => {
-                let closes: &[&str] = if lower == "li" { &["li"] } else { &["dd", "dt"] };
+                let closes: &[&str] = if lower == "li" {
+                    &["li"]
+                } else {
+                    &["dd", "dt"]
+                };
                 for index in (0..self.stack.len()).rev() {
                     self.work += 1;
                     let open = self.lower(self.stack[index].name);
@@ -486,6 +589,13 @@ impl<'a> Simulation<'a> {
                 }
             }
             "option" | "optgroup" if self.top_is(&["option"]) => self.pop(),
+            // Outside a table, html5ever drops table-part start tags; pushing them would let a
+            // later `</tbody>` pop what html5ever keeps open.
+            "td" | "th" | "tr" | "tbody" | "thead" | "tfoot" | "caption" | "colgroup"
+                if !self.in_table_or_template() =>
+            {
+                return true;
+            }
             "button" => self.close_if_in_scope("button", SCOPE_BOUNDARY),
             "td" | "th" => {
                 if let Some(index) = self.find_in_scope("td", TABLE_SCOPE_BOUNDARY, false) {
@@ -494,18 +604,31 @@ impl<'a> Simulation<'a> {
                     self.pop_to(index);
                 }
                 if !self.top_is(&["tr"]) {
-                    self.push(Open { name: Name::Implied("tbody"), foreign: false, formatting: None });
-                    self.push(Open { name: Name::Implied("tr"), foreign: false, formatting: None });
+                    self.push(Open {
+                        name: Name::Implied("tbody"),
+                        namespace: Namespace::Html,
+                        integration: false,
+                        formatting: None,
+                    });
+                    self.push(Open {
+                        name: Name::Implied("tr"),
+                        namespace: Namespace::Html,
+                        integration: false,
+                        formatting: None,
+                    });
                 }
             }
             "tr" => {
                 self.close_if_in_scope("tr", TABLE_SCOPE_BOUNDARY);
-                if !self
-                    .stack
-                    .last()
-                    .is_some_and(|top| matches!(self.lower(top.name).as_str(), "tbody" | "thead" | "tfoot"))
-                {
-                    self.push(Open { name: Name::Implied("tbody"), foreign: false, formatting: None });
+                if !self.stack.last().is_some_and(|top| {
+                    matches!(self.lower(top.name).as_str(), "tbody" | "thead" | "tfoot")
+                }) {
+                    self.push(Open {
+                        name: Name::Implied("tbody"),
+                        namespace: Namespace::Html,
+                        integration: false,
+                        formatting: None,
+                    });
                 }
             }
             "tbody" | "thead" | "tfoot" => {
@@ -517,11 +640,14 @@ impl<'a> Simulation<'a> {
         }
         if is_in(VOID, lower) {
             if !is_in(SPECIAL, lower)
-                || matches!(lower, "img" | "image" | "input" | "embed" | "wbr" | "keygen" | "area" | "br")
+                || matches!(
+                    lower,
+                    "img" | "image" | "input" | "embed" | "wbr" | "keygen" | "area" | "br"
+                )
             {
                 self.reconstruct();
             }
-            return;
+            return true;
         }
         if is_in(FORMATTING, lower) {
             self.reconstruct();
@@ -542,14 +668,32 @@ impl<'a> Simulation<'a> {
                 // The removed entry's stack element stays open; it is just no longer reopened.
                 self.active.remove(index);
             }
-            self.active.push(Active { name, attribute_hash, in_stack: true });
-            self.push(Open { name, foreign: false, formatting: Some(attribute_hash) });
-            return;
+            self.active.push(Active {
+                name,
+                attribute_hash,
+                in_stack: true,
+            });
+            self.push(Open {
+                name,
+                namespace: Namespace::Html,
+                integration: false,
+                formatting: Some(attribute_hash),
+            });
+            return true;
         }
-        if !is_in(SPECIAL, lower) || matches!(lower, "applet" | "marquee" | "object") {
+        if !is_in(SPECIAL, lower)
+            || is_in(FOREIGN_SPECIAL, lower)
+            || matches!(lower, "applet" | "marquee" | "object")
+        {
             self.reconstruct();
         }
-        self.push(Open { name, foreign: false, formatting: None });
+        self.push(Open {
+            name,
+            namespace: Namespace::Html,
+            integration: false,
+            formatting: None,
+        });
+        true
     }
 
     fn end_tag(&mut self, name: Name) {
@@ -564,16 +708,28 @@ impl<'a> Simulation<'a> {
             "html" | "body" | "head" | "br" => {}
             _ if is_in(TABLE_PARTS, lower) => self.close_if_in_scope(lower, TABLE_SCOPE_BOUNDARY),
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
-                for heading in ["h1", "h2", "h3", "h4", "h5", "h6"] {
-                    if let Some(index) = self.find_in_scope(heading, SCOPE_BOUNDARY, false) {
-                        self.pop_to(index);
-                        break;
-                    }
+                // Any heading end tag closes the nearest open heading of any level.
+                let nearest = ["h1", "h2", "h3", "h4", "h5", "h6"]
+                    .iter()
+                    .filter_map(|heading| self.find_in_scope(heading, SCOPE_BOUNDARY, false))
+                    .max();
+                if let Some(index) = nearest {
+                    self.pop_to(index);
                 }
             }
             "p" => self.close_if_in_scope("p", BUTTON_SCOPE_BOUNDARY),
+            // `</form>` takes the form element out of the stack and leaves what it holds open.
+            "form" => {
+                if let Some(index) = self.find_in_scope("form", SCOPE_BOUNDARY, false) {
+                    self.stack.remove(index);
+                }
+            }
             "li" => self.close_if_in_scope("li", LIST_ITEM_SCOPE_BOUNDARY),
-            _ if is_in(SPECIAL, lower) => self.close_if_in_scope(lower, SCOPE_BOUNDARY),
+            // MathML/SVG names are special only in their namespaces; as HTML end tags they take
+            // the generic path below.
+            _ if is_in(SPECIAL, lower) && !is_in(FOREIGN_SPECIAL, lower) => {
+                self.close_if_in_scope(lower, SCOPE_BOUNDARY)
+            }
             _ => self.any_other_end_tag(name),
         }
     }
@@ -598,8 +754,9 @@ impl<'a> Simulation<'a> {
     /// no special element is open above it; otherwise html5ever moves nodes around without
     /// making the stack shorter, so the simulation leaves the stack as it is.
     fn formatting_end_tag(&mut self, name: Name) {
-        let Some(active_index) =
-            (0..self.active.len()).rev().find(|&index| self.same_name(self.active[index].name, name))
+        let Some(active_index) = (0..self.active.len())
+            .rev()
+            .find(|&index| self.same_name(self.active[index].name, name))
         else {
             self.any_other_end_tag(name);
             return;
@@ -652,7 +809,10 @@ impl LowerName {
         for (target, source) in bytes.iter_mut().zip(name) {
             *target = source.to_ascii_lowercase();
         }
-        LowerName { bytes, len: name.len() }
+        LowerName {
+            bytes,
+            len: name.len(),
+        }
     }
 
     fn as_str(&self) -> &str {
@@ -664,14 +824,23 @@ fn input_name(range: &Range<usize>) -> Name {
     // Tag names longer than u16::MAX bytes are cut; they are never known names and two such
     // names compare equal only if their first 64 KiB match, which only merges unknown elements
     // and so only shortens `any_other_end_tag` walks.
-    Name::Input(range.start as u32, (range.end - range.start).min(u16::MAX as usize) as u16)
+    Name::Input(
+        range.start as u32,
+        (range.end - range.start).min(u16::MAX as usize) as u16,
+    )
 }
 
 /// Scans `html` and says how much of it is safe to hand to html5ever.
 pub(crate) fn check(html: &str) -> Verdict {
     let input = html.as_bytes();
     let mut tokenizer = Tokenizer::new(input);
-    let mut simulation = Simulation { input, stack: Vec::new(), active: Vec::new(), work: 0, max_depth: 0 };
+    let mut simulation = Simulation {
+        input,
+        stack: Vec::new(),
+        active: Vec::new(),
+        work: 0,
+        max_depth: 0,
+    };
     loop {
         // Everything before `token_start` was simulated within the limits, so it is a safe prefix.
         let token_start = tokenizer.position();
@@ -693,20 +862,39 @@ pub(crate) fn check(html: &str) -> Verdict {
                         simulation.text();
                     }
                 }
-                Token::Start { name, self_closing, attributes, attribute_hash, .. } => {
+                Token::Start {
+                    name,
+                    self_closing,
+                    attributes,
+                    attribute_hash,
+                    ..
+                } => {
                     if attributes > MAX_ATTRIBUTES_PER_TAG {
                         problem = Some(format!(
                             "a tag has {attributes} attributes (limit {MAX_ATTRIBUTES_PER_TAG})"
                         ));
                     } else {
                         simulation.work += (attributes * attributes / 16) as u64;
-                        simulation.start_tag(input_name(&name), self_closing, attribute_hash);
-                        if let Some(kind) = raw_text_kind(&input[name.clone()]) {
-                            // Inside SVG/MathML, `<style>`/`<script>` content is markup; counting
-                            // it as markup only over-estimates.
-                            if kind == RawText::ToEnd || !simulation.top_is_foreign_content() {
-                                tokenizer.skip_raw_text(kind, name);
-                            }
+                        let html_annotation = input[name.clone()]
+                            .eq_ignore_ascii_case(b"annotation-xml")
+                            && tokenizer.attributes().iter().any(|(key, value)| {
+                                input[key.clone()].eq_ignore_ascii_case(b"encoding")
+                                    && (input[value.clone()].eq_ignore_ascii_case(b"text/html")
+                                        || input[value.clone()]
+                                            .eq_ignore_ascii_case(b"application/xhtml+xml"))
+                            });
+                        let html_element = simulation.start_tag(
+                            input_name(&name),
+                            self_closing,
+                            attribute_hash,
+                            html_annotation,
+                        );
+                        // Only HTML elements switch the tokenizer: inside SVG/MathML, `<style>`,
+                        // `<title>` and the like hold markup.
+                        if let Some(kind) = raw_text_kind(&input[name.clone()])
+                            && html_element
+                        {
+                            tokenizer.skip_raw_text(kind, name);
                         }
                     }
                 }
@@ -717,7 +905,9 @@ pub(crate) fn check(html: &str) -> Verdict {
             if simulation.max_depth > MAX_DEPTH {
                 problem = Some(format!("tags nested deeper than {MAX_DEPTH}"));
             } else if simulation.work > MAX_WORK {
-                problem = Some(format!("markup too complex to parse cheaply (over {MAX_WORK} work units)"));
+                problem = Some(format!(
+                    "markup too complex to parse cheaply (over {MAX_WORK} work units)"
+                ));
             }
         }
         if let Some(reason) = problem {
@@ -755,7 +945,11 @@ mod tests {
 
     #[test]
     fn unclosed_paragraphs_and_list_items_do_not_accumulate() {
-        let html = format!("<div>{}</div><ul>{}</ul>", "<p>text ".repeat(5000), "<li>item ".repeat(5000));
+        let html = format!(
+            "<div>{}</div><ul>{}</ul>",
+            "<p>text ".repeat(5000),
+            "<li>item ".repeat(5000)
+        );
         let verdict = check(&html);
         assert_eq!(verdict.cut_reason, None);
         assert!(verdict.max_depth <= 4, "depth {}", verdict.max_depth);
@@ -765,14 +959,23 @@ mod tests {
     fn deep_nesting_is_cut_before_the_limit() {
         let html = format!("<p>keep me</p>{}", "<div>".repeat(16_000));
         let verdict = check(&html);
-        assert!(verdict.cut_reason.as_deref().unwrap_or("").contains("deeper"), "{verdict:?}");
+        assert!(
+            verdict
+                .cut_reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("deeper"),
+            "{verdict:?}"
+        );
         assert!(verdict.safe_len < 600 * 5 && verdict.safe_len > 10);
     }
 
     #[test]
     fn reopened_formatting_elements_count_towards_depth() {
         // Each `</p>` closes the `<b>`, the next text reopens every one of them in html5ever.
-        let html: String = (0..2000).map(|index| format!("<p><b class=c{index}>x</p>")).collect();
+        let html: String = (0..2000)
+            .map(|index| format!("<p><b class=c{index}>x</p>"))
+            .collect();
         let verdict = check(&html);
         assert!(verdict.cut_reason.is_some(), "{verdict:?}");
         // Identical ones are capped at three by the Noah's Ark clause, as in html5ever.
