@@ -15,26 +15,17 @@ fn main() -> anyhow::Result<()> {
     let dir = std::env::args()
         .skip(1)
         .find(|arg| !arg.starts_with("--"))
-        .map_or_else(
-            || PathBuf::from("../shared/datasets/extraction/html"),
-            PathBuf::from,
-        );
+        .map_or_else(|| PathBuf::from("../shared/datasets/extraction/html"), PathBuf::from);
     let mut pages = Vec::new();
     for entry in std::fs::read_dir(&dir)? {
         let path = entry?.path();
-        if path.to_string_lossy().ends_with(".html") || path.to_string_lossy().ends_with(".html.gz")
-        {
+        if path.to_string_lossy().ends_with(".html") || path.to_string_lossy().ends_with(".html.gz") {
             pages.push(extract::read_page(&path)?);
         }
     }
     anyhow::ensure!(!pages.is_empty(), "no pages in {}", dir.display());
     let total_bytes: usize = pages.iter().map(Vec::len).sum();
-    println!(
-        "{} pages, {:.1} MB, from {}",
-        pages.len(),
-        total_bytes as f64 / 1e6,
-        dir.display()
-    );
+    println!("{} pages, {:.1} MB, from {}", pages.len(), total_bytes as f64 / 1e6, dir.display());
 
     // Warm up caches and the allocator.
     for page in &pages {
@@ -61,9 +52,7 @@ fn main() -> anyhow::Result<()> {
 
     let cut = pages
         .iter()
-        .filter(|page| {
-            extract::article(page, None, None).is_ok_and(|article| article.truncated.is_some())
-        })
+        .filter(|page| extract::article(page, None, None).is_ok_and(|article| article.truncated.is_some()))
         .count();
     let (mut max_depth, mut max_work) = (0, 0);
     for page in &pages {
@@ -75,10 +64,7 @@ fn main() -> anyhow::Result<()> {
         "pages cut by the structural guard: {cut}; deepest simulated nesting {max_depth}, most work {max_work}"
     );
 
-    let texts: Vec<String> = pages
-        .iter()
-        .map(|page| extract::decode_html(page, None).0)
-        .collect();
+    let texts: Vec<String> = pages.iter().map(|page| extract::decode_html(page, None).0).collect();
     let started = Instant::now();
     for _ in 0..ROUNDS {
         for text in &texts {
@@ -86,10 +72,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    println!(
-        "html5ever parse:  {:7.1} pages/s (the floor for any scraper-based extractor)",
-        runs / elapsed
-    );
+    println!("html5ever parse:  {:7.1} pages/s (the floor for any scraper-based extractor)", runs / elapsed);
 
     println!("hostile pages through article() (guard + parse of the safe prefix):");
     for (name, page) in hostile_pages() {
@@ -100,10 +83,7 @@ fn main() -> anyhow::Result<()> {
         let result = extract::article(page.as_bytes(), None, None);
         let elapsed = started.elapsed();
         let outcome = match &result {
-            Ok(article) => format!(
-                "ok, truncated: {}",
-                article.truncated.as_deref().unwrap_or("no")
-            ),
+            Ok(article) => format!("ok, truncated: {}", article.truncated.as_deref().unwrap_or("no")),
             Err(err) => err.to_string(),
         };
         println!(
@@ -117,59 +97,28 @@ fn main() -> anyhow::Result<()> {
 
 /// The hostile shapes of `RELIABILITY.md` §1.6 plus variations aimed at the guard's simulation.
 fn hostile_pages() -> Vec<(&'static str, String)> {
-    let article =
-        "<p>The council approved the budget after a long debate about schools and roads.</p>";
+    let article = "<p>The council approved the budget after a long debate about schools and roads.</p>";
     let attributes: String = (0..80_000).map(|index| format!(" a{index}=x")).collect();
     vec![
         ("16k nested div", "<div>".repeat(16_000)),
         ("1M nested div (5 MB)", "<div>".repeat(1_000_000)),
-        (
-            "article then 16k nested div",
-            format!("{}{}", article.repeat(20), "<div>".repeat(16_000)),
-        ),
-        (
-            "one tag, 80k attributes",
-            format!("<div{attributes}>x</div>"),
-        ),
-        (
-            "200k <b><i><a><font> then <p>",
-            format!("{}<p>x", "<b><i><a><font>".repeat(200_000)),
-        ),
+        ("article then 16k nested div", format!("{}{}", article.repeat(20), "<div>".repeat(16_000))),
+        ("one tag, 80k attributes", format!("<div{attributes}>x</div>")),
+        ("200k <b><i><a><font> then <p>", format!("{}<p>x", "<b><i><a><font>".repeat(200_000))),
         ("100k nested table/tr/td", "<table><tr><td>".repeat(100_000)),
-        (
-            "50k <p><b class=N>x</p>",
-            (0..50_000)
-                .map(|index| format!("<p><b class=c{index}>x</p>"))
-                .collect(),
-        ),
+        ("50k <p><b class=N>x</p>", (0..50_000).map(|index| format!("<p><b class=c{index}>x</p>")).collect()),
         ("50k <b><div>x</b>", "<b><div>x</b>".repeat(50_000)),
-        (
-            "50k <span><div>x</span>",
-            "<span><div>x</span>".repeat(50_000),
-        ),
+        ("50k <span><div>x</span>", "<span><div>x</span>".repeat(50_000)),
         (
             "500 deep x 10k tags (depth-limited width)",
             format!("{}{}", "<div>".repeat(500), "<span>x</span>".repeat(10_000)),
         ),
-        (
-            "500 deep x 200k tags",
-            format!("{}{}", "<div>".repeat(500), "<i></i>".repeat(200_000)),
-        ),
-        (
-            "svg then 100k nested div",
-            format!("<svg><style>{}", "<div>".repeat(100_000)),
-        ),
+        ("500 deep x 200k tags", format!("{}{}", "<div>".repeat(500), "<i></i>".repeat(200_000))),
+        ("svg then 100k nested div", format!("<svg><style>{}", "<div>".repeat(100_000))),
         (
             "1000 attrs x 3000 tags",
-            format!(
-                "<i{}>x</i>",
-                (0..1000).map(|i| format!(" a{i}=x")).collect::<String>()
-            )
-            .repeat(3000),
+            format!("<i{}>x</i>", (0..1000).map(|i| format!(" a{i}=x")).collect::<String>()).repeat(3000),
         ),
-        (
-            "4 MB of paragraphs",
-            article.repeat((4 << 20) / article.len()),
-        ),
+        ("4 MB of paragraphs", article.repeat((4 << 20) / article.len())),
     ]
 }

@@ -26,14 +26,8 @@ use std::sync::Arc;
 
 /// The topics shipped in the binary: `id = "<one of these>"` alone selects them.
 const BUILTIN_TOPICS: &[(&str, &str)] = &[
-    (
-        "us-russia-talks",
-        include_str!("../config/topics/us-russia-talks.toml"),
-    ),
-    (
-        "us-china-trade-talks",
-        include_str!("../config/topics/us-china-trade-talks.toml"),
-    ),
+    ("us-russia-talks", include_str!("../config/topics/us-russia-talks.toml")),
+    ("us-china-trade-talks", include_str!("../config/topics/us-china-trade-talks.toml")),
 ];
 
 /// The threshold used when a topic gives none.
@@ -230,29 +224,19 @@ impl Topic {
                 Err(mut problems) => errors.append(&mut problems),
             }
         }
-        if errors.is_empty() {
-            Ok(topics)
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(topics) } else { Err(errors) }
     }
 
     /// Compiles one shipped topic by id (for tools and tests).
     pub fn builtin(id: &str) -> Result<Topic, Vec<TopicError>> {
-        let spec = TopicSpec {
-            id: id.to_string(),
-            ..TopicSpec::default()
-        };
+        let spec = TopicSpec { id: id.to_string(), ..TopicSpec::default() };
         Topic::load(0, &spec, Path::new("."))
     }
 
     fn load(index: usize, spec: &TopicSpec, config_dir: &Path) -> Result<Topic, Vec<TopicError>> {
         let error = |location: String, reason: String| vec![TopicError { location, reason }];
         if spec.id.trim().is_empty() {
-            return Err(error(
-                format!("topics[{index}].id"),
-                "must not be empty".into(),
-            ));
+            return Err(error(format!("topics[{index}].id"), "must not be empty".into()));
         }
         let inline = has_inline_definition(spec);
         let (definition, origin) = if let Some(file) = &spec.file {
@@ -267,15 +251,9 @@ impl Topic {
             let path = config_dir.join(file);
             let label = path.display().to_string();
             let text = std::fs::read_to_string(&path).map_err(|source| {
-                error(
-                    format!("topics[{index}].file"),
-                    format!("cannot read {label}: {source}"),
-                )
+                error(format!("topics[{index}].file"), format!("cannot read {label}: {source}"))
             })?;
-            (
-                parse_topic_file(&text, &label, &spec.id)?,
-                Origin::File { label },
-            )
+            (parse_topic_file(&text, &label, &spec.id)?, Origin::File { label })
         } else if inline {
             (spec.clone(), Origin::Inline { index })
         } else {
@@ -292,20 +270,10 @@ impl Topic {
                 ));
             };
             let label = format!("config/topics/{}.toml (built in)", spec.id);
-            (
-                parse_topic_file(text, &label, &spec.id)?,
-                Origin::File { label },
-            )
+            (parse_topic_file(text, &label, &spec.id)?, Origin::File { label })
         };
-        let threshold = spec
-            .threshold
-            .or(definition.threshold)
-            .unwrap_or(DEFAULT_THRESHOLD);
-        let threshold_origin = if spec.threshold.is_some() {
-            &Origin::Inline { index }
-        } else {
-            &origin
-        };
+        let threshold = spec.threshold.or(definition.threshold).unwrap_or(DEFAULT_THRESHOLD);
+        let threshold_origin = if spec.threshold.is_some() { &Origin::Inline { index } } else { &origin };
         let mut problems = Vec::new();
         if !(0.0..=1.0).contains(&threshold) {
             problems.push(TopicError {
@@ -313,21 +281,12 @@ impl Topic {
                 reason: format!("{threshold} is not between 0 and 1"),
             });
         }
-        let name = spec
-            .name
-            .clone()
-            .or(definition.name.clone())
-            .unwrap_or_else(|| spec.id.clone());
+        let name = spec.name.clone().or(definition.name.clone()).unwrap_or_else(|| spec.id.clone());
         let compiled = compile_definition(&spec.id, &definition, &origin, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(Topic {
-            id: spec.id.clone(),
-            name,
-            threshold,
-            compiled: Arc::new(compiled),
-        })
+        Ok(Topic { id: spec.id.clone(), name, threshold, compiled: Arc::new(compiled) })
     }
 }
 
@@ -354,12 +313,8 @@ fn parse_topic_file(text: &str, label: &str, id: &str) -> Result<TopicSpec, Vec<
         #[serde(default)]
         rules: Option<Vec<RuleSpec>>,
     }
-    let file: TopicFile = toml::from_str(text).map_err(|source| {
-        error(
-            label.to_string(),
-            source.to_string().trim_end().replace('\n', " "),
-        )
-    })?;
+    let file: TopicFile = toml::from_str(text)
+        .map_err(|source| error(label.to_string(), source.to_string().trim_end().replace('\n', " ")))?;
     if let Some(file_id) = &file.id
         && file_id != id
     {
@@ -418,11 +373,7 @@ fn compile_definition(
     }
     let mut program = Program::new(lists, queries);
     for problem in program.check_lists() {
-        let ListError {
-            list,
-            index,
-            message,
-        } = problem;
+        let ListError { list, index, message } = problem;
         problems.push(TopicError {
             location: origin.at(&format!("lists.{list}[{index}]")),
             reason: format!("topic \"{id}\": {message}"),
@@ -432,11 +383,7 @@ fn compile_definition(
     if let Some(query) = &definition.query {
         written.push((
             String::new(),
-            RuleSpec {
-                name: Some("query".into()),
-                query: query.clone(),
-                weight: 1.0,
-            },
+            RuleSpec { name: Some("query".into()), query: query.clone(), weight: 1.0 },
         ));
     }
     for (index, rule) in definition.rules.iter().flatten().enumerate() {
@@ -459,10 +406,7 @@ fn compile_definition(
         }
         let syntax = |error: query::SyntaxError| TopicError {
             location: origin.at(&format!("{key}query")),
-            reason: format!(
-                "syntax error in topic \"{id}\" at {}",
-                error.render(&rule.query)
-            ),
+            reason: format!("syntax error in topic \"{id}\" at {}", error.render(&rule.query)),
         };
         let expr = match query::parse(&rule.query) {
             Ok(expr) => expr,
@@ -474,9 +418,7 @@ fn compile_definition(
         if !is_positive(&expr) {
             problems.push(TopicError {
                 location: origin.at(&format!("{key}query")),
-                reason: format!(
-                    "topic \"{id}\": the query only excludes (NOT); add a term it must contain"
-                ),
+                reason: format!("topic \"{id}\": the query only excludes (NOT); add a term it must contain"),
             });
             continue;
         }
@@ -511,9 +453,7 @@ impl Topic {
     pub fn classify(&self, doc: &Document<'_>) -> Verdict {
         let tokens = text::tokenize(doc.title, doc.body);
         let compiled = &*self.compiled;
-        let leaves = compiled
-            .program
-            .match_leaves(&tokens, [doc.title, doc.body]);
+        let leaves = compiled.program.match_leaves(&tokens, [doc.title, doc.body]);
         let mut evaluator = Evaluator::new(&compiled.program, &leaves, &tokens);
         let mut hits: Vec<Hit<'_>> = compiled
             .rules
@@ -537,15 +477,9 @@ impl Topic {
         // sort is stable, so equal weights keep the topic file's order.
         hits.sort_by(|a, b| {
             let rank = |weight: f64| {
-                if weight > 0.0 {
-                    (0, -weight)
-                } else {
-                    (1, weight)
-                }
+                if weight > 0.0 { (0, -weight) } else { (1, weight) }
             };
-            rank(a.rule.weight)
-                .partial_cmp(&rank(b.rule.weight))
-                .unwrap_or(std::cmp::Ordering::Equal)
+            rank(a.rule.weight).partial_cmp(&rank(b.rule.weight)).unwrap_or(std::cmp::Ordering::Equal)
         });
         let field_text = |field: Field| match field {
             Field::Title => doc.title,
@@ -562,11 +496,9 @@ impl Topic {
             .collect();
         let reasons = clauses.iter().map(reason).collect();
         let snippet = match hits.iter().find(|hit| hit.rule.weight > 0.0) {
-            Some(hit) => hit
-                .roots
-                .first()
-                .map(|occ| snippet_around(*occ, &tokens, &field_text))
-                .unwrap_or_default(),
+            Some(hit) => {
+                hit.roots.first().map(|occ| snippet_around(*occ, &tokens, &field_text)).unwrap_or_default()
+            }
             None => plain_snippet(doc),
         };
         Verdict {
@@ -591,10 +523,7 @@ fn clause_spans<'a>(
     let mut occs: Vec<Occ> = Vec::new();
     for &leaf in &hit.rule.positive_leaves {
         for &occ in &leaves[leaf] {
-            let inside = hit
-                .roots
-                .iter()
-                .any(|root| root.start <= occ.start && occ.end <= root.end);
+            let inside = hit.roots.iter().any(|root| root.start <= occ.start && occ.end <= root.end);
             if inside {
                 occs.push(occ);
             }
@@ -609,22 +538,13 @@ fn clause_spans<'a>(
             let last = &tokens.tokens[occ.end as usize - 1];
             let text = field_text(first.field);
             let (start, end) = (first.start as usize, last.end as usize);
-            Span {
-                field: first.field,
-                start,
-                end,
-                text: text[start..end].to_string(),
-            }
+            Span { field: first.field, start, end, text: text[start..end].to_string() }
         })
         .collect()
 }
 
 fn format_weight(weight: f64) -> String {
-    if weight >= 0.0 {
-        format!("+{weight:.2}")
-    } else {
-        format!("−{:.2}", -weight)
-    }
+    if weight >= 0.0 { format!("+{weight:.2}") } else { format!("−{:.2}", -weight) }
 }
 
 fn reason(clause: &ClauseMatch) -> String {
@@ -638,12 +558,7 @@ fn reason(clause: &ClauseMatch) -> String {
             break;
         }
     }
-    format!(
-        "{} ({}): {}",
-        clause.name,
-        format_weight(clause.weight),
-        quoted.join(" ")
-    )
+    format!("{} ({}): {}", clause.name, format_weight(clause.weight), quoted.join(" "))
 }
 
 fn text_collapsed(text: &str) -> String {
@@ -665,11 +580,7 @@ fn text_collapsed(text: &str) -> String {
 
 /// The text from the start of the sentence holding `occ`, up to [`SNIPPET_CHARS`] characters,
 /// moved forward when the evidence would not fit.
-fn snippet_around<'a>(
-    occ: Occ,
-    tokens: &text::Tokens,
-    field_text: &dyn Fn(Field) -> &'a str,
-) -> String {
+fn snippet_around<'a>(occ: Occ, tokens: &text::Tokens, field_text: &dyn Fn(Field) -> &'a str) -> String {
     let first = &tokens.tokens[occ.start as usize];
     let last = &tokens.tokens[occ.end as usize - 1];
     let text = field_text(first.field);
@@ -682,14 +593,8 @@ fn snippet_around<'a>(
     let mut start = sentence_start;
     if text[start..evidence_end].chars().count() > SNIPPET_CHARS {
         // Keep about a third of the room before the evidence.
-        let before: Vec<usize> = text[..first.start as usize]
-            .char_indices()
-            .map(|(i, _)| i)
-            .collect();
-        start = before
-            .len()
-            .checked_sub(SNIPPET_CHARS / 3)
-            .map_or(0, |index| before[index]);
+        let before: Vec<usize> = text[..first.start as usize].char_indices().map(|(i, _)| i).collect();
+        start = before.len().checked_sub(SNIPPET_CHARS / 3).map_or(0, |index| before[index]);
     }
     cut(text, start)
 }
@@ -698,10 +603,7 @@ fn snippet_around<'a>(
 /// a word boundary, with `…` where text was left out.
 fn cut(text: &str, start: usize) -> String {
     let rest = &text[start..];
-    let end = rest
-        .char_indices()
-        .nth(SNIPPET_CHARS)
-        .map_or(rest.len(), |(index, _)| index);
+    let end = rest.char_indices().nth(SNIPPET_CHARS).map_or(rest.len(), |(index, _)| index);
     let mut piece = &rest[..end];
     if end < rest.len()
         && let Some(space) = piece.rfind(char::is_whitespace)
@@ -721,11 +623,8 @@ fn cut(text: &str, start: usize) -> String {
 }
 
 fn plain_snippet(doc: &Document<'_>) -> String {
-    let joined = if doc.title.is_empty() {
-        doc.body.to_string()
-    } else {
-        format!("{}. {}", doc.title, doc.body)
-    };
+    let joined =
+        if doc.title.is_empty() { doc.body.to_string() } else { format!("{}. {}", doc.title, doc.body) };
     cut(&joined, 0)
 }
 
@@ -741,37 +640,23 @@ pub struct EvalCounts {
 impl EvalCounts {
     /// TP / (TP + FP); 0 when nothing was predicted positive.
     pub fn precision(&self) -> f64 {
-        ratio(
-            self.true_positives,
-            self.true_positives + self.false_positives,
-        )
+        ratio(self.true_positives, self.true_positives + self.false_positives)
     }
 
     /// TP / (TP + FN); 0 when there are no positives.
     pub fn recall(&self) -> f64 {
-        ratio(
-            self.true_positives,
-            self.true_positives + self.false_negatives,
-        )
+        ratio(self.true_positives, self.true_positives + self.false_negatives)
     }
 
     /// Harmonic mean of precision and recall.
     pub fn f1(&self) -> f64 {
         let (precision, recall) = (self.precision(), self.recall());
-        if precision + recall == 0.0 {
-            0.0
-        } else {
-            2.0 * precision * recall / (precision + recall)
-        }
+        if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) }
     }
 }
 
 fn ratio(numerator: usize, denominator: usize) -> f64 {
-    if denominator == 0 {
-        0.0
-    } else {
-        numerator as f64 / denominator as f64
-    }
+    if denominator == 0 { 0.0 } else { numerator as f64 / denominator as f64 }
 }
 
 /// One labelled item of an evaluation file.
@@ -797,8 +682,7 @@ pub fn eval_jsonl(
     out: &mut dyn Write,
 ) -> anyhow::Result<EvalCounts> {
     use anyhow::Context;
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut counts = EvalCounts::default();
     for (line_index, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;
@@ -807,10 +691,7 @@ pub fn eval_jsonl(
         }
         let item: EvalItem = serde_json::from_str(&line)
             .with_context(|| format!("{}:{}: not an eval item", path.display(), line_index + 1))?;
-        let verdict = topic.classify(&Document {
-            title: &item.title,
-            body: &item.text,
-        });
+        let verdict = topic.classify(&Document { title: &item.title, body: &item.text });
         let kind = match (verdict.matched, item.label) {
             (true, true) => {
                 counts.true_positives += 1;
@@ -830,34 +711,17 @@ pub fn eval_jsonl(
             }
         };
         if show_errors && let Some(kind) = kind {
-            let headline = if item.title.is_empty() {
-                &item.text
-            } else {
-                &item.title
-            };
+            let headline = if item.title.is_empty() { &item.text } else { &item.title };
             let headline: String = headline.chars().take(100).collect();
-            writeln!(
-                out,
-                "{kind}: {} (score {:.3}) {}",
-                item.id,
-                verdict.score,
-                text_collapsed(&headline)
-            )?;
+            writeln!(out, "{kind}: {} (score {:.3}) {}", item.id, verdict.score, text_collapsed(&headline))?;
             for reason in &verdict.reasons {
                 writeln!(out, "    {reason}")?;
             }
         }
     }
-    let total = counts.true_positives
-        + counts.false_positives
-        + counts.false_negatives
-        + counts.true_negatives;
-    writeln!(
-        out,
-        "topic {} on {}: {total} items",
-        topic.id,
-        path.display()
-    )?;
+    let total =
+        counts.true_positives + counts.false_positives + counts.false_negatives + counts.true_negatives;
+    writeln!(out, "topic {} on {}: {total} items", topic.id, path.display())?;
     writeln!(out, "true positives  {}", counts.true_positives)?;
     writeln!(out, "false positives {}", counts.false_positives)?;
     writeln!(out, "false negatives {}", counts.false_negatives)?;
@@ -870,23 +734,15 @@ pub fn eval_jsonl(
 
 /// Prints a verdict with each matched clause and its spans highlighted in context (ANSI colours
 /// when `color`, `[[…]]` otherwise).
-pub fn explain(
-    topic: &Topic,
-    doc: &Document<'_>,
-    color: bool,
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
+pub fn explain(topic: &Topic, doc: &Document<'_>, color: bool, out: &mut dyn Write) -> std::io::Result<()> {
     let verdict = topic.classify(doc);
     let (bold, green, red, yellow, reset) = if color {
         ("\x1b[1m", "\x1b[32m", "\x1b[31m", "\x1b[1;33m", "\x1b[0m")
     } else {
         ("", "", "", "", "")
     };
-    let outcome = if verdict.matched {
-        format!("{green}MATCH{reset}")
-    } else {
-        format!("{red}no match{reset}")
-    };
+    let outcome =
+        if verdict.matched { format!("{green}MATCH{reset}") } else { format!("{red}no match{reset}") };
     writeln!(
         out,
         "{bold}topic{reset} {} — score {:.3} (threshold {:.2}): {outcome}",
@@ -897,37 +753,18 @@ pub fn explain(
     }
     for clause in &verdict.clauses {
         let colour = if clause.weight > 0.0 { green } else { red };
-        writeln!(
-            out,
-            "{colour}{}{reset} {bold}{}{reset}",
-            format_weight(clause.weight),
-            clause.name
-        )?;
+        writeln!(out, "{colour}{}{reset} {bold}{}{reset}", format_weight(clause.weight), clause.name)?;
         writeln!(out, "      query: {}", clause.query)?;
         for field in [Field::Title, Field::Body] {
-            let spans: Vec<&Span> = clause
-                .spans
-                .iter()
-                .filter(|span| span.field == field)
-                .collect();
+            let spans: Vec<&Span> = clause.spans.iter().filter(|span| span.field == field).collect();
             if spans.is_empty() {
                 continue;
             }
-            let text = if field == Field::Title {
-                doc.title
-            } else {
-                doc.body
-            };
-            let offsets: Vec<String> = spans
-                .iter()
-                .map(|span| format!("{}..{}", span.start, span.end))
-                .collect();
+            let text = if field == Field::Title { doc.title } else { doc.body };
+            let offsets: Vec<String> =
+                spans.iter().map(|span| format!("{}..{}", span.start, span.end)).collect();
             writeln!(out, "      {} [{}]", field.name(), offsets.join(", "))?;
-            writeln!(
-                out,
-                "      {}",
-                highlight(text, &spans, yellow, reset, color)
-            )?;
+            writeln!(out, "      {}", highlight(text, &spans, yellow, reset, color))?;
         }
     }
     writeln!(out, "{bold}snippet{reset}: {}", verdict.snippet)?;
@@ -940,15 +777,9 @@ fn highlight(text: &str, spans: &[&Span], on: &str, off: &str, color: bool) -> S
     let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
         return String::new();
     };
-    let start = text[..first.start]
-        .char_indices()
-        .rev()
-        .nth(CONTEXT_CHARS - 1)
-        .map_or(0, |(index, _)| index);
-    let end = text[last.end..]
-        .char_indices()
-        .nth(CONTEXT_CHARS)
-        .map_or(text.len(), |(index, _)| last.end + index);
+    let start = text[..first.start].char_indices().rev().nth(CONTEXT_CHARS - 1).map_or(0, |(index, _)| index);
+    let end =
+        text[last.end..].char_indices().nth(CONTEXT_CHARS).map_or(text.len(), |(index, _)| last.end + index);
     let (open, close) = if color { (on, off) } else { ("[[", "]]") };
     let mut out = String::new();
     if start > 0 {

@@ -262,9 +262,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/pages")
-            .join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pages").join(name);
         read_page(&path).expect("fixture is readable")
     }
 
@@ -293,11 +291,7 @@ mod tests {
             .sum();
         let precision = common as f64 / predicted.values().sum::<usize>().max(1) as f64;
         let recall = common as f64 / expected.values().sum::<usize>().max(1) as f64;
-        if common == 0 {
-            0.0
-        } else {
-            2.0 * precision * recall / (precision + recall)
-        }
+        if common == 0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) }
     }
 
     fn check_extract(page: &str, expected: &str, charset: Option<&str>) -> Article {
@@ -317,21 +311,9 @@ mod tests {
     #[test]
     fn windows_1251_page_comes_out_as_cyrillic_declared_or_not() {
         // The page declares no charset: detection has to find windows-1251.
-        let found = check_extract(
-            "vse-diety-cp1251.html",
-            "vse-diety-cp1251.expected.txt",
-            None,
-        );
-        assert!(
-            found.text.contains("Диета Аткинса"),
-            "{}",
-            &found.text[..200]
-        );
-        check_extract(
-            "vse-diety-cp1251.html",
-            "vse-diety-cp1251.expected.txt",
-            Some("windows-1251"),
-        );
+        let found = check_extract("vse-diety-cp1251.html", "vse-diety-cp1251.expected.txt", None);
+        assert!(found.text.contains("Диета Аткинса"), "{}", &found.text[..200]);
+        check_extract("vse-diety-cp1251.html", "vse-diety-cp1251.expected.txt", Some("windows-1251"));
         // The same page in KOI8-R, labelled only by the HTTP header.
         let (text, _) = decode_html(&fixture("vse-diety-cp1251.html"), Some("windows-1251"));
         let (koi8, _, _) = encoding_rs::KOI8_R.encode(&text);
@@ -347,15 +329,9 @@ mod tests {
         assert!(found.text.starts_with("Der Stadtrat hat am Dienstagabend"));
         assert_eq!(found.text.split("\n\n").count(), 3);
         assert!(!found.text.contains("JavaScript"));
-        assert_eq!(
-            found.title.as_deref(),
-            Some("Stadtrat beschließt Haushalt für 2025")
-        );
+        assert_eq!(found.title.as_deref(), Some("Stadtrat beschließt Haushalt für 2025"));
         assert_eq!(found.authors, ["Anna Beispiel", "Jonas Muster"]);
-        assert_eq!(
-            found.published.map(|d| d.to_rfc3339()).as_deref(),
-            Some("2025-02-18T08:30:00+00:00")
-        );
+        assert_eq!(found.published.map(|d| d.to_rfc3339()).as_deref(), Some("2025-02-18T08:30:00+00:00"));
         assert_eq!(found.lang.as_deref(), Some("de"));
         assert_eq!(
             found.canonical_url.as_deref(),
@@ -363,22 +339,13 @@ mod tests {
         );
     }
 
-    const SIDEBAR_HEADLINES: [&str; 3] = [
-        "Central bank raises interest rates",
-        "Floods force thousands",
-        "Champions League quarter-final",
-    ];
+    const SIDEBAR_HEADLINES: [&str; 3] =
+        ["Central bank raises interest rates", "Floods force thousands", "Champions League quarter-final"];
 
     #[test]
     fn feedfarm_layout_gives_the_body_without_sidebar_byline_or_comments() {
         let found = article(&fixture("loopback-gazette.html"), None, None).expect("article");
-        assert!(
-            found
-                .text
-                .starts_with("Russian Foreign Minister Sergei Lavrov"),
-            "{}",
-            found.text
-        );
+        assert!(found.text.starts_with("Russian Foreign Minister Sergei Lavrov"), "{}", found.text);
         assert!(found.text.contains("without it."));
         assert_eq!(found.text.split("\n\n").count(), 3, "{}", found.text);
         for unwanted in SIDEBAR_HEADLINES.iter().chain(&[
@@ -389,21 +356,11 @@ mod tests {
             "overdue step",
             "Home",
         ]) {
-            assert!(
-                !found.text.contains(unwanted),
-                "{unwanted:?} leaked into {}",
-                found.text
-            );
+            assert!(!found.text.contains(unwanted), "{unwanted:?} leaked into {}", found.text);
         }
-        assert_eq!(
-            found.title.as_deref(),
-            Some("Lavrov and Rubio agree to restore embassies")
-        );
+        assert_eq!(found.title.as_deref(), Some("Lavrov and Rubio agree to restore embassies"));
         assert_eq!(found.authors, ["Staff Reporter"]);
-        assert_eq!(
-            found.published.map(|d| d.to_rfc3339()).as_deref(),
-            Some("2025-02-18T14:05:00+00:00")
-        );
+        assert_eq!(found.published.map(|d| d.to_rfc3339()).as_deref(), Some("2025-02-18T14:05:00+00:00"));
         assert_eq!(found.lang.as_deref(), Some("en"));
         assert_eq!(found.method, "article");
     }
@@ -421,11 +378,7 @@ mod tests {
     #[test]
     fn page_without_text_is_empty_not_an_error_of_the_guard() {
         assert!(matches!(
-            article(
-                b"<html><body><nav><a href=/>Home</a></nav></body></html>",
-                None,
-                None
-            ),
+            article(b"<html><body><nav><a href=/>Home</a></nav></body></html>", None, None),
             Err(ExtractError::Empty)
         ));
         assert!(matches!(article(b"", None, None), Err(ExtractError::Empty)));
@@ -532,19 +485,10 @@ mod tests {
                 5..=7 => out.push_str(&format!("</{tag}>")),
                 8 | 9 => out.push_str(["x", " ", "text ", "&amp;", "é"][rng.usize(..5)]),
                 10 => out.push_str(
-                    [
-                        "<!-- c -->",
-                        "<!--",
-                        "-->",
-                        "<!doctype html>",
-                        "<",
-                        "\"",
-                        "'",
-                    ][rng.usize(..7)],
+                    ["<!-- c -->", "<!--", "-->", "<!doctype html>", "<", "\"", "'"][rng.usize(..7)],
                 ),
-                _ => out.push_str(
-                    ["<p><b class=q>", "</p>", "<b><div>", "</b>", "<table><td>"][rng.usize(..5)],
-                ),
+                _ => out
+                    .push_str(["<p><b class=q>", "</p>", "<b><div>", "</b>", "<table><td>"][rng.usize(..5)]),
             }
         }
         out
@@ -579,28 +523,19 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..200 {
             let bytes: Vec<u8> = (0..rng.usize(..2000)).map(|_| rng.u8(..)).collect();
-            let _ = article(
-                &bytes,
-                None,
-                Some(["utf-8", "koi8-r", "bogus", "utf-16le"][rng.usize(..4)]),
-            );
+            let _ = article(&bytes, None, Some(["utf-8", "koi8-r", "bogus", "utf-16le"][rng.usize(..4)]));
         }
         let attributes: String = (0..5000).map(|index| format!(" a{index}=x")).collect();
         for hostile in [
             format!("<div{attributes}>x"),
             "<b><i><a><font>".repeat(20_000),
-            (0..3000)
-                .map(|index| format!("<p><b class=c{index}>x</p>"))
-                .collect(),
+            (0..3000).map(|index| format!("<p><b class=c{index}>x</p>")).collect(),
             "<table><tr><td>".repeat(20_000),
             format!("<svg><style>{}", "<div>".repeat(5000)),
         ] {
             let verdict = guard::check(&hostile);
             assert!(verdict.cut_reason.is_some(), "not cut: {}", &hostile[..60]);
-            assert!(
-                verdict.max_depth <= guard::MAX_DEPTH + 64
-                    && verdict.work <= guard::MAX_WORK + 100_000
-            );
+            assert!(verdict.max_depth <= guard::MAX_DEPTH + 64 && verdict.work <= guard::MAX_WORK + 100_000);
         }
     }
 
@@ -617,19 +552,11 @@ mod tests {
         let mut out = Vec::new();
         let all_read = extract_files(&files, None, None, &mut out).unwrap();
         assert!(!all_read);
-        let lines: Vec<serde_json::Value> = String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect();
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8(out).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[0]["text"].as_str().unwrap().contains("stabbed"));
-        assert!(
-            lines[0]["path"]
-                .as_str()
-                .unwrap()
-                .ends_with("jpost.html.gz")
-        );
+        assert!(lines[0]["path"].as_str().unwrap().ends_with("jpost.html.gz"));
         assert!(lines[0].get("error").is_none());
         assert_eq!(lines[1]["text"], "");
         assert_eq!(lines[1]["error"], "no article text found");

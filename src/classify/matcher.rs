@@ -149,12 +149,7 @@ fn first_chars(word: &str, count: usize) -> &str {
 impl Program {
     /// A program whose queries may use the given named lists.
     pub fn new(lists: BTreeMap<String, Vec<String>>, queries: BTreeMap<String, String>) -> Program {
-        Program {
-            lists,
-            queries,
-            shortest_stem_key: 3,
-            ..Program::default()
-        }
+        Program { lists, queries, shortest_stem_key: 3, ..Program::default() }
     }
 
     fn word_stem(&mut self, word: &str) -> usize {
@@ -210,13 +205,9 @@ impl Program {
         let surface_form = surface(text);
         let mut lower = String::new();
         super::text::normalise_word(&surface_form, &mut lower);
-        self.heads
-            .insert(first_chars(&lower, HEAD_CHARS).to_string());
+        self.heads.insert(first_chars(&lower, HEAD_CHARS).to_string());
         let entries = self.exact.entry(lower).or_default();
-        if let Some((_, id)) = entries
-            .iter()
-            .find(|(existing, _)| *existing == surface_form)
-        {
+        if let Some((_, id)) = entries.iter().find(|(existing, _)| *existing == surface_form) {
             return *id;
         }
         let id = self.n_words;
@@ -243,9 +234,7 @@ impl Program {
         for (index, word) in words.iter().enumerate() {
             if prefix && index == last {
                 if word.chars().count() < HEAD_CHARS {
-                    return Err(format!(
-                        "`{text}*`: a wildcard needs at least three letters before `*`"
-                    ));
+                    return Err(format!("`{text}*`: a wildcard needs at least three letters before `*`"));
                 }
                 ids.push(self.word_prefix(word));
             } else if mode == Mode::Form || word.chars().count() <= SHORT_WORD_CHARS {
@@ -272,9 +261,8 @@ impl Program {
             return self.list_patterns(name, visiting, out);
         }
         if let Some(inner) = entry.strip_prefix('{') {
-            let inner = inner
-                .strip_suffix('}')
-                .ok_or_else(|| format!("`{entry}`: expected a closing `}}`"))?;
+            let inner =
+                inner.strip_suffix('}').ok_or_else(|| format!("`{entry}`: expected a closing `}}`"))?;
             out.push(self.term_patterns(inner.trim(), Mode::CaseSensitive, false)?);
             return Ok(());
         }
@@ -299,16 +287,9 @@ impl Program {
         out: &mut Vec<Pattern>,
     ) -> Result<(), String> {
         if visiting.iter().any(|seen| seen == name) {
-            return Err(format!(
-                "list @{name} includes itself (through {})",
-                visiting.join(" → @")
-            ));
+            return Err(format!("list @{name} includes itself (through {})", visiting.join(" → @")));
         }
-        let entries = self
-            .lists
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("unknown list @{name}"))?;
+        let entries = self.lists.get(name).cloned().ok_or_else(|| format!("unknown list @{name}"))?;
         if entries.is_empty() {
             return Err(format!("list @{name} is empty"));
         }
@@ -323,40 +304,24 @@ impl Program {
     /// Checks every named list compiles, reporting the first bad entry of each.
     pub fn check_lists(&mut self) -> Vec<ListError> {
         let mut errors = Vec::new();
-        let names: Vec<(String, Vec<String>)> = self
-            .lists
-            .iter()
-            .map(|(name, entries)| (name.clone(), entries.clone()))
-            .collect();
+        let names: Vec<(String, Vec<String>)> =
+            self.lists.iter().map(|(name, entries)| (name.clone(), entries.clone())).collect();
         for (name, entries) in names {
             if entries.is_empty() {
-                errors.push(ListError {
-                    list: name.clone(),
-                    index: 0,
-                    message: "the list is empty".into(),
-                });
+                errors.push(ListError { list: name.clone(), index: 0, message: "the list is empty".into() });
             }
             for (index, entry) in entries.iter().enumerate() {
                 let mut visiting = vec![name.clone()];
                 let mut patterns = Vec::new();
                 if let Err(message) = self.entry_patterns(entry, &mut visiting, &mut patterns) {
-                    errors.push(ListError {
-                        list: name.clone(),
-                        index,
-                        message,
-                    });
+                    errors.push(ListError { list: name.clone(), index, message });
                 }
             }
         }
         errors
     }
 
-    fn leaf(
-        &mut self,
-        term: &Term,
-        scope: Option<Field>,
-        offset: usize,
-    ) -> Result<usize, SyntaxError> {
+    fn leaf(&mut self, term: &Term, scope: Option<Field>, offset: usize) -> Result<usize, SyntaxError> {
         let key = format!("{term:?}");
         if let Some(&id) = self.leaf_ids.get(&(key.clone(), scope)) {
             return Ok(id);
@@ -365,24 +330,17 @@ impl Program {
         let mut patterns = Vec::new();
         match term {
             Term::Word { text, prefix } | Term::Phrase { text, prefix } => {
-                patterns.push(
-                    self.term_patterns(text, Mode::Stem, *prefix)
-                        .map_err(error)?,
-                );
+                patterns.push(self.term_patterns(text, Mode::Stem, *prefix).map_err(error)?);
             }
             Term::Exact { text } => {
-                patterns.push(
-                    self.term_patterns(text, Mode::CaseSensitive, false)
-                        .map_err(error)?,
-                );
+                patterns.push(self.term_patterns(text, Mode::CaseSensitive, false).map_err(error)?);
             }
             Term::Form { text } => {
                 patterns.push(self.term_patterns(text, Mode::Form, false).map_err(error)?);
             }
             Term::List { name } => {
                 let mut visiting = Vec::new();
-                self.list_patterns(name, &mut visiting, &mut patterns)
-                    .map_err(error)?;
+                self.list_patterns(name, &mut visiting, &mut patterns).map_err(error)?;
             }
         }
         let id = self.leaves.len();
@@ -400,10 +358,7 @@ impl Program {
         positive_leaves: &mut Vec<usize>,
     ) -> Result<Node, SyntaxError> {
         Ok(match expr {
-            Expr::Term {
-                term: Term::List { name },
-                offset,
-            } if self.queries.contains_key(name) => {
+            Expr::Term { term: Term::List { name }, offset } if self.queries.contains_key(name) => {
                 self.expand_query(name, *offset, scope, positive_leaves)?
             }
             Expr::Term { term, offset } => {
@@ -411,11 +366,7 @@ impl Program {
                 positive_leaves.push(id);
                 Node::Leaf(id)
             }
-            Expr::Scoped {
-                scope: written,
-                inner,
-                ..
-            } => {
+            Expr::Scoped { scope: written, inner, .. } => {
                 let field = match written {
                     Scope::Title => Field::Title,
                     Scope::Body => Field::Body,
@@ -426,8 +377,7 @@ impl Program {
                 if items.iter().all(|item| matches!(item, Expr::Not { .. })) {
                     return Err(SyntaxError {
                         offset: first_offset(expr),
-                        message: "NOT needs a positive term beside it (e.g. `talks NOT ukraine`)"
-                            .into(),
+                        message: "NOT needs a positive term beside it (e.g. `talks NOT ukraine`)".into(),
                     });
                 }
                 let mut nodes = Vec::with_capacity(items.len());
@@ -454,19 +404,12 @@ impl Program {
                 let mut ignored = Vec::new();
                 Node::Not(Box::new(self.compile(inner, scope, &mut ignored)?))
             }
-            Expr::Near {
-                left,
-                right,
-                distance,
-                offset,
-            } => {
+            Expr::Near { left, right, distance, offset } => {
                 for side in [left, right] {
                     if let Expr::Not { .. } = **side {
                         return Err(SyntaxError {
                             offset: *offset,
-                            message: format!(
-                                "{distance} needs positive terms on both sides, not NOT"
-                            ),
+                            message: format!("{distance} needs positive terms on both sides, not NOT"),
                         });
                     }
                 }
@@ -583,19 +526,12 @@ impl Program {
         let mut group_start = 0;
         while group_start < postings.len() {
             let word = postings[group_start].0;
-            let group_end =
-                group_start + postings[group_start..].partition_point(|&(w, _)| w == word);
+            let group_end = group_start + postings[group_start..].partition_point(|&(w, _)| w == word);
             let positions = &postings[group_start..group_end];
             group_start = group_end;
             for &pattern in &self.patterns_by_first_word[word as usize] {
                 found.clear();
-                collect_pattern(
-                    &self.unique_patterns[pattern],
-                    positions,
-                    &postings,
-                    tokens,
-                    &mut found,
-                );
+                collect_pattern(&self.unique_patterns[pattern], positions, &postings, tokens, &mut found);
                 for &leaf in &self.pattern_leaves[pattern] {
                     let scope = self.leaves[leaf].scope;
                     leaves[leaf].extend(found.iter().filter(|occ| {
@@ -641,11 +577,7 @@ impl Program {
     /// Whether `word` starts with the key of some stem; only such words are stemmed.
     fn could_have_stem(&self, word: &str) -> bool {
         // Each prefix end, in characters: the start of the next character, then the word end.
-        let ends = word
-            .char_indices()
-            .skip(1)
-            .map(|(index, _)| index)
-            .chain([word.len()]);
+        let ends = word.char_indices().skip(1).map(|(index, _)| index).chain([word.len()]);
         for (count, end) in (1..=STEM_KEY_CHARS).zip(ends) {
             if count >= self.shortest_stem_key && self.stem_keys.contains(&word[..end]) {
                 return true;
@@ -657,9 +589,7 @@ impl Program {
 
 fn first_offset(expr: &Expr) -> usize {
     match expr {
-        Expr::Term { offset, .. } | Expr::Not { offset, .. } | Expr::Scoped { offset, .. } => {
-            *offset
-        }
+        Expr::Term { offset, .. } | Expr::Not { offset, .. } | Expr::Scoped { offset, .. } => *offset,
         Expr::Near { left, .. } => first_offset(left),
         Expr::And(items) | Expr::Or(items) => items.first().map_or(0, first_offset),
     }
@@ -679,28 +609,18 @@ fn collect_pattern(
         let field = tokens.tokens[position as usize].field;
         for (step, &word) in rest.iter().enumerate() {
             let next = position + 1 + step as u32;
-            let same_field = tokens
-                .tokens
-                .get(next as usize)
-                .is_some_and(|token| token.field == field);
+            let same_field = tokens.tokens.get(next as usize).is_some_and(|token| token.field == field);
             if !same_field || postings.binary_search(&(word as u32, next)).is_err() {
                 continue 'start;
             }
         }
-        out.push(Occ {
-            start: position,
-            end: position + 1 + rest.len() as u32,
-        });
+        out.push(Occ { start: position, end: position + 1 + rest.len() as u32 });
     }
 }
 
 /// Number of words between two occurrences (0 when they touch or overlap).
 fn gap(a: Occ, b: Occ) -> u32 {
-    if a.end <= b.start {
-        b.start - a.end
-    } else {
-        a.start.saturating_sub(b.end)
-    }
+    if a.end <= b.start { b.start - a.end } else { a.start.saturating_sub(b.end) }
 }
 
 fn union(mut a: Vec<Occ>, b: Vec<Occ>) -> Vec<Occ> {
@@ -769,10 +689,7 @@ fn nearest_pairs(
             }
         }
         if let Some(b) = best {
-            out.push(Occ {
-                start: a.start.min(b.start),
-                end: a.end.max(b.end),
-            });
+            out.push(Occ { start: a.start.min(b.start), end: a.end.max(b.end) });
         }
     }
 }
@@ -787,12 +704,7 @@ pub(crate) struct Evaluator<'a> {
 
 impl<'a> Evaluator<'a> {
     pub fn new(program: &'a Program, leaves: &'a [Vec<Occ>], tokens: &'a Tokens) -> Self {
-        Evaluator {
-            program,
-            leaves,
-            tokens,
-            shared: vec![None; program.shared.len()],
-        }
+        Evaluator { program, leaves, tokens, shared: vec![None; program.shared.len()] }
     }
 
     /// `None` when the node does not hold; otherwise the occurrences that satisfy it (empty
@@ -835,11 +747,7 @@ impl<'a> Evaluator<'a> {
                 Some(_) => None,
                 None => Some(Vec::new()),
             },
-            Node::Near {
-                left,
-                right,
-                distance,
-            } => {
+            Node::Near { left, right, distance } => {
                 let left = self.evaluate(left)?;
                 let right = self.evaluate(right)?;
                 let mut out = Vec::new();

@@ -10,33 +10,19 @@ fn topic(query: &str, lists: &[(&str, &[&str])]) -> Topic {
         lists: Some(
             lists
                 .iter()
-                .map(|(name, entries)| {
-                    (
-                        name.to_string(),
-                        entries.iter().map(ToString::to_string).collect(),
-                    )
-                })
+                .map(|(name, entries)| (name.to_string(), entries.iter().map(ToString::to_string).collect()))
                 .collect(),
         ),
         ..TopicSpec::default()
     };
     let mut topics = Topic::load_all(&[spec], Path::new(".")).unwrap_or_else(|errors| {
-        panic!(
-            "{}",
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
+        panic!("{}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
     });
     topics.remove(0)
 }
 
 fn matches(query: &str, body: &str) -> bool {
-    topic(query, &[])
-        .classify(&Document { title: "", body })
-        .matched
+    topic(query, &[]).classify(&Document { title: "", body }).matched
 }
 
 fn load_errors(specs: &[TopicSpec]) -> Vec<String> {
@@ -63,10 +49,7 @@ fn near_counts_words_between_and_stays_in_the_sentence() {
     assert!(matches("lavrov NEAR/2 rubio", "Lavrov and Rubio met"));
     assert!(matches("lavrov NEAR/2 rubio", "Rubio, the envoy, Lavrov"));
     assert!(!matches("lavrov NEAR/1 rubio", "Lavrov met with Rubio"));
-    assert!(!matches(
-        "lavrov NEAR/5 rubio",
-        "It was Lavrov. Rubio came later"
-    ));
+    assert!(!matches("lavrov NEAR/5 rubio", "It was Lavrov. Rubio came later"));
 }
 
 #[test]
@@ -77,61 +60,25 @@ fn pre_requires_order() {
 
 #[test]
 fn same_sentence_operator() {
-    assert!(matches(
-        "putin NEAR/s trump",
-        "Putin said many things to reporters about Trump."
-    ));
-    assert!(!matches(
-        "putin NEAR/s trump",
-        "Putin spoke. Trump listened."
-    ));
+    assert!(matches("putin NEAR/s trump", "Putin said many things to reporters about Trump."));
+    assert!(!matches("putin NEAR/s trump", "Putin spoke. Trump listened."));
     // An abbreviation does not end a sentence.
-    assert!(matches(
-        "u.s. NEAR/s lavrov",
-        "The U.S. Secretary met Lavrov."
-    ));
+    assert!(matches("u.s. NEAR/s lavrov", "The U.S. Secretary met Lavrov."));
 }
 
 #[test]
 fn field_scopes_restrict_terms() {
     let topic = topic("title:talks", &[]);
-    assert!(
-        topic
-            .classify(&Document {
-                title: "Talks resume",
-                body: ""
-            })
-            .matched
-    );
-    assert!(
-        !topic
-            .classify(&Document {
-                title: "News",
-                body: "talks resume"
-            })
-            .matched
-    );
+    assert!(topic.classify(&Document { title: "Talks resume", body: "" }).matched);
+    assert!(!topic.classify(&Document { title: "News", body: "talks resume" }).matched);
     let topic = super::tests::topic("body:talks", &[]);
-    assert!(
-        !topic
-            .classify(&Document {
-                title: "Talks resume",
-                body: ""
-            })
-            .matched
-    );
+    assert!(!topic.classify(&Document { title: "Talks resume", body: "" }).matched);
 }
 
 #[test]
 fn phrases_wildcards_forms_and_case() {
-    assert!(matches(
-        r#""secretary of state""#,
-        "the Secretary of State said"
-    ));
-    assert!(!matches(
-        r#""secretary of state""#,
-        "the state secretary said"
-    ));
+    assert!(matches(r#""secretary of state""#, "the Secretary of State said"));
+    assert!(!matches(r#""secretary of state""#, "the state secretary said"));
     assert!(matches("negotiat*", "negotiators arrived"));
     assert!(!matches("=met", "they meet today"));
     assert!(matches("=met", "they met today"));
@@ -142,19 +89,9 @@ fn phrases_wildcards_forms_and_case() {
 
 #[test]
 fn lists_nest_and_named_queries_expand() {
-    let lists: &[(&str, &[&str])] = &[
-        ("ru", &["Lavrov", "@kremlin"]),
-        ("kremlin", &["Kremlin", "Peskov"]),
-    ];
+    let lists: &[(&str, &[&str])] = &[("ru", &["Lavrov", "@kremlin"]), ("kremlin", &["Kremlin", "Peskov"])];
     let topic = topic("@ru NEAR/3 talks", lists);
-    assert!(
-        topic
-            .classify(&Document {
-                title: "",
-                body: "Peskov on talks"
-            })
-            .matched
-    );
+    assert!(topic.classify(&Document { title: "", body: "Peskov on talks" }).matched);
 
     let spec = TopicSpec {
         id: "q".into(),
@@ -163,10 +100,7 @@ fn lists_nest_and_named_queries_expand() {
         ..TopicSpec::default()
     };
     let topics = Topic::load_all(&[spec], Path::new(".")).unwrap();
-    let doc = Document {
-        title: "",
-        body: "Lavrov and Rubio held talks.",
-    };
+    let doc = Document { title: "", body: "Lavrov and Rubio held talks." };
     assert!(topics[0].classify(&doc).matched);
 }
 
@@ -183,10 +117,7 @@ fn russian_and_english_word_forms_match() {
 
 #[test]
 fn normalisation_handles_entities_nbsp_and_quotes() {
-    assert!(matches(
-        r#""Lavrov and Rubio""#,
-        "Lavrov&nbsp;and&#160;Rubio"
-    ));
+    assert!(matches(r#""Lavrov and Rubio""#, "Lavrov&nbsp;and&#160;Rubio"));
     assert!(matches(r#""Lavrov and Rubio""#, "Lavrov\u{00A0}and Rubio"));
     assert!(matches("AT NEAR/0 T", "AT&amp;T"));
     assert!(matches(r#""Russia's talks""#, "“Russia’s talks”"));
@@ -200,16 +131,9 @@ fn spans_are_byte_offsets_into_the_original() {
     let verdict = topic.classify(&Document { title: "", body });
     assert!(verdict.matched);
     let spans = &verdict.clauses[0].spans;
-    let texts: Vec<&str> = spans
-        .iter()
-        .map(|span| &body[span.start..span.end])
-        .collect();
+    let texts: Vec<&str> = spans.iter().map(|span| &body[span.start..span.end]).collect();
     assert_eq!(texts, ["Lavrov", "Rubio"]);
-    assert!(
-        spans
-            .iter()
-            .all(|span| span.field == Field::Body && span.text == body[span.start..span.end])
-    );
+    assert!(spans.iter().all(|span| span.field == Field::Body && span.text == body[span.start..span.end]));
 }
 
 #[test]
@@ -218,21 +142,9 @@ fn scores_combine_positive_and_negative_evidence() {
         id: "weights".into(),
         threshold: Some(0.5),
         rules: Some(vec![
-            RuleSpec {
-                name: Some("a".into()),
-                query: "alpha".into(),
-                weight: 0.4,
-            },
-            RuleSpec {
-                name: Some("b".into()),
-                query: "beta".into(),
-                weight: 0.5,
-            },
-            RuleSpec {
-                name: Some("no".into()),
-                query: "gamma".into(),
-                weight: -0.5,
-            },
+            RuleSpec { name: Some("a".into()), query: "alpha".into(), weight: 0.4 },
+            RuleSpec { name: Some("b".into()), query: "beta".into(), weight: 0.5 },
+            RuleSpec { name: Some("no".into()), query: "gamma".into(), weight: -0.5 },
         ]),
         ..TopicSpec::default()
     };
@@ -242,28 +154,13 @@ fn scores_combine_positive_and_negative_evidence() {
     assert!((score("alpha beta") - 0.7).abs() < 1e-9);
     assert!((score("alpha beta gamma") - 0.35).abs() < 1e-9);
     assert_eq!(score("nothing"), 0.0);
-    let verdict = topic.classify(&Document {
-        title: "",
-        body: "gamma alpha beta",
-    });
+    let verdict = topic.classify(&Document { title: "", body: "gamma alpha beta" });
     assert!(!verdict.matched);
     // Strongest first: positive rules by weight, then negative ones.
-    let names: Vec<&str> = verdict
-        .clauses
-        .iter()
-        .map(|clause| clause.name.as_str())
-        .collect();
+    let names: Vec<&str> = verdict.clauses.iter().map(|clause| clause.name.as_str()).collect();
     assert_eq!(names, ["b", "a", "no"]);
-    assert!(
-        verdict.reasons[0].starts_with("b (+0.50): “beta”"),
-        "{:?}",
-        verdict.reasons
-    );
-    assert!(
-        verdict.reasons[2].starts_with("no (−0.50)"),
-        "{:?}",
-        verdict.reasons
-    );
+    assert!(verdict.reasons[0].starts_with("b (+0.50): “beta”"), "{:?}", verdict.reasons);
+    assert!(verdict.reasons[2].starts_with("no (−0.50)"), "{:?}", verdict.reasons);
 }
 
 #[test]
@@ -271,32 +168,15 @@ fn snippet_comes_from_the_strongest_evidence() {
     let topic = topic("lavrov NEAR/s rubio", &[]);
     let filler = "Weather was fine and markets were calm. ".repeat(20);
     let body = format!("{filler}Lavrov spoke with Rubio by phone. More text follows here.");
-    let verdict = topic.classify(&Document {
-        title: "",
-        body: &body,
-    });
-    assert!(
-        verdict.snippet.starts_with("…Lavrov spoke with Rubio"),
-        "{}",
-        verdict.snippet
-    );
+    let verdict = topic.classify(&Document { title: "", body: &body });
+    assert!(verdict.snippet.starts_with("…Lavrov spoke with Rubio"), "{}", verdict.snippet);
     assert!(verdict.snippet.chars().count() <= SNIPPET_CHARS + 2);
 }
 
 #[test]
 fn classification_never_panics_on_odd_input() {
     let topic = topic("talks NEAR/2 russia OR title:\"x y\"", &[]);
-    for body in [
-        "",
-        "&",
-        "&#xFFFFFFFF;",
-        "&#;",
-        "...",
-        "\u{0306}",
-        "a\u{00AD}",
-        "’’’",
-        "ё",
-    ] {
+    for body in ["", "&", "&#xFFFFFFFF;", "&#;", "...", "\u{0306}", "a\u{00AD}", "’’’", "ё"] {
         let verdict = topic.classify(&Document { title: body, body });
         assert!((0.0..=1.0).contains(&verdict.score));
     }
@@ -306,18 +186,13 @@ fn classification_never_panics_on_odd_input() {
 fn syntax_errors_name_topic_location_column_and_expectation() {
     let spec = TopicSpec {
         id: "broken".into(),
-        rules: Some(vec![RuleSpec {
-            name: None,
-            query: "talks AND (russia OR".into(),
-            weight: 1.0,
-        }]),
+        rules: Some(vec![RuleSpec { name: None, query: "talks AND (russia OR".into(), weight: 1.0 }]),
         ..TopicSpec::default()
     };
     let errors = load_errors(&[spec]);
     assert_eq!(errors.len(), 1);
     assert!(
-        errors[0]
-            .starts_with("topics[0].rules[0].query: syntax error in topic \"broken\" at column 21"),
+        errors[0].starts_with("topics[0].rules[0].query: syntax error in topic \"broken\" at column 21"),
         "{}",
         errors[0]
     );
@@ -327,10 +202,7 @@ fn syntax_errors_name_topic_location_column_and_expectation() {
 #[test]
 fn every_problem_is_collected() {
     let specs = [
-        TopicSpec {
-            id: "unknown-topic".into(),
-            ..TopicSpec::default()
-        },
+        TopicSpec { id: "unknown-topic".into(), ..TopicSpec::default() },
         TopicSpec {
             id: "lists".into(),
             query: Some("@missing AND x".into()),
@@ -338,86 +210,44 @@ fn every_problem_is_collected() {
             lists: Some([("empty".to_string(), vec![])].into()),
             ..TopicSpec::default()
         },
-        TopicSpec {
-            id: "lists".into(),
-            query: Some("x".into()),
-            ..TopicSpec::default()
-        },
+        TopicSpec { id: "lists".into(), query: Some("x".into()), ..TopicSpec::default() },
         TopicSpec {
             id: "both".into(),
             file: Some("topics/x.toml".into()),
             query: Some("x".into()),
             ..TopicSpec::default()
         },
-        TopicSpec {
-            id: "nofile".into(),
-            file: Some("missing/x.toml".into()),
-            ..TopicSpec::default()
-        },
-        TopicSpec {
-            id: "onlynot".into(),
-            query: Some("NOT x".into()),
-            ..TopicSpec::default()
-        },
+        TopicSpec { id: "nofile".into(), file: Some("missing/x.toml".into()), ..TopicSpec::default() },
+        TopicSpec { id: "onlynot".into(), query: Some("NOT x".into()), ..TopicSpec::default() },
     ];
     let errors = load_errors(&specs);
     let has = |needle: &str| errors.iter().any(|error| error.contains(needle));
-    assert!(
-        has("topics[0]: topic \"unknown-topic\" has no definition"),
-        "{errors:#?}"
-    );
-    assert!(
-        has("topics[1].threshold: 1.5 is not between 0 and 1"),
-        "{errors:#?}"
-    );
+    assert!(has("topics[0]: topic \"unknown-topic\" has no definition"), "{errors:#?}");
+    assert!(has("topics[1].threshold: 1.5 is not between 0 and 1"), "{errors:#?}");
     assert!(has("topics[1].lists.empty[0]"), "{errors:#?}");
     assert!(has("unknown list @missing"), "{errors:#?}");
-    assert!(
-        has("topics[2].id: \"lists\" is already used by topics[1]"),
-        "{errors:#?}"
-    );
-    assert!(
-        has("topics[3]: give either `file` or an inline definition"),
-        "{errors:#?}"
-    );
+    assert!(has("topics[2].id: \"lists\" is already used by topics[1]"), "{errors:#?}");
+    assert!(has("topics[3]: give either `file` or an inline definition"), "{errors:#?}");
     assert!(has("topics[4].file: cannot read"), "{errors:#?}");
-    assert!(
-        has("topics[5].query: topic \"onlynot\": the query only excludes"),
-        "{errors:#?}"
-    );
+    assert!(has("topics[5].query: topic \"onlynot\": the query only excludes"), "{errors:#?}");
 }
 
 #[test]
 fn topic_files_load_relative_to_the_config_dir() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("topics")).unwrap();
-    std::fs::write(
-        dir.path().join("topics/mine.toml"),
-        "threshold = 0.2\nquery = 'lavrov NEAR/3 rubio'\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("topics/mine.toml"), "threshold = 0.2\nquery = 'lavrov NEAR/3 rubio'\n")
+        .unwrap();
     std::fs::write(dir.path().join("topics/bad.toml"), "query = 'a AND'\n").unwrap();
-    let spec = TopicSpec {
-        id: "mine".into(),
-        file: Some("topics/mine.toml".into()),
-        ..TopicSpec::default()
-    };
+    let spec = TopicSpec { id: "mine".into(), file: Some("topics/mine.toml".into()), ..TopicSpec::default() };
     let topics = Topic::load_all(&[spec], dir.path()).unwrap();
     assert_eq!(topics[0].threshold, 0.2);
-    let bad = TopicSpec {
-        id: "bad".into(),
-        file: Some("topics/bad.toml".into()),
-        ..TopicSpec::default()
-    };
-    let errors: Vec<String> = Topic::load_all(&[bad], dir.path())
-        .unwrap_err()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let bad = TopicSpec { id: "bad".into(), file: Some("topics/bad.toml".into()), ..TopicSpec::default() };
+    let errors: Vec<String> =
+        Topic::load_all(&[bad], dir.path()).unwrap_err().iter().map(ToString::to_string).collect();
     assert!(
-        errors[0].contains(
-            "topics/bad.toml: query: syntax error in topic \"bad\" at column 6 (end of query)"
-        ),
+        errors[0]
+            .contains("topics/bad.toml: query: syntax error in topic \"bad\" at column 6 (end of query)"),
         "{errors:?}"
     );
 }
@@ -441,22 +271,12 @@ fn config_tables_deserialize_as_topic_specs() {
 #[test]
 fn shipped_topics_load_from_the_binary() {
     for id in builtin_topic_ids() {
-        let spec = TopicSpec {
-            id: id.into(),
-            ..TopicSpec::default()
-        };
+        let spec = TopicSpec { id: id.into(), ..TopicSpec::default() };
         let topics = Topic::load_all(&[spec], Path::new("/nonexistent"));
         assert!(topics.is_ok(), "{id}: {:?}", topics.err());
     }
-    let spec = TopicSpec {
-        id: "us-russia-talks".into(),
-        threshold: Some(0.9),
-        ..TopicSpec::default()
-    };
-    assert_eq!(
-        Topic::load_all(&[spec], Path::new(".")).unwrap()[0].threshold,
-        0.9
-    );
+    let spec = TopicSpec { id: "us-russia-talks".into(), threshold: Some(0.9), ..TopicSpec::default() };
+    assert_eq!(Topic::load_all(&[spec], Path::new(".")).unwrap()[0].threshold, 0.9);
 }
 
 #[test]
@@ -518,41 +338,20 @@ fn eval_prints_confusion_counts_and_figures() {
         "(Lavrov OR Putin OR Naryshkin OR Russia OR России) NEAR/s (Rubio OR Biden OR Trump OR CIA OR США)",
         &[],
     );
-    let path = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/relevance/sample.jsonl"
-    ));
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/relevance/sample.jsonl"));
     let mut out = Vec::new();
     let counts = eval_jsonl(&topic, path, true, &mut out).unwrap();
     let printed = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = printed.lines().collect();
     assert_eq!(
         counts,
-        EvalCounts {
-            true_positives: 3,
-            false_positives: 1,
-            false_negatives: 1,
-            true_negatives: 3
-        },
+        EvalCounts { true_positives: 3, false_positives: 1, false_negatives: 1, true_negatives: 3 },
         "{printed}"
     );
-    assert_eq!(
-        &lines[lines.len() - 3..],
-        ["precision 0.750", "recall 0.750", "F1 0.750"]
-    );
-    assert!(
-        printed.starts_with("false negative: rss-c258182cc623"),
-        "{printed}"
-    );
-    assert!(
-        printed.contains("false positive: rss-5a480ed114ba"),
-        "{printed}"
-    );
-    assert!(
-        printed.contains(
-            "true positives  3\nfalse positives 1\nfalse negatives 1\ntrue negatives  3\n"
-        )
-    );
+    assert_eq!(&lines[lines.len() - 3..], ["precision 0.750", "recall 0.750", "F1 0.750"]);
+    assert!(printed.starts_with("false negative: rss-c258182cc623"), "{printed}");
+    assert!(printed.contains("false positive: rss-5a480ed114ba"), "{printed}");
+    assert!(printed.contains("true positives  3\nfalse positives 1\nfalse negatives 1\ntrue negatives  3\n"));
 
     // The shipped topic gets every fixture item right.
     let shipped = Topic::builtin("us-russia-talks").unwrap();
@@ -565,10 +364,7 @@ fn eval_prints_confusion_counts_and_figures() {
 #[test]
 fn explain_shows_score_verdict_and_highlighted_spans() {
     let topic = topic("lavrov NEAR/s rubio", &[]);
-    let doc = Document {
-        title: "",
-        body: "Lavrov met Rubio.",
-    };
+    let doc = Document { title: "", body: "Lavrov met Rubio." };
     let mut plain = Vec::new();
     explain(&topic, &doc, false, &mut plain).unwrap();
     let plain = String::from_utf8(plain).unwrap();
@@ -578,11 +374,7 @@ fn explain_shows_score_verdict_and_highlighted_spans() {
     assert!(plain.contains("[[Lavrov]] met [[Rubio]]."), "{plain}");
     let mut coloured = Vec::new();
     explain(&topic, &doc, true, &mut coloured).unwrap();
-    assert!(
-        String::from_utf8(coloured)
-            .unwrap()
-            .contains("\x1b[1;33mLavrov\x1b[0m")
-    );
+    assert!(String::from_utf8(coloured).unwrap().contains("\x1b[1;33mLavrov\x1b[0m"));
 }
 
 #[test]
@@ -654,21 +446,9 @@ fn random_text_never_panics() {
             state ^= state << 17;
             text.push_str(palette[(state % palette.len() as u64) as usize]);
         }
-        let verdict = topic.classify(&Document {
-            title: &text,
-            body: &text,
-        });
+        let verdict = topic.classify(&Document { title: &text, body: &text });
         assert!((0.0..=1.0).contains(&verdict.score));
         let mut out = Vec::new();
-        explain(
-            &topic,
-            &Document {
-                title: "",
-                body: &text,
-            },
-            false,
-            &mut out,
-        )
-        .unwrap();
+        explain(&topic, &Document { title: "", body: &text }, false, &mut out).unwrap();
     }
 }

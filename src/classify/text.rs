@@ -291,10 +291,7 @@ pub(crate) fn normalise_word(raw: &str, out: &mut String) {
         return;
     }
     // Basic Cyrillic and ASCII letters are already in NFKC: lower-case them directly.
-    if raw
-        .chars()
-        .all(|c| c.is_ascii() || ('\u{0400}'..='\u{045F}').contains(&c))
-    {
+    if raw.chars().all(|c| c.is_ascii() || ('\u{0400}'..='\u{045F}').contains(&c)) {
         for character in raw.chars() {
             let lower = match character {
                 'А'..='Я' => char::from_u32(character as u32 + 0x20).unwrap_or(character),

@@ -122,9 +122,7 @@ fn is_boilerplate_heading(text: &str) -> bool {
         return false;
     }
     let lower = text.to_lowercase();
-    BOILERPLATE_HEADINGS
-        .iter()
-        .any(|phrase| lower.contains(phrase))
+    BOILERPLATE_HEADINGS.iter().any(|phrase| lower.contains(phrase))
 }
 
 /// Loose title comparison on lower-case words: most of the heading's words are in the title and
@@ -168,16 +166,8 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
     let mut headings: Vec<(usize, String)> = Vec::new();
     for index in 0..count {
         let node = &nodes[index];
-        let parent_block = if node.parent == u32::MAX {
-            u32::MAX
-        } else {
-            block_of[node.parent as usize]
-        };
-        block_of[index] = if node.tag.is_block() {
-            index as u32
-        } else {
-            parent_block
-        };
+        let parent_block = if node.parent == u32::MAX { u32::MAX } else { block_of[node.parent as usize] };
+        block_of[index] = if node.tag.is_block() { index as u32 } else { parent_block };
         if node.tag == Tag::Text {
             let chars = node.text.chars().filter(|c| !c.is_whitespace()).count() as u32;
             scores.chars[index] = chars;
@@ -199,17 +189,11 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
     let title_node = title_hint
         .and_then(|title| {
             let matching = |tag: Tag| {
-                headings
-                    .iter()
-                    .find(|(index, text)| nodes[*index].tag == tag && matches_title(text, title))
+                headings.iter().find(|(index, text)| nodes[*index].tag == tag && matches_title(text, title))
             };
             matching(Tag::H1).or_else(|| matching(Tag::Heading))
         })
-        .or_else(|| {
-            headings
-                .iter()
-                .find(|(index, text)| nodes[*index].tag == Tag::H1 && !text.is_empty())
-        })
+        .or_else(|| headings.iter().find(|(index, text)| nodes[*index].tag == Tag::H1 && !text.is_empty()))
         .map(|(index, _)| *index);
     let h1 = title_node.map(|index| subtree_text(dom, index));
     // An element introduced by a boilerplate heading is boilerplate.
@@ -225,11 +209,7 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
         let first = parent as usize + 1;
         let opens_parent = *index - first <= MAX_NODES_BEFORE_HEADING
             && (first..*index).all(|before| scores.chars[before] == 0);
-        headed_boilerplate[if opens_parent {
-            parent as usize
-        } else {
-            *index
-        }] = true;
+        headed_boilerplate[if opens_parent { parent as usize } else { *index }] = true;
     }
     // Bottom-up: character counts, paragraph text, content hints.
     let mut value = vec![0.0f64; count];
@@ -261,16 +241,12 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
             scores.has_content_hint[parent] |= scores.has_content_hint[index];
         }
     }
-    let all_good: f64 = (0..count)
-        .filter(|&i| nodes[i].parent == u32::MAX)
-        .map(|i| scores.good[i])
-        .sum();
+    let all_good: f64 = (0..count).filter(|&i| nodes[i].parent == u32::MAX).map(|i| scores.good[i]).sum();
     // Bottom-up again: subtree totals with boilerplate decided.
     for index in (0..count).rev() {
         let node = &nodes[index];
-        let looks_boilerplate = node.tag == Tag::Boilerplate
-            || node.hint == Hint::Boilerplate
-            || headed_boilerplate[index];
+        let looks_boilerplate =
+            node.tag == Tag::Boilerplate || node.hint == Hint::Boilerplate || headed_boilerplate[index];
         scores.boilerplate[index] = looks_boilerplate
             && !scores.has_content_hint[index]
             && scores.good[index] < all_good * WRAPPER_SHARE;
@@ -288,8 +264,8 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
     let mut inside_boilerplate = vec![false; count];
     for index in 0..count {
         let parent = nodes[index].parent;
-        inside_boilerplate[index] = scores.boilerplate[index]
-            || (parent != u32::MAX && inside_boilerplate[parent as usize]);
+        inside_boilerplate[index] =
+            scores.boilerplate[index] || (parent != u32::MAX && inside_boilerplate[parent as usize]);
     }
     let best = (0..count)
         .filter(|&i| nodes[i].tag != Tag::Text && !inside_boilerplate[i])
@@ -306,10 +282,7 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
             .max_by_key(|&i| (scores.chars[i] - scores.link_chars[i], std::cmp::Reverse(i)))
     });
     let Some(container) = container else {
-        return Extracted {
-            h1,
-            ..Extracted::default()
-        };
+        return Extracted { h1, ..Extracted::default() };
     };
     let semantic = {
         let mut node = container as u32;
@@ -383,10 +356,7 @@ fn write_text(
         index = title;
     }
     while index < end {
-        while open_blocks
-            .last()
-            .is_some_and(|&block_end| block_end <= index)
-        {
+        while open_blocks.last().is_some_and(|&block_end| block_end <= index) {
             open_blocks.pop();
             writer.flush();
         }
@@ -461,9 +431,7 @@ fn trim_edges(paragraphs: &mut Vec<String>) {
     while let Some(last) = paragraphs.last() {
         let lower = last.to_lowercase();
         if last.chars().count() <= MAX_EDGE_BOILERPLATE_CHARS
-            && TRAILING_BOILERPLATE
-                .iter()
-                .any(|phrase| lower.contains(phrase))
+            && TRAILING_BOILERPLATE.iter().any(|phrase| lower.contains(phrase))
         {
             paragraphs.pop();
         } else {
@@ -483,16 +451,8 @@ fn trim_edges(paragraphs: &mut Vec<String>) {
 /// date words.
 fn is_meta_line(line: &str) -> bool {
     let lower = line.to_lowercase();
-    const STARTS: &[&str] = &[
-        "by ",
-        "updated",
-        "published",
-        "posted",
-        "last updated",
-        "por ",
-        "von ",
-        "par ",
-    ];
+    const STARTS: &[&str] =
+        &["by ", "updated", "published", "posted", "last updated", "por ", "von ", "par "];
     if STARTS.iter().any(|start| lower.starts_with(start)) {
         return true;
     }

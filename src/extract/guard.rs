@@ -172,23 +172,14 @@ const SPECIAL: &[&str] = &[
     "desc",
 ];
 /// The entries of [`SPECIAL`] that are special only as MathML or SVG elements.
-const FOREIGN_SPECIAL: &[&str] = &[
-    "mi",
-    "mo",
-    "mn",
-    "ms",
-    "mtext",
-    "annotation-xml",
-    "foreignobject",
-    "desc",
-];
+const FOREIGN_SPECIAL: &[&str] =
+    &["mi", "mo", "mn", "ms", "mtext", "annotation-xml", "foreignobject", "desc"];
 const VOID: &[&str] = &[
-    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img",
-    "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img", "input",
+    "keygen", "link", "meta", "param", "source", "track", "wbr",
 ];
-const FORMATTING: &[&str] = &[
-    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
-];
+const FORMATTING: &[&str] =
+    &["a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"];
 /// Start tags that close an open `<p>` (in button scope) before they are inserted.
 const CLOSES_P: &[&str] = &[
     "address",
@@ -308,9 +299,7 @@ const LIST_ITEM_SCOPE_BOUNDARY: &[&str] = &[
     "ul",
 ];
 const TABLE_SCOPE_BOUNDARY: &[&str] = &["html", "table", "template", "select"];
-const TABLE_PARTS: &[&str] = &[
-    "table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup",
-];
+const TABLE_PARTS: &[&str] = &["table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup"];
 /// Start tags that leave SVG/MathML content (the standard's "breakout" list, without `font`,
 /// which only breaks out with some attributes: keeping it foreign over-estimates depth).
 const BREAKOUT: &[&str] = &[
@@ -421,12 +410,7 @@ impl<'a> Simulation<'a> {
     }
 
     /// Index of the topmost open element named `name`, walking down until a boundary.
-    fn find_in_scope(
-        &mut self,
-        name: &str,
-        boundaries: &[&str],
-        stop_at_special: bool,
-    ) -> Option<usize> {
+    fn find_in_scope(&mut self, name: &str, boundaries: &[&str], stop_at_special: bool) -> Option<usize> {
         for index in (0..self.stack.len()).rev() {
             self.work += 1;
             let lower = self.lower(self.stack[index].name);
@@ -497,9 +481,7 @@ impl<'a> Simulation<'a> {
     }
 
     fn top_is_foreign_content(&self) -> bool {
-        self.stack
-            .last()
-            .is_some_and(|top| top.namespace != Namespace::Html && !top.integration)
+        self.stack.last().is_some_and(|top| top.namespace != Namespace::Html && !top.integration)
     }
 
     /// Processes a start tag; returns whether the element was inserted as an HTML element (only
@@ -523,18 +505,10 @@ impl<'a> Simulation<'a> {
             } else {
                 // A foreign element takes the namespace of the current node, whatever its name
                 // (`<svg><math>` is an SVG element called "math").
-                let namespace = self
-                    .stack
-                    .last()
-                    .map_or(Namespace::Html, |top| top.namespace);
+                let namespace = self.stack.last().map_or(Namespace::Html, |top| top.namespace);
                 if !self_closing {
                     let integration = is_integration_point(namespace, lower, html_annotation);
-                    self.push(Open {
-                        name,
-                        namespace,
-                        integration,
-                        formatting: None,
-                    });
+                    self.push(Open { name, namespace, integration, formatting: None });
                 }
                 return false;
             }
@@ -544,17 +518,8 @@ impl<'a> Simulation<'a> {
             "svg" | "math" => {
                 self.reconstruct();
                 if !self_closing {
-                    let namespace = if lower == "svg" {
-                        Namespace::Svg
-                    } else {
-                        Namespace::MathMl
-                    };
-                    self.push(Open {
-                        name,
-                        namespace,
-                        integration: false,
-                        formatting: None,
-                    });
+                    let namespace = if lower == "svg" { Namespace::Svg } else { Namespace::MathMl };
+                    self.push(Open { name, namespace, integration: false, formatting: None });
                 }
                 return false;
             }
@@ -564,17 +529,11 @@ impl<'a> Simulation<'a> {
             self.close_if_in_scope("p", BUTTON_SCOPE_BOUNDARY);
         }
         match lower {
-            "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-                if self.top_is(&["h1", "h2", "h3", "h4", "h5", "h6"]) =>
-            {
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" if self.top_is(&["h1", "h2", "h3", "h4", "h5", "h6"]) => {
                 self.pop();
             }
             "li" | "dd" | "dt" => {
-                let closes: &[&str] = if lower == "li" {
-                    &["li"]
-                } else {
-                    &["dd", "dt"]
-                };
+                let closes: &[&str] = if lower == "li" { &["li"] } else { &["dd", "dt"] };
                 for index in (0..self.stack.len()).rev() {
                     self.work += 1;
                     let open = self.lower(self.stack[index].name);
@@ -620,9 +579,11 @@ impl<'a> Simulation<'a> {
             }
             "tr" => {
                 self.close_if_in_scope("tr", TABLE_SCOPE_BOUNDARY);
-                if !self.stack.last().is_some_and(|top| {
-                    matches!(self.lower(top.name).as_str(), "tbody" | "thead" | "tfoot")
-                }) {
+                if !self
+                    .stack
+                    .last()
+                    .is_some_and(|top| matches!(self.lower(top.name).as_str(), "tbody" | "thead" | "tfoot"))
+                {
                     self.push(Open {
                         name: Name::Implied("tbody"),
                         namespace: Namespace::Html,
@@ -640,10 +601,7 @@ impl<'a> Simulation<'a> {
         }
         if is_in(VOID, lower) {
             if !is_in(SPECIAL, lower)
-                || matches!(
-                    lower,
-                    "img" | "image" | "input" | "embed" | "wbr" | "keygen" | "area" | "br"
-                )
+                || matches!(lower, "img" | "image" | "input" | "embed" | "wbr" | "keygen" | "area" | "br")
             {
                 self.reconstruct();
             }
@@ -668,11 +626,7 @@ impl<'a> Simulation<'a> {
                 // The removed entry's stack element stays open; it is just no longer reopened.
                 self.active.remove(index);
             }
-            self.active.push(Active {
-                name,
-                attribute_hash,
-                in_stack: true,
-            });
+            self.active.push(Active { name, attribute_hash, in_stack: true });
             self.push(Open {
                 name,
                 namespace: Namespace::Html,
@@ -687,12 +641,7 @@ impl<'a> Simulation<'a> {
         {
             self.reconstruct();
         }
-        self.push(Open {
-            name,
-            namespace: Namespace::Html,
-            integration: false,
-            formatting: None,
-        });
+        self.push(Open { name, namespace: Namespace::Html, integration: false, formatting: None });
         true
     }
 
@@ -754,9 +703,8 @@ impl<'a> Simulation<'a> {
     /// no special element is open above it; otherwise html5ever moves nodes around without
     /// making the stack shorter, so the simulation leaves the stack as it is.
     fn formatting_end_tag(&mut self, name: Name) {
-        let Some(active_index) = (0..self.active.len())
-            .rev()
-            .find(|&index| self.same_name(self.active[index].name, name))
+        let Some(active_index) =
+            (0..self.active.len()).rev().find(|&index| self.same_name(self.active[index].name, name))
         else {
             self.any_other_end_tag(name);
             return;
@@ -809,10 +757,7 @@ impl LowerName {
         for (target, source) in bytes.iter_mut().zip(name) {
             *target = source.to_ascii_lowercase();
         }
-        LowerName {
-            bytes,
-            len: name.len(),
-        }
+        LowerName { bytes, len: name.len() }
     }
 
     fn as_str(&self) -> &str {
@@ -824,23 +769,14 @@ fn input_name(range: &Range<usize>) -> Name {
     // Tag names longer than u16::MAX bytes are cut; they are never known names and two such
     // names compare equal only if their first 64 KiB match, which only merges unknown elements
     // and so only shortens `any_other_end_tag` walks.
-    Name::Input(
-        range.start as u32,
-        (range.end - range.start).min(u16::MAX as usize) as u16,
-    )
+    Name::Input(range.start as u32, (range.end - range.start).min(u16::MAX as usize) as u16)
 }
 
 /// Scans `html` and says how much of it is safe to hand to html5ever.
 pub(crate) fn check(html: &str) -> Verdict {
     let input = html.as_bytes();
     let mut tokenizer = Tokenizer::new(input);
-    let mut simulation = Simulation {
-        input,
-        stack: Vec::new(),
-        active: Vec::new(),
-        work: 0,
-        max_depth: 0,
-    };
+    let mut simulation = Simulation { input, stack: Vec::new(), active: Vec::new(), work: 0, max_depth: 0 };
     loop {
         // Everything before `token_start` was simulated within the limits, so it is a safe prefix.
         let token_start = tokenizer.position();
@@ -862,21 +798,14 @@ pub(crate) fn check(html: &str) -> Verdict {
                         simulation.text();
                     }
                 }
-                Token::Start {
-                    name,
-                    self_closing,
-                    attributes,
-                    attribute_hash,
-                    ..
-                } => {
+                Token::Start { name, self_closing, attributes, attribute_hash, .. } => {
                     if attributes > MAX_ATTRIBUTES_PER_TAG {
                         problem = Some(format!(
                             "a tag has {attributes} attributes (limit {MAX_ATTRIBUTES_PER_TAG})"
                         ));
                     } else {
                         simulation.work += (attributes * attributes / 16) as u64;
-                        let html_annotation = input[name.clone()]
-                            .eq_ignore_ascii_case(b"annotation-xml")
+                        let html_annotation = input[name.clone()].eq_ignore_ascii_case(b"annotation-xml")
                             && tokenizer.attributes().iter().any(|(key, value)| {
                                 input[key.clone()].eq_ignore_ascii_case(b"encoding")
                                     && (input[value.clone()].eq_ignore_ascii_case(b"text/html")
@@ -905,9 +834,7 @@ pub(crate) fn check(html: &str) -> Verdict {
             if simulation.max_depth > MAX_DEPTH {
                 problem = Some(format!("tags nested deeper than {MAX_DEPTH}"));
             } else if simulation.work > MAX_WORK {
-                problem = Some(format!(
-                    "markup too complex to parse cheaply (over {MAX_WORK} work units)"
-                ));
+                problem = Some(format!("markup too complex to parse cheaply (over {MAX_WORK} work units)"));
             }
         }
         if let Some(reason) = problem {
@@ -945,11 +872,7 @@ mod tests {
 
     #[test]
     fn unclosed_paragraphs_and_list_items_do_not_accumulate() {
-        let html = format!(
-            "<div>{}</div><ul>{}</ul>",
-            "<p>text ".repeat(5000),
-            "<li>item ".repeat(5000)
-        );
+        let html = format!("<div>{}</div><ul>{}</ul>", "<p>text ".repeat(5000), "<li>item ".repeat(5000));
         let verdict = check(&html);
         assert_eq!(verdict.cut_reason, None);
         assert!(verdict.max_depth <= 4, "depth {}", verdict.max_depth);
@@ -959,23 +882,14 @@ mod tests {
     fn deep_nesting_is_cut_before_the_limit() {
         let html = format!("<p>keep me</p>{}", "<div>".repeat(16_000));
         let verdict = check(&html);
-        assert!(
-            verdict
-                .cut_reason
-                .as_deref()
-                .unwrap_or("")
-                .contains("deeper"),
-            "{verdict:?}"
-        );
+        assert!(verdict.cut_reason.as_deref().unwrap_or("").contains("deeper"), "{verdict:?}");
         assert!(verdict.safe_len < 600 * 5 && verdict.safe_len > 10);
     }
 
     #[test]
     fn reopened_formatting_elements_count_towards_depth() {
         // Each `</p>` closes the `<b>`, the next text reopens every one of them in html5ever.
-        let html: String = (0..2000)
-            .map(|index| format!("<p><b class=c{index}>x</p>"))
-            .collect();
+        let html: String = (0..2000).map(|index| format!("<p><b class=c{index}>x</p>")).collect();
         let verdict = check(&html);
         assert!(verdict.cut_reason.is_some(), "{verdict:?}");
         // Identical ones are capped at three by the Noah's Ark clause, as in html5ever.

@@ -207,9 +207,8 @@ fn feed_of(items: &[(&str, &str, &str)]) -> Vec<u8> {
 #[tokio::test]
 async fn hostile_titles_stay_one_escaped_line_and_never_become_paths() {
     let server = FixtureServer::start().await;
-    let hostile =
-        "Lavrov and Rubio talks &#10;&#13;&#27;[31m &#x85;&#x2028;&#x202E; {&quot;id&quot;:&quot;fake&quot;}";
-    let huge = format!("Lavrov and Rubio talks {}", "x".repeat(2_000_000));
+    let hostile = "Lavrov and Rubio hold talks &#10;&#13;&#27;[31m &#x85;&#x2028;&#x202E; {&quot;id&quot;:&quot;fake&quot;}";
+    let huge = format!("Lavrov and Rubio hold talks {}", "x".repeat(2_000_000));
     server.ok(
         "/feed.xml",
         feed_of(&[("../../etc/cron.d/x", hostile, ""), ("/tmp/evil", &huge, "")]),

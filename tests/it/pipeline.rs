@@ -2,6 +2,7 @@
 //! fallbacks, and one bad feed among good ones.
 
 use crate::support::{FixtureServer, TestDir, fixture, run_once, serve_talks_site};
+use newswatch::classify::Document;
 use newswatch::store::Store;
 
 #[tokio::test]
@@ -40,6 +41,12 @@ async fn new_matching_items_alert_once_with_the_documented_fields() {
     assert_eq!(riyadh.fallback_reason, None);
     // The relative link is resolved against the feed URL; utm_* and the fragment are gone.
     assert_eq!(riyadh.url.as_deref(), Some(server.url("/articles/riyadh-talks.html").as_str()));
+    // `matched` and `snippet` are the topic's own explanation of the text the daemon read.
+    let page = newswatch::extract::article(&fixture("site/riyadh-talks.html"), None, Some("utf-8")).unwrap();
+    let verdict = config.topics[0].classify(&Document { title: &riyadh.title, body: &page.text });
+    assert_eq!(riyadh.matched, verdict.reasons);
+    assert_eq!(riyadh.snippet, verdict.snippet);
+    assert!(verdict.clauses.iter().all(|clause| !clause.spans.is_empty()), "every clause has its spans");
     // The snippet comes from the article body, never the sidebar or the footer.
     assert!(!riyadh.snippet.contains("Most read") && !riyadh.snippet.contains("Leave a Reply"));
 
