@@ -17,7 +17,9 @@ fn main() {
     if let Err(failure) = runtime.block_on(cli::run(cli)) {
         // `newswatch alerts | head` closing the pipe early is not an error.
         let broken_pipe = failure.error.chain().any(|cause| {
-            cause.downcast_ref::<std::io::Error>().is_some_and(|err| err.kind() == std::io::ErrorKind::BrokenPipe)
+            cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|err| err.kind() == std::io::ErrorKind::BrokenPipe)
         });
         if broken_pipe {
             std::process::exit(0);
