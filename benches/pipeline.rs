@@ -28,7 +28,7 @@ const PARAGRAPHS: [&str; 4] = [
 ];
 
 fn title(feed: usize, item: usize) -> String {
-    if item % 4 == 0 {
+    if item.is_multiple_of(4) {
         format!("Lavrov and Rubio hold talks on the war, round {feed}-{item}")
     } else {
         format!("Regional news story number {feed}-{item}")
@@ -38,7 +38,7 @@ fn title(feed: usize, item: usize) -> String {
 fn page(feed: usize, item: usize) -> String {
     let mut body = String::new();
     for n in 0..12 {
-        let text = if item % 4 == 0 && n == 0 {
+        let text = if item.is_multiple_of(4) && n == 0 {
             "US Secretary of State Marco Rubio and Russian Foreign Minister Sergei Lavrov held talks in Riyadh on Tuesday."
         } else {
             PARAGRAPHS[(item + n) % PARAGRAPHS.len()]
