@@ -261,8 +261,18 @@ pub struct RecordStats {
     pub dropped: std::sync::atomic::AtomicU64,
 }
 
-/// Delivers what a previous run left pending (after reconciling each sink).
+/// How long delivered outbox rows are kept.
+const DELIVERED_RETENTION_SECS: i64 = 30 * 24 * 60 * 60;
+
+/// Delivers what a previous run left pending (after reconciling each sink), and forgets outbox
+/// rows delivered long ago.
 pub async fn deliver_startup(store: &Store, sinks: &[JsonlSink]) {
+    let before = Utc::now().timestamp() - DELIVERED_RETENTION_SECS;
+    match blocking(store, move |store| store.prune_delivered(before)).await {
+        Ok(0) => {}
+        Ok(n) => debug!(rows = n, "pruned old delivered alerts from the outbox"),
+        Err(err) => warn!(error = %error_chain(&err), "cannot prune the outbox"),
+    }
     for sink in sinks {
         let sink_for_call = sink.clone();
         match blocking(store, move |store| Ok(sink_for_call.reconcile(store))).await {

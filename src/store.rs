@@ -365,6 +365,15 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes outbox rows delivered before `before` (unix seconds): once an alert is in every
+    /// sink's log, its row is only history. Seen items are kept forever, so a story that leaves a
+    /// feed and comes back months later is still known. Returns the number of rows deleted.
+    pub fn prune_delivered(&self, before: i64) -> Result<usize, StoreError> {
+        let conn = self.conn();
+        Ok(conn
+            .execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?1", [before])?)
+    }
+
     /// Number of outbox rows (delivered or not) and of seen items: for tests and `feeds list`.
     pub fn counts(&self) -> Result<(i64, i64), StoreError> {
         let conn = self.conn();
@@ -483,6 +492,9 @@ mod tests {
         assert_eq!(pending.len(), 1);
         store.mark_delivered(&[pending[0].seq], 3).unwrap();
         assert!(store.pending("s").unwrap().is_empty());
+        assert_eq!(store.prune_delivered(3).unwrap(), 0, "delivered at 3 is not before 3");
+        assert_eq!(store.prune_delivered(4).unwrap(), 1);
+        assert_eq!(store.counts().unwrap(), (0, 2), "seen items stay");
     }
 
     #[test]
