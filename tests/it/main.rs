@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod hostile;
 mod pipeline;
 mod safety;
 mod support;
