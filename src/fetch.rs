@@ -15,6 +15,10 @@
 //! Politeness: robots.txt is fetched once per origin (through this same guard, caps and limits),
 //! cached for [`ROBOTS_TTL`], and consulted for article pages only; feeds the user subscribed to
 //! are exempt. A robots.txt that is missing, fails, times out or is too large allows everything.
+//! A host that let a request time out (or refused connections) waits in a small pool of its
+//! own for a while, so a crowd of hanging hosts cannot hold every global slot while healthy
+//! hosts queue behind them.
+//!
 //! This module never parses feeds or HTML and never writes state.
 
 use crate::config::DaemonConfig;
@@ -52,6 +56,9 @@ pub const ROBOTS_TOKEN: &str = "newswatch";
 /// Per-host bookkeeping (semaphores, rate state, robots.txt) is pruned beyond this many hosts, so
 /// a stream of links to ever new hosts cannot grow memory without bound.
 const MAX_TRACKED_HOSTS: usize = 4096;
+/// How long a host that let a request time out (or could not be connected to) counts as
+/// unresponsive: its requests then wait in the small unresponsive pool, not the global one.
+const UNRESPONSIVE_FOR: Duration = Duration::from_secs(30 * 60);
 
 /// Decides which addresses count as public. Injectable so tests can call some loopback
 /// addresses "internal" while the fixture server on 127.0.0.1 plays "public".
@@ -387,6 +394,12 @@ pub struct Fetcher {
     /// None when the rate limit is off.
     rate: Option<Arc<HostRateLimiter>>,
     robots: Arc<Mutex<HashMap<String, RobotsCell>>>,
+    /// Hosts whose last request timed out or could not connect, until when they count so.
+    unresponsive: Arc<Mutex<HashMap<String, Instant>>>,
+    /// The slots requests to unresponsive hosts take instead of global ones: a quarter of
+    /// `max_concurrent` (at least one), so hosts that hang cannot hold every slot while healthy
+    /// hosts wait. At most `max_concurrent` plus this many requests are in flight.
+    unresponsive_pool: Arc<Semaphore>,
 }
 
 /// What one hop ended with.
@@ -442,10 +455,12 @@ impl Fetcher {
             guarded: build(true)?,
             guard,
             global: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
-            settings: Arc::new(settings),
             hosts: Arc::new(Mutex::new(HashMap::new())),
             rate,
             robots: Arc::new(Mutex::new(HashMap::new())),
+            unresponsive: Arc::new(Mutex::new(HashMap::new())),
+            unresponsive_pool: Arc::new(Semaphore::new((settings.max_concurrent / 4).max(1))),
+            settings: Arc::new(settings),
         })
     }
 
@@ -454,11 +469,11 @@ impl Fetcher {
         &self.guard
     }
 
-    /// Waits for this host's turn: a per-host slot, the host's request rate, then a global slot.
-    /// The global slot is taken last so a task queued behind a busy or slow host holds nothing
-    /// that other hosts need.
-    async fn permits(&self, url: &Url) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
-        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    /// Waits for this host's turn: a per-host slot, the host's request rate, then a global slot
+    /// (or, for a host that recently hung, a slot of the unresponsive pool). The shared slot is
+    /// taken last so a task queued behind a busy or slow host holds nothing others need.
+    async fn permits(&self, host: &str) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
+        let host = host.to_string();
         let host_semaphore = {
             let mut hosts = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if hosts.len() >= MAX_TRACKED_HOSTS && !hosts.contains_key(&host) {
@@ -478,8 +493,29 @@ impl Fetcher {
             }
             rate.until_key_ready(&host).await;
         }
-        let global_permit = self.global.clone().acquire_owned().await.expect("semaphore never closed");
-        (host_permit, global_permit)
+        let pool = if self.is_unresponsive(&host) { &self.unresponsive_pool } else { &self.global };
+        let shared_permit = pool.clone().acquire_owned().await.expect("semaphore never closed");
+        (host_permit, shared_permit)
+    }
+
+    fn is_unresponsive(&self, host: &str) -> bool {
+        let unresponsive = self.unresponsive.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        unresponsive.get(host).is_some_and(|until| *until > Instant::now())
+    }
+
+    /// Records whether `host` answered: a timeout or a failed connect marks it unresponsive for
+    /// [`UNRESPONSIVE_FOR`]; any HTTP answer clears the mark.
+    fn note_responsiveness(&self, host: &str, responded: bool) {
+        let mut unresponsive = self.unresponsive.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if responded {
+            unresponsive.remove(host);
+            return;
+        }
+        let now = Instant::now();
+        if unresponsive.len() >= MAX_TRACKED_HOSTS {
+            unresponsive.retain(|_, until| *until > now);
+        }
+        unresponsive.insert(host.to_string(), now + UNRESPONSIVE_FOR);
     }
 
     /// GETs `url`, following redirects by hand, and reads the body within the cap.
@@ -526,10 +562,20 @@ impl Fetcher {
             }
             let client = if trusted_hop { &self.trusted } else { &self.guarded };
             let request = self.request(client, purpose, &current, validators);
-            let _permits = self.permits(&current).await;
+            let host = current.host_str().unwrap_or_default().to_ascii_lowercase();
+            let _permits = self.permits(&host).await;
             let started = Instant::now();
             let step = tokio::time::timeout(budget, exchange(request, &current, purpose, limit)).await;
             budget = budget.saturating_sub(started.elapsed());
+            match &step {
+                Err(_elapsed) => self.note_responsiveness(&host, false),
+                Ok(Err(FetchError::Request { source, .. })) if source.is_timeout() || source.is_connect() => {
+                    self.note_responsiveness(&host, false)
+                }
+                // Reset connections and the like say nothing either way.
+                Ok(Err(FetchError::Request { .. })) => {}
+                Ok(_) => self.note_responsiveness(&host, true),
+            }
             match step {
                 Err(_elapsed) => {
                     return Err(FetchError::Timeout {
@@ -852,6 +898,57 @@ mod tests {
         assert_eq!(parse_retry_after("99999999", now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("Thu, 01 Jan 2026 00:10:00 GMT", now), Some(Duration::from_secs(600)));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn the_robots_token_is_the_user_agent_product() {
+        let mut settings = FetchSettings {
+            user_agent: "newswatch/0.1 (news monitor; +https://example.org)".into(),
+            request_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            max_concurrent: 1,
+            per_host: 1,
+            max_feed_bytes: 1,
+            max_page_bytes: 1,
+            host_requests_per_second: DEFAULT_HOST_REQUESTS_PER_SECOND,
+            host_burst: DEFAULT_HOST_BURST,
+            respect_robots_txt: true,
+            robots_ttl: ROBOTS_TTL,
+            max_robots_bytes: MAX_ROBOTS_BYTES,
+        };
+        assert_eq!(settings.robots_token(), "newswatch");
+        settings.user_agent = "PressBot 2".into();
+        assert_eq!(settings.robots_token(), "PressBot");
+        settings.user_agent = "/odd".into();
+        assert_eq!(settings.robots_token(), ROBOTS_TOKEN);
+    }
+
+    #[test]
+    fn robots_groups_for_our_token_win_over_the_wildcard() {
+        let text = b"User-agent: *\nDisallow: /\n\nUser-agent: NewsWatch\nDisallow: /private/\nAllow: /private/open\n";
+        let ours = texting_robots::Robot::new("newswatch", text).unwrap();
+        assert!(ours.allowed("https://example.org/story?id=1"));
+        assert!(!ours.allowed("https://example.org/private/x.html"));
+        assert!(ours.allowed("https://example.org/private/open/x.html"), "the longest match wins");
+        let others = texting_robots::Robot::new("otherbot", text).unwrap();
+        assert!(!others.allowed("https://example.org/story?id=1"));
+    }
+
+    #[test]
+    fn userinfo_is_stripped() {
+        let mut url = Url::parse("http://user:secret@example.org:8080/a?b#c").unwrap();
+        strip_userinfo(&mut url);
+        assert_eq!(url.as_str(), "http://example.org:8080/a?b#c");
+    }
+
+    #[test]
+    fn new_failures_have_their_own_kinds() {
+        let url = "http://example.org/".to_string();
+        assert_eq!(FetchError::RobotsDisallowed { url: url.clone() }.kind(), "robots");
+        let timeout = FetchError::Timeout { url, timeout: Duration::from_secs(30) };
+        assert_eq!(timeout.kind(), "timeout");
+        assert_eq!(timeout.to_string(), "http://example.org/ did not finish within 30s");
     }
 
     #[test]

@@ -373,6 +373,46 @@ async fn t4_hanging_feeds_do_not_stop_a_healthy_one_and_concurrency_stays_bounde
 }
 
 #[tokio::test]
+async fn t4_hosts_that_hung_before_cannot_take_every_slot_from_healthy_ones() {
+    let hanging = RawServer::start(|mut conn| async move {
+        conn.read_head().await;
+        conn.hold_until_closed().await;
+    })
+    .await;
+    let healthy = FixtureServer::start().await;
+    healthy.ok("/feed.xml", b"<rss/>".to_vec(), "application/rss+xml");
+    let mut settings = settings();
+    settings.max_concurrent = 2; // and so one slot for unresponsive hosts
+    let fetcher = fetcher(settings);
+    let hanging_urls: Vec<Url> = (0..2)
+        .map(|n| Url::parse(&format!("http://slow{n}.test:{}/feed.xml", hanging.addr.port())).unwrap())
+        .collect();
+    let fetch_all = |urls: Vec<Url>| {
+        let fetcher = fetcher.clone();
+        tokio::spawn(async move {
+            let no_validators = Validators::default();
+            let fetches = urls.iter().map(|url| fetcher.get(Target::Feed, url, &no_validators));
+            futures_util::future::join_all(fetches).await
+        })
+    };
+    // First round: both hang until the read timeout, taking both global slots meanwhile.
+    let first = fetch_all(hanging_urls.clone()).await.unwrap();
+    assert!(first.iter().all(|result| matches!(result, Err(err) if err.kind() == "timeout")));
+
+    // Second round: the same hosts hang again, now in their own pool; a healthy host is served
+    // at once instead of after the read timeout.
+    let second = fetch_all(hanging_urls);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let healthy_url = Url::parse(&format!("http://fine.test:{}/feed.xml", healthy.addr.port())).unwrap();
+    fetcher.get(Target::Feed, &healthy_url, &Validators::default()).await.unwrap();
+    let waited = started.elapsed();
+    eprintln!("t4: healthy host served in {waited:?} while two hosts hang");
+    assert!(waited < Duration::from_millis(500), "the healthy host waited {waited:?} for a slot");
+    second.abort();
+}
+
+#[tokio::test]
 async fn h4_pdf_and_video_pages_are_refused_before_reading_and_fall_back_to_the_summary() {
     // Headers promise a gigabyte and then stall: reading any of it would cost the read timeout.
     let pages = RawServer::start(|mut conn| async move {
