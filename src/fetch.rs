@@ -310,14 +310,19 @@ impl FetchError {
 /// Limits and identity for the [`Fetcher`].
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
+    /// Sent with every request; its product token (before the `/`) is our robots.txt name.
     pub user_agent: String,
     /// One deadline for a whole request: every redirect hop, headers and body.
     pub request_timeout: Duration,
+    /// The longest wait for a TCP (and TLS) connection.
     pub connect_timeout: Duration,
     /// The longest wait for the next byte.
     pub read_timeout: Duration,
+    /// Requests in flight at once, over all hosts.
     pub max_concurrent: usize,
+    /// Requests in flight at once to one host.
     pub per_host: usize,
+    /// Body caps after decompression, for feeds and for article pages.
     pub max_feed_bytes: u64,
     pub max_page_bytes: u64,
     /// Requests per second to one host; 0 turns the rate limit off.
@@ -328,6 +333,7 @@ pub struct FetchSettings {
     pub respect_robots_txt: bool,
     /// How long a fetched robots.txt is trusted.
     pub robots_ttl: Duration,
+    /// A robots.txt larger than this is ignored (allows everything).
     pub max_robots_bytes: u64,
 }
 
