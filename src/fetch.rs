@@ -1,29 +1,64 @@
 //! The one outbound HTTP chokepoint. Every request newswatch makes goes through [`Fetcher`]:
-//! timeouts, conditional GET, a body cap applied after decompression, a global and a per-host
-//! concurrency limit, `Retry-After`, redirects followed by hand (at most [`MAX_REDIRECTS`]), and
-//! the SSRF guard.
+//! timeouts (connect, idle read, and one total deadline shared by every redirect hop),
+//! conditional GET, a body cap applied after decompression, a global and a per-host concurrency
+//! limit, a per-host request-rate limit, robots.txt for article pages, `Retry-After`, redirects
+//! followed by hand (at most [`MAX_REDIRECTS`]), and the SSRF guard.
 //!
 //! The guard: URLs that came from a feed (item links) and every redirect hop of any request may
 //! only be http(s) and may only reach public addresses. IP literals are checked here; host names
 //! are checked by [`GuardedResolver`], which refuses the whole name if any of its addresses is
 //! non-public, and whose addresses are the very ones connected to (no second lookup to rebind).
 //! A feed URL the user configured may point anywhere on its first hop: that is the user's choice.
-//! Environment proxies are never used.
+//! Credentials in a URL (`user:pass@`) are only ever sent on that first hop too. Environment
+//! proxies are never used.
+//!
+//! Politeness: robots.txt is fetched once per origin (through this same guard, caps and limits),
+//! cached for [`ROBOTS_TTL`], and consulted for article pages only; feeds the user subscribed to
+//! are exempt. A robots.txt that is missing, fails, times out or is too large allows everything.
+//! A host that let a request time out (or refused connections) waits in a small pool of its
+//! own for a while, so a crowd of hanging hosts cannot hold every global slot while healthy
+//! hosts queue behind them.
+//!
+//! This module never parses feeds or HTML and never writes state.
 
 use crate::config::DaemonConfig;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::debug;
 use url::{Host, Url};
 
 /// The most redirect hops followed for one request.
 pub const MAX_REDIRECTS: usize = 5;
 /// Retry-After values are clamped to this range.
 pub const MIN_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The longest a server's Retry-After can keep us away.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+/// Requests per second to one host. Loopback hosts are not exempt: a local test server gets the
+/// same treatment as a newsroom, and tests raise the rate through [`FetchSettings`].
+pub const DEFAULT_HOST_REQUESTS_PER_SECOND: u32 = 5;
+/// Requests to one host that may start back to back before the rate applies.
+pub const DEFAULT_HOST_BURST: u32 = 5;
+/// How long a fetched robots.txt is trusted.
+pub const ROBOTS_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a robots.txt that could not be had (timeout, 5xx, too large) counts as "allow all"
+/// before it is asked for again: shorter than [`ROBOTS_TTL`] so a host that recovers is honoured
+/// soon, long enough that a host whose robots.txt hangs does not cost a timeout per page.
+pub const ROBOTS_FAILURE_TTL: Duration = Duration::from_secs(60 * 60);
+/// The most robots.txt bytes read; RFC 9309 asks parsers to handle at least 500 KiB.
+pub const MAX_ROBOTS_BYTES: u64 = 512 * 1024;
+/// The robots.txt product token used when the user agent has none.
+pub const ROBOTS_TOKEN: &str = "newswatch";
+/// Per-host bookkeeping (semaphores, rate state, robots.txt) is pruned beyond this many hosts, so
+/// a stream of links to ever new hosts cannot grow memory without bound.
+const MAX_TRACKED_HOSTS: usize = 4096;
+/// How long a host that let a request time out (or could not be connected to) counts as
+/// unresponsive: its requests then wait in the small unresponsive pool, not the global one.
+const UNRESPONSIVE_FOR: Duration = Duration::from_secs(30 * 60);
 
 /// Decides which addresses count as public. Injectable so tests can call some loopback
 /// addresses "internal" while the fixture server on 127.0.0.1 plays "public".
@@ -239,6 +274,10 @@ pub enum FetchError {
     BadRedirect { url: String },
     #[error("{url} is {content_type}, not an HTML page")]
     NotHtml { url: String, content_type: String },
+    #[error("{url} is disallowed by the site's robots.txt")]
+    RobotsDisallowed { url: String },
+    #[error("{url} did not finish within {}s", timeout.as_secs_f32())]
+    Timeout { url: String, timeout: Duration },
 }
 
 impl FetchError {
@@ -268,6 +307,8 @@ impl FetchError {
             FetchError::TooManyRedirects { .. } => "redirects",
             FetchError::BadRedirect { .. } => "redirects",
             FetchError::NotHtml { .. } => "not_html",
+            FetchError::RobotsDisallowed { .. } => "robots",
+            FetchError::Timeout { .. } => "timeout",
         }
     }
 }
@@ -275,17 +316,36 @@ impl FetchError {
 /// Limits and identity for the [`Fetcher`].
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
+    /// Sent with every request; its product token (before the `/`) is our robots.txt name.
     pub user_agent: String,
+    /// One deadline for a whole request: every redirect hop, headers and body.
     pub request_timeout: Duration,
+    /// The longest wait for a TCP (and TLS) connection.
     pub connect_timeout: Duration,
+    /// The longest wait for the next byte.
     pub read_timeout: Duration,
+    /// Requests in flight at once, over all hosts.
     pub max_concurrent: usize,
+    /// Requests in flight at once to one host.
     pub per_host: usize,
+    /// Body caps after decompression, for feeds and for article pages.
     pub max_feed_bytes: u64,
     pub max_page_bytes: u64,
+    /// Requests per second to one host; 0 turns the rate limit off.
+    pub host_requests_per_second: u32,
+    /// Requests to one host that may start back to back before the rate applies (at least 1).
+    pub host_burst: u32,
+    /// Whether article pages are checked against their site's robots.txt.
+    pub respect_robots_txt: bool,
+    /// How long a fetched robots.txt is trusted.
+    pub robots_ttl: Duration,
+    /// A robots.txt larger than this is ignored (allows everything).
+    pub max_robots_bytes: u64,
 }
 
 impl FetchSettings {
+    /// The settings a daemon config asks for; knobs the config does not have yet take the
+    /// `DEFAULT_*`/`ROBOTS_*` values of this module.
     pub fn from_config(daemon: &DaemonConfig) -> FetchSettings {
         FetchSettings {
             user_agent: daemon.user_agent.clone(),
@@ -296,9 +356,41 @@ impl FetchSettings {
             per_host: daemon.per_host_concurrency,
             max_feed_bytes: daemon.max_feed_bytes,
             max_page_bytes: daemon.max_page_bytes,
+            host_requests_per_second: DEFAULT_HOST_REQUESTS_PER_SECOND,
+            host_burst: DEFAULT_HOST_BURST,
+            respect_robots_txt: true,
+            robots_ttl: ROBOTS_TTL,
+            max_robots_bytes: MAX_ROBOTS_BYTES,
         }
     }
+
+    /// The robots.txt product token: the user agent up to its first `/` or space.
+    pub fn robots_token(&self) -> &str {
+        let token = self.user_agent.split(['/', ' ']).next().unwrap_or_default().trim();
+        if token.is_empty() { ROBOTS_TOKEN } else { token }
+    }
 }
+
+/// What one request is for: it decides the cap, the headers, the content-type check, whether
+/// the first hop is trusted and whether robots.txt is consulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Feed,
+    Page,
+    Robots,
+}
+
+/// A site's robots.txt as last fetched; `rules: None` allows everything.
+struct RobotsEntry {
+    rules: Option<Arc<texting_robots::Robot>>,
+    expires: Instant,
+}
+
+/// One cell per origin; the async mutex makes concurrent pages of one site wait for a single
+/// robots.txt request instead of each sending their own.
+type RobotsCell = Arc<tokio::sync::Mutex<Option<RobotsEntry>>>;
+
+type HostRateLimiter = governor::DefaultKeyedRateLimiter<String>;
 
 /// The HTTP client. Cheap to clone.
 #[derive(Clone)]
@@ -311,6 +403,21 @@ pub struct Fetcher {
     settings: Arc<FetchSettings>,
     global: Arc<Semaphore>,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// None when the rate limit is off.
+    rate: Option<Arc<HostRateLimiter>>,
+    robots: Arc<Mutex<HashMap<String, RobotsCell>>>,
+    /// Hosts whose last request timed out or could not connect, until when they count so.
+    unresponsive: Arc<Mutex<HashMap<String, Instant>>>,
+    /// The slots requests to unresponsive hosts take instead of global ones: a quarter of
+    /// `max_concurrent` (at least one), so hosts that hang cannot hold every slot while healthy
+    /// hosts wait. At most `max_concurrent` plus this many requests are in flight.
+    unresponsive_pool: Arc<Semaphore>,
+}
+
+/// What one hop ended with.
+enum Hop {
+    Done(Fetched),
+    Redirect(Url),
 }
 
 impl Fetcher {
@@ -351,13 +458,21 @@ impl Fetcher {
                 }))
                 .build()
         };
+        let rate = NonZeroU32::new(settings.host_requests_per_second).map(|per_second| {
+            let burst = NonZeroU32::new(settings.host_burst).unwrap_or(NonZeroU32::MIN);
+            Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(per_second).allow_burst(burst)))
+        });
         Ok(Fetcher {
             trusted: build(false)?,
             guarded: build(true)?,
             guard,
-            global: Arc::new(Semaphore::new(settings.max_concurrent)),
-            settings: Arc::new(settings),
+            global: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
             hosts: Arc::new(Mutex::new(HashMap::new())),
+            rate,
+            robots: Arc::new(Mutex::new(HashMap::new())),
+            unresponsive: Arc::new(Mutex::new(HashMap::new())),
+            unresponsive_pool: Arc::new(Semaphore::new((settings.max_concurrent / 4).max(1))),
+            settings: Arc::new(settings),
         })
     }
 
@@ -366,16 +481,53 @@ impl Fetcher {
         &self.guard
     }
 
-    async fn permits(&self, url: &Url) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
-        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    /// Waits for this host's turn: a per-host slot, the host's request rate, then a global slot
+    /// (or, for a host that recently hung, a slot of the unresponsive pool). The shared slot is
+    /// taken last so a task queued behind a busy or slow host holds nothing others need.
+    async fn permits(&self, host: &str) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
+        let host = host.to_string();
         let host_semaphore = {
             let mut hosts = self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            hosts.entry(host).or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_host))).clone()
+            if hosts.len() >= MAX_TRACKED_HOSTS && !hosts.contains_key(&host) {
+                // Only semaphores nobody holds or waits on can go.
+                hosts.retain(|_, semaphore| Arc::strong_count(semaphore) > 1);
+            }
+            hosts
+                .entry(host.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_host.max(1))))
+                .clone()
         };
         // Neither semaphore is ever closed, so acquiring cannot fail.
         let host_permit = host_semaphore.acquire_owned().await.expect("semaphore never closed");
-        let global_permit = self.global.clone().acquire_owned().await.expect("semaphore never closed");
-        (host_permit, global_permit)
+        if let Some(rate) = &self.rate {
+            if rate.len() >= MAX_TRACKED_HOSTS {
+                rate.retain_recent();
+            }
+            rate.until_key_ready(&host).await;
+        }
+        let pool = if self.is_unresponsive(&host) { &self.unresponsive_pool } else { &self.global };
+        let shared_permit = pool.clone().acquire_owned().await.expect("semaphore never closed");
+        (host_permit, shared_permit)
+    }
+
+    fn is_unresponsive(&self, host: &str) -> bool {
+        let unresponsive = self.unresponsive.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        unresponsive.get(host).is_some_and(|until| *until > Instant::now())
+    }
+
+    /// Records whether `host` answered: a timeout or a failed connect marks it unresponsive for
+    /// [`UNRESPONSIVE_FOR`]; any HTTP answer clears the mark.
+    fn note_responsiveness(&self, host: &str, responded: bool) {
+        let mut unresponsive = self.unresponsive.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if responded {
+            unresponsive.remove(host);
+            return;
+        }
+        let now = Instant::now();
+        if unresponsive.len() >= MAX_TRACKED_HOSTS {
+            unresponsive.retain(|_, until| *until > now);
+        }
+        unresponsive.insert(host.to_string(), now + UNRESPONSIVE_FOR);
     }
 
     /// GETs `url`, following redirects by hand, and reads the body within the cap.
@@ -385,68 +537,212 @@ impl Fetcher {
         url: &Url,
         validators: &Validators,
     ) -> Result<Fetched, FetchError> {
-        let limit = match target {
-            Target::Feed => self.settings.max_feed_bytes,
-            Target::Page => self.settings.max_page_bytes,
+        let purpose = match target {
+            Target::Feed => Purpose::Feed,
+            Target::Page => Purpose::Page,
         };
+        self.fetch(purpose, url, validators).await
+    }
+
+    async fn fetch(
+        &self,
+        purpose: Purpose,
+        url: &Url,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
+        let limit = match purpose {
+            Purpose::Feed => self.settings.max_feed_bytes,
+            Purpose::Page => self.settings.max_page_bytes,
+            Purpose::Robots => self.settings.max_robots_bytes,
+        };
+        // One deadline for the whole chain: five slow redirects must not take five timeouts.
+        // Time spent queueing for a slot or for the host's rate does not count against it.
+        let mut budget = self.settings.request_timeout;
         let mut current = url.clone();
         for hop in 0..=MAX_REDIRECTS {
-            let trusted_hop = hop == 0 && target == Target::Feed;
+            let trusted_hop = hop == 0 && purpose == Purpose::Feed;
             if !trusted_hop {
+                // Credentials are the user's to give on their own feed URL; a feed's links and a
+                // server's redirects never get to make us send any.
+                strip_userinfo(&mut current);
                 self.guard
                     .check(&current)
                     .map_err(|reason| FetchError::Blocked { url: current.to_string(), reason })?;
             }
+            if purpose == Purpose::Page && self.settings.respect_robots_txt {
+                self.check_robots(&current).await?;
+            }
             let client = if trusted_hop { &self.trusted } else { &self.guarded };
-            let mut request = client.get(current.clone());
-            if target == Target::Feed {
+            let request = self.request(client, purpose, &current, validators);
+            let host = current.host_str().unwrap_or_default().to_ascii_lowercase();
+            let _permits = self.permits(&host).await;
+            let started = Instant::now();
+            let step = tokio::time::timeout(budget, exchange(request, &current, purpose, limit)).await;
+            budget = budget.saturating_sub(started.elapsed());
+            match &step {
+                Err(_elapsed) => self.note_responsiveness(&host, false),
+                Ok(Err(FetchError::Request { source, .. })) if source.is_timeout() || source.is_connect() => {
+                    self.note_responsiveness(&host, false)
+                }
+                // Reset connections and the like say nothing either way.
+                Ok(Err(FetchError::Request { .. })) => {}
+                Ok(_) => self.note_responsiveness(&host, true),
+            }
+            match step {
+                Err(_elapsed) => {
+                    return Err(FetchError::Timeout {
+                        url: current.to_string(),
+                        timeout: self.settings.request_timeout,
+                    });
+                }
+                Ok(Err(err)) => return Err(err),
+                Ok(Ok(Hop::Done(fetched))) => return Ok(fetched),
+                Ok(Ok(Hop::Redirect(next))) => current = next,
+            }
+        }
+        Err(FetchError::TooManyRedirects { url: url.to_string() })
+    }
+
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        purpose: Purpose,
+        url: &Url,
+        validators: &Validators,
+    ) -> reqwest::RequestBuilder {
+        let mut request = client.get(url.clone());
+        match purpose {
+            Purpose::Feed => {
                 if let Some(etag) = &validators.etag {
                     request = request.header(reqwest::header::IF_NONE_MATCH, etag);
                 }
                 if let Some(last_modified) = &validators.last_modified {
                     request = request.header(reqwest::header::IF_MODIFIED_SINCE, last_modified);
                 }
-                request = request.header(
+                request.header(
                     reqwest::header::ACCEPT,
                     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
-                );
-            } else {
-                request = request
-                    .header(reqwest::header::ACCEPT, "text/html, application/xhtml+xml;q=0.9, */*;q=0.1");
+                )
             }
-            let _permits = self.permits(&current).await;
-            let response = request.send().await.map_err(|source| request_error(&current, source))?;
-            let status = response.status();
-            if status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED {
-                let location = response
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|location| current.join(location).ok())
-                    .ok_or_else(|| FetchError::BadRedirect { url: current.to_string() })?;
-                let mut next = location;
-                next.set_fragment(None);
-                current = next;
-                continue;
+            Purpose::Page => {
+                request.header(reqwest::header::ACCEPT, "text/html, application/xhtml+xml;q=0.9, */*;q=0.1")
             }
-            if status == reqwest::StatusCode::NOT_MODIFIED {
-                return Ok(Fetched::NotModified);
-            }
-            if !status.is_success() {
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| parse_retry_after(value, Utc::now()));
-                return Err(FetchError::Status {
-                    url: current.to_string(),
-                    status: status.as_u16(),
-                    retry_after,
-                });
-            }
-            return read_body(response, &current, target, limit).await;
+            Purpose::Robots => request.header(reqwest::header::ACCEPT, "text/plain, */*;q=0.1"),
         }
-        Err(FetchError::TooManyRedirects { url: url.to_string() })
+    }
+
+    /// Refuses a page its site's robots.txt disallows for our product token.
+    async fn check_robots(&self, url: &Url) -> Result<(), FetchError> {
+        match self.robots_rules(url).await {
+            Some(rules) if !rules.allowed(url.as_str()) => {
+                Err(FetchError::RobotsDisallowed { url: url.to_string() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The robots.txt rules of `url`'s origin, fetched at most once per TTL; None allows all.
+    async fn robots_rules(&self, url: &Url) -> Option<Arc<texting_robots::Robot>> {
+        let origin = url.origin().ascii_serialization();
+        let cell = {
+            let mut origins = self.robots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if origins.len() >= MAX_TRACKED_HOSTS && !origins.contains_key(&origin) {
+                let now = Instant::now();
+                origins.retain(|_, cell| {
+                    Arc::strong_count(cell) > 1
+                        || cell
+                            .try_lock()
+                            .is_ok_and(|slot| slot.as_ref().is_some_and(|entry| entry.expires > now))
+                });
+                if origins.len() >= MAX_TRACKED_HOSTS {
+                    origins.retain(|_, cell| Arc::strong_count(cell) > 1);
+                }
+            }
+            origins.entry(origin).or_default().clone()
+        };
+        let mut slot = cell.lock().await;
+        if let Some(entry) = slot.as_ref()
+            && entry.expires > Instant::now()
+        {
+            return entry.rules.clone();
+        }
+        let mut robots_url = url.join("/robots.txt").ok()?;
+        robots_url.set_query(None);
+        robots_url.set_fragment(None);
+        // Boxed: this is a fetch inside a fetch (of a page), and async recursion needs a pointer.
+        let fetched = Box::pin(self.fetch(Purpose::Robots, &robots_url, &Validators::default())).await;
+        let (rules, ttl) = match fetched {
+            Ok(Fetched::Body(body)) => {
+                let token = self.settings.robots_token().to_string();
+                // A big robots.txt takes a while to compile into rules: off the runtime.
+                let parsed =
+                    tokio::task::spawn_blocking(move || texting_robots::Robot::new(&token, &body.bytes))
+                        .await;
+                match parsed {
+                    Ok(Ok(robot)) => (Some(Arc::new(robot)), self.settings.robots_ttl),
+                    Ok(Err(err)) => {
+                        debug!(url = %robots_url, error = %err, "unparsable robots.txt; allowing all");
+                        (None, self.settings.robots_ttl)
+                    }
+                    Err(join_err) => {
+                        debug!(url = %robots_url, error = %join_err, "robots.txt parser crashed; allowing all");
+                        (None, ROBOTS_FAILURE_TTL.min(self.settings.robots_ttl))
+                    }
+                }
+            }
+            // No robots.txt (any 4xx, RFC 9309 2.3.1.3): everything is allowed.
+            Err(FetchError::Status { status: 400..=499, .. }) => (None, self.settings.robots_ttl),
+            Ok(Fetched::NotModified) => (None, ROBOTS_FAILURE_TTL.min(self.settings.robots_ttl)),
+            Err(err) => {
+                debug!(url = %robots_url, kind = err.kind(), error = %err, "robots.txt unavailable; allowing all");
+                (None, ROBOTS_FAILURE_TTL.min(self.settings.robots_ttl))
+            }
+        };
+        *slot = Some(RobotsEntry { rules: rules.clone(), expires: Instant::now() + ttl });
+        rules
+    }
+}
+
+/// Sends one request and reads its answer: a redirect target, a 304, an error status, or the
+/// body within `limit`.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    url: &Url,
+    purpose: Purpose,
+    limit: u64,
+) -> Result<Hop, FetchError> {
+    let response = request.send().await.map_err(|source| request_error(url, source))?;
+    let status = response.status();
+    if status == reqwest::StatusCode::NOT_MODIFIED {
+        return Ok(Hop::Done(Fetched::NotModified));
+    }
+    if status.is_redirection() {
+        let mut next = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|location| url.join(location).ok())
+            .ok_or_else(|| FetchError::BadRedirect { url: url.to_string() })?;
+        next.set_fragment(None);
+        return Ok(Hop::Redirect(next));
+    }
+    if !status.is_success() {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, Utc::now()));
+        return Err(FetchError::Status { url: url.to_string(), status: status.as_u16(), retry_after });
+    }
+    read_body(response, url, purpose, limit).await.map(Hop::Done)
+}
+
+/// Removes `user:pass@` from a URL.
+fn strip_userinfo(url: &mut Url) {
+    if !url.username().is_empty() || url.password().is_some() {
+        // Both only fail for URLs without a host, which the guard refuses anyway.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
     }
 }
 
@@ -472,7 +768,7 @@ fn request_error(url: &Url, source: reqwest::Error) -> FetchError {
 async fn read_body(
     mut response: reqwest::Response,
     url: &Url,
-    target: Target,
+    purpose: Purpose,
     limit: u64,
 ) -> Result<Fetched, FetchError> {
     let header = |name: reqwest::header::HeaderName| {
@@ -486,7 +782,8 @@ async fn read_body(
     let mime = content_type
         .as_deref()
         .map(|value| value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
-    if target == Target::Page
+    // PDFs, videos and images never reach the HTML parser; refused before a byte is read.
+    if purpose == Purpose::Page
         && let Some(mime) = &mime
     {
         let html_like = mime.is_empty()
@@ -501,14 +798,24 @@ async fn read_body(
     let charset = content_type.as_deref().and_then(charset_of);
     // A declared length over the cap is refused before reading anything. It may be absent
     // (chunked, or decoded by the client), so the running count below is the real bound.
-    if response.content_length().is_some_and(|length| length > limit) {
+    let declared = response.content_length();
+    if declared.is_some_and(|length| length > limit) {
         return Err(FetchError::TooLarge { url: url.to_string(), limit });
     }
-    let mut bytes = Vec::with_capacity(64 * 1024);
+    let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
+    let initial = declared.map_or(64 * 1024, |length| length as usize).min(limit_bytes);
+    let mut bytes = Vec::with_capacity(initial);
     while let Some(chunk) = response.chunk().await.map_err(|source| request_error(url, source))? {
-        if bytes.len() as u64 + chunk.len() as u64 > limit {
+        let needed = bytes.len() + chunk.len();
+        if needed > limit_bytes {
             // Dropping the response closes the connection.
             return Err(FetchError::TooLarge { url: url.to_string(), limit });
+        }
+        if needed > bytes.capacity() {
+            // Grow by doubling as Vec would, but never past the cap: memory stays near the cap
+            // rather than twice it.
+            let target = (bytes.capacity() * 2).clamp(needed, limit_bytes);
+            bytes.reserve_exact(target - bytes.len());
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -603,6 +910,57 @@ mod tests {
         assert_eq!(parse_retry_after("99999999", now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("Thu, 01 Jan 2026 00:10:00 GMT", now), Some(Duration::from_secs(600)));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn the_robots_token_is_the_user_agent_product() {
+        let mut settings = FetchSettings {
+            user_agent: "newswatch/0.1 (news monitor; +https://example.org)".into(),
+            request_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            max_concurrent: 1,
+            per_host: 1,
+            max_feed_bytes: 1,
+            max_page_bytes: 1,
+            host_requests_per_second: DEFAULT_HOST_REQUESTS_PER_SECOND,
+            host_burst: DEFAULT_HOST_BURST,
+            respect_robots_txt: true,
+            robots_ttl: ROBOTS_TTL,
+            max_robots_bytes: MAX_ROBOTS_BYTES,
+        };
+        assert_eq!(settings.robots_token(), "newswatch");
+        settings.user_agent = "PressBot 2".into();
+        assert_eq!(settings.robots_token(), "PressBot");
+        settings.user_agent = "/odd".into();
+        assert_eq!(settings.robots_token(), ROBOTS_TOKEN);
+    }
+
+    #[test]
+    fn robots_groups_for_our_token_win_over_the_wildcard() {
+        let text = b"User-agent: *\nDisallow: /\n\nUser-agent: NewsWatch\nDisallow: /private/\nAllow: /private/open\n";
+        let ours = texting_robots::Robot::new("newswatch", text).unwrap();
+        assert!(ours.allowed("https://example.org/story?id=1"));
+        assert!(!ours.allowed("https://example.org/private/x.html"));
+        assert!(ours.allowed("https://example.org/private/open/x.html"), "the longest match wins");
+        let others = texting_robots::Robot::new("otherbot", text).unwrap();
+        assert!(!others.allowed("https://example.org/story?id=1"));
+    }
+
+    #[test]
+    fn userinfo_is_stripped() {
+        let mut url = Url::parse("http://user:secret@example.org:8080/a?b#c").unwrap();
+        strip_userinfo(&mut url);
+        assert_eq!(url.as_str(), "http://example.org:8080/a?b#c");
+    }
+
+    #[test]
+    fn new_failures_have_their_own_kinds() {
+        let url = "http://example.org/".to_string();
+        assert_eq!(FetchError::RobotsDisallowed { url: url.clone() }.kind(), "robots");
+        let timeout = FetchError::Timeout { url, timeout: Duration::from_secs(30) };
+        assert_eq!(timeout.kind(), "timeout");
+        assert_eq!(timeout.to_string(), "http://example.org/ did not finish within 30s");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod cli;
 mod crash;
 mod durability;
+mod hostile;
 mod pipeline;
 mod safety;
 mod support;

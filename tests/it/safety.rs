@@ -1,9 +1,16 @@
-//! Untrusted input: the SSRF guard on item links and redirects, and response size caps.
+//! Untrusted input: the SSRF guard on item links, redirects and robots.txt (DNS rebinding,
+//! odd schemes and addresses, credentials in links, environment proxies), and response size caps.
 
-use crate::support::{FixtureServer, Route, TestDir, run_once_with};
-use newswatch::fetch::{AddressPolicy, FetchSettings, Fetcher, Guard, Lookup};
-use std::net::IpAddr;
+use crate::support::{
+    FixtureServer, RawConn, RawServer, Route, TestDir, http_response, run_once_with, serve_talks_site,
+};
+use newswatch::fetch::{
+    AddressPolicy, FetchError, FetchSettings, Fetched, Fetcher, Guard, Lookup, Target, Validators,
+};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use url::Url;
 
 /// 127.0.0.1 plays "public"; every other loopback address plays "internal".
 #[derive(Debug)]
@@ -136,4 +143,242 @@ async fn a_feed_over_the_size_cap_is_refused_and_named() {
     let store = newswatch::store::Store::open(&config.daemon.state_dir).unwrap();
     let error = store.feed_state("huge").unwrap().unwrap().last_error.unwrap();
     assert!(error.starts_with("too_large:") && error.contains("1048576"), "{error}");
+}
+
+/// A fetcher with the loopback split policy and the given resolver.
+fn fetcher_with_lookup(config: &newswatch::config::Config, lookup: Arc<dyn Lookup>) -> Fetcher {
+    let guard = Guard { policy: Arc::new(LoopbackSplit), allow_private: false, allow_hosts: vec![] };
+    Fetcher::with_parts(FetchSettings::from_config(&config.daemon), guard, lookup).unwrap()
+}
+
+/// `rebind.test` answers 127.0.0.1 ("public") to its first `public_answers` lookups, then
+/// 127.0.0.2 ("internal"), as a rebinding attacker's DNS server would.
+#[derive(Debug)]
+struct Rebinding {
+    public_answers: usize,
+    calls: AtomicUsize,
+}
+
+impl Lookup for Rebinding {
+    fn lookup(
+        &self,
+        _host: String,
+    ) -> futures_util::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let ip: IpAddr = if call <= self.public_answers { [127, 0, 0, 1] } else { [127, 0, 0, 2] }.into();
+        Box::pin(async move { Ok(vec![ip]) })
+    }
+}
+
+/// Reads a request and answers with a small HTML page (404 for robots.txt); every answer
+/// closes its connection, so the next request needs a new connection and a new lookup.
+async fn serve_page_and_close(mut conn: RawConn) {
+    let Some(head) = conn.read_head().await else { return };
+    let response = if head.contains(" /robots.txt ") {
+        http_response("404 Not Found", &[], b"")
+    } else {
+        http_response(
+            "200 OK",
+            &[("Content-Type", "text/html")],
+            b"<html><body><p>public page</p></body></html>",
+        )
+    };
+    conn.write(&response).await;
+}
+
+#[tokio::test]
+async fn n4_dns_rebinding_never_reaches_the_internal_address() {
+    // The internal server listens on the same port as the public one, on 127.0.0.2, so a
+    // connection that followed a rebound answer would land there.
+    let (public, internal) = {
+        let mut pair = None;
+        for _ in 0..20 {
+            let public = RawServer::start(serve_page_and_close).await;
+            let internal_addr = SocketAddr::new([127, 0, 0, 2].into(), public.addr.port());
+            if let Some(internal) = RawServer::start_at(internal_addr, serve_page_and_close).await {
+                pair = Some((public, internal));
+                break;
+            }
+        }
+        pair.expect("a port free on both 127.0.0.1 and 127.0.0.2")
+    };
+    let dir = TestDir::new();
+    dir.write_config(&[("unused", public.url("/feed.xml"))], "");
+    // Lookups 1 and 2 (robots.txt, the first page) are public; the third, for the second page's
+    // new connection, rebinds to the internal address.
+    let lookup = Arc::new(Rebinding { public_answers: 2, calls: AtomicUsize::new(0) });
+    let fetcher = fetcher_with_lookup(&dir.config(), lookup.clone());
+    let port = public.addr.port();
+    let first = Url::parse(&format!("http://rebind.test:{port}/first")).unwrap();
+    let second = Url::parse(&format!("http://rebind.test:{port}/second")).unwrap();
+
+    let fetched = fetcher.get(Target::Page, &first, &Validators::default()).await;
+    assert!(matches!(fetched, Ok(Fetched::Body(_))), "{fetched:?}");
+    let refused = fetcher.get(Target::Page, &second, &Validators::default()).await;
+    assert!(matches!(refused, Err(FetchError::Blocked { .. })), "{refused:?}");
+
+    assert_eq!(lookup.calls.load(Ordering::SeqCst), 3, "every new connection resolved the name again");
+    assert_eq!(internal.accepted(), 0, "a connection reached the rebound internal address");
+    assert_eq!(public.accepted(), 2);
+}
+
+#[tokio::test]
+async fn n8_links_with_other_schemes_or_non_public_hosts_are_never_fetched() {
+    let public = FixtureServer::start().await;
+    let canary = RawServer::start(|mut conn| async move { conn.hold_until_closed().await }).await;
+    let (port, canary_port) = (public.addr.port(), canary.addr.port());
+    let links = vec![
+        "javascript:alert(document.cookie)".to_string(),
+        "file:///etc/passwd".to_string(),
+        "data:text/html,<p>Lavrov</p>".to_string(),
+        format!("ftp://127.0.0.1:{canary_port}/pub/"),
+        format!("gopher://127.0.0.1:{canary_port}/1"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        format!("http://0.0.0.0:{port}/zero"),
+        format!("http://[::1]:{port}/ipv6-loopback"),
+        public.url("/to-file"),
+        public.url("/to-gopher"),
+    ];
+    let mut feed = String::from_utf8(feed_with_links(&links)).unwrap();
+    // A relative link under an xml:base that points into the file system.
+    feed = feed.replace(
+        "</channel>",
+        "<item xml:base=\"file:///etc/\"><title>Lavrov and Rubio hold talks, based</title><link>passwd</link><guid>based</guid><pubDate>{{NOW}}</pubDate><description>US Secretary of State Marco Rubio held talks with Russian Foreign Minister Sergei Lavrov.</description></item></channel>",
+    );
+    public
+        .ok("/feed.xml", feed.into_bytes(), "application/rss+xml")
+        .route("/to-file", Route::Status { status: 302, location: Some("file:///etc/passwd".into()) })
+        .route(
+            "/to-gopher",
+            Route::Status { status: 302, location: Some(format!("gopher://127.0.0.1:{canary_port}/1")) },
+        );
+    let dir = TestDir::new();
+    dir.write_config(&[("schemes", public.url("/feed.xml"))], "");
+    let mut config = dir.config();
+    config.daemon.allow_private_networks = false;
+    run_once_with(&config, guarded_fetcher(&config)).await;
+
+    assert_eq!(canary.accepted(), 0, "an ftp: or gopher: link was connected to");
+    let mut paths: Vec<String> = public.hits().into_iter().map(|hit| hit.path).collect();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(
+        paths,
+        ["/feed.xml", "/robots.txt", "/to-file", "/to-gopher"],
+        "only the feed and http(s) links"
+    );
+    let alerts = dir.alerts();
+    assert_eq!(alerts.len(), links.len() + 1, "every item still alerts on its summary: {alerts:#?}");
+    for alert in &alerts {
+        assert_eq!(alert.text_source, "feed", "{alert:#?}");
+        assert!(!alert.snippet.contains("root:"), "{alert:#?}");
+        let reason = alert.fallback_reason.as_deref().unwrap_or_default();
+        assert!(
+            ["scheme", "not public", "non-public", "no link"].iter().any(|why| reason.contains(why)),
+            "{}: {reason}",
+            alert.title
+        );
+    }
+}
+
+#[tokio::test]
+async fn n9_credentials_in_links_and_redirects_are_never_sent() {
+    let page = crate::support::fixture("site/riyadh-talks.html");
+    let server = RawServer::start(move |mut conn| {
+        let page = page.clone();
+        async move {
+            let Some(head) = conn.read_head().await else { return };
+            let port = conn.stream.local_addr().unwrap().port();
+            let response = match head.split_whitespace().nth(1).unwrap_or_default() {
+                "/robots.txt" => http_response("404 Not Found", &[], b""),
+                "/creds" => {
+                    let location = format!("http://admin:hunter2@127.0.0.1:{port}/landing");
+                    http_response("302 Found", &[("Location", &location)], b"")
+                }
+                _ => http_response("200 OK", &[("Content-Type", "text/html")], &page),
+            };
+            conn.write(&response).await;
+        }
+    })
+    .await;
+    let port = server.addr.port();
+    let site = FixtureServer::start().await;
+    site.ok(
+        "/feed.xml",
+        feed_with_links(&[format!("http://user:pass@127.0.0.1:{port}/direct"), server.url("/creds")]),
+        "application/rss+xml",
+    );
+    let dir = TestDir::new();
+    dir.write_config(&[("creds", site.url("/feed.xml"))], "");
+    let mut config = dir.config();
+    config.daemon.allow_private_networks = false;
+    run_once_with(&config, guarded_fetcher(&config)).await;
+
+    let heads = server.heads();
+    let paths: Vec<&str> = heads.iter().filter_map(|head| head.split_whitespace().nth(1)).collect();
+    assert!(paths.contains(&"/direct") && paths.contains(&"/landing"), "{paths:?}");
+    for head in &heads {
+        assert!(!head.to_ascii_lowercase().contains("authorization:"), "credentials sent:\n{head}");
+    }
+    assert_eq!(dir.alerts().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n10_environment_proxies_are_ignored() {
+    let proxy = RawServer::start(answer_502).await;
+    let site = FixtureServer::start().await;
+    serve_talks_site(&site);
+    let dir = TestDir::new();
+    dir.write_config(&[("wire", site.url("/talks.xml"))], "");
+    let config = dir.config_path().display().to_string();
+    let proxy_url = proxy.url("");
+    let dir_ref = &dir;
+    let output = tokio::task::block_in_place(|| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"));
+        command.args(["run", "--once", "--config", &config]).current_dir(dir_ref.path());
+        for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+            command.env(name, &proxy_url);
+        }
+        command.env_remove("NO_PROXY").env_remove("no_proxy").output().unwrap()
+    });
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(proxy.accepted(), 0, "a request went through the environment's proxy");
+    assert_eq!(dir.alerts().len(), 2, "the feed was fetched directly");
+}
+
+async fn answer_502(mut conn: RawConn) {
+    if conn.read_head().await.is_some() {
+        conn.write(&http_response("502 Bad Gateway", &[], b"")).await;
+    }
+}
+
+#[tokio::test]
+async fn robots_txt_requests_go_through_the_guard_too() {
+    let public = FixtureServer::start().await;
+    let internal = FixtureServer::start_on("127.0.0.2").await;
+    internal.ok("/robots.txt", b"User-agent: *\nDisallow: /\n".to_vec(), "text/plain");
+    serve_talks_site(&public);
+    public.route(
+        "/robots.txt",
+        Route::Status {
+            status: 302,
+            location: Some(format!("http://127.0.0.2:{}/robots.txt", internal.addr.port())),
+        },
+    );
+    public.ok(
+        "/feed.xml",
+        feed_with_links(&[public.url("/articles/riyadh-talks.html")]),
+        "application/rss+xml",
+    );
+    let dir = TestDir::new();
+    dir.write_config(&[("feed", public.url("/feed.xml"))], "");
+    let mut config = dir.config();
+    config.daemon.allow_private_networks = false;
+    run_once_with(&config, guarded_fetcher(&config)).await;
+
+    assert!(internal.hits().is_empty(), "robots.txt was followed to an internal address");
+    let alerts = dir.alerts();
+    assert_eq!(alerts.len(), 1);
+    // The refused robots.txt counts as no robots.txt: the page is read.
+    assert_eq!(alerts[0].text_source, "page", "{alerts:#?}");
 }

@@ -269,3 +269,247 @@ pub fn serve_talks_site(server: &FixtureServer) {
         .ok("/articles/football.html", fixture("site/football.html"), "text/html; charset=utf-8")
         .status("/articles/broken-page.html", 500);
 }
+
+// Raw TCP fixtures for protocol-level abuse (drip, never answer, lying lengths, huge headers,
+// bombs), a config writer with a whole `[daemon]` section, and generated compression bombs.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Default)]
+struct RawStats {
+    accepted: AtomicUsize,
+    open: AtomicUsize,
+    heads: Mutex<Vec<String>>,
+    accepted_at: Mutex<Vec<std::time::Instant>>,
+}
+
+/// A loopback TCP server that hands every accepted connection to a handler, for answers no
+/// well-behaved HTTP server would give. It counts connections (total, and open now)
+/// and keeps every request head the handler read.
+#[derive(Clone)]
+pub struct RawServer {
+    pub addr: SocketAddr,
+    stats: Arc<RawStats>,
+}
+
+/// One accepted connection.
+pub struct RawConn {
+    pub stream: tokio::net::TcpStream,
+    stats: Arc<RawStats>,
+    buffered: Vec<u8>,
+}
+
+impl RawConn {
+    /// Reads one request head (up to the blank line) and records it; None when the client
+    /// closed first or sent more than 64 KiB without ending its head.
+    pub async fn read_head(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.buffered.windows(4).position(|window| window == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buffered[..end]).into_owned();
+                self.buffered.drain(..end + 4);
+                self.stats.heads.lock().unwrap().push(head.clone());
+                return Some(head);
+            }
+            if self.buffered.len() > 64 * 1024 {
+                return None;
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buffered.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Writes bytes; false once the client has gone.
+    pub async fn write(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).await.is_ok() && self.stream.flush().await.is_ok()
+    }
+
+    /// Holds the connection open, answering nothing, until the client closes it.
+    pub async fn hold_until_closed(&mut self) {
+        let mut sink = [0u8; 4096];
+        while matches!(self.stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    }
+}
+
+impl RawServer {
+    /// Starts a server on `ip` on a free port.
+    pub async fn start_on<F, Fut>(ip: &str, handler: F) -> RawServer
+    where
+        F: Fn(RawConn) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind loopback");
+        RawServer::serve(listener, handler)
+    }
+
+    pub async fn start<F, Fut>(handler: F) -> RawServer
+    where
+        F: Fn(RawConn) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        RawServer::start_on("127.0.0.1", handler).await
+    }
+
+    /// Starts a server on exactly `addr`; None when that address is taken.
+    pub async fn start_at<F, Fut>(addr: SocketAddr, handler: F) -> Option<RawServer>
+    where
+        F: Fn(RawConn) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind(addr).await.ok()?;
+        Some(RawServer::serve(listener, handler))
+    }
+
+    fn serve<F, Fut>(listener: tokio::net::TcpListener, handler: F) -> RawServer
+    where
+        F: Fn(RawConn) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let addr = listener.local_addr().unwrap();
+        let stats = Arc::new(RawStats::default());
+        let handler = Arc::new(handler);
+        let server_stats = stats.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let stats = server_stats.clone();
+                stats.accepted.fetch_add(1, Ordering::SeqCst);
+                stats.accepted_at.lock().unwrap().push(std::time::Instant::now());
+                stats.open.fetch_add(1, Ordering::SeqCst);
+                let connection = handler(RawConn { stream, stats: stats.clone(), buffered: Vec::new() });
+                tokio::spawn(async move {
+                    connection.await;
+                    stats.open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        RawServer { addr, stats }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.stats.accepted.load(Ordering::SeqCst)
+    }
+
+    /// When each connection was accepted, in order.
+    pub fn accepted_at(&self) -> Vec<std::time::Instant> {
+        self.stats.accepted_at.lock().unwrap().clone()
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.stats.open.load(Ordering::SeqCst)
+    }
+
+    /// Every request head read so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.stats.heads.lock().unwrap().clone()
+    }
+}
+
+/// A whole HTTP/1.1 response that closes its connection.
+pub fn http_response(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+impl TestDir {
+    /// Writes a config whose `[daemon]` section is `daemon_lines` (plus `state_dir`), so a test
+    /// can choose every timeout and cap itself; one feed per (name, URL).
+    pub fn write_config_with_daemon(&self, feeds: &[(&str, String)], daemon_lines: &str) -> PathBuf {
+        let mut text = format!(
+            "[daemon]\nstate_dir = {:?}\n{daemon_lines}\n\n[defaults]\ninterval = \"1m\"\nbackfill = \"24h\"\n\n",
+            self.state_dir().display().to_string()
+        );
+        for (name, url) in feeds {
+            text.push_str(&format!("[[feeds]]\nname = {name:?}\nurl = {url:?}\n\n"));
+        }
+        text.push_str("[[topics]]\nid = \"us-russia-talks\"\n\n");
+        text.push_str(&format!(
+            "[[sinks]]\nkind = \"jsonl\"\npath = {:?}\n",
+            self.alert_log().display().to_string()
+        ));
+        std::fs::write(self.config_path(), text).unwrap();
+        self.config_path()
+    }
+}
+
+/// An RSS feed with one matching item per link (titles and summaries about US–Russia talks),
+/// dated `{{NOW}}` so FixtureServer fills in the time; links are XML-escaped.
+pub fn talks_feed(links: &[String]) -> Vec<u8> {
+    let mut xml = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>");
+    for (n, link) in links.iter().enumerate() {
+        xml.push_str(&format!(
+            "<item><title>Lavrov and Rubio hold talks, part {n}</title><link>{}</link><guid>g{n}</guid><pubDate>{}</pubDate><description>US Secretary of State Marco Rubio held talks with Russian Foreign Minister Sergei Lavrov, part {n}.</description></item>",
+            link.replace('&', "&amp;").replace('<', "&lt;"),
+            chrono::Utc::now().to_rfc2822()
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml.into_bytes()
+}
+
+/// A gzip stream that inflates to `mebibytes` MiB of zeros, built from one compressed MiB
+/// repeated (each segment ends with a full flush, so every segment after the first is the
+/// same bytes) instead of compressing gigabytes in a debug build. The trailer's CRC is not
+/// computed: a reader that honours its cap never gets there.
+pub fn gzip_bomb(mebibytes: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let zeros = vec![0u8; 1 << 20];
+    let mut deflate = Compress::new(Compression::best(), false);
+    let mut segment = |input: &[u8], flush: FlushCompress| {
+        let mut out = Vec::with_capacity(8 * 1024);
+        let mut consumed = 0;
+        loop {
+            out.reserve(8 * 1024);
+            let before = deflate.total_in();
+            deflate.compress_vec(&input[consumed..], &mut out, flush).unwrap();
+            consumed += (deflate.total_in() - before) as usize;
+            if consumed == input.len() && out.len() < out.capacity() {
+                return out;
+            }
+        }
+    };
+    let first = segment(&zeros, FlushCompress::Full);
+    let repeated = segment(&zeros, FlushCompress::Full);
+    let mut bomb = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    bomb.extend_from_slice(&first);
+    for _ in 1..mebibytes {
+        bomb.extend_from_slice(&repeated);
+    }
+    bomb.extend_from_slice(&segment(&[], FlushCompress::Finish));
+    bomb.extend_from_slice(&[0; 4]); // CRC-32, never checked (see above)
+    bomb.extend_from_slice(&((mebibytes as u32) << 20).to_le_bytes());
+    bomb
+}
+
+/// A zstd stream of `mebibytes` frames, each inflating to 1 MiB of zeros (a stream of
+/// several frames is valid zstd, and the client decodes every frame).
+pub fn zstd_bomb(mebibytes: usize) -> Vec<u8> {
+    let frame = zstd::bulk::compress(&vec![0u8; 1 << 20], 19).unwrap();
+    frame.repeat(mebibytes)
+}
+
+/// A brotli stream inflating to `mebibytes` MiB of zeros. Brotli has no multi-member form, so
+/// this one is really compressed; keep it to tens of MiB in tests.
+pub fn brotli_bomb(mebibytes: usize) -> Vec<u8> {
+    use std::io::Write;
+    let zeros = vec![0u8; 1 << 20];
+    let mut writer = brotli::CompressorWriter::new(Vec::new(), 64 * 1024, 5, 24);
+    for _ in 0..mebibytes {
+        writer.write_all(&zeros).unwrap();
+    }
+    writer.into_inner()
+}
