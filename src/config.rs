@@ -62,6 +62,9 @@ struct RawDaemon {
     user_agent: Option<String>,
     max_concurrent_fetches: Option<i64>,
     per_host_concurrency: Option<i64>,
+    per_host_rate: Option<i64>,
+    per_host_burst: Option<i64>,
+    respect_robots_txt: Option<bool>,
     request_timeout: Option<String>,
     connect_timeout: Option<String>,
     read_timeout: Option<String>,
@@ -122,6 +125,12 @@ pub struct DaemonConfig {
     pub user_agent: String,
     pub max_concurrent_fetches: usize,
     pub per_host_concurrency: usize,
+    /// Requests per second to one host (0 = no rate limit).
+    pub per_host_rate: u32,
+    /// Requests to one host that may start back to back before the rate applies.
+    pub per_host_burst: u32,
+    /// Whether article pages are checked against their site's robots.txt (feeds never are).
+    pub respect_robots_txt: bool,
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
@@ -324,6 +333,19 @@ fn validate(raw: RawConfig, config_dir: &Path) -> Result<Config, Vec<Problem>> {
             DEFAULT_PER_HOST_CONCURRENCY as u64,
             (1, 64),
         ) as usize,
+        per_host_rate: problems.count(
+            "daemon.per_host_rate",
+            d.per_host_rate,
+            crate::fetch::DEFAULT_HOST_REQUESTS_PER_SECOND as u64,
+            (0, 10_000),
+        ) as u32,
+        per_host_burst: problems.count(
+            "daemon.per_host_burst",
+            d.per_host_burst,
+            crate::fetch::DEFAULT_HOST_BURST as u64,
+            (1, 10_000),
+        ) as u32,
+        respect_robots_txt: d.respect_robots_txt.unwrap_or(true),
         request_timeout: problems.duration(
             "daemon.request_timeout",
             d.request_timeout.as_ref(),

@@ -260,9 +260,10 @@ pub enum FetchError {
     #[error("request to {url} failed: {detail}")]
     Request {
         url: String,
+        /// What went wrong, from reqwest's chain of causes, on one line.
         detail: String,
-        #[source]
-        source: reqwest::Error,
+        /// Kept for its kind (timeout, connect); its text is already in `detail`.
+        cause: reqwest::Error,
     },
     #[error("{url} answered HTTP {status}")]
     Status { url: String, status: u16, retry_after: Option<Duration> },
@@ -292,15 +293,16 @@ impl FetchError {
     /// A failure to reach the server at all (DNS, connect, timeout), as opposed to an answer we
     /// did not like.
     pub fn is_network(&self) -> bool {
-        matches!(self, FetchError::Request { source, .. } if source.is_connect() || source.is_timeout())
+        matches!(self, FetchError::Timeout { .. })
+            || matches!(self, FetchError::Request { cause, .. } if cause.is_connect() || cause.is_timeout())
     }
 
     /// A short machine-friendly kind for logs and the feed status.
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::Blocked { .. } => "blocked",
-            FetchError::Request { source, .. } if source.is_timeout() => "timeout",
-            FetchError::Request { source, .. } if source.is_connect() => "connect",
+            FetchError::Request { cause, .. } if cause.is_timeout() => "timeout",
+            FetchError::Request { cause, .. } if cause.is_connect() => "connect",
             FetchError::Request { .. } => "request",
             FetchError::Status { .. } => "status",
             FetchError::TooLarge { .. } => "too_large",
@@ -356,9 +358,9 @@ impl FetchSettings {
             per_host: daemon.per_host_concurrency,
             max_feed_bytes: daemon.max_feed_bytes,
             max_page_bytes: daemon.max_page_bytes,
-            host_requests_per_second: DEFAULT_HOST_REQUESTS_PER_SECOND,
-            host_burst: DEFAULT_HOST_BURST,
-            respect_robots_txt: true,
+            host_requests_per_second: daemon.per_host_rate,
+            host_burst: daemon.per_host_burst,
+            respect_robots_txt: daemon.respect_robots_txt,
             robots_ttl: ROBOTS_TTL,
             max_robots_bytes: MAX_ROBOTS_BYTES,
         }
@@ -581,7 +583,7 @@ impl Fetcher {
             budget = budget.saturating_sub(started.elapsed());
             match &step {
                 Err(_elapsed) => self.note_responsiveness(&host, false),
-                Ok(Err(FetchError::Request { source, .. })) if source.is_timeout() || source.is_connect() => {
+                Ok(Err(FetchError::Request { cause, .. })) if cause.is_timeout() || cause.is_connect() => {
                     self.note_responsiveness(&host, false)
                 }
                 // Reset connections and the like say nothing either way.
@@ -754,15 +756,20 @@ fn request_error(url: &Url, source: reqwest::Error) -> FetchError {
         }
         cause = err.source();
     }
-    // reqwest's own Display hides the cause ("error sending request"); the chain says which.
-    let mut detail = source.to_string();
+    // reqwest's own message only repeats the URL ("error sending request for url (…)"); the
+    // causes below it say what happened. hyper-util wraps them once more as "client error
+    // (Connect)", which adds nothing either.
+    let mut parts: Vec<String> = Vec::new();
     let mut cause = std::error::Error::source(&source);
     while let Some(err) = cause {
-        detail.push_str(": ");
-        detail.push_str(&err.to_string());
+        let text = err.to_string();
+        if !text.starts_with("client error (") && !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
         cause = err.source();
     }
-    FetchError::Request { url: url.to_string(), detail, source }
+    let detail = if parts.is_empty() { source.to_string() } else { parts.join(": ") };
+    FetchError::Request { url: url.to_string(), detail, cause: source }
 }
 
 async fn read_body(
