@@ -233,7 +233,7 @@ pub struct Validators {
 }
 
 /// A successful response.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Fetched {
     /// 304: the stored validators still hold.
     NotModified,
@@ -241,7 +241,7 @@ pub enum Fetched {
 }
 
 /// A 200 response read in full (within the cap).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Body {
     pub bytes: Vec<u8>,
     /// The charset parameter of Content-Type, if any.
@@ -250,6 +250,45 @@ pub struct Body {
     pub validators: Validators,
     /// The URL after redirects.
     pub final_url: Url,
+    /// This body's share of the process-wide body budget, returned when the body is dropped.
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// The most response-body bytes held in memory at once, over all requests (raised to twice the
+/// largest cap when caps are configured larger). With the default caps a flood of huge bodies
+/// costs at most this much plus what parsing them takes, not `max_concurrent_fetches` × cap.
+pub const BODY_BUDGET_BYTES: usize = 64 * 1024 * 1024;
+/// The budget is counted in KiB so a u32 permit count covers it.
+const BUDGET_UNIT: usize = 1024;
+
+/// Permits from the body budget covering one buffer's capacity.
+struct BodyBudget<'a> {
+    semaphore: &'a Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
+    units: usize,
+}
+
+impl<'a> BodyBudget<'a> {
+    fn new(semaphore: &'a Arc<Semaphore>) -> BodyBudget<'a> {
+        BodyBudget { semaphore, permit: None, units: 0 }
+    }
+
+    /// Waits until `capacity` bytes are covered.
+    async fn cover(&mut self, capacity: usize) {
+        let wanted = capacity.div_ceil(BUDGET_UNIT);
+        if wanted <= self.units {
+            return;
+        }
+        let more = u32::try_from(wanted - self.units).unwrap_or(u32::MAX);
+        // The semaphore is never closed, and no single body can want more than the whole
+        // budget (it is at least twice the largest cap), so this cannot fail or wait forever.
+        let Ok(permit) = self.semaphore.clone().acquire_many_owned(more).await else { return };
+        self.units += more as usize;
+        match &mut self.permit {
+            Some(held) => held.merge(permit),
+            None => self.permit = Some(permit),
+        }
+    }
 }
 
 /// Why a fetch failed. Every variant names the URL.
@@ -414,6 +453,8 @@ pub struct Fetcher {
     /// `max_concurrent` (at least one), so hosts that hang cannot hold every slot while healthy
     /// hosts wait. At most `max_concurrent` plus this many requests are in flight.
     unresponsive_pool: Arc<Semaphore>,
+    /// See [`BODY_BUDGET_BYTES`].
+    body_budget: Arc<Semaphore>,
 }
 
 /// What one hop ended with.
@@ -474,6 +515,11 @@ impl Fetcher {
             robots: Arc::new(Mutex::new(HashMap::new())),
             unresponsive: Arc::new(Mutex::new(HashMap::new())),
             unresponsive_pool: Arc::new(Semaphore::new((settings.max_concurrent / 4).max(1))),
+            body_budget: Arc::new(Semaphore::new(
+                BODY_BUDGET_BYTES
+                    .max(2 * settings.max_feed_bytes.max(settings.max_page_bytes) as usize)
+                    .div_ceil(BUDGET_UNIT),
+            )),
             settings: Arc::new(settings),
         })
     }
@@ -579,7 +625,9 @@ impl Fetcher {
             let host = current.host_str().unwrap_or_default().to_ascii_lowercase();
             let _permits = self.permits(&host).await;
             let started = Instant::now();
-            let step = tokio::time::timeout(budget, exchange(request, &current, purpose, limit)).await;
+            let step =
+                tokio::time::timeout(budget, exchange(request, &current, purpose, limit, &self.body_budget))
+                    .await;
             budget = budget.saturating_sub(started.elapsed());
             match &step {
                 Err(_elapsed) => self.note_responsiveness(&host, false),
@@ -712,6 +760,7 @@ async fn exchange(
     url: &Url,
     purpose: Purpose,
     limit: u64,
+    body_budget: &Arc<Semaphore>,
 ) -> Result<Hop, FetchError> {
     let response = request.send().await.map_err(|source| request_error(url, source))?;
     let status = response.status();
@@ -736,7 +785,7 @@ async fn exchange(
             .and_then(|value| parse_retry_after(value, Utc::now()));
         return Err(FetchError::Status { url: url.to_string(), status: status.as_u16(), retry_after });
     }
-    read_body(response, url, purpose, limit).await.map(Hop::Done)
+    read_body(response, url, purpose, limit, body_budget).await.map(Hop::Done)
 }
 
 /// Removes `user:pass@` from a URL.
@@ -777,6 +826,7 @@ async fn read_body(
     url: &Url,
     purpose: Purpose,
     limit: u64,
+    body_budget: &Arc<Semaphore>,
 ) -> Result<Fetched, FetchError> {
     let header = |name: reqwest::header::HeaderName| {
         response.headers().get(name).and_then(|value| value.to_str().ok()).map(str::to_string)
@@ -811,6 +861,11 @@ async fn read_body(
     }
     let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
     let initial = declared.map_or(64 * 1024, |length| length as usize).min(limit_bytes);
+    // Every buffer's capacity is taken from the process-wide body budget first and given back
+    // when the body is dropped (after parsing): many large bodies at once wait for each other
+    // instead of adding up.
+    let mut budget = BodyBudget::new(body_budget);
+    budget.cover(initial).await;
     let mut bytes = Vec::with_capacity(initial);
     while let Some(chunk) = response.chunk().await.map_err(|source| request_error(url, source))? {
         let needed = bytes.len() + chunk.len();
@@ -822,11 +877,19 @@ async fn read_body(
             // Grow by doubling as Vec would, but never past the cap: memory stays near the cap
             // rather than twice it.
             let target = (bytes.capacity() * 2).clamp(needed, limit_bytes);
+            budget.cover(target).await;
             bytes.reserve_exact(target - bytes.len());
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok(Fetched::Body(Box::new(Body { bytes, charset, content_type, validators, final_url: url.clone() })))
+    Ok(Fetched::Body(Box::new(Body {
+        bytes,
+        charset,
+        content_type,
+        validators,
+        final_url: url.clone(),
+        _budget: budget.permit,
+    })))
 }
 
 /// The charset parameter of a Content-Type value.
@@ -855,6 +918,25 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+
+    #[tokio::test]
+    async fn bodies_take_their_capacity_from_the_budget_and_give_it_back() {
+        let semaphore = Arc::new(Semaphore::new(10));
+        let mut budget = BodyBudget::new(&semaphore);
+        budget.cover(5 * BUDGET_UNIT).await;
+        assert_eq!(semaphore.available_permits(), 5);
+        budget.cover(4 * BUDGET_UNIT).await;
+        assert_eq!(semaphore.available_permits(), 5, "already covered");
+        budget.cover(8 * BUDGET_UNIT + 1).await;
+        assert_eq!(semaphore.available_permits(), 1);
+        let mut second = BodyBudget::new(&semaphore);
+        let waiting = tokio::time::timeout(Duration::from_millis(50), second.cover(2 * BUDGET_UNIT)).await;
+        assert!(waiting.is_err(), "a second body waits while the budget is spent");
+        drop(budget.permit.take());
+        second.cover(2 * BUDGET_UNIT).await;
+        assert_eq!(semaphore.available_permits(), 8);
+    }
+
     use super::*;
 
     fn guard() -> Guard {
