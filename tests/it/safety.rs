@@ -382,3 +382,26 @@ async fn robots_txt_requests_go_through_the_guard_too() {
     // The refused robots.txt counts as no robots.txt: the page is read.
     assert_eq!(alerts[0].text_source, "page", "{alerts:#?}");
 }
+
+#[tokio::test]
+async fn g2_a_configured_feed_may_be_private_but_its_links_may_not() {
+    // The feed itself lives on "internal" 127.0.0.2: the user configured it, so it is fetched.
+    let internal = FixtureServer::start_on("127.0.0.2").await;
+    let port = internal.addr.port();
+    internal
+        .ok("/feed.xml", feed_with_links(&[format!("http://127.0.0.2:{port}/page")]), "application/rss+xml")
+        .ok("/page", b"<html><body><p>INTERNAL PAGE</p></body></html>".to_vec(), "text/html");
+    let dir = TestDir::new();
+    dir.write_config(&[("private-feed", internal.url("/feed.xml"))], "");
+    let mut config = dir.config();
+    config.daemon.allow_private_networks = false;
+
+    run_once_with(&config, guarded_fetcher(&config)).await;
+
+    assert_eq!(internal.hits_of("/feed.xml").len(), 1, "the configured feed was read");
+    assert!(internal.hits_of("/page").is_empty(), "its item link was not followed");
+    let alerts = dir.alerts();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].text_source, "feed");
+    assert!(alerts[0].fallback_reason.as_deref().unwrap_or_default().contains("not public"), "{alerts:?}");
+}
