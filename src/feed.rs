@@ -1,8 +1,8 @@
 //! Feed bytes -> normalised entries, as leniently as Python's feedparser. Owns everything between
-//! the bytes a server sent and [`Entry`]: decoding ([`decode`]), textual repairs for the places
-//! where feed-rs is stricter than the web ([`repair`]), feed-rs itself, a tolerant fallback
-//! extractor for documents feed-rs rejects or under-reads ([`fallback`]), JSON Feed ([`json`]),
-//! and normalisation of every entry ([`normalise`]: our own stable key, canonical http(s) link,
+//! the bytes a server sent and [`Entry`]: decoding (`decode`), textual repairs for the places
+//! where feed-rs is stricter than the web (`repair`), feed-rs itself, a tolerant fallback
+//! extractor for documents feed-rs rejects or under-reads (`fallback`), JSON Feed (`json`),
+//! and normalisation of every entry (`normalise`: our own stable key, canonical http(s) link,
 //! plain text, dates). It never does I/O (except [`parse_files`], the CLI's file reader) and never
 //! panics on input: each document gets a fresh feed-rs parser, and a panic inside one is caught
 //! and returned as that document's error.
