@@ -142,3 +142,55 @@ async fn a_second_daemon_is_refused_and_sigterm_stops_the_first_cleanly() {
     assert!(stopping.elapsed() < Duration::from_secs(10));
     assert_eq!(dir.alerts().len(), 2);
 }
+
+#[test]
+fn eval_prints_the_figures_last_and_explain_shows_the_clauses() {
+    let dir = TestDir::new();
+    let sample = crate::support::fixture_path("relevance/sample.jsonl").display().to_string();
+    let output = newswatch(&["eval", "--topic", "us-russia-talks", &sample], &dir);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let last: Vec<&str> = stdout.lines().rev().take(3).collect();
+    assert!(last[0].starts_with("F1 0.") || last[0] == "F1 1.000", "{stdout}");
+    assert!(last[1].starts_with("recall "), "{stdout}");
+    assert!(last[2].starts_with("precision "), "{stdout}");
+    assert!(stdout.contains("true positives"), "{stdout}");
+
+    let output = newswatch(
+        &[
+            "explain",
+            "--topic",
+            "us-russia-talks",
+            "--text",
+            "Lavrov and Rubio held talks in Riyadh on Tuesday.",
+        ],
+        &dir,
+    );
+    let stdout = text(&output.stdout);
+    assert!(output.status.success() && stdout.contains("MATCH") && stdout.contains("[[Lavrov]]"), "{stdout}");
+
+    let output = newswatch(&["eval", "--topic", "no-such-topic", &sample], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("no topic \"no-such-topic\""));
+}
+
+#[test]
+fn extract_and_parse_print_one_json_object_per_file() {
+    let dir = TestDir::new();
+    let page = crate::support::fixture_path("site/riyadh-talks.html").display().to_string();
+    let output = newswatch(&["extract", &page, "missing.html"], &dir);
+    assert_eq!(output.status.code(), Some(1), "a missing file is an error");
+    let line: serde_json::Value = serde_json::from_str(text(&output.stdout).lines().next().unwrap()).unwrap();
+    assert!(line["text"].as_str().unwrap().contains("four hours of talks"));
+    assert!(!line["text"].as_str().unwrap().contains("Most read"));
+
+    let feed = crate::support::fixture_path("feeds/moscow-times.xml").display().to_string();
+    let output = newswatch(&["parse", "--json", &feed, &page], &dir);
+    assert!(output.status.success(), "a file that is not a feed is reported, not an error");
+    let lines: Vec<serde_json::Value> =
+        text(&output.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines[0]["ok"], true);
+    assert_eq!(lines[0]["items"], 50);
+    assert_eq!(lines[1]["ok"], false);
+    assert!(lines[1]["error"].as_str().is_some());
+}
