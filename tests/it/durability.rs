@@ -270,3 +270,54 @@ async fn edited_items_and_items_without_id_or_link_alert_once() {
     run_once(&config).await;
     assert_eq!(dir.alerts().len(), 2, "{:#?}", dir.alerts());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_fails_for_a_while_backs_off_and_recovers_by_itself() {
+    use crate::support::Route;
+    use std::sync::Arc;
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let feed = crate::support::fixture("feeds/talks.xml");
+    // Three 503s (no Retry-After), then the feed.
+    server.route(
+        "/flaky.xml",
+        Route::PerHit(Arc::new(move |hits| {
+            if hits < 3 {
+                Route::Status { status: 503, location: None }
+            } else {
+                Route::Ok { body: feed.clone(), content_type: "application/rss+xml" }
+            }
+        })),
+    );
+    let dir = TestDir::new();
+    dir.write_config(&[("flaky", server.url("/flaky.xml"))], "max_backoff = \"2s\"");
+    let text =
+        std::fs::read_to_string(dir.config_path()).unwrap().replace("interval = \"1m\"", "interval = \"1s\"");
+    std::fs::write(dir.config_path(), text).unwrap();
+    let config = dir.config();
+    let store = Store::open(&config.daemon.state_dir).unwrap();
+    let fetcher = newswatch::fetch::Fetcher::new(&config.daemon).unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let daemon = {
+        let (config, shutdown) = (config.clone(), shutdown.clone());
+        tokio::spawn(async move { newswatch::pipeline::run(&config, store, fetcher, shutdown, false).await })
+    };
+    let started = Instant::now();
+    while dir.alerts().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never recovered: {:?}",
+            server.hits_of("/flaky.xml")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shutdown.cancel();
+    let summary = daemon.await.unwrap();
+    assert!(summary.failures >= 3, "{summary:?}");
+    let statuses: Vec<u16> = server.hits_of("/flaky.xml").iter().map(|hit| hit.status).collect();
+    assert_eq!(&statuses[..4], [503, 503, 503, 200]);
+    let store = Store::open(&config.daemon.state_dir).unwrap();
+    let state = store.feed_state("flaky").unwrap().unwrap();
+    assert_eq!(state.consecutive_failures, 0, "success resets the failure count");
+    assert_eq!(state.last_error, None);
+}

@@ -35,6 +35,8 @@ pub enum Route {
     Status { status: u16, location: Option<String> },
     /// Like `Ok`, but the body is made per request from the number of earlier hits on the path.
     Dynamic { make: Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>, content_type: &'static str },
+    /// Any other route, chosen per request from the number of earlier hits on the path.
+    PerHit(Arc<dyn Fn(usize) -> Route + Send + Sync>),
 }
 
 /// One request the server saw.
@@ -126,6 +128,7 @@ async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
         Some(Route::Dynamic { make, content_type }) => {
             Some(Route::Ok { body: make(previous_hits), content_type })
         }
+        Some(Route::PerHit(choose)) => Some(choose(previous_hits)),
         other => other,
     };
     let response = match route {
@@ -141,7 +144,10 @@ async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
             }
             response
         }
-        Some(Route::Dynamic { .. }) => unreachable!("made into Ok above"),
+        Some(Route::Dynamic { .. } | Route::PerHit(_)) => {
+            // Resolved above; a PerHit that returns another PerHit is a test bug.
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
         Some(Route::Ok { body, content_type }) => {
             let base = site.base.lock().unwrap().clone();
             let body =
