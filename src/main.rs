@@ -34,7 +34,11 @@ fn main() {
 /// from `NEWSWATCH_LOG` (e.g. `debug`, `newswatch=debug,reqwest=info`), default `info`.
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_env("NEWSWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: a log file or the journal gets plain text, and
+    // the only escape sequences in it are the ones we escaped.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),

@@ -194,3 +194,27 @@ fn extract_and_parse_print_one_json_object_per_file() {
     assert_eq!(lines[1]["ok"], false);
     assert!(lines[1]["error"].as_str().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_carry_no_raw_control_characters_from_feeds() {
+    let server = FixtureServer::start().await;
+    let feed = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title><item><guid>x1</guid><title>Lavrov and Rubio hold talks &#27;[31mRED&#27;[0m &#x202E;txt.exe</title><pubDate>{{NOW}}</pubDate><description>US Secretary of State Marco Rubio held talks with Russian Foreign Minister Sergei Lavrov.</description></item></channel></rss>";
+    server.ok("/feed.xml", feed.as_bytes().to_vec(), "application/rss+xml");
+    let dir = TestDir::new();
+    dir.write_config(&[("feed", server.url("/feed.xml"))], "");
+    let config = dir.config_path().display().to_string();
+    let dir_ref = &dir;
+    for format in ["text", "json"] {
+        let output = tokio::task::block_in_place(|| {
+            newswatch(&["--log-format", format, "run", "--once", "--config", &config], dir_ref)
+        });
+        assert!(output.status.success());
+        let stderr = text(&output.stderr);
+        assert!(!stderr.contains('\u{1b}'), "raw ESC in the {format} log: {stderr:?}");
+        assert!(!stderr.contains('\u{202e}'), "raw bidi override in the {format} log");
+        if format == "text" {
+            assert!(stderr.contains("alert") && stderr.contains("feed=feed"), "{stderr}");
+        }
+        std::fs::remove_dir_all(dir_ref.state_dir()).unwrap();
+    }
+}
