@@ -782,7 +782,10 @@ async fn exchange(
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| parse_retry_after(value, Utc::now()));
+            .and_then(|value| parse_retry_after(value, Utc::now()))
+            // "Too many requests" with no (or an unreadable) Retry-After still means "wait": the
+            // shortest wait we honour, so cron runs do not knock again a minute later.
+            .or((status == reqwest::StatusCode::TOO_MANY_REQUESTS).then_some(MIN_RETRY_AFTER));
         return Err(FetchError::Status { url: url.to_string(), status: status.as_u16(), retry_after });
     }
     read_body(response, url, purpose, limit, body_budget).await.map(Hop::Done)

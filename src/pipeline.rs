@@ -48,6 +48,18 @@ pub async fn run(
     shutdown: CancellationToken,
     once: bool,
 ) -> RunSummary {
+    run_with_clock(config, store, fetcher, shutdown, once, Arc::new(poll::SystemClock)).await
+}
+
+/// [`run`] with the scheduling clock injected (tests).
+pub async fn run_with_clock(
+    config: &Config,
+    store: Store,
+    fetcher: Fetcher,
+    shutdown: CancellationToken,
+    once: bool,
+    clock: Arc<dyn poll::Clock>,
+) -> RunSummary {
     let sinks: Vec<JsonlSink> = config.sinks.iter().map(JsonlSink::from_config).collect();
     alert::deliver_startup(&store, &sinks).await;
 
@@ -68,6 +80,7 @@ pub async fn run(
         max_items_per_poll: config.daemon.max_items_per_poll,
         stats: poll_stats.clone(),
         health: Arc::new(poll::NetworkHealth::default()),
+        clock,
     };
     for feed in config.feeds.iter().cloned() {
         pollers.spawn(poll::run(feed, context.clone()));

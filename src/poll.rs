@@ -58,6 +58,23 @@ impl NetworkHealth {
     }
 }
 
+/// The wall clock the poller schedules by: next poll times, backoff deadlines, `Retry-After`
+/// deadlines and the backfill window. Injectable so tests can move through hours and days;
+/// waiting itself uses tokio's monotonic timers.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> chrono::DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<Utc> {
+        Utc::now()
+    }
+}
+
 /// What every poller shares.
 #[derive(Clone)]
 pub struct PollContext {
@@ -71,6 +88,7 @@ pub struct PollContext {
     pub max_items_per_poll: usize,
     pub stats: Arc<PollStats>,
     pub health: Arc<NetworkHealth>,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Polls one feed until shutdown (or once, with `--once`).
@@ -78,13 +96,14 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
     let span = info_span!("feed", feed = %feed.name, url = %feed.url);
     async move {
         let feed = Arc::new(feed);
-        let mut first_round = true;
+        // The first wait comes from the stored schedule (a restart keeps it); after that the
+        // poller keeps its own schedule on tokio's monotonic timers, so a wall-clock jump (NTP)
+        // neither stalls it nor makes it burst.
+        let mut wait = match first_wait(&feed, &ctx).await {
+            Some(wait) => wait,
+            None => return, // --once and the host asked us to stay away
+        };
         loop {
-            let wait = match next_wait(&feed, &ctx, first_round).await {
-                Some(wait) => wait,
-                None => return, // --once and the host asked us to stay away
-            };
-            first_round = false;
             if !wait.is_zero() {
                 debug!(wait_secs = wait.as_secs(), "next poll scheduled");
             }
@@ -92,18 +111,19 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
                 () = ctx.shutdown.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
             }
-            poll_once(&feed, &ctx).await;
+            let next = poll_once(&feed, &ctx).await;
             if ctx.once || ctx.shutdown.is_cancelled() {
                 return;
             }
+            wait = next;
         }
     }
     .instrument(span)
     .await
 }
 
-/// How long to wait before the next poll; None when `--once` must skip the feed.
-async fn next_wait(feed: &FeedConfig, ctx: &PollContext, first_round: bool) -> Option<Duration> {
+/// How long to wait before the first poll; None when `--once` must skip the feed.
+async fn first_wait(feed: &FeedConfig, ctx: &PollContext) -> Option<Duration> {
     let state = blocking(&ctx.store, {
         let name = feed.name.clone();
         move |store| store.feed_state(&name)
@@ -113,7 +133,7 @@ async fn next_wait(feed: &FeedConfig, ctx: &PollContext, first_round: bool) -> O
         warn!(error = %err, "cannot read feed state; polling now");
         None
     });
-    let now = Utc::now().timestamp();
+    let now = ctx.clock.now().timestamp();
     let retry_after_until =
         state.as_ref().and_then(|state| state.retry_after_until).filter(|&until| until > now);
     if ctx.once {
@@ -126,12 +146,14 @@ async fn next_wait(feed: &FeedConfig, ctx: &PollContext, first_round: bool) -> O
         return Some(Duration::ZERO);
     }
     let next = state.as_ref().and_then(|state| state.next_poll_at);
+    // A stored time further ahead than anything we ever schedule means the wall clock went
+    // back since it was stored: do not stall on it.
+    let longest = ctx.max_backoff.max(feed.interval).max(crate::fetch::MAX_RETRY_AFTER);
     match next {
-        Some(at) if at > now => Some(Duration::from_secs((at - now) as u64)),
+        Some(at) if at > now => Some(Duration::from_secs((at - now) as u64).min(longest)),
         // Never polled, or overdue: go now, spread over a few seconds so a restart does not
         // send every request at once.
-        _ if first_round => Some(jitter_up_to(Duration::from_secs(5).min(feed.interval))),
-        _ => Some(Duration::ZERO),
+        _ => Some(jitter_up_to(Duration::from_secs(5).min(feed.interval))),
     }
 }
 
@@ -162,8 +184,8 @@ pub fn backoff(
     }
 }
 
-/// One fetch-parse-send round.
-async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) {
+/// One fetch-parse-send round. Returns how long to wait before the next one.
+async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
     ctx.stats.polls.fetch_add(1, Ordering::Relaxed);
     let state = blocking(&ctx.store, {
         let name = feed.name.clone();
@@ -178,10 +200,10 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) {
     let result = tokio::select! {
         result = ctx.fetcher.get(Target::Feed, &feed.url, &validators) => result,
         // A fetch abandoned on shutdown has changed nothing: the next run starts over.
-        () = ctx.shutdown.cancelled() => return,
+        () = ctx.shutdown.cancelled() => return feed.interval,
     };
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    let now = Utc::now().timestamp();
+    let now = ctx.clock.now().timestamp();
     let ok_outcome = |status: &'static str| OutcomeRow {
         status,
         error: None,
@@ -236,9 +258,10 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) {
                         "fetched"
                     );
                     // Stored first, so `feeds list` shows the fetch even while items drain.
-                    record_outcome(feed, ctx, now, &ok_outcome("200")).await;
+                    let outcome = ok_outcome("200");
+                    record_outcome(feed, ctx, now, &outcome).await;
                     send_items(feed, ctx, state.first_polled_at.is_none(), parsed.entries, validators).await;
-                    return;
+                    return Duration::from_secs((outcome.next - now).max(0) as u64);
                 }
                 Ok(Err(err)) => {
                     failure(feed, ctx, &state, now, "parse", format!("feed could not be parsed: {err}"), None)
@@ -271,6 +294,7 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) {
         }
     };
     record_outcome(feed, ctx, now, &outcome).await;
+    Duration::from_secs((outcome.next - now).max(0) as u64)
 }
 
 struct OutcomeRow {
@@ -366,15 +390,15 @@ async fn send_items(
         entries.into_iter().zip(unseen).filter_map(|(entry, unseen)| unseen.then_some(entry)).collect();
     let batch = Arc::new(PollBatch::new(new_entries.len(), commit.clone()));
     if new_entries.is_empty() {
-        let result =
-            blocking(&ctx.store, move |store| store.commit_feed(&commit, Utc::now().timestamp())).await;
+        let now = ctx.clock.now().timestamp();
+        let result = blocking(&ctx.store, move |store| store.commit_feed(&commit, now)).await;
         if let Err(err) = result {
             warn!(error = %error_chain(&err), "cannot store validators");
         }
         return;
     }
     let backfill_start =
-        Utc::now() - chrono::Duration::from_std(feed.backfill).unwrap_or(chrono::Duration::MAX);
+        ctx.clock.now() - chrono::Duration::from_std(feed.backfill).unwrap_or(chrono::Duration::MAX);
     let n_new = new_entries.len();
     let mut n_baseline = 0;
     let feed_name: Arc<str> = Arc::from(feed.name.as_str());

@@ -321,3 +321,64 @@ async fn a_feed_that_fails_for_a_while_backs_off_and_recovers_by_itself() {
     assert_eq!(state.consecutive_failures, 0, "success resets the failure count");
     assert_eq!(state.last_error, None);
 }
+
+/// A wall clock the test moves by hand.
+#[derive(Debug)]
+struct TestClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl newswatch::poll::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+async fn run_once_at(config: &newswatch::config::Config, at: chrono::DateTime<chrono::Utc>) {
+    let store = Store::open(&config.daemon.state_dir).unwrap();
+    let fetcher = newswatch::fetch::Fetcher::new(&config.daemon).unwrap();
+    let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(at)));
+    newswatch::pipeline::run_with_clock(
+        config,
+        store,
+        fetcher,
+        tokio_util::sync::CancellationToken::new(),
+        true,
+        clock,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_across_restarts_by_the_injected_clock() {
+    use crate::support::Route;
+    use std::sync::Arc;
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let feed = crate::support::fixture("feeds/talks.xml");
+    // 429 "come back in 120 s" first, then the feed.
+    server.route(
+        "/limited.xml",
+        Route::PerHit(Arc::new(move |hits| {
+            if hits == 0 {
+                Route::Status { status: 429, location: None }
+            } else {
+                Route::Ok { body: feed.clone(), content_type: "application/rss+xml" }
+            }
+        })),
+    );
+    let dir = TestDir::new();
+    dir.write_config(&[("limited", server.url("/limited.xml"))], "");
+    let config = dir.config();
+    let start = chrono::Utc::now();
+    run_once_at(&config, start).await;
+    let state = Store::open(&config.daemon.state_dir).unwrap().feed_state("limited").unwrap().unwrap();
+    // No Retry-After header on this 429: the stored deadline is the shortest wait honoured.
+    let until = state.retry_after_until.expect("a 429 stores a deadline");
+    assert_eq!(until - start.timestamp(), 60);
+
+    // A restart 30 s later must not ask again; one 61 s later must.
+    run_once_at(&config, start + chrono::Duration::seconds(30)).await;
+    assert_eq!(server.hits_of("/limited.xml").len(), 1, "asked again before the deadline");
+    run_once_at(&config, start + chrono::Duration::seconds(61)).await;
+    assert_eq!(server.hits_of("/limited.xml").len(), 2);
+    assert_eq!(dir.alerts().len(), 2);
+}
