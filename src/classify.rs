@@ -340,6 +340,7 @@ fn is_positive(expr: &query::Expr) -> bool {
     use query::Expr;
     match expr {
         Expr::Term { .. } | Expr::Near { .. } => true,
+        Expr::Without { left, .. } => is_positive(left),
         Expr::And(items) => items.iter().any(is_positive),
         Expr::Or(items) => items.iter().all(is_positive),
         Expr::Not { .. } => false,

@@ -8,6 +8,7 @@
 
 use super::query::{Distance, Expr, Scope, SyntaxError, Term};
 use super::text::{Field, Stemmers, Tokens, normalise_words, surface};
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -53,6 +54,12 @@ pub(crate) enum Node {
         right: Box<Node>,
         distance: Distance,
     },
+    /// The left side's occurrences with no right-side occurrence within `distance`.
+    Without {
+        left: Box<Node>,
+        right: Box<Node>,
+        distance: Distance,
+    },
     /// A named query, compiled once and evaluated once per document however often it is used.
     Shared(usize),
 }
@@ -76,7 +83,7 @@ struct Pattern(Vec<usize>);
 #[derive(Debug, Clone)]
 struct Leaf {
     patterns: Vec<Pattern>,
-    scope: Option<Field>,
+    scope: Option<Scope>,
 }
 
 /// A problem with one entry of a named list.
@@ -110,7 +117,7 @@ pub(crate) struct Program {
     exact: FastMap<String, Vec<(String, usize)>>,
     leaves: Vec<Leaf>,
     /// Deduplication of leaves: (term key, scope) → leaf id.
-    leaf_ids: HashMap<(String, Option<Field>), usize>,
+    leaf_ids: HashMap<(String, Option<Scope>), usize>,
     /// Named lists as written, resolved on first use.
     lists: BTreeMap<String, Vec<String>>,
     /// Named queries, expanded where `@name` is used.
@@ -120,7 +127,7 @@ pub(crate) struct Program {
     /// Compiled named queries (by name and scope) and the leaves they highlight.
     shared: Vec<Node>,
     shared_positive_leaves: Vec<Vec<usize>>,
-    shared_ids: HashMap<(String, Option<Field>), usize>,
+    shared_ids: HashMap<(String, Option<Scope>), usize>,
     /// Built by [`Program::finish`]: every distinct pattern once, the leaves that contain it,
     /// and the patterns starting with each word test, so matching a document only looks at the
     /// patterns whose first word occurs in it.
@@ -321,7 +328,7 @@ impl Program {
         errors
     }
 
-    fn leaf(&mut self, term: &Term, scope: Option<Field>, offset: usize) -> Result<usize, SyntaxError> {
+    fn leaf(&mut self, term: &Term, scope: Option<Scope>, offset: usize) -> Result<usize, SyntaxError> {
         let key = format!("{term:?}");
         if let Some(&id) = self.leaf_ids.get(&(key.clone(), scope)) {
             return Ok(id);
@@ -354,7 +361,7 @@ impl Program {
     pub fn compile(
         &mut self,
         expr: &Expr,
-        scope: Option<Field>,
+        scope: Option<Scope>,
         positive_leaves: &mut Vec<usize>,
     ) -> Result<Node, SyntaxError> {
         Ok(match expr {
@@ -367,11 +374,7 @@ impl Program {
                 Node::Leaf(id)
             }
             Expr::Scoped { scope: written, inner, .. } => {
-                let field = match written {
-                    Scope::Title => Field::Title,
-                    Scope::Body => Field::Body,
-                };
-                self.compile(inner, Some(field), positive_leaves)?
+                self.compile(inner, Some(*written), positive_leaves)?
             }
             Expr::And(items) => {
                 if items.iter().all(|item| matches!(item, Expr::Not { .. })) {
@@ -419,6 +422,23 @@ impl Program {
                     distance: *distance,
                 }
             }
+            Expr::Without { left, right, distance, offset } => {
+                for side in [left, right] {
+                    if let Expr::Not { .. } = **side {
+                        return Err(SyntaxError {
+                            offset: *offset,
+                            message: format!("NOT {distance} needs positive terms on both sides, not NOT"),
+                        });
+                    }
+                }
+                // The right side is what must be absent: never highlighted.
+                let mut ignored = Vec::new();
+                Node::Without {
+                    left: Box::new(self.compile(left, scope, positive_leaves)?),
+                    right: Box::new(self.compile(right, scope, &mut ignored)?),
+                    distance: *distance,
+                }
+            }
         })
     }
 
@@ -427,7 +447,7 @@ impl Program {
         &mut self,
         name: &str,
         offset: usize,
-        scope: Option<Field>,
+        scope: Option<Scope>,
         positive_leaves: &mut Vec<usize>,
     ) -> Result<Node, SyntaxError> {
         let at_use = |message: String| SyntaxError { offset, message };
@@ -521,6 +541,22 @@ impl Program {
         }
         postings.sort_unstable();
         postings.dedup();
+        // The headline is the title, or the body's first sentence when there is no title.
+        let headline_sentence = match tokens.tokens.first() {
+            Some(first) if first.field == Field::Body => Some(first.sentence),
+            _ => None,
+        };
+        let in_scope = |scope: Scope, position: u32| {
+            let token = &tokens.tokens[position as usize];
+            match scope {
+                Scope::Title => token.field == Field::Title,
+                Scope::Body => token.field == Field::Body,
+                Scope::Headline => match headline_sentence {
+                    Some(sentence) => token.sentence == sentence,
+                    None => token.field == Field::Title,
+                },
+            }
+        };
         let mut leaves: Vec<Vec<Occ>> = vec![Vec::new(); self.leaves.len()];
         let mut found = Vec::new();
         let mut group_start = 0;
@@ -534,9 +570,9 @@ impl Program {
                 collect_pattern(&self.unique_patterns[pattern], positions, &postings, tokens, &mut found);
                 for &leaf in &self.pattern_leaves[pattern] {
                     let scope = self.leaves[leaf].scope;
-                    leaves[leaf].extend(found.iter().filter(|occ| {
-                        scope.is_none_or(|wanted| tokens.tokens[occ.start as usize].field == wanted)
-                    }));
+                    leaves[leaf].extend(
+                        found.iter().filter(|occ| scope.is_none_or(|wanted| in_scope(wanted, occ.start))),
+                    );
                 }
             }
         }
@@ -590,7 +626,7 @@ impl Program {
 fn first_offset(expr: &Expr) -> usize {
     match expr {
         Expr::Term { offset, .. } | Expr::Not { offset, .. } | Expr::Scoped { offset, .. } => *offset,
-        Expr::Near { left, .. } => first_offset(left),
+        Expr::Near { left, .. } | Expr::Without { left, .. } => first_offset(left),
         Expr::And(items) | Expr::Or(items) => items.first().map_or(0, first_offset),
     }
 }
@@ -759,6 +795,22 @@ impl<'a> Evaluator<'a> {
                 out.sort_unstable();
                 out.dedup();
                 Some(out)
+            }
+            Node::Without { left, right, distance } => {
+                let left = self.evaluate(left)?;
+                let Some(right) = self.evaluate(right) else {
+                    return Some(left);
+                };
+                let mut near = Vec::new();
+                let kept: Vec<Occ> = left
+                    .into_iter()
+                    .filter(|&occ| {
+                        near.clear();
+                        nearest_pairs(&[occ], &right, *distance, true, self.tokens, &mut near);
+                        near.is_empty()
+                    })
+                    .collect();
+                (!kept.is_empty()).then_some(kept)
             }
         }
     }

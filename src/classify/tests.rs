@@ -76,6 +76,37 @@ fn field_scopes_restrict_terms() {
 }
 
 #[test]
+fn headline_scope_is_the_title_or_else_the_first_sentence() {
+    let topic = topic("headline:swap", &[]);
+    let classify = |title: &str, body: &str| topic.classify(&Document { title, body }).matched;
+    assert!(classify("Prisoner swap agreed", "Details follow."));
+    // With a title, the body's first sentence is not the headline.
+    assert!(!classify("Star returns to court", "She came home in a swap."));
+    // Without one, the first sentence (or line) is.
+    assert!(classify("", "Prisoner swap agreed\nDetails follow."));
+    assert!(!classify("", "Details follow. Prisoner swap agreed."));
+}
+
+#[test]
+fn not_near_keeps_occurrences_without_the_other_side_close() {
+    // "called Russia" counts, "called Putin a butcher" does not.
+    let query = "(=called PRE/1 putin) NOT PRE/1 (=a OR =an)";
+    assert!(matches(query, "Burns called Putin after the mutiny."));
+    assert!(!matches(query, "Biden called Putin a butcher."));
+    // One good occurrence is enough even if another is excluded.
+    assert!(matches(query, "He called Putin a liar. Later he called Putin twice."));
+    // NOT PRE/n looks only forward; NOT NEAR/n both ways; NOT NEAR/s the whole sentence.
+    assert!(matches("officials NOT PRE/2 former", "former US officials met"));
+    assert!(!matches("officials NOT NEAR/2 former", "former US officials met"));
+    assert!(!matches("talks NOT NEAR/s former", "Talks were held by former officials."));
+    assert!(matches("talks NOT NEAR/s former", "Former officials spoke. Talks were held."));
+    // An absent right side excludes nothing.
+    assert!(matches("talks NOT NEAR/3 ukraine", "talks in Geneva"));
+    // It is one operator: a NOT that is not followed by NEAR/PRE is still AND NOT.
+    assert!(!matches("talks NOT ukraine", "talks. Ukraine"));
+}
+
+#[test]
 fn phrases_wildcards_forms_and_case() {
     assert!(matches(r#""secretary of state""#, "the Secretary of State said"));
     assert!(!matches(r#""secretary of state""#, "the state secretary said"));
