@@ -5,7 +5,7 @@
 //! `../shared/datasets/relevance` (or `$NEWSWATCH_RELEVANCE_DIR`). `CLASSIFY_ERRORS=1` lists the
 //! misclassified items; `CLASSIFY_TOPIC=id` picks another shipped topic; `CLASSIFY_DUMP=PATH`
 //! writes every item's id, label, score and matched rules (tab-separated) to PATH, for studying
-//! which rules carry which items.
+//! which rules carry which items; `CLASSIFY_PASSES=n` times exactly n passes.
 
 use newswatch::classify::{Document, Topic, eval_jsonl};
 use std::path::PathBuf;
@@ -63,7 +63,13 @@ fn main() -> anyhow::Result<()> {
     let mut passes = 0usize;
     let mut matched = 0usize;
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(3) || passes < 3 {
+    // `CLASSIFY_PASSES=n` runs exactly n passes (for instruction counts under a profiler).
+    let fixed_passes: Option<usize> = std::env::var("CLASSIFY_PASSES").ok().and_then(|n| n.parse().ok());
+    let more = |passes: usize| match fixed_passes {
+        Some(wanted) => passes < wanted,
+        None => started.elapsed() < Duration::from_secs(3) || passes < 3,
+    };
+    while more(passes) {
         for (title, body) in &documents {
             let verdict = topic.classify(&Document { title, body });
             matched += usize::from(verdict.matched);

@@ -460,7 +460,7 @@ impl Topic {
             .rules
             .iter()
             .filter_map(|rule| {
-                let roots = evaluator.evaluate(&rule.node)?;
+                let roots = evaluator.evaluate(&rule.node)?.into_vec();
                 Some(Hit { rule, roots })
             })
             .collect();
@@ -564,17 +564,11 @@ fn reason(clause: &ClauseMatch) -> String {
 
 fn text_collapsed(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut pending_space = false;
-    for character in text.chars() {
-        if character.is_whitespace() {
-            pending_space = !out.is_empty();
-        } else {
-            if pending_space {
-                out.push(' ');
-                pending_space = false;
-            }
-            out.push(character);
+    for (index, word) in text.split_whitespace().enumerate() {
+        if index > 0 {
+            out.push(' ');
         }
+        out.push_str(word);
     }
     out
 }
@@ -624,8 +618,17 @@ fn cut(text: &str, start: usize) -> String {
 }
 
 fn plain_snippet(doc: &Document<'_>) -> String {
-    let joined =
-        if doc.title.is_empty() { doc.body.to_string() } else { format!("{}. {}", doc.title, doc.body) };
+    // `cut` reads at most SNIPPET_CHARS + 1 characters (the one more tells it text was left
+    // out): copy no more than that of a long article.
+    let prefix = |text: &str, chars: usize| {
+        let end = text.char_indices().nth(chars).map_or(text.len(), |(index, _)| index);
+        text[..end].to_string()
+    };
+    let joined = if doc.title.is_empty() {
+        prefix(doc.body, SNIPPET_CHARS + 1)
+    } else {
+        prefix(&format!("{}. {}", doc.title, prefix(doc.body, SNIPPET_CHARS + 1)), SNIPPET_CHARS + 1)
+    };
     cut(&joined, 0)
 }
 

@@ -11,6 +11,7 @@ use super::text::{Field, Stemmers, Tokens, normalise_words, surface};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 /// A small, fast hasher for short string keys (FxHash's mixing step): the per-token lookups
 /// dominate classification time and need no protection against hash flooding.
@@ -485,8 +486,10 @@ impl Program {
         // (word test, token position) pairs, sorted below: one small allocation per document
         // instead of a list per word test.
         let mut postings: Vec<(u32, u32)> = Vec::with_capacity(tokens.tokens.len());
-        // Words repeat within a document; stemming is the costliest step, so remember results.
-        let mut stemmed: FastMap<&str, Option<usize>> = FastMap::default();
+        // Words repeat within a document ("the", "Russia", "talks"): remember each distinct
+        // word's matching word tests (a range of `pool`) so it is looked up and stemmed once.
+        let mut memo: FastMap<&str, (u32, u32, bool)> = FastMap::default();
+        let mut pool: Vec<u32> = Vec::new();
         for (index, token) in tokens.tokens.iter().enumerate() {
             let word = tokens.norm(index);
             let position = index as u32;
@@ -496,37 +499,15 @@ impl Program {
             if !self.heads.contains(head) {
                 continue;
             }
-            if let Some(&id) = self.forms.get(word) {
-                postings.push((id as u32, position));
+            let (from, to, has_exact) = *memo.entry(word).or_insert_with(|| {
+                let from = pool.len() as u32;
+                self.word_tests(word, head, &mut pool);
+                (from, pool.len() as u32, self.exact.contains_key(word))
+            });
+            for &id in &pool[from as usize..to as usize] {
+                postings.push((id, position));
             }
-            let long_enough = word.chars().nth(HEAD_CHARS - 1).is_some();
-            if long_enough {
-                let stem_id = match stemmed.get(word) {
-                    Some(known) => *known,
-                    None => {
-                        let id = if self.could_have_stem(word) {
-                            self.stems.get(&self.stemmers.stem(word)).copied()
-                        } else {
-                            None
-                        };
-                        stemmed.insert(word, id);
-                        id
-                    }
-                };
-                if let Some(id) = stem_id {
-                    postings.push((id as u32, position));
-                }
-                if let Some(entries) = self.prefixes.get(head) {
-                    for (prefix, id) in entries {
-                        if word.starts_with(prefix.as_str()) {
-                            postings.push((*id as u32, position));
-                        }
-                    }
-                }
-            }
-            if !self.exact.is_empty()
-                && let Some(entries) = self.exact.get(word)
-            {
+            if has_exact && let Some(entries) = self.exact.get(word) {
                 let original = match token.field {
                     Field::Title => originals[0],
                     Field::Body => originals[1],
@@ -610,6 +591,29 @@ impl Program {
         }
     }
 
+    /// The word tests that a normalised word passes by form, stem or wildcard prefix (not the
+    /// case-sensitive ones, which depend on the surface form), appended to `out`.
+    fn word_tests(&self, word: &str, head: &str, out: &mut Vec<u32>) {
+        if let Some(&id) = self.forms.get(word) {
+            out.push(id as u32);
+        }
+        if word.chars().nth(HEAD_CHARS - 1).is_none() {
+            return;
+        }
+        if self.could_have_stem(word)
+            && let Some(&id) = self.stems.get(&self.stemmers.stem(word))
+        {
+            out.push(id as u32);
+        }
+        if let Some(entries) = self.prefixes.get(head) {
+            for (prefix, id) in entries {
+                if word.starts_with(prefix.as_str()) {
+                    out.push(*id as u32);
+                }
+            }
+        }
+    }
+
     /// Whether `word` starts with the key of some stem; only such words are stemmed.
     fn could_have_stem(&self, word: &str) -> bool {
         // Each prefix end, in characters: the start of the next character, then the word end.
@@ -657,16 +661,6 @@ fn collect_pattern(
 /// Number of words between two occurrences (0 when they touch or overlap).
 fn gap(a: Occ, b: Occ) -> u32 {
     if a.end <= b.start { b.start - a.end } else { a.start.saturating_sub(b.end) }
-}
-
-fn union(mut a: Vec<Occ>, b: Vec<Occ>) -> Vec<Occ> {
-    if a.is_empty() {
-        return b;
-    }
-    a.extend(b);
-    a.sort_unstable();
-    a.dedup();
-    a
 }
 
 /// For every occurrence in `from`, the nearest occurrence in `to` within reach, merged.
@@ -730,12 +724,54 @@ fn nearest_pairs(
     }
 }
 
+/// A node's occurrences: borrowed from the leaves, shared with a named query's cache, or built.
+/// Most nodes are leaves or named queries, so most evaluations copy nothing.
+#[derive(Debug, Clone)]
+pub(crate) enum Occs<'a> {
+    Borrowed(&'a [Occ]),
+    Shared(Rc<[Occ]>),
+    Owned(Vec<Occ>),
+}
+
+impl Occs<'_> {
+    fn as_slice(&self) -> &[Occ] {
+        match self {
+            Occs::Borrowed(slice) => slice,
+            Occs::Shared(shared) => shared,
+            Occs::Owned(owned) => owned,
+        }
+    }
+
+    /// The occurrences as an owned list.
+    pub fn into_vec(self) -> Vec<Occ> {
+        match self {
+            Occs::Owned(owned) => owned,
+            other => other.as_slice().to_vec(),
+        }
+    }
+}
+
+/// The sorted, deduplicated union of two occurrence lists.
+fn union<'a>(a: Occs<'a>, b: Occs<'a>) -> Occs<'a> {
+    if a.as_slice().is_empty() {
+        return b;
+    }
+    if b.as_slice().is_empty() {
+        return a;
+    }
+    let mut all = a.into_vec();
+    all.extend_from_slice(b.as_slice());
+    all.sort_unstable();
+    all.dedup();
+    Occs::Owned(all)
+}
+
 /// Evaluates compiled nodes over one document, computing each named query at most once.
 pub(crate) struct Evaluator<'a> {
     program: &'a Program,
     leaves: &'a [Vec<Occ>],
     tokens: &'a Tokens,
-    shared: Vec<Option<Option<Vec<Occ>>>>,
+    shared: Vec<Option<Option<Rc<[Occ]>>>>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -745,30 +781,33 @@ impl<'a> Evaluator<'a> {
 
     /// `None` when the node does not hold; otherwise the occurrences that satisfy it (empty
     /// for a satisfied NOT).
-    pub fn evaluate(&mut self, node: &Node) -> Option<Vec<Occ>> {
+    pub fn evaluate(&mut self, node: &Node) -> Option<Occs<'a>> {
         match node {
             Node::Leaf(id) => {
                 let occs = &self.leaves[*id];
-                (!occs.is_empty()).then(|| occs.clone())
+                (!occs.is_empty()).then_some(Occs::Borrowed(occs.as_slice()))
             }
             Node::Shared(id) => {
                 if let Some(done) = &self.shared[*id] {
-                    return done.clone();
+                    return done.clone().map(Occs::Shared);
                 }
                 let program = self.program;
-                let result = self.evaluate(&program.shared[*id]);
+                let result: Option<Rc<[Occ]>> = self.evaluate(&program.shared[*id]).map(|occs| match occs {
+                    Occs::Shared(shared) => shared,
+                    other => Rc::from(other.as_slice()),
+                });
                 self.shared[*id] = Some(result.clone());
-                result
+                result.map(Occs::Shared)
             }
             Node::And(items) => {
-                let mut all = Vec::new();
+                let mut all = Occs::Borrowed(&[]);
                 for item in items {
                     all = union(all, self.evaluate(item)?);
                 }
                 Some(all)
             }
             Node::Or(items) => {
-                let mut all: Option<Vec<Occ>> = None;
+                let mut all: Option<Occs<'a>> = None;
                 for item in items {
                     if let Some(occs) = self.evaluate(item) {
                         all = Some(match all {
@@ -781,36 +820,40 @@ impl<'a> Evaluator<'a> {
             }
             Node::Not(inner) => match self.evaluate(inner) {
                 Some(_) => None,
-                None => Some(Vec::new()),
+                None => Some(Occs::Borrowed(&[])),
             },
             Node::Near { left, right, distance } => {
                 let left = self.evaluate(left)?;
                 let right = self.evaluate(right)?;
+                let (left, right) = (left.as_slice(), right.as_slice());
                 let mut out = Vec::new();
-                nearest_pairs(&left, &right, *distance, true, self.tokens, &mut out);
-                nearest_pairs(&right, &left, *distance, false, self.tokens, &mut out);
+                nearest_pairs(left, right, *distance, true, self.tokens, &mut out);
+                nearest_pairs(right, left, *distance, false, self.tokens, &mut out);
                 if out.is_empty() {
                     return None;
                 }
                 out.sort_unstable();
                 out.dedup();
-                Some(out)
+                Some(Occs::Owned(out))
             }
             Node::Without { left, right, distance } => {
                 let left = self.evaluate(left)?;
                 let Some(right) = self.evaluate(right) else {
                     return Some(left);
                 };
+                let right = right.as_slice();
                 let mut near = Vec::new();
                 let kept: Vec<Occ> = left
-                    .into_iter()
+                    .as_slice()
+                    .iter()
+                    .copied()
                     .filter(|&occ| {
                         near.clear();
-                        nearest_pairs(&[occ], &right, *distance, true, self.tokens, &mut near);
+                        nearest_pairs(&[occ], right, *distance, true, self.tokens, &mut near);
                         near.is_empty()
                     })
                     .collect();
-                (!kept.is_empty()).then_some(kept)
+                (!kept.is_empty()).then_some(Occs::Owned(kept))
             }
         }
     }

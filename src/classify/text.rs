@@ -169,27 +169,35 @@ struct Pieces<'a> {
     position: usize,
 }
 
+/// The input character at byte `start` of `text` (an entity counts as one character).
+fn piece_at(text: &str, start: usize) -> Option<Piece> {
+    let byte = *text.as_bytes().get(start)?;
+    if byte.is_ascii() && byte != b'&' {
+        return Some(Piece { character: byte as char, start, end: start + 1 });
+    }
+    let character = text[start..].chars().next()?;
+    if character == '&'
+        && let Some((decoded, length)) = decode_entity(text, start)
+    {
+        return Some(Piece { character: decoded, start, end: start + length });
+    }
+    Some(Piece { character, start, end: start + character.len_utf8() })
+}
+
 impl Iterator for Pieces<'_> {
     type Item = Piece;
 
     fn next(&mut self) -> Option<Piece> {
-        let start = self.position;
-        let character = self.text[start..].chars().next()?;
-        if character == '&'
-            && let Some((decoded, length)) = decode_entity(self.text, start)
-        {
-            self.position = start + length;
-            return Some(Piece { character: decoded, start, end: self.position });
-        }
-        self.position = start + character.len_utf8();
-        Some(Piece { character, start, end: self.position })
+        let piece = piece_at(self.text, self.position)?;
+        self.position = piece.end;
+        Some(piece)
     }
 }
 
 /// Appends the tokens of one field to `out`, numbering sentences from `out`'s last sentence.
 pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
     let mut sentence = out.tokens.last().map_or(0, |token| token.sentence + 1);
-    let mut pieces = Pieces { text, position: 0 }.peekable();
+    let mut position = 0usize;
     // The word being built: its original range and its raw (decoded, not yet normalised) chars.
     let mut word_start: Option<usize> = None;
     let mut word_end = 0usize;
@@ -217,7 +225,8 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
         });
     };
 
-    while let Some(piece) = pieces.next() {
+    while let Some(piece) = piece_at(text, position) {
+        position = piece.end;
         let character = piece.character;
         if is_word_char(character) {
             if pending_break {
@@ -232,7 +241,14 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
                 word_start = Some(piece.start);
             }
             raw.push(character);
-            word_end = piece.end;
+            // The rest of a run of plain word characters needs no per-character decisions:
+            // take it at once (entities, apostrophes and ignorable marks stop the run).
+            let run = text[position..]
+                .find(|next: char| !is_word_char(next))
+                .map_or(text.len(), |at| position + at);
+            raw.push_str(&text[position..run]);
+            position = run;
+            word_end = run.max(piece.end);
             continue;
         }
         if is_ignorable(character) && word_start.is_some() {
@@ -241,7 +257,7 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
         }
         if is_apostrophe(character)
             && word_start.is_some()
-            && pieces.peek().is_some_and(|next| next.character.is_alphabetic())
+            && piece_at(text, position).is_some_and(|next| next.character.is_alphabetic())
         {
             raw.push('\'');
             continue;
