@@ -43,6 +43,22 @@ pub(crate) struct Occ {
     pub end: u32,
 }
 
+/// Every leaf's occurrences in one document, sorted and deduplicated per leaf.
+#[derive(Debug, Default)]
+pub(crate) struct LeafOccs {
+    occs: Vec<Occ>,
+    /// Per leaf, its range of `occs`.
+    ranges: Vec<(u32, u32)>,
+}
+
+impl LeafOccs {
+    /// The occurrences of leaf `leaf`.
+    pub fn get(&self, leaf: usize) -> &[Occ] {
+        let (start, end) = self.ranges[leaf];
+        &self.occs[start as usize..end as usize]
+    }
+}
+
 /// A compiled query node.
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
@@ -482,14 +498,15 @@ impl Program {
     }
 
     /// Finds every leaf's occurrences in a document.
-    pub fn match_leaves(&self, tokens: &Tokens, originals: [&str; 2]) -> Vec<Vec<Occ>> {
+    pub fn match_leaves(&self, tokens: &Tokens, originals: [&str; 2]) -> LeafOccs {
         // (word test, token position) pairs, sorted below: one small allocation per document
         // instead of a list per word test.
         let mut postings: Vec<(u32, u32)> = Vec::with_capacity(tokens.tokens.len());
         // Words repeat within a document ("the", "Russia", "talks"): remember each distinct
         // word's matching word tests (a range of `pool`) so it is looked up and stemmed once.
-        let mut memo: FastMap<&str, (u32, u32, bool)> = FastMap::default();
-        let mut pool: Vec<u32> = Vec::new();
+        let mut memo: FastMap<&str, (u32, u32, bool)> =
+            FastMap::with_capacity_and_hasher(tokens.tokens.len() / 2, Default::default());
+        let mut pool: Vec<u32> = Vec::with_capacity(tokens.tokens.len());
         for (index, token) in tokens.tokens.iter().enumerate() {
             let word = tokens.norm(index);
             let position = index as u32;
@@ -538,7 +555,9 @@ impl Program {
                 },
             }
         };
-        let mut leaves: Vec<Vec<Occ>> = vec![Vec::new(); self.leaves.len()];
+        // Every (leaf, occurrence) pair in one list, sorted once: one allocation per document
+        // instead of one per matching leaf.
+        let mut pairs: Vec<(u32, Occ)> = Vec::with_capacity(postings.len() * 2);
         let mut found = Vec::new();
         let mut group_start = 0;
         while group_start < postings.len() {
@@ -551,19 +570,26 @@ impl Program {
                 collect_pattern(&self.unique_patterns[pattern], positions, &postings, tokens, &mut found);
                 for &leaf in &self.pattern_leaves[pattern] {
                     let scope = self.leaves[leaf].scope;
-                    leaves[leaf].extend(
-                        found.iter().filter(|occ| scope.is_none_or(|wanted| in_scope(wanted, occ.start))),
+                    pairs.extend(
+                        found
+                            .iter()
+                            .filter(|occ| scope.is_none_or(|wanted| in_scope(wanted, occ.start)))
+                            .map(|&occ| (leaf as u32, occ)),
                     );
                 }
             }
         }
-        for occs in &mut leaves {
-            if occs.len() > 1 {
-                occs.sort_unstable();
-                occs.dedup();
-            }
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut ranges = vec![(0u32, 0u32); self.leaves.len()];
+        let mut start = 0;
+        while start < pairs.len() {
+            let leaf = pairs[start].0;
+            let end = start + pairs[start..].partition_point(|&(other, _)| other == leaf);
+            ranges[leaf as usize] = (start as u32, end as u32);
+            start = end;
         }
-        leaves
+        LeafOccs { occs: pairs.into_iter().map(|(_, occ)| occ).collect(), ranges }
     }
 
     /// Indexes the compiled patterns for matching; call once after compiling every query.
@@ -729,7 +755,7 @@ fn nearest_pairs(
 #[derive(Debug, Clone)]
 pub(crate) enum Occs<'a> {
     Borrowed(&'a [Occ]),
-    Shared(Rc<[Occ]>),
+    Shared(Rc<Vec<Occ>>),
     Owned(Vec<Occ>),
 }
 
@@ -769,13 +795,13 @@ fn union<'a>(a: Occs<'a>, b: Occs<'a>) -> Occs<'a> {
 /// Evaluates compiled nodes over one document, computing each named query at most once.
 pub(crate) struct Evaluator<'a> {
     program: &'a Program,
-    leaves: &'a [Vec<Occ>],
+    leaves: &'a LeafOccs,
     tokens: &'a Tokens,
-    shared: Vec<Option<Option<Rc<[Occ]>>>>,
+    shared: Vec<Option<Option<Occs<'a>>>>,
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn new(program: &'a Program, leaves: &'a [Vec<Occ>], tokens: &'a Tokens) -> Self {
+    pub fn new(program: &'a Program, leaves: &'a LeafOccs, tokens: &'a Tokens) -> Self {
         Evaluator { program, leaves, tokens, shared: vec![None; program.shared.len()] }
     }
 
@@ -784,20 +810,21 @@ impl<'a> Evaluator<'a> {
     pub fn evaluate(&mut self, node: &Node) -> Option<Occs<'a>> {
         match node {
             Node::Leaf(id) => {
-                let occs = &self.leaves[*id];
-                (!occs.is_empty()).then_some(Occs::Borrowed(occs.as_slice()))
+                let occs = self.leaves.get(*id);
+                (!occs.is_empty()).then_some(Occs::Borrowed(occs))
             }
             Node::Shared(id) => {
                 if let Some(done) = &self.shared[*id] {
-                    return done.clone().map(Occs::Shared);
+                    return done.clone();
                 }
                 let program = self.program;
-                let result: Option<Rc<[Occ]>> = self.evaluate(&program.shared[*id]).map(|occs| match occs {
-                    Occs::Shared(shared) => shared,
-                    other => Rc::from(other.as_slice()),
+                // Kept in a form that clones without copying the occurrences.
+                let result = self.evaluate(&program.shared[*id]).map(|occs| match occs {
+                    Occs::Owned(owned) => Occs::Shared(Rc::new(owned)),
+                    other => other,
                 });
                 self.shared[*id] = Some(result.clone());
-                result.map(Occs::Shared)
+                result
             }
             Node::And(items) => {
                 let mut all = Occs::Borrowed(&[]);

@@ -301,9 +301,9 @@ pub(crate) fn tokenize(title: &str, body: &str) -> Tokens {
 /// Appends the normalised form of a raw word: NFKC, lower case, `ё` → `е`.
 pub(crate) fn normalise_word(raw: &str, out: &mut String) {
     if raw.is_ascii() {
-        for byte in raw.bytes() {
-            out.push(byte.to_ascii_lowercase() as char);
-        }
+        let start = out.len();
+        out.push_str(raw);
+        out[start..].make_ascii_lowercase();
         return;
     }
     // Basic Cyrillic and ASCII letters are already in NFKC: lower-case them directly.
