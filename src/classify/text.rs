@@ -306,18 +306,27 @@ pub(crate) fn normalise_word(raw: &str, out: &mut String) {
         out[start..].make_ascii_lowercase();
         return;
     }
-    // Basic Cyrillic and ASCII letters are already in NFKC: lower-case them directly.
-    if raw.chars().all(|c| c.is_ascii() || ('\u{0400}'..='\u{045F}').contains(&c)) {
-        for character in raw.chars() {
-            let lower = match character {
-                'А'..='Я' => char::from_u32(character as u32 + 0x20).unwrap_or(character),
-                'Ѐ'..='Џ' => char::from_u32(character as u32 + 0x50).unwrap_or(character),
-                c => c.to_ascii_lowercase(),
-            };
-            out.push(if lower == 'ё' { 'е' } else { lower });
-        }
+    // Basic Cyrillic and ASCII letters are already in NFKC: lower-case them directly, in one
+    // pass; anything else sends the whole word down the general path below.
+    let start = out.len();
+    let mut plain = true;
+    for character in raw.chars() {
+        let lower = match character {
+            'А'..='Я' => char::from_u32(character as u32 + 0x20).unwrap_or(character),
+            'Ѐ'..='Џ' => char::from_u32(character as u32 + 0x50).unwrap_or(character),
+            'а'..='я' | 'ѐ'..='џ' => character,
+            c if c.is_ascii() => c.to_ascii_lowercase(),
+            _ => {
+                plain = false;
+                break;
+            }
+        };
+        out.push(if lower == 'ё' { 'е' } else { lower });
+    }
+    if plain {
         return;
     }
+    out.truncate(start);
     for character in raw.nfkc() {
         for lower in character.to_lowercase() {
             match lower {
