@@ -3,7 +3,9 @@
 //!
 //! `cargo bench --bench classify [-- DATASET_DIR]`; the directory defaults to
 //! `../shared/datasets/relevance` (or `$NEWSWATCH_RELEVANCE_DIR`). `CLASSIFY_ERRORS=1` lists the
-//! misclassified items; `CLASSIFY_TOPIC=id` picks another shipped topic.
+//! misclassified items; `CLASSIFY_TOPIC=id` picks another shipped topic; `CLASSIFY_DUMP=PATH`
+//! writes every item's id, label, score and matched rules (tab-separated) to PATH, for studying
+//! which rules carry which items; `CLASSIFY_PASSES=n` times exactly n passes.
 
 use newswatch::classify::{Document, Topic, eval_jsonl};
 use std::path::PathBuf;
@@ -19,6 +21,10 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| PathBuf::from("../shared/datasets/relevance"));
     let topic_id = std::env::var("CLASSIFY_TOPIC").unwrap_or_else(|_| "us-russia-talks".into());
     let show_errors = std::env::var_os("CLASSIFY_ERRORS").is_some();
+    let mut dump = match std::env::var_os("CLASSIFY_DUMP") {
+        Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        None => None,
+    };
     let topic = Topic::builtin(&topic_id).map_err(|errors| {
         anyhow::anyhow!(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
     })?;
@@ -32,6 +38,23 @@ fn main() -> anyhow::Result<()> {
         for line in std::fs::read_to_string(&path)?.lines() {
             let item: serde_json::Value = serde_json::from_str(line)?;
             let field = |key: &str| item[key].as_str().unwrap_or_default().to_string();
+            if let Some(out) = dump.as_mut() {
+                use std::io::Write;
+                let verdict = topic.classify(&Document { title: &field("title"), body: &field("text") });
+                let rules: Vec<String> = verdict
+                    .clauses
+                    .iter()
+                    .map(|clause| format!("{:+.2} {}", clause.weight, clause.name))
+                    .collect();
+                writeln!(
+                    out,
+                    "{name}\t{}\t{}\t{:.3}\t{}",
+                    field("id"),
+                    item["label"].as_bool().unwrap_or_default(),
+                    verdict.score,
+                    rules.join(" | ")
+                )?;
+            }
             documents.push((field("title"), field("text")));
         }
     }
@@ -40,7 +63,13 @@ fn main() -> anyhow::Result<()> {
     let mut passes = 0usize;
     let mut matched = 0usize;
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(3) || passes < 3 {
+    // `CLASSIFY_PASSES=n` runs exactly n passes (for instruction counts under a profiler).
+    let fixed_passes: Option<usize> = std::env::var("CLASSIFY_PASSES").ok().and_then(|n| n.parse().ok());
+    let more = |passes: usize| match fixed_passes {
+        Some(wanted) => passes < wanted,
+        None => started.elapsed() < Duration::from_secs(3) || passes < 3,
+    };
+    while more(passes) {
         for (title, body) in &documents {
             let verdict = topic.classify(&Document { title, body });
             matched += usize::from(verdict.matched);

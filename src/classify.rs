@@ -17,7 +17,7 @@ mod text;
 
 pub use text::Field;
 
-use matcher::{Evaluator, ListError, Node, Occ, Program};
+use matcher::{Evaluator, LeafOccs, ListError, Node, Occ, Program};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -340,6 +340,7 @@ fn is_positive(expr: &query::Expr) -> bool {
     use query::Expr;
     match expr {
         Expr::Term { .. } | Expr::Near { .. } => true,
+        Expr::Without { left, .. } => is_positive(left),
         Expr::And(items) => items.iter().any(is_positive),
         Expr::Or(items) => items.iter().all(is_positive),
         Expr::Not { .. } => false,
@@ -459,7 +460,7 @@ impl Topic {
             .rules
             .iter()
             .filter_map(|rule| {
-                let roots = evaluator.evaluate(&rule.node)?;
+                let roots = evaluator.evaluate(&rule.node)?.into_vec();
                 Some(Hit { rule, roots })
             })
             .collect();
@@ -516,13 +517,13 @@ impl Topic {
 /// The positive leaves' occurrences that lie inside the rule's matching ranges, as spans.
 fn clause_spans<'a>(
     hit: &Hit<'_>,
-    leaves: &[Vec<Occ>],
+    leaves: &LeafOccs,
     tokens: &text::Tokens,
     field_text: &dyn Fn(Field) -> &'a str,
 ) -> Vec<Span> {
     let mut occs: Vec<Occ> = Vec::new();
     for &leaf in &hit.rule.positive_leaves {
-        for &occ in &leaves[leaf] {
+        for &occ in leaves.get(leaf) {
             let inside = hit.roots.iter().any(|root| root.start <= occ.start && occ.end <= root.end);
             if inside {
                 occs.push(occ);
@@ -548,32 +549,44 @@ fn format_weight(weight: f64) -> String {
 }
 
 fn reason(clause: &ClauseMatch) -> String {
-    let mut quoted: Vec<String> = Vec::new();
+    let mut out = format!("{} ({}): ", clause.name, format_weight(clause.weight));
+    // The distinct span texts, at most six, each quoted once.
+    let mut shown: Vec<String> = Vec::with_capacity(6);
     for span in &clause.spans {
-        let shown = format!("“{}”", text_collapsed(&span.text));
-        if !quoted.contains(&shown) {
-            quoted.push(shown);
+        let text = text_collapsed(&span.text);
+        if shown.contains(&text) {
+            continue;
         }
-        if quoted.len() == 6 {
+        if !shown.is_empty() {
+            out.push(' ');
+        }
+        out.push('“');
+        out.push_str(&text);
+        out.push('”');
+        shown.push(text);
+        if shown.len() == 6 {
             break;
         }
     }
-    format!("{} ({}): {}", clause.name, format_weight(clause.weight), quoted.join(" "))
+    out
 }
 
 fn text_collapsed(text: &str) -> String {
+    // Most spans are a word or two of plain text with single spaces: copy those as they are.
+    let bytes = text.as_bytes();
+    let plain = bytes.first().is_none_or(|&first| first != b' ')
+        && bytes.last().is_none_or(|&last| last != b' ')
+        && bytes.iter().all(|&byte| byte > b' ' && byte < 0x80 || byte == b' ')
+        && !text.contains("  ");
+    if plain {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
-    let mut pending_space = false;
-    for character in text.chars() {
-        if character.is_whitespace() {
-            pending_space = !out.is_empty();
-        } else {
-            if pending_space {
-                out.push(' ');
-                pending_space = false;
-            }
-            out.push(character);
+    for (index, word) in text.split_whitespace().enumerate() {
+        if index > 0 {
+            out.push(' ');
         }
+        out.push_str(word);
     }
     out
 }
@@ -623,8 +636,17 @@ fn cut(text: &str, start: usize) -> String {
 }
 
 fn plain_snippet(doc: &Document<'_>) -> String {
-    let joined =
-        if doc.title.is_empty() { doc.body.to_string() } else { format!("{}. {}", doc.title, doc.body) };
+    // `cut` reads at most SNIPPET_CHARS + 1 characters (the one more tells it text was left
+    // out): copy no more than that of a long article.
+    let prefix = |text: &str, chars: usize| {
+        let end = text.char_indices().nth(chars).map_or(text.len(), |(index, _)| index);
+        text[..end].to_string()
+    };
+    let joined = if doc.title.is_empty() {
+        prefix(doc.body, SNIPPET_CHARS + 1)
+    } else {
+        prefix(&format!("{}. {}", doc.title, prefix(doc.body, SNIPPET_CHARS + 1)), SNIPPET_CHARS + 1)
+    };
     cut(&joined, 0)
 }
 

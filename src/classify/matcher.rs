@@ -8,8 +8,10 @@
 
 use super::query::{Distance, Expr, Scope, SyntaxError, Term};
 use super::text::{Field, Stemmers, Tokens, normalise_words, surface};
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 /// A small, fast hasher for short string keys (FxHash's mixing step): the per-token lookups
 /// dominate classification time and need no protection against hash flooding.
@@ -41,6 +43,22 @@ pub(crate) struct Occ {
     pub end: u32,
 }
 
+/// Every leaf's occurrences in one document, sorted and deduplicated per leaf.
+#[derive(Debug, Default)]
+pub(crate) struct LeafOccs {
+    occs: Vec<Occ>,
+    /// Per leaf, its range of `occs`.
+    ranges: Vec<(u32, u32)>,
+}
+
+impl LeafOccs {
+    /// The occurrences of leaf `leaf`.
+    pub fn get(&self, leaf: usize) -> &[Occ] {
+        let (start, end) = self.ranges[leaf];
+        &self.occs[start as usize..end as usize]
+    }
+}
+
 /// A compiled query node.
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
@@ -49,6 +67,12 @@ pub(crate) enum Node {
     Or(Vec<Node>),
     Not(Box<Node>),
     Near {
+        left: Box<Node>,
+        right: Box<Node>,
+        distance: Distance,
+    },
+    /// The left side's occurrences with no right-side occurrence within `distance`.
+    Without {
         left: Box<Node>,
         right: Box<Node>,
         distance: Distance,
@@ -76,7 +100,7 @@ struct Pattern(Vec<usize>);
 #[derive(Debug, Clone)]
 struct Leaf {
     patterns: Vec<Pattern>,
-    scope: Option<Field>,
+    scope: Option<Scope>,
 }
 
 /// A problem with one entry of a named list.
@@ -110,7 +134,7 @@ pub(crate) struct Program {
     exact: FastMap<String, Vec<(String, usize)>>,
     leaves: Vec<Leaf>,
     /// Deduplication of leaves: (term key, scope) → leaf id.
-    leaf_ids: HashMap<(String, Option<Field>), usize>,
+    leaf_ids: HashMap<(String, Option<Scope>), usize>,
     /// Named lists as written, resolved on first use.
     lists: BTreeMap<String, Vec<String>>,
     /// Named queries, expanded where `@name` is used.
@@ -120,7 +144,7 @@ pub(crate) struct Program {
     /// Compiled named queries (by name and scope) and the leaves they highlight.
     shared: Vec<Node>,
     shared_positive_leaves: Vec<Vec<usize>>,
-    shared_ids: HashMap<(String, Option<Field>), usize>,
+    shared_ids: HashMap<(String, Option<Scope>), usize>,
     /// Built by [`Program::finish`]: every distinct pattern once, the leaves that contain it,
     /// and the patterns starting with each word test, so matching a document only looks at the
     /// patterns whose first word occurs in it.
@@ -321,7 +345,7 @@ impl Program {
         errors
     }
 
-    fn leaf(&mut self, term: &Term, scope: Option<Field>, offset: usize) -> Result<usize, SyntaxError> {
+    fn leaf(&mut self, term: &Term, scope: Option<Scope>, offset: usize) -> Result<usize, SyntaxError> {
         let key = format!("{term:?}");
         if let Some(&id) = self.leaf_ids.get(&(key.clone(), scope)) {
             return Ok(id);
@@ -354,7 +378,7 @@ impl Program {
     pub fn compile(
         &mut self,
         expr: &Expr,
-        scope: Option<Field>,
+        scope: Option<Scope>,
         positive_leaves: &mut Vec<usize>,
     ) -> Result<Node, SyntaxError> {
         Ok(match expr {
@@ -367,11 +391,7 @@ impl Program {
                 Node::Leaf(id)
             }
             Expr::Scoped { scope: written, inner, .. } => {
-                let field = match written {
-                    Scope::Title => Field::Title,
-                    Scope::Body => Field::Body,
-                };
-                self.compile(inner, Some(field), positive_leaves)?
+                self.compile(inner, Some(*written), positive_leaves)?
             }
             Expr::And(items) => {
                 if items.iter().all(|item| matches!(item, Expr::Not { .. })) {
@@ -419,6 +439,23 @@ impl Program {
                     distance: *distance,
                 }
             }
+            Expr::Without { left, right, distance, offset } => {
+                for side in [left, right] {
+                    if let Expr::Not { .. } = **side {
+                        return Err(SyntaxError {
+                            offset: *offset,
+                            message: format!("NOT {distance} needs positive terms on both sides, not NOT"),
+                        });
+                    }
+                }
+                // The right side is what must be absent: never highlighted.
+                let mut ignored = Vec::new();
+                Node::Without {
+                    left: Box::new(self.compile(left, scope, positive_leaves)?),
+                    right: Box::new(self.compile(right, scope, &mut ignored)?),
+                    distance: *distance,
+                }
+            }
         })
     }
 
@@ -427,7 +464,7 @@ impl Program {
         &mut self,
         name: &str,
         offset: usize,
-        scope: Option<Field>,
+        scope: Option<Scope>,
         positive_leaves: &mut Vec<usize>,
     ) -> Result<Node, SyntaxError> {
         let at_use = |message: String| SyntaxError { offset, message };
@@ -461,12 +498,15 @@ impl Program {
     }
 
     /// Finds every leaf's occurrences in a document.
-    pub fn match_leaves(&self, tokens: &Tokens, originals: [&str; 2]) -> Vec<Vec<Occ>> {
+    pub fn match_leaves(&self, tokens: &Tokens, originals: [&str; 2]) -> LeafOccs {
         // (word test, token position) pairs, sorted below: one small allocation per document
         // instead of a list per word test.
         let mut postings: Vec<(u32, u32)> = Vec::with_capacity(tokens.tokens.len());
-        // Words repeat within a document; stemming is the costliest step, so remember results.
-        let mut stemmed: FastMap<&str, Option<usize>> = FastMap::default();
+        // Words repeat within a document ("the", "Russia", "talks"): remember each distinct
+        // word's matching word tests (a range of `pool`) so it is looked up and stemmed once.
+        let mut memo: FastMap<&str, (u32, u32, bool)> =
+            FastMap::with_capacity_and_hasher(tokens.tokens.len() / 2, Default::default());
+        let mut pool: Vec<u32> = Vec::with_capacity(tokens.tokens.len());
         for (index, token) in tokens.tokens.iter().enumerate() {
             let word = tokens.norm(index);
             let position = index as u32;
@@ -476,37 +516,15 @@ impl Program {
             if !self.heads.contains(head) {
                 continue;
             }
-            if let Some(&id) = self.forms.get(word) {
-                postings.push((id as u32, position));
+            let (from, to, has_exact) = *memo.entry(word).or_insert_with(|| {
+                let from = pool.len() as u32;
+                self.word_tests(word, head, &mut pool);
+                (from, pool.len() as u32, self.exact.contains_key(word))
+            });
+            for &id in &pool[from as usize..to as usize] {
+                postings.push((id, position));
             }
-            let long_enough = word.chars().nth(HEAD_CHARS - 1).is_some();
-            if long_enough {
-                let stem_id = match stemmed.get(word) {
-                    Some(known) => *known,
-                    None => {
-                        let id = if self.could_have_stem(word) {
-                            self.stems.get(&self.stemmers.stem(word)).copied()
-                        } else {
-                            None
-                        };
-                        stemmed.insert(word, id);
-                        id
-                    }
-                };
-                if let Some(id) = stem_id {
-                    postings.push((id as u32, position));
-                }
-                if let Some(entries) = self.prefixes.get(head) {
-                    for (prefix, id) in entries {
-                        if word.starts_with(prefix.as_str()) {
-                            postings.push((*id as u32, position));
-                        }
-                    }
-                }
-            }
-            if !self.exact.is_empty()
-                && let Some(entries) = self.exact.get(word)
-            {
+            if has_exact && let Some(entries) = self.exact.get(word) {
                 let original = match token.field {
                     Field::Title => originals[0],
                     Field::Body => originals[1],
@@ -521,7 +539,25 @@ impl Program {
         }
         postings.sort_unstable();
         postings.dedup();
-        let mut leaves: Vec<Vec<Occ>> = vec![Vec::new(); self.leaves.len()];
+        // The headline is the title, or the body's first sentence when there is no title.
+        let headline_sentence = match tokens.tokens.first() {
+            Some(first) if first.field == Field::Body => Some(first.sentence),
+            _ => None,
+        };
+        let in_scope = |scope: Scope, position: u32| {
+            let token = &tokens.tokens[position as usize];
+            match scope {
+                Scope::Title => token.field == Field::Title,
+                Scope::Body => token.field == Field::Body,
+                Scope::Headline => match headline_sentence {
+                    Some(sentence) => token.sentence == sentence,
+                    None => token.field == Field::Title,
+                },
+            }
+        };
+        // Every (leaf, occurrence) pair in one list, sorted once: one allocation per document
+        // instead of one per matching leaf.
+        let mut pairs: Vec<(u32, Occ)> = Vec::with_capacity(postings.len() * 2);
         let mut found = Vec::new();
         let mut group_start = 0;
         while group_start < postings.len() {
@@ -534,19 +570,26 @@ impl Program {
                 collect_pattern(&self.unique_patterns[pattern], positions, &postings, tokens, &mut found);
                 for &leaf in &self.pattern_leaves[pattern] {
                     let scope = self.leaves[leaf].scope;
-                    leaves[leaf].extend(found.iter().filter(|occ| {
-                        scope.is_none_or(|wanted| tokens.tokens[occ.start as usize].field == wanted)
-                    }));
+                    pairs.extend(
+                        found
+                            .iter()
+                            .filter(|occ| scope.is_none_or(|wanted| in_scope(wanted, occ.start)))
+                            .map(|&occ| (leaf as u32, occ)),
+                    );
                 }
             }
         }
-        for occs in &mut leaves {
-            if occs.len() > 1 {
-                occs.sort_unstable();
-                occs.dedup();
-            }
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut ranges = vec![(0u32, 0u32); self.leaves.len()];
+        let mut start = 0;
+        while start < pairs.len() {
+            let leaf = pairs[start].0;
+            let end = start + pairs[start..].partition_point(|&(other, _)| other == leaf);
+            ranges[leaf as usize] = (start as u32, end as u32);
+            start = end;
         }
-        leaves
+        LeafOccs { occs: pairs.into_iter().map(|(_, occ)| occ).collect(), ranges }
     }
 
     /// Indexes the compiled patterns for matching; call once after compiling every query.
@@ -574,6 +617,29 @@ impl Program {
         }
     }
 
+    /// The word tests that a normalised word passes by form, stem or wildcard prefix (not the
+    /// case-sensitive ones, which depend on the surface form), appended to `out`.
+    fn word_tests(&self, word: &str, head: &str, out: &mut Vec<u32>) {
+        if let Some(&id) = self.forms.get(word) {
+            out.push(id as u32);
+        }
+        if word.chars().nth(HEAD_CHARS - 1).is_none() {
+            return;
+        }
+        if self.could_have_stem(word)
+            && let Some(&id) = self.stems.get(&self.stemmers.stem(word))
+        {
+            out.push(id as u32);
+        }
+        if let Some(entries) = self.prefixes.get(head) {
+            for (prefix, id) in entries {
+                if word.starts_with(prefix.as_str()) {
+                    out.push(*id as u32);
+                }
+            }
+        }
+    }
+
     /// Whether `word` starts with the key of some stem; only such words are stemmed.
     fn could_have_stem(&self, word: &str) -> bool {
         // Each prefix end, in characters: the start of the next character, then the word end.
@@ -590,7 +656,7 @@ impl Program {
 fn first_offset(expr: &Expr) -> usize {
     match expr {
         Expr::Term { offset, .. } | Expr::Not { offset, .. } | Expr::Scoped { offset, .. } => *offset,
-        Expr::Near { left, .. } => first_offset(left),
+        Expr::Near { left, .. } | Expr::Without { left, .. } => first_offset(left),
         Expr::And(items) | Expr::Or(items) => items.first().map_or(0, first_offset),
     }
 }
@@ -621,16 +687,6 @@ fn collect_pattern(
 /// Number of words between two occurrences (0 when they touch or overlap).
 fn gap(a: Occ, b: Occ) -> u32 {
     if a.end <= b.start { b.start - a.end } else { a.start.saturating_sub(b.end) }
-}
-
-fn union(mut a: Vec<Occ>, b: Vec<Occ>) -> Vec<Occ> {
-    if a.is_empty() {
-        return b;
-    }
-    a.extend(b);
-    a.sort_unstable();
-    a.dedup();
-    a
 }
 
 /// For every occurrence in `from`, the nearest occurrence in `to` within reach, merged.
@@ -694,45 +750,91 @@ fn nearest_pairs(
     }
 }
 
+/// A node's occurrences: borrowed from the leaves, shared with a named query's cache, or built.
+/// Most nodes are leaves or named queries, so most evaluations copy nothing.
+#[derive(Debug, Clone)]
+pub(crate) enum Occs<'a> {
+    Borrowed(&'a [Occ]),
+    Shared(Rc<Vec<Occ>>),
+    Owned(Vec<Occ>),
+}
+
+impl Occs<'_> {
+    fn as_slice(&self) -> &[Occ] {
+        match self {
+            Occs::Borrowed(slice) => slice,
+            Occs::Shared(shared) => shared,
+            Occs::Owned(owned) => owned,
+        }
+    }
+
+    /// The occurrences as an owned list.
+    pub fn into_vec(self) -> Vec<Occ> {
+        match self {
+            Occs::Owned(owned) => owned,
+            other => other.as_slice().to_vec(),
+        }
+    }
+}
+
+/// The sorted, deduplicated union of two occurrence lists.
+fn union<'a>(a: Occs<'a>, b: Occs<'a>) -> Occs<'a> {
+    if a.as_slice().is_empty() {
+        return b;
+    }
+    if b.as_slice().is_empty() {
+        return a;
+    }
+    let mut all = a.into_vec();
+    all.extend_from_slice(b.as_slice());
+    all.sort_unstable();
+    all.dedup();
+    Occs::Owned(all)
+}
+
 /// Evaluates compiled nodes over one document, computing each named query at most once.
 pub(crate) struct Evaluator<'a> {
     program: &'a Program,
-    leaves: &'a [Vec<Occ>],
+    leaves: &'a LeafOccs,
     tokens: &'a Tokens,
-    shared: Vec<Option<Option<Vec<Occ>>>>,
+    shared: Vec<Option<Option<Occs<'a>>>>,
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn new(program: &'a Program, leaves: &'a [Vec<Occ>], tokens: &'a Tokens) -> Self {
+    pub fn new(program: &'a Program, leaves: &'a LeafOccs, tokens: &'a Tokens) -> Self {
         Evaluator { program, leaves, tokens, shared: vec![None; program.shared.len()] }
     }
 
     /// `None` when the node does not hold; otherwise the occurrences that satisfy it (empty
     /// for a satisfied NOT).
-    pub fn evaluate(&mut self, node: &Node) -> Option<Vec<Occ>> {
+    pub fn evaluate(&mut self, node: &Node) -> Option<Occs<'a>> {
         match node {
             Node::Leaf(id) => {
-                let occs = &self.leaves[*id];
-                (!occs.is_empty()).then(|| occs.clone())
+                let occs = self.leaves.get(*id);
+                (!occs.is_empty()).then_some(Occs::Borrowed(occs))
             }
             Node::Shared(id) => {
                 if let Some(done) = &self.shared[*id] {
                     return done.clone();
                 }
                 let program = self.program;
-                let result = self.evaluate(&program.shared[*id]);
+                // Kept in a form that clones without copying the occurrences.
+                let result = self.evaluate(&program.shared[*id]).map(|occs| match occs {
+                    Occs::Owned(owned) => Occs::Shared(Rc::new(owned)),
+                    other => other,
+                });
                 self.shared[*id] = Some(result.clone());
                 result
             }
             Node::And(items) => {
-                let mut all = Vec::new();
+                let mut all = Occs::Borrowed(&[]);
                 for item in items {
                     all = union(all, self.evaluate(item)?);
                 }
                 Some(all)
             }
             Node::Or(items) => {
-                let mut all: Option<Vec<Occ>> = None;
+                let mut all: Option<Occs<'a>> = None;
                 for item in items {
                     if let Some(occs) = self.evaluate(item) {
                         all = Some(match all {
@@ -745,20 +847,40 @@ impl<'a> Evaluator<'a> {
             }
             Node::Not(inner) => match self.evaluate(inner) {
                 Some(_) => None,
-                None => Some(Vec::new()),
+                None => Some(Occs::Borrowed(&[])),
             },
             Node::Near { left, right, distance } => {
                 let left = self.evaluate(left)?;
                 let right = self.evaluate(right)?;
+                let (left, right) = (left.as_slice(), right.as_slice());
                 let mut out = Vec::new();
-                nearest_pairs(&left, &right, *distance, true, self.tokens, &mut out);
-                nearest_pairs(&right, &left, *distance, false, self.tokens, &mut out);
+                nearest_pairs(left, right, *distance, true, self.tokens, &mut out);
+                nearest_pairs(right, left, *distance, false, self.tokens, &mut out);
                 if out.is_empty() {
                     return None;
                 }
                 out.sort_unstable();
                 out.dedup();
-                Some(out)
+                Some(Occs::Owned(out))
+            }
+            Node::Without { left, right, distance } => {
+                let left = self.evaluate(left)?;
+                let Some(right) = self.evaluate(right) else {
+                    return Some(left);
+                };
+                let right = right.as_slice();
+                let mut near = Vec::new();
+                let kept: Vec<Occ> = left
+                    .as_slice()
+                    .iter()
+                    .copied()
+                    .filter(|&occ| {
+                        near.clear();
+                        nearest_pairs(&[occ], right, *distance, true, self.tokens, &mut near);
+                        near.is_empty()
+                    })
+                    .collect();
+                (!kept.is_empty()).then_some(Occs::Owned(kept))
             }
         }
     }

@@ -6,10 +6,11 @@
 //! query   := or
 //! or      := and ("OR" and)*
 //! and     := near (("AND" | "AND NOT" | "NOT") near)*      a NOT b  ==  a AND NOT b
-//! near    := unary (("NEAR/" n | "PRE/" n | "NEAR/s") unary)*  n words apart at most (PRE: in
-//!                                                            that order); s = same sentence
+//! near    := unary (["NOT"] ("NEAR/" n | "PRE/" n | "NEAR/s") unary)*  n words apart at most
+//!                                  (PRE: in that order); s = same sentence; with NOT: the left
+//!                                  side's occurrences that have no right side within that reach
 //! unary   := "NOT" unary | primary
-//! primary := "(" query ")" | ("title" | "body") ":" primary | "@" list
+//! primary := "(" query ")" | ("title" | "body" | "headline") ":" primary | "@" list
 //!          | '"' phrase '"' | "{" Word "}" | word | word*
 //! ```
 //!
@@ -39,10 +40,13 @@ impl SyntaxError {
 }
 
 /// A field scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Scope {
     Title,
     Body,
+    /// The headline: the title, or the first sentence of the text when there is no title (web
+    /// pages often carry their headline as the text's first line).
+    Headline,
 }
 
 /// One query term as written.
@@ -63,12 +67,34 @@ pub(crate) enum Term {
 /// A parsed query; `offset` is where the node starts in the query text.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Expr {
-    Term { term: Term, offset: usize },
+    Term {
+        term: Term,
+        offset: usize,
+    },
     And(Vec<Expr>),
     Or(Vec<Expr>),
-    Not { inner: Box<Expr>, offset: usize },
-    Near { left: Box<Expr>, right: Box<Expr>, distance: Distance, offset: usize },
-    Scoped { scope: Scope, inner: Box<Expr>, offset: usize },
+    Not {
+        inner: Box<Expr>,
+        offset: usize,
+    },
+    Near {
+        left: Box<Expr>,
+        right: Box<Expr>,
+        distance: Distance,
+        offset: usize,
+    },
+    /// `a NOT NEAR/n b`: the occurrences of `a` with no `b` within that reach.
+    Without {
+        left: Box<Expr>,
+        right: Box<Expr>,
+        distance: Distance,
+        offset: usize,
+    },
+    Scoped {
+        scope: Scope,
+        inner: Box<Expr>,
+        offset: usize,
+    },
 }
 
 /// The reach of a proximity operator.
@@ -119,6 +145,7 @@ impl TokenKind {
             TokenKind::Near(distance) => distance.to_string(),
             TokenKind::Field(Scope::Title) => "`title:`".into(),
             TokenKind::Field(Scope::Body) => "`body:`".into(),
+            TokenKind::Field(Scope::Headline) => "`headline:`".into(),
             TokenKind::List(name) => format!("`@{name}`"),
             TokenKind::Phrase(text) => format!("\"{text}\""),
             TokenKind::Exact(text) => format!("`{{{text}}}`"),
@@ -237,6 +264,7 @@ fn word_kind(word: &str, offset: usize) -> Result<TokenKind, SyntaxError> {
         "NOT" => TokenKind::Not,
         "title:" => TokenKind::Field(Scope::Title),
         "body:" => TokenKind::Field(Scope::Body),
+        "headline:" => TokenKind::Field(Scope::Headline),
         _ if word.starts_with("PRE/") => {
             let reach = &word[4..];
             let n = reach.parse::<u32>().map_err(|_| SyntaxError {
@@ -264,7 +292,7 @@ fn word_kind(word: &str, offset: usize) -> Result<TokenKind, SyntaxError> {
             return Err(SyntaxError {
                 offset,
                 message: format!(
-                    "unknown field `{}`: expected `title:` or `body:`",
+                    "unknown field `{}`: expected `title:`, `body:` or `headline:`",
                     word.trim_end_matches(':')
                 ),
             });
@@ -326,16 +354,29 @@ impl Parser {
         Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
     }
 
+    /// The lexeme after the next one.
+    fn peek_second(&self) -> &Lexeme {
+        &self.lexemes[(self.position + 1).min(self.lexemes.len() - 1)]
+    }
+
     fn parse_near(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.parse_unary()?;
-        while let TokenKind::Near(distance) = self.peek().kind {
+        loop {
+            // `NOT NEAR/n` (and `NOT PRE/n`, `NOT NEAR/s`) is one operator; a `NOT` followed by
+            // anything else is left to the AND level.
+            let negated =
+                self.peek().kind == TokenKind::Not && matches!(self.peek_second().kind, TokenKind::Near(_));
+            if negated {
+                self.advance();
+            }
+            let TokenKind::Near(distance) = self.peek().kind else { break };
             let operator = self.advance();
             let right = self.parse_unary()?;
-            left = Expr::Near {
-                left: Box::new(left),
-                right: Box::new(right),
-                distance,
-                offset: operator.offset,
+            let (left_box, right_box, offset) = (Box::new(left), Box::new(right), operator.offset);
+            left = if negated {
+                Expr::Without { left: left_box, right: right_box, distance, offset }
+            } else {
+                Expr::Near { left: left_box, right: right_box, distance, offset }
             };
         }
         Ok(left)
@@ -423,7 +464,8 @@ impl Parser {
                 return Err(SyntaxError {
                     offset,
                     message: format!(
-                        "expected a term, \"phrase\", @list, `title:`/`body:` or `(`, found {}",
+                        "expected a term, \"phrase\", @list, `title:`/`body:`/`headline:` or `(`, \
+                         found {}",
                         other.describe()
                     ),
                 });
@@ -481,6 +523,23 @@ mod tests {
     }
 
     #[test]
+    fn not_near_is_one_operator_at_the_near_level() {
+        let expr = parse("a NOT NEAR/3 b AND c").unwrap();
+        let Expr::And(items) = expr else { panic!("expected AND: {expr:?}") };
+        assert!(matches!(&items[0], Expr::Without { distance: Distance::Words(3), .. }));
+        assert!(matches!(
+            parse("a NOT PRE/1 b").unwrap(),
+            Expr::Without { distance: Distance::Before(1), .. }
+        ));
+        assert!(matches!(
+            parse("a NOT NEAR/s b").unwrap(),
+            Expr::Without { distance: Distance::Sentence, .. }
+        ));
+        assert!(matches!(parse("headline:a").unwrap(), Expr::Scoped { scope: Scope::Headline, .. }));
+        assert!(parse("a NOT NEAR/3").is_err());
+    }
+
+    #[test]
     fn parentheses_override_precedence() {
         let expr = parse("(a OR b) AND c").unwrap();
         let Expr::And(items) = expr else { panic!("expected AND") };
@@ -530,7 +589,7 @@ mod tests {
         let error = parse("talks NEAR/x russia").unwrap_err();
         assert_eq!(error.offset, 11);
 
-        let error = parse("headline:talks").unwrap_err();
+        let error = parse("lead:talks").unwrap_err();
         assert!(error.message.contains("unknown field"), "{}", error.message);
 
         let error = parse("talks and russia").unwrap_err();

@@ -76,6 +76,37 @@ fn field_scopes_restrict_terms() {
 }
 
 #[test]
+fn headline_scope_is_the_title_or_else_the_first_sentence() {
+    let topic = topic("headline:swap", &[]);
+    let classify = |title: &str, body: &str| topic.classify(&Document { title, body }).matched;
+    assert!(classify("Prisoner swap agreed", "Details follow."));
+    // With a title, the body's first sentence is not the headline.
+    assert!(!classify("Star returns to court", "She came home in a swap."));
+    // Without one, the first sentence (or line) is.
+    assert!(classify("", "Prisoner swap agreed\nDetails follow."));
+    assert!(!classify("", "Details follow. Prisoner swap agreed."));
+}
+
+#[test]
+fn not_near_keeps_occurrences_without_the_other_side_close() {
+    // "called Russia" counts, "called Putin a butcher" does not.
+    let query = "(=called PRE/1 putin) NOT PRE/1 (=a OR =an)";
+    assert!(matches(query, "Burns called Putin after the mutiny."));
+    assert!(!matches(query, "Biden called Putin a butcher."));
+    // One good occurrence is enough even if another is excluded.
+    assert!(matches(query, "He called Putin a liar. Later he called Putin twice."));
+    // NOT PRE/n looks only forward; NOT NEAR/n both ways; NOT NEAR/s the whole sentence.
+    assert!(matches("officials NOT PRE/2 former", "former US officials met"));
+    assert!(!matches("officials NOT NEAR/2 former", "former US officials met"));
+    assert!(!matches("talks NOT NEAR/s former", "Talks were held by former officials."));
+    assert!(matches("talks NOT NEAR/s former", "Former officials spoke. Talks were held."));
+    // An absent right side excludes nothing.
+    assert!(matches("talks NOT NEAR/3 ukraine", "talks in Geneva"));
+    // It is one operator: a NOT that is not followed by NEAR/PRE is still AND NOT.
+    assert!(!matches("talks NOT ukraine", "talks. Ukraine"));
+}
+
+#[test]
 fn phrases_wildcards_forms_and_case() {
     assert!(matches(r#""secretary of state""#, "the Secretary of State said"));
     assert!(!matches(r#""secretary of state""#, "the state secretary said"));
@@ -309,6 +340,85 @@ fn us_russia_talks_flags_a_clear_positive_and_not_hard_negatives() {
     ] {
         let verdict = topic.classify(&Document { title: "", body });
         assert!(!verdict.matched, "{body}: {verdict:#?}");
+    }
+}
+
+/// The guideline's borderline rules, each with a made-up item on either side of the line.
+#[test]
+fn us_russia_talks_follows_the_borderline_rules() {
+    let topic = Topic::builtin("us-russia-talks").unwrap();
+    let verdict = |title: &str, body: &str| topic.classify(&Document { title, body });
+    let positives = [
+        // A call reported in the past tense, the state or the counterpart as its object.
+        (
+            "Spy chief called Moscow after the uprising",
+            "The CIA director called Russia to say Washington had no part in it.",
+        ),
+        ("", "The director of the CIA called his Russian counterpart on Sunday."),
+        // A swap that is the story's subject.
+        (
+            "Prisoner swap frees American reporter",
+            "The US traded a Russian convicted in Germany for the reporter held in Russia.",
+        ),
+        // Negotiations over a detainee.
+        (
+            "State Department says Griner negotiations have stalled",
+            "Washington says Moscow has not negotiated in good faith.",
+        ),
+        // A headline using "talks" as a verb does not cancel evidence in the text.
+        (
+            "Putin talks release of reporter",
+            "A Moscow judge kept him in custody while the U.S. negotiates for his release.",
+        ),
+        // Arms-control talks called off.
+        (
+            "Biden administration faults Russia over cancelled nuclear arms talks",
+            "Russia pulled out of the arms control talks at the last minute.",
+        ),
+    ];
+    for (title, body) in positives {
+        let verdict = verdict(title, body);
+        assert!(verdict.matched, "{title} / {body}: {verdict:#?}");
+    }
+    let negatives = [
+        // Rule 5: naming is not calling.
+        (
+            "Biden calls Putin a tyrant",
+            "The president called Russian President Vladimir Putin a tyrant on Friday.",
+        ),
+        // The swap is background to a story about the freed person's life.
+        (
+            "Basketball star returns to training",
+            "She came home last year in a prisoner swap with Russia for arms dealer Viktor Bout.",
+        ),
+        // Former officials and private citizens do not act for the government.
+        (
+            "White House did not approve secret talks",
+            "Former US officials met the Russian foreign minister Sergei Lavrov in New York.",
+        ),
+        (
+            "Billionaire says he spoke to the Kremlin",
+            "Elon Musk said he had spoken with Putin about the war.",
+        ),
+        // Rule 3: a public exchange at the UN.
+        (
+            "US envoy confronts Russian diplomat at the U.N.",
+            "At a Security Council meeting chaired by Russia's foreign minister, the U.S. ambassador urged the release of the reporter.",
+        ),
+        // Rule 9: a mediator meets one side.
+        (
+            "Vatican envoy meets Biden",
+            "The Vatican envoy, who has met officials in Russia, held talks with Biden.",
+        ),
+        // Rule 5: the headline is a one-way act; a failed summit is background.
+        (
+            "",
+            "Oil jumps after new US sanctions on Russian producers\nThe sanctions follow the collapse of plans for a meeting between Trump and Putin.",
+        ),
+    ];
+    for (title, body) in negatives {
+        let verdict = verdict(title, body);
+        assert!(!verdict.matched, "{title} / {body}: {verdict:#?}");
     }
 }
 

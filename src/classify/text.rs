@@ -169,27 +169,35 @@ struct Pieces<'a> {
     position: usize,
 }
 
+/// The input character at byte `start` of `text` (an entity counts as one character).
+fn piece_at(text: &str, start: usize) -> Option<Piece> {
+    let byte = *text.as_bytes().get(start)?;
+    if byte.is_ascii() && byte != b'&' {
+        return Some(Piece { character: byte as char, start, end: start + 1 });
+    }
+    let character = text[start..].chars().next()?;
+    if character == '&'
+        && let Some((decoded, length)) = decode_entity(text, start)
+    {
+        return Some(Piece { character: decoded, start, end: start + length });
+    }
+    Some(Piece { character, start, end: start + character.len_utf8() })
+}
+
 impl Iterator for Pieces<'_> {
     type Item = Piece;
 
     fn next(&mut self) -> Option<Piece> {
-        let start = self.position;
-        let character = self.text[start..].chars().next()?;
-        if character == '&'
-            && let Some((decoded, length)) = decode_entity(self.text, start)
-        {
-            self.position = start + length;
-            return Some(Piece { character: decoded, start, end: self.position });
-        }
-        self.position = start + character.len_utf8();
-        Some(Piece { character, start, end: self.position })
+        let piece = piece_at(self.text, self.position)?;
+        self.position = piece.end;
+        Some(piece)
     }
 }
 
 /// Appends the tokens of one field to `out`, numbering sentences from `out`'s last sentence.
 pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
     let mut sentence = out.tokens.last().map_or(0, |token| token.sentence + 1);
-    let mut pieces = Pieces { text, position: 0 }.peekable();
+    let mut position = 0usize;
     // The word being built: its original range and its raw (decoded, not yet normalised) chars.
     let mut word_start: Option<usize> = None;
     let mut word_end = 0usize;
@@ -217,7 +225,8 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
         });
     };
 
-    while let Some(piece) = pieces.next() {
+    while let Some(piece) = piece_at(text, position) {
+        position = piece.end;
         let character = piece.character;
         if is_word_char(character) {
             if pending_break {
@@ -232,7 +241,14 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
                 word_start = Some(piece.start);
             }
             raw.push(character);
-            word_end = piece.end;
+            // The rest of a run of plain word characters needs no per-character decisions:
+            // take it at once (entities, apostrophes and ignorable marks stop the run).
+            let run = text[position..]
+                .find(|next: char| !is_word_char(next))
+                .map_or(text.len(), |at| position + at);
+            raw.push_str(&text[position..run]);
+            position = run;
+            word_end = run.max(piece.end);
             continue;
         }
         if is_ignorable(character) && word_start.is_some() {
@@ -241,7 +257,7 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
         }
         if is_apostrophe(character)
             && word_start.is_some()
-            && pieces.peek().is_some_and(|next| next.character.is_alphabetic())
+            && piece_at(text, position).is_some_and(|next| next.character.is_alphabetic())
         {
             raw.push('\'');
             continue;
@@ -285,23 +301,32 @@ pub(crate) fn tokenize(title: &str, body: &str) -> Tokens {
 /// Appends the normalised form of a raw word: NFKC, lower case, `ё` → `е`.
 pub(crate) fn normalise_word(raw: &str, out: &mut String) {
     if raw.is_ascii() {
-        for byte in raw.bytes() {
-            out.push(byte.to_ascii_lowercase() as char);
-        }
+        let start = out.len();
+        out.push_str(raw);
+        out[start..].make_ascii_lowercase();
         return;
     }
-    // Basic Cyrillic and ASCII letters are already in NFKC: lower-case them directly.
-    if raw.chars().all(|c| c.is_ascii() || ('\u{0400}'..='\u{045F}').contains(&c)) {
-        for character in raw.chars() {
-            let lower = match character {
-                'А'..='Я' => char::from_u32(character as u32 + 0x20).unwrap_or(character),
-                'Ѐ'..='Џ' => char::from_u32(character as u32 + 0x50).unwrap_or(character),
-                c => c.to_ascii_lowercase(),
-            };
-            out.push(if lower == 'ё' { 'е' } else { lower });
-        }
+    // Basic Cyrillic and ASCII letters are already in NFKC: lower-case them directly, in one
+    // pass; anything else sends the whole word down the general path below.
+    let start = out.len();
+    let mut plain = true;
+    for character in raw.chars() {
+        let lower = match character {
+            'А'..='Я' => char::from_u32(character as u32 + 0x20).unwrap_or(character),
+            'Ѐ'..='Џ' => char::from_u32(character as u32 + 0x50).unwrap_or(character),
+            'а'..='я' | 'ѐ'..='џ' => character,
+            c if c.is_ascii() => c.to_ascii_lowercase(),
+            _ => {
+                plain = false;
+                break;
+            }
+        };
+        out.push(if lower == 'ё' { 'е' } else { lower });
+    }
+    if plain {
         return;
     }
+    out.truncate(start);
     for character in raw.nfkc() {
         for lower in character.to_lowercase() {
             match lower {
