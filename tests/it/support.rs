@@ -205,29 +205,14 @@ impl TestDir {
     /// Writes a config watching `feeds` (name, URL), with the default topic; `extra_daemon` is
     /// appended to `[daemon]`.
     pub fn write_config(&self, feeds: &[(&str, String)], extra_daemon: &str) -> PathBuf {
-        let mut daemon = format!(
-            "state_dir = {:?}\nallow_private_networks = true\n",
-            self.state_dir().display().to_string()
-        );
+        let mut daemon = String::from("allow_private_networks = true\n");
         // Short timeouts keep failing tests fast, unless the test sets its own.
         for (key, value) in [("request_timeout", "5s"), ("read_timeout", "3s")] {
             if !extra_daemon.contains(key) {
                 daemon.push_str(&format!("{key} = {value:?}\n"));
             }
         }
-        let mut text = format!(
-            "[daemon]\n{daemon}{extra_daemon}\n\n[defaults]\ninterval = \"1m\"\nbackfill = \"24h\"\n\n"
-        );
-        for (name, url) in feeds {
-            text.push_str(&format!("[[feeds]]\nname = {name:?}\nurl = {url:?}\n\n"));
-        }
-        text.push_str("[[topics]]\nid = \"us-russia-talks\"\n\n");
-        text.push_str(&format!(
-            "[[sinks]]\nkind = \"jsonl\"\npath = {:?}\n",
-            self.alert_log().display().to_string()
-        ));
-        std::fs::write(self.config_path(), text).unwrap();
-        self.config_path()
+        self.write_config_with_daemon(feeds, &format!("{daemon}{extra_daemon}"))
     }
 
     pub fn config(&self) -> Config {
