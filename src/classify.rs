@@ -1,7 +1,7 @@
 //! Topics and verdicts: compiles topic definitions written in the topic query language and
 //! scores documents against them, explaining every verdict.
 //!
-//! A topic is a set of weighted *rules*, each a query (see `docs/topic-language.md`), plus named
+//! A topic is a set of weighted *rules*, each a query (see the README, "Topics"), plus named
 //! term lists the queries share and a threshold. A document's score is the noisy-OR of the
 //! weights of the positive rules that match, multiplied by `1 - |w|` for every matching negative
 //! rule; it is a match when the score reaches the threshold. Every matched rule is reported with
@@ -81,7 +81,7 @@ pub struct RuleSpec {
     /// Shown in explanations; defaults to the query.
     #[serde(default)]
     pub name: Option<String>,
-    /// The query (see `docs/topic-language.md`).
+    /// The query (see the README, "Topics").
     pub query: String,
     /// In `[-1, 1]`, not 0: positive rules add evidence (noisy-OR), negative rules multiply the
     /// score by `1 - |weight|`.
