@@ -84,10 +84,71 @@ pub async fn scrape(item: Item, fetcher: &Fetcher) -> Article {
         );
     }
     debug!(feed = %item.feed, link = %link, chars = page.text.len(), method = %page.method, "page extracted");
-    let title = if item.entry.title.is_empty() {
-        page.title.clone().unwrap_or_default()
-    } else {
-        item.entry.title.clone()
-    };
+    let title = choose_title(&item.entry.title, page.title.as_deref(), &page.text);
     Article { item, title, body: page.text, source: TextSource::Page }
+}
+
+/// Separators between a headline and the site's name in a page's `<title>`.
+const TITLE_SEPARATORS: [&str; 5] = [" | ", " – ", " — ", " - ", " :: "];
+
+/// The headline of an item: the feed's title; else, for feeds that give none, the article's
+/// first line when the page title contains it (that line is the on-page headline), else the page
+/// title without a trailing site name, else the article's first line.
+pub fn choose_title(feed_title: &str, page_title: Option<&str>, text: &str) -> String {
+    if !feed_title.trim().is_empty() {
+        return feed_title.to_string();
+    }
+    let first_line = text.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or_default();
+    let first_line = crate::text::truncate_chars(first_line, 300);
+    let page_title = page_title.unwrap_or_default().trim();
+    if !first_line.is_empty() && page_title.to_lowercase().contains(&first_line.to_lowercase()) {
+        return first_line;
+    }
+    // "Headline | Site": keep the headline; "| Site" (no headline at all) is no title.
+    let headline = TITLE_SEPARATORS
+        .iter()
+        .filter_map(|separator| page_title.find(separator.trim()).map(|at| &page_title[..at]))
+        .min_by_key(|head| head.len())
+        .unwrap_or(page_title)
+        .trim();
+    if headline.chars().count() >= 12 {
+        return headline.to_string();
+    }
+    if !first_line.is_empty() {
+        return first_line;
+    }
+    page_title.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose_title;
+
+    #[test]
+    fn the_feed_title_wins() {
+        assert_eq!(choose_title("Feed headline", Some("Page | Site"), "Body"), "Feed headline");
+    }
+
+    #[test]
+    fn without_a_feed_title_the_page_headline_is_used() {
+        let text = "Lavrov and Rubio meet in Riyadh\n\nThe two sides talked for hours.";
+        assert_eq!(
+            choose_title("", Some("Lavrov and Rubio meet in Riyadh | Wire"), text),
+            "Lavrov and Rubio meet in Riyadh"
+        );
+        assert_eq!(
+            choose_title("", Some("Talks resume in Geneva after a pause - The Daily"), "Some lede."),
+            "Talks resume in Geneva after a pause"
+        );
+    }
+
+    #[test]
+    fn a_title_that_is_only_the_site_name_gives_way_to_the_first_line() {
+        let text = "Lavrov, Kerry to hold Syria talks in Geneva\n\nMore text.";
+        assert_eq!(
+            choose_title("", Some(" | Loopback Gazette"), text),
+            "Lavrov, Kerry to hold Syria talks in Geneva"
+        );
+        assert_eq!(choose_title("", None, ""), "");
+    }
 }
