@@ -218,3 +218,55 @@ async fn logs_carry_no_raw_control_characters_from_feeds() {
         std::fs::remove_dir_all(dir_ref.state_dir()).unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_valid_config_and_keeps_the_running_one_otherwise() {
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    server.ok("/moscow-times.xml", crate::support::fixture("feeds/moscow-times.xml"), "application/rss+xml");
+    let dir = TestDir::new();
+    dir.write_config(&[("wire", server.url("/talks.xml"))], "");
+    let good = std::fs::read_to_string(dir.config_path()).unwrap();
+    let config = dir.config_path().display().to_string();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        .args(["run", "--config", &config])
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = daemon.id().to_string();
+    let started = Instant::now();
+    while dir.alerts().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(30), "daemon wrote no alerts");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A broken config: the daemon says so and goes on with the old one.
+    std::fs::write(dir.config_path(), "[daemon]\nstate_dir = 1\n").unwrap();
+    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(daemon.try_wait().unwrap().is_none(), "a bad reload must not stop the daemon");
+
+    // A good config with one more feed: the new feed is polled.
+    let with_feed = good.replace(
+        "[[topics]]",
+        &format!(
+            "[[feeds]]\nname = \"moscow-times\"\nurl = {:?}\n\n[[topics]]",
+            server.url("/moscow-times.xml")
+        ),
+    );
+    std::fs::write(dir.config_path(), with_feed).unwrap();
+    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    let reloaded = Instant::now();
+    while server.hits_of("/moscow-times.xml").is_empty() {
+        assert!(reloaded.elapsed() < Duration::from_secs(20), "the new feed was never polled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let output = tokio::task::block_in_place(|| daemon.wait_with_output()).unwrap();
+    assert!(output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("reload refused; the running configuration stays"), "{stderr}");
+    assert!(stderr.contains("reloading the configuration"), "{stderr}");
+    assert_eq!(dir.alerts().len(), 2, "no alert repeated by the restart of the pipeline");
+}
