@@ -80,7 +80,8 @@ pub fn to_json_line(alert: &Alert) -> serde_json::Result<String> {
 }
 
 fn needs_escape(c: char) -> bool {
-    matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    // C0 controls are escaped by serde_json already.
+    matches!(c, '\u{80}'..='\u{9f}') || crate::text::is_line_or_bidi_control(c)
 }
 
 /// The stable alert id: a hash of the item key and the topic.

@@ -390,23 +390,13 @@ fn show_alerts(arg: &ConfigArg, since: Option<&str>, topic: Option<&str>, json: 
             crate::text::truncate_chars(&alert.topic, 16),
             alert.score,
             crate::text::truncate_chars(&alert.feed, 16),
-            printable(&crate::text::truncate_chars(&alert.title, 90)),
+            crate::text::printable(&crate::text::truncate_chars(&alert.title, 90)),
         )?;
         if let Some(url) = &alert.url {
-            writeln!(out, "{:<20}  {}", "", printable(url))?;
+            writeln!(out, "{:<20}  {}", "", crate::text::printable(url))?;
         }
     }
     Ok(())
-}
-
-/// Feed-derived text on a terminal: control and bidi characters shown escaped.
-fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let unsafe_char = c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}');
-            if unsafe_char { c.escape_unicode().collect::<Vec<_>>() } else { vec![c] }
-        })
-        .collect()
 }
 
 fn list_feeds(arg: &ConfigArg) -> anyhow::Result<()> {
@@ -452,7 +442,12 @@ fn list_feeds(arg: &ConfigArg) -> anyhow::Result<()> {
             feed.url
         )?;
         if let Some(error) = state.and_then(|state| state.last_error.as_ref()) {
-            writeln!(out, "{:<20}  last error: {}", "", printable(&crate::text::truncate_chars(error, 160)))?;
+            writeln!(
+                out,
+                "{:<20}  last error: {}",
+                "",
+                crate::text::printable(&crate::text::truncate_chars(error, 160))
+            )?;
         }
     }
     if store.is_none() {

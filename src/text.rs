@@ -40,6 +40,29 @@ pub fn truncate_chars(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// Characters that can break a line for some reader (U+0085, U+2028, U+2029) or reorder what
+/// a terminal shows (bidi controls and overrides), beyond the C0/C1 controls.
+pub fn is_line_or_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Feed-derived text made safe for a terminal: control, line-separator and bidi characters are
+/// shown escaped (`\u{202e}`), everything else as is.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || is_line_or_bidi_control(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +74,12 @@ mod tests {
             "Lavrov & Rubio met in Riyadh"
         );
         assert_eq!(html_to_text("plain\n text"), "plain text");
+    }
+
+    #[test]
+    fn printable_escapes_controls_and_bidi() {
+        assert_eq!(printable("a\u{1b}[31mb\u{202e}c"), "a\\u{1b}[31mb\\u{202e}c");
+        assert_eq!(printable("Лавров"), "Лавров");
     }
 
     #[test]
