@@ -382,3 +382,44 @@ async fn retry_after_is_honoured_across_restarts_by_the_injected_clock() {
     assert_eq!(server.hits_of("/limited.xml").len(), 2);
     assert_eq!(dir.alerts().len(), 2);
 }
+
+#[tokio::test]
+async fn t3_a_connect_that_never_completes_is_cut_by_the_connect_timeout() {
+    // A listener with a tiny backlog that never accepts: once its queue is full the kernel drops
+    // further SYNs, so a new connection hangs in the handshake, as behind a blackholing firewall.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    let mut blackholed = false;
+    for _ in 0..16 {
+        match tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => fillers.push(stream),
+            Ok(Err(_)) => break,
+            Err(_elapsed) => {
+                blackholed = true;
+                break;
+            }
+        }
+    }
+    if !blackholed {
+        eprintln!(
+            "note: this kernel did not hold back the handshake; the connect-timeout case was not exercised"
+        );
+        return;
+    }
+    let dir = TestDir::new();
+    dir.write_config(
+        &[("blackhole", format!("http://{addr}/feed.xml"))],
+        "connect_timeout = \"1s\"\nrequest_timeout = \"20s\"",
+    );
+    let started = Instant::now();
+    run_once(&dir.config()).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    let store = Store::open(&dir.config().daemon.state_dir).unwrap();
+    let error = store.feed_state("blackhole").unwrap().unwrap().last_error.unwrap();
+    assert!(error.starts_with("connect:") || error.starts_with("timeout:"), "{error}");
+    drop((listener, fillers));
+}
