@@ -248,56 +248,27 @@ const SCOPE_BOUNDARY: &[&str] = &[
     "desc",
     "title",
 ];
-/// "Button scope" (for `p`) and "list item scope" (for `li`) add to the default boundaries.
-const BUTTON_SCOPE_BOUNDARY: &[&str] = &[
-    // html5ever 0.40 parses `<select>` content like body content ("customizable select");
-    // never closing across it keeps the simulation on the deep side.
-    "select",
-    "applet",
-    "caption",
-    "html",
-    "table",
-    "td",
-    "th",
-    "marquee",
-    "object",
-    "template",
-    "mi",
-    "mo",
-    "mn",
-    "ms",
-    "mtext",
-    "annotation-xml",
-    "foreignobject",
-    "desc",
-    "title",
-    "button",
-];
-const LIST_ITEM_SCOPE_BOUNDARY: &[&str] = &[
-    // html5ever 0.40 parses `<select>` content like body content ("customizable select");
-    // never closing across it keeps the simulation on the deep side.
-    "select",
-    "applet",
-    "caption",
-    "html",
-    "table",
-    "td",
-    "th",
-    "marquee",
-    "object",
-    "template",
-    "mi",
-    "mo",
-    "mn",
-    "ms",
-    "mtext",
-    "annotation-xml",
-    "foreignobject",
-    "desc",
-    "title",
-    "ol",
-    "ul",
-];
+/// The scopes of the HTML tree-construction algorithm: "button scope" (for `p`) and "list
+/// item scope" (for `li`) add to the default boundaries; "table scope" has its own.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    Default,
+    Button,
+    ListItem,
+    Table,
+}
+
+impl Scope {
+    fn is_boundary(self, name: &str) -> bool {
+        match self {
+            Scope::Default => is_in(SCOPE_BOUNDARY, name),
+            Scope::Button => name == "button" || is_in(SCOPE_BOUNDARY, name),
+            Scope::ListItem => matches!(name, "ol" | "ul") || is_in(SCOPE_BOUNDARY, name),
+            Scope::Table => is_in(TABLE_SCOPE_BOUNDARY, name),
+        }
+    }
+}
+
 const TABLE_SCOPE_BOUNDARY: &[&str] = &["html", "table", "template", "select"];
 const TABLE_PARTS: &[&str] = &["table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup"];
 /// Start tags that leave SVG/MathML content (the standard's "breakout" list, without `font`,
@@ -410,7 +381,7 @@ impl<'a> Simulation<'a> {
     }
 
     /// Index of the topmost open element named `name`, walking down until a boundary.
-    fn find_in_scope(&mut self, name: &str, boundaries: &[&str], stop_at_special: bool) -> Option<usize> {
+    fn find_in_scope(&mut self, name: &str, scope: Scope, stop_at_special: bool) -> Option<usize> {
         for index in (0..self.stack.len()).rev() {
             self.work += 1;
             let lower = self.lower(self.stack[index].name);
@@ -418,7 +389,7 @@ impl<'a> Simulation<'a> {
             if lower == name && self.stack[index].namespace == Namespace::Html {
                 return Some(index);
             }
-            if is_in(boundaries, lower) || (stop_at_special && is_in(SPECIAL, lower)) {
+            if scope.is_boundary(lower) || (stop_at_special && is_in(SPECIAL, lower)) {
                 return None;
             }
         }
@@ -431,8 +402,8 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn close_if_in_scope(&mut self, name: &str, boundaries: &[&str]) {
-        if let Some(index) = self.find_in_scope(name, boundaries, false) {
+    fn close_if_in_scope(&mut self, name: &str, scope: Scope) {
+        if let Some(index) = self.find_in_scope(name, scope, false) {
             self.pop_to(index);
         }
     }
@@ -526,7 +497,7 @@ impl<'a> Simulation<'a> {
             _ => {}
         }
         if is_in(CLOSES_P, lower) {
-            self.close_if_in_scope("p", BUTTON_SCOPE_BOUNDARY);
+            self.close_if_in_scope("p", Scope::Button);
         }
         match lower {
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" if self.top_is(&["h1", "h2", "h3", "h4", "h5", "h6"]) => {
@@ -555,11 +526,11 @@ impl<'a> Simulation<'a> {
             {
                 return true;
             }
-            "button" => self.close_if_in_scope("button", SCOPE_BOUNDARY),
+            "button" => self.close_if_in_scope("button", Scope::Default),
             "td" | "th" => {
-                if let Some(index) = self.find_in_scope("td", TABLE_SCOPE_BOUNDARY, false) {
+                if let Some(index) = self.find_in_scope("td", Scope::Table, false) {
                     self.pop_to(index);
-                } else if let Some(index) = self.find_in_scope("th", TABLE_SCOPE_BOUNDARY, false) {
+                } else if let Some(index) = self.find_in_scope("th", Scope::Table, false) {
                     self.pop_to(index);
                 }
                 if !self.top_is(&["tr"]) {
@@ -578,7 +549,7 @@ impl<'a> Simulation<'a> {
                 }
             }
             "tr" => {
-                self.close_if_in_scope("tr", TABLE_SCOPE_BOUNDARY);
+                self.close_if_in_scope("tr", Scope::Table);
                 if !self
                     .stack
                     .last()
@@ -594,7 +565,7 @@ impl<'a> Simulation<'a> {
             }
             "tbody" | "thead" | "tfoot" => {
                 for section in ["tbody", "thead", "tfoot"] {
-                    self.close_if_in_scope(section, TABLE_SCOPE_BOUNDARY);
+                    self.close_if_in_scope(section, Scope::Table);
                 }
             }
             _ => {}
@@ -655,29 +626,29 @@ impl<'a> Simulation<'a> {
         }
         match lower {
             "html" | "body" | "head" | "br" => {}
-            _ if is_in(TABLE_PARTS, lower) => self.close_if_in_scope(lower, TABLE_SCOPE_BOUNDARY),
+            _ if is_in(TABLE_PARTS, lower) => self.close_if_in_scope(lower, Scope::Table),
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
                 // Any heading end tag closes the nearest open heading of any level.
                 let nearest = ["h1", "h2", "h3", "h4", "h5", "h6"]
                     .iter()
-                    .filter_map(|heading| self.find_in_scope(heading, SCOPE_BOUNDARY, false))
+                    .filter_map(|heading| self.find_in_scope(heading, Scope::Default, false))
                     .max();
                 if let Some(index) = nearest {
                     self.pop_to(index);
                 }
             }
-            "p" => self.close_if_in_scope("p", BUTTON_SCOPE_BOUNDARY),
+            "p" => self.close_if_in_scope("p", Scope::Button),
             // `</form>` takes the form element out of the stack and leaves what it holds open.
             "form" => {
-                if let Some(index) = self.find_in_scope("form", SCOPE_BOUNDARY, false) {
+                if let Some(index) = self.find_in_scope("form", Scope::Default, false) {
                     self.stack.remove(index);
                 }
             }
-            "li" => self.close_if_in_scope("li", LIST_ITEM_SCOPE_BOUNDARY),
+            "li" => self.close_if_in_scope("li", Scope::ListItem),
             // MathML/SVG names are special only in their namespaces; as HTML end tags they take
             // the generic path below.
             _ if is_in(SPECIAL, lower) && !is_in(FOREIGN_SPECIAL, lower) => {
-                self.close_if_in_scope(lower, SCOPE_BOUNDARY)
+                self.close_if_in_scope(lower, Scope::Default)
             }
             _ => self.any_other_end_tag(name),
         }
