@@ -2,7 +2,7 @@
 //! and a clean stop on SIGTERM.
 
 use crate::support::{FixtureServer, TestDir, serve_talks_site};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn newswatch(args: &[&str], dir: &TestDir) -> Output {
@@ -116,18 +116,8 @@ async fn a_second_daemon_is_refused_and_sigterm_stops_the_first_cleanly() {
     dir.write_config(&[("wire", server.url("/talks.xml"))], "");
     let config = dir.config_path().display().to_string();
 
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_newswatch"))
-        .args(["run", "--config", &config])
-        .current_dir(dir.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the daemon has written its alerts.
-    let started = Instant::now();
-    while dir.alerts().len() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(30), "daemon wrote no alerts");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut daemon = dir.spawn_daemon(true);
+    dir.wait_for_alerts(2).await;
 
     let dir_ref = &dir;
     let second = tokio::task::block_in_place(|| newswatch(&["run", "--once", "--config", &config], dir_ref));
@@ -227,19 +217,9 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_running_one_otherwise() {
     let dir = TestDir::new();
     dir.write_config(&[("wire", server.url("/talks.xml"))], "");
     let good = std::fs::read_to_string(dir.config_path()).unwrap();
-    let config = dir.config_path().display().to_string();
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_newswatch"))
-        .args(["run", "--config", &config])
-        .current_dir(dir.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut daemon = dir.spawn_daemon(true);
     let pid = daemon.id().to_string();
-    let started = Instant::now();
-    while dir.alerts().len() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(30), "daemon wrote no alerts");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    dir.wait_for_alerts(2).await;
 
     // A broken config: the daemon says so and goes on with the old one.
     std::fs::write(dir.config_path(), "[daemon]\nstate_dir = 1\n").unwrap();

@@ -167,18 +167,8 @@ async fn sigterm_with_fetches_in_flight_exits_promptly_and_cleanly() {
     feeds.push(("wire", server.url("/talks.xml")));
     // Long timeouts: only the shutdown can end these fetches quickly.
     dir.write_config(&feeds, "read_timeout = \"60s\"\nrequest_timeout = \"120s\"\nper_host_concurrency = 8");
-    let config = dir.config_path().display().to_string();
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_newswatch"))
-        .args(["run", "--config", &config])
-        .current_dir(dir.path())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while dir.alerts().len() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(30), "no alerts");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut daemon = dir.spawn_daemon(false);
+    dir.wait_for_alerts(2).await;
     Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status().unwrap();
     let stopping = Instant::now();
     let status = tokio::task::block_in_place(|| daemon.wait()).unwrap();

@@ -215,6 +215,30 @@ impl TestDir {
         self.write_config_with_daemon(feeds, &format!("{daemon}{extra_daemon}"))
     }
 
+    /// Starts `newswatch run` (the long-running daemon) on this directory's config, its stderr
+    /// piped (read it with `wait_with_output`) or dropped.
+    pub fn spawn_daemon(&self, keep_stderr: bool) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"))
+            .args(["run", "--config"])
+            .arg(self.config_path())
+            .current_dir(self.path())
+            .stderr(if keep_stderr { std::process::Stdio::piped() } else { std::process::Stdio::null() })
+            .spawn()
+            .expect("start newswatch")
+    }
+
+    /// Waits (at most 30 s) until the alert log holds `count` alerts.
+    pub async fn wait_for_alerts(&self, count: usize) {
+        let started = std::time::Instant::now();
+        while self.alerts().len() < count {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the daemon wrote no {count} alerts"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn config(&self) -> Config {
         Config::load_file(&self.config_path()).unwrap_or_else(|err| panic!("{err}"))
     }
