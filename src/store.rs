@@ -273,16 +273,9 @@ impl Store {
     /// For each (key, link), whether it has never been seen (by key, or by link).
     pub fn unseen(&self, items: &[(&str, Option<&str>)]) -> Result<Vec<bool>, StoreError> {
         let conn = self.conn();
-        let mut by_key = conn.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?;
-        let mut by_link = conn.prepare_cached("SELECT 1 FROM seen WHERE link = ?1")?;
         let mut out = Vec::with_capacity(items.len());
         for (key, link) in items {
-            let seen = by_key.exists([key])?
-                || match link {
-                    Some(link) => by_link.exists([link])?,
-                    None => false,
-                };
-            out.push(!seen);
+            out.push(!is_seen(&conn, key, *link)?);
         }
         Ok(out)
     }
@@ -294,8 +287,6 @@ impl Store {
         let tx = conn.transaction()?;
         let mut outcomes = Vec::with_capacity(records.len());
         {
-            let mut by_key = tx.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?;
-            let mut by_link = tx.prepare_cached("SELECT 1 FROM seen WHERE link = ?1")?;
             let mut insert_seen = tx.prepare_cached(
                 "INSERT INTO seen (key, link, feed, first_seen_at, verdicts) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
@@ -307,12 +298,7 @@ impl Store {
                  ON CONFLICT(name) DO UPDATE SET items_seen = items_seen + 1",
             )?;
             for record in records {
-                let duplicate = by_key.exists([&record.key])?
-                    || match &record.link {
-                        Some(link) => by_link.exists([link])?,
-                        None => false,
-                    };
-                if duplicate {
+                if is_seen(&tx, &record.key, record.link.as_deref())? {
                     outcomes.push(Recorded::Duplicate);
                 } else {
                     insert_seen.execute(params![
@@ -380,6 +366,18 @@ impl Store {
         let outbox = conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))?;
         let seen = conn.query_row("SELECT COUNT(*) FROM seen", [], |row| row.get(0))?;
         Ok((outbox, seen))
+    }
+}
+
+/// Whether an item was seen before, by its key or by its canonical link. Inside a transaction it
+/// also sees the rows that transaction inserted (the same story twice in one batch).
+fn is_seen(conn: &Connection, key: &str, link: Option<&str>) -> rusqlite::Result<bool> {
+    if conn.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?.exists([key])? {
+        return Ok(true);
+    }
+    match link {
+        Some(link) => conn.prepare_cached("SELECT 1 FROM seen WHERE link = ?1")?.exists([link]),
+        None => Ok(false),
     }
 }
 
