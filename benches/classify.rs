@@ -7,7 +7,8 @@
 //! writes every item's id, label, score and matched rules (tab-separated) to PATH, for studying
 //! which rules carry which items; `CLASSIFY_PASSES=n` times exactly n passes.
 
-use newswatch::classify::{Document, Topic, eval_jsonl};
+use newswatch::classify::{Document, Topic};
+use newswatch::cli::tools::eval_jsonl;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

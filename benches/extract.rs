@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
     for entry in std::fs::read_dir(&dir)? {
         let path = entry?.path();
         if path.to_string_lossy().ends_with(".html") || path.to_string_lossy().ends_with(".html.gz") {
-            pages.push(extract::read_page(&path)?);
+            pages.push(newswatch::cli::tools::read_page(&path)?);
         }
     }
     anyhow::ensure!(!pages.is_empty(), "no pages in {}", dir.display());

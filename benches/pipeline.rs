@@ -122,7 +122,7 @@ fn main() {
         let items = n_feeds * per_feed;
         for round in ["first round (all new, pages fetched)", "second round (304s)"] {
             let store = Store::open(&config.daemon.state_dir).unwrap();
-            let fetcher = Fetcher::new(&config.daemon).unwrap();
+            let fetcher = Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard()).unwrap();
             let started = Instant::now();
             let summary = newswatch::pipeline::run(&config, store, fetcher, CancellationToken::new(), true).await;
             let seconds = started.elapsed().as_secs_f64();
@@ -133,7 +133,7 @@ fn main() {
                 items as f64 / seconds
             );
         }
-        let alerts = newswatch::alert::read_log(&dir.path().join("alerts.jsonl")).unwrap();
+        let alerts = newswatch::sink::jsonl::read_log(&dir.path().join("alerts.jsonl")).unwrap();
         let wrong: Vec<&str> =
             alerts.iter().filter(|alert| !alert.title.starts_with("Lavrov")).map(|alert| alert.title.as_str()).collect();
         println!("pipeline alerts on stories that are not talks: {} {:?}", wrong.len(), &wrong[..wrong.len().min(3)]);

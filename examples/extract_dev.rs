@@ -17,7 +17,7 @@ fn main() -> anyhow::Result<()> {
     let mut predictions = BTreeMap::new();
     for (id, entry) in truth {
         let url = entry.get("url").and_then(|u| u.as_str()).and_then(|u| url::Url::parse(u).ok());
-        let bytes = newswatch::extract::read_page(&dir.join("html").join(format!("{id}.html.gz")))?;
+        let bytes = newswatch::cli::tools::read_page(&dir.join("html").join(format!("{id}.html.gz")))?;
         let body = match newswatch::extract::article(&bytes, url.as_ref(), None) {
             Ok(article) => {
                 eprintln!("{} {:8} {}", &id[..8], article.method, article.title.as_deref().unwrap_or(""));

@@ -8,8 +8,8 @@
 //! the text spans (byte offsets into the original title or body) that satisfied it.
 //!
 //! Classification is pure: no I/O, deterministic, and it never panics on input. The only I/O
-//! here is reading topic files at load time ([`Topic::load_all`]) and the `eval`/`explain`
-//! helpers for the command line, which read and write what they are given.
+//! here is reading topic files at load time ([`Topic::load_all`]); the `eval` and `explain`
+//! printers live in `cli::tools`.
 
 mod matcher;
 mod query;
@@ -20,7 +20,6 @@ pub use text::Field;
 use matcher::{Evaluator, LeafOccs, ListError, Node, Occ, Program};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -544,7 +543,8 @@ fn clause_spans<'a>(
         .collect()
 }
 
-fn format_weight(weight: f64) -> String {
+/// A rule weight as shown to people: `+0.80`, `−0.50`.
+pub fn format_weight(weight: f64) -> String {
     if weight >= 0.0 { format!("+{weight:.2}") } else { format!("−{:.2}", -weight) }
 }
 
@@ -571,7 +571,8 @@ fn reason(clause: &ClauseMatch) -> String {
     out
 }
 
-fn text_collapsed(text: &str) -> String {
+/// `text` with every run of whitespace collapsed to one space.
+pub fn text_collapsed(text: &str) -> String {
     // Most spans are a word or two of plain text with single spaces: copy those as they are.
     let bytes = text.as_bytes();
     let plain = bytes.first().is_none_or(|&first| first != b' ')
@@ -648,181 +649,6 @@ fn plain_snippet(doc: &Document<'_>) -> String {
         prefix(&format!("{}. {}", doc.title, prefix(doc.body, SNIPPET_CHARS + 1)), SNIPPET_CHARS + 1)
     };
     cut(&joined, 0)
-}
-
-/// Confusion counts of an evaluation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EvalCounts {
-    pub true_positives: usize,
-    pub false_positives: usize,
-    pub false_negatives: usize,
-    pub true_negatives: usize,
-}
-
-impl EvalCounts {
-    /// TP / (TP + FP); 0 when nothing was predicted positive.
-    pub fn precision(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_positives)
-    }
-
-    /// TP / (TP + FN); 0 when there are no positives.
-    pub fn recall(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_negatives)
-    }
-
-    /// Harmonic mean of precision and recall.
-    pub fn f1(&self) -> f64 {
-        let (precision, recall) = (self.precision(), self.recall());
-        if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) }
-    }
-}
-
-fn ratio(numerator: usize, denominator: usize) -> f64 {
-    if denominator == 0 { 0.0 } else { numerator as f64 / denominator as f64 }
-}
-
-/// One labelled item of an evaluation file.
-#[derive(Debug, Deserialize)]
-struct EvalItem {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    text: String,
-    label: bool,
-}
-
-/// Classifies every item `{id, title, text, label}` of a JSON Lines file with
-/// [`Topic::classify`] and prints the confusion counts, then `precision`, `recall` and `F1`
-/// (the last line). With `show_errors`, the misclassified items and their explanations come
-/// first.
-pub fn eval_jsonl(
-    topic: &Topic,
-    path: &Path,
-    show_errors: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<EvalCounts> {
-    use anyhow::Context;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut counts = EvalCounts::default();
-    for (line_index, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let item: EvalItem = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: not an eval item", path.display(), line_index + 1))?;
-        let verdict = topic.classify(&Document { title: &item.title, body: &item.text });
-        let kind = match (verdict.matched, item.label) {
-            (true, true) => {
-                counts.true_positives += 1;
-                None
-            }
-            (true, false) => {
-                counts.false_positives += 1;
-                Some("false positive")
-            }
-            (false, true) => {
-                counts.false_negatives += 1;
-                Some("false negative")
-            }
-            (false, false) => {
-                counts.true_negatives += 1;
-                None
-            }
-        };
-        if show_errors && let Some(kind) = kind {
-            let headline = if item.title.is_empty() { &item.text } else { &item.title };
-            let headline: String = headline.chars().take(100).collect();
-            writeln!(out, "{kind}: {} (score {:.3}) {}", item.id, verdict.score, text_collapsed(&headline))?;
-            for reason in &verdict.reasons {
-                writeln!(out, "    {reason}")?;
-            }
-        }
-    }
-    let total =
-        counts.true_positives + counts.false_positives + counts.false_negatives + counts.true_negatives;
-    writeln!(out, "topic {} on {}: {total} items", topic.id, path.display())?;
-    writeln!(out, "true positives  {}", counts.true_positives)?;
-    writeln!(out, "false positives {}", counts.false_positives)?;
-    writeln!(out, "false negatives {}", counts.false_negatives)?;
-    writeln!(out, "true negatives  {}", counts.true_negatives)?;
-    writeln!(out, "precision {:.3}", counts.precision())?;
-    writeln!(out, "recall {:.3}", counts.recall())?;
-    writeln!(out, "F1 {:.3}", counts.f1())?;
-    Ok(counts)
-}
-
-/// Prints a verdict with each matched clause and its spans highlighted in context (ANSI colours
-/// when `color`, `[[…]]` otherwise).
-pub fn explain(topic: &Topic, doc: &Document<'_>, color: bool, out: &mut dyn Write) -> std::io::Result<()> {
-    let verdict = topic.classify(doc);
-    let (bold, green, red, yellow, reset) = if color {
-        ("\x1b[1m", "\x1b[32m", "\x1b[31m", "\x1b[1;33m", "\x1b[0m")
-    } else {
-        ("", "", "", "", "")
-    };
-    let outcome =
-        if verdict.matched { format!("{green}MATCH{reset}") } else { format!("{red}no match{reset}") };
-    writeln!(
-        out,
-        "{bold}topic{reset} {} — score {:.3} (threshold {:.2}): {outcome}",
-        topic.id, verdict.score, verdict.threshold
-    )?;
-    if verdict.clauses.is_empty() {
-        writeln!(out, "no rule matched")?;
-    }
-    for clause in &verdict.clauses {
-        let colour = if clause.weight > 0.0 { green } else { red };
-        writeln!(out, "{colour}{}{reset} {bold}{}{reset}", format_weight(clause.weight), clause.name)?;
-        writeln!(out, "      query: {}", clause.query)?;
-        for field in [Field::Title, Field::Body] {
-            let spans: Vec<&Span> = clause.spans.iter().filter(|span| span.field == field).collect();
-            if spans.is_empty() {
-                continue;
-            }
-            let text = if field == Field::Title { doc.title } else { doc.body };
-            let offsets: Vec<String> =
-                spans.iter().map(|span| format!("{}..{}", span.start, span.end)).collect();
-            writeln!(out, "      {} [{}]", field.name(), offsets.join(", "))?;
-            writeln!(out, "      {}", highlight(text, &spans, yellow, reset, color))?;
-        }
-    }
-    writeln!(out, "{bold}snippet{reset}: {}", verdict.snippet)?;
-    Ok(())
-}
-
-/// The text from a little before the first span to a little after the last, spans marked.
-fn highlight(text: &str, spans: &[&Span], on: &str, off: &str, color: bool) -> String {
-    const CONTEXT_CHARS: usize = 60;
-    let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
-        return String::new();
-    };
-    let start = text[..first.start].char_indices().rev().nth(CONTEXT_CHARS - 1).map_or(0, |(index, _)| index);
-    let end =
-        text[last.end..].char_indices().nth(CONTEXT_CHARS).map_or(text.len(), |(index, _)| last.end + index);
-    let (open, close) = if color { (on, off) } else { ("[[", "]]") };
-    let mut out = String::new();
-    if start > 0 {
-        out.push('…');
-    }
-    let mut position = start;
-    for span in spans {
-        if span.start < position {
-            continue;
-        }
-        out.push_str(&text[position..span.start]);
-        out.push_str(open);
-        out.push_str(&text[span.start..span.end]);
-        out.push_str(close);
-        position = span.end;
-    }
-    out.push_str(&text[position..end.max(position)]);
-    if end < text.len() {
-        out.push('…');
-    }
-    text_collapsed(&out)
 }
 
 #[cfg(test)]

@@ -22,10 +22,6 @@ mod guard;
 mod meta;
 mod scan;
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use url::Url;
 
@@ -168,98 +164,12 @@ fn json_ld_text(body: &str) -> String {
         .join("\n\n")
 }
 
-/// One line of `newswatch extract` output.
-#[derive(Debug, serde::Serialize)]
-struct ExtractLine<'a> {
-    path: &'a str,
-    title: Option<&'a str>,
-    text: &'a str,
-    authors: &'a [String],
-    published: Option<DateTime<Utc>>,
-    lang: Option<&'a str>,
-    canonical_url: Option<&'a str>,
-    method: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-/// `newswatch extract`: extracts each file (`.html`, `.html.gz`, or `-` for stdin) and writes one
-/// JSON object per line to `out`. Returns `Ok(false)` when a file could not be read (the others
-/// are still processed), `Ok(true)` otherwise; an extraction error is reported in the line's
-/// `error` field, not as a failure.
-pub fn extract_files(
-    files: &[PathBuf],
-    url: Option<&Url>,
-    charset: Option<&str>,
-    out: &mut dyn std::io::Write,
-) -> anyhow::Result<bool> {
-    let mut all_read = true;
-    for path in files {
-        let shown = path.display().to_string();
-        let bytes = match read_page(path) {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                eprintln!("error: {err:#}");
-                all_read = false;
-                continue;
-            }
-        };
-        let result = article(&bytes, url, charset);
-        let line = match &result {
-            Ok(found) => ExtractLine {
-                path: &shown,
-                title: found.title.as_deref(),
-                text: &found.text,
-                authors: &found.authors,
-                published: found.published,
-                lang: found.lang.as_deref(),
-                canonical_url: found.canonical_url.as_deref(),
-                method: &found.method,
-                error: None,
-            },
-            Err(err) => ExtractLine {
-                path: &shown,
-                title: None,
-                text: "",
-                authors: &[],
-                published: None,
-                lang: None,
-                canonical_url: None,
-                method: "",
-                error: Some(err.to_string()),
-            },
-        };
-        serde_json::to_writer(&mut *out, &line).context("cannot write output")?;
-        out.write_all(b"\n").context("cannot write output")?;
-    }
-    out.flush().context("cannot write output")?;
-    Ok(all_read)
-}
-
-/// Reads a page file, gunzipping `.gz` files; `-` is stdin.
-pub fn read_page(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut bytes).context("cannot read stdin")?;
-    } else {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        if path.extension().is_some_and(|ext| ext == "gz") {
-            flate2::read::GzDecoder::new(file)
-                .read_to_end(&mut bytes)
-                .with_context(|| format!("cannot gunzip {}", path.display()))?;
-        } else {
-            std::io::BufReader::new(file)
-                .read_to_end(&mut bytes)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-        }
-    }
-    Ok(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::tools::read_page;
     use std::collections::HashMap;
+    use std::path::Path;
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pages").join(name);
@@ -537,28 +447,5 @@ mod tests {
             assert!(verdict.cut_reason.is_some(), "not cut: {}", &hostile[..60]);
             assert!(verdict.max_depth <= guard::MAX_DEPTH + 64 && verdict.work <= guard::MAX_WORK + 100_000);
         }
-    }
-
-    #[test]
-    fn extract_files_prints_a_json_line_per_file_and_reports_unreadable_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let empty = dir.path().join("empty.html");
-        std::fs::write(&empty, "<html><body></body></html>").unwrap();
-        let files = vec![
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pages/jpost.html.gz"),
-            empty,
-            dir.path().join("missing.html"),
-        ];
-        let mut out = Vec::new();
-        let all_read = extract_files(&files, None, None, &mut out).unwrap();
-        assert!(!all_read);
-        let lines: Vec<serde_json::Value> =
-            String::from_utf8(out).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
-        assert_eq!(lines.len(), 2);
-        assert!(lines[0]["text"].as_str().unwrap().contains("stabbed"));
-        assert!(lines[0]["path"].as_str().unwrap().ends_with("jpost.html.gz"));
-        assert!(lines[0].get("error").is_none());
-        assert_eq!(lines[1]["text"], "");
-        assert_eq!(lines[1]["error"], "no article text found");
     }
 }

@@ -3,7 +3,7 @@
 //! where feed-rs is stricter than the web (`repair`), feed-rs itself, a tolerant fallback
 //! extractor for documents feed-rs rejects or under-reads (`fallback`), JSON Feed (`json`),
 //! and normalisation of every entry (`normalise`: our own stable key, canonical http(s) link,
-//! plain text, dates). It never does I/O (except [`parse_files`], the CLI's file reader) and never
+//! plain text, dates). It never does I/O and never
 //! panics on input: each document gets a fresh feed-rs parser, and a panic inside one is caught
 //! and returned as that document's error.
 
@@ -240,74 +240,6 @@ fn from_feed_rs(entry: feed_rs::model::Entry) -> RawEntry {
         updated: entry.updated,
         authors: entry.authors.into_iter().filter_map(|person| person.name).collect(),
     }
-}
-
-/// `newswatch parse`: parses each file as the daemon would and writes one line per file to
-/// `out` (human-readable, or with `json` one object per line with `path`, `ok`, `format`,
-/// `encoding`, `items`, `repairs`, `error`). Relative links are resolved against
-/// `http://localhost/<file name>`, since a file on disk has no web address. Returns `Ok(false)`
-/// when some path could not be read (its line says why); parse failures are reported, not errors.
-pub fn parse_files(
-    files: &[std::path::PathBuf],
-    json: bool,
-    charset: Option<&str>,
-    out: &mut dyn std::io::Write,
-) -> anyhow::Result<bool> {
-    let mut all_read = true;
-    for path in files {
-        let shown = path.display().to_string();
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                all_read = false;
-                let reason = format!("cannot read {shown}: {err}");
-                if json {
-                    let line = serde_json::json!({"path": shown, "ok": false, "format": null, "encoding": null,
-                        "items": null, "repairs": [], "error": reason});
-                    writeln!(out, "{line}")?;
-                } else {
-                    writeln!(out, "{shown}: error: {reason}")?;
-                }
-                continue;
-            }
-        };
-        let feed_url = file_feed_url(path);
-        let result = parse(&bytes, &feed_url, charset);
-        if json {
-            let line = match &result {
-                Ok(feed) => serde_json::json!({"path": shown, "ok": true, "format": feed.format,
-                    "encoding": feed.encoding, "items": feed.entries.len(), "repairs": feed.repairs, "error": null}),
-                Err(err) => {
-                    serde_json::json!({"path": shown, "ok": false, "format": null, "encoding": null,
-                    "items": null, "repairs": [], "error": err.reason})
-                }
-            };
-            writeln!(out, "{line}")?;
-        } else {
-            match &result {
-                Ok(feed) => {
-                    let repairs =
-                        if feed.repairs.is_empty() { "none".to_string() } else { feed.repairs.join(",") };
-                    writeln!(
-                        out,
-                        "{shown}: {} items, format {}, encoding {}, repairs {repairs}",
-                        feed.entries.len(),
-                        feed.format,
-                        feed.encoding
-                    )?;
-                }
-                Err(err) => writeln!(out, "{shown}: error: {err}")?,
-            }
-        }
-    }
-    Ok(all_read)
-}
-
-/// `http://localhost/<file name>`: the base for relative links in a feed read from disk.
-fn file_feed_url(path: &std::path::Path) -> Url {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let localhost = Url::parse("http://localhost/").expect("static URL is valid");
-    localhost.join(&name).unwrap_or(localhost)
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@
 //!
 //! This module never parses feeds or HTML and never writes state.
 
-use crate::config::DaemonConfig;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -38,11 +37,6 @@ pub const MAX_REDIRECTS: usize = 5;
 pub const MIN_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// The longest a server's Retry-After can keep us away.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
-/// Requests per second to one host. Loopback hosts are not exempt: a local test server gets the
-/// same treatment as a newsroom, and tests raise the rate through [`FetchSettings`].
-pub const DEFAULT_HOST_REQUESTS_PER_SECOND: u32 = 5;
-/// Requests to one host that may start back to back before the rate applies.
-pub const DEFAULT_HOST_BURST: u32 = 5;
 /// How long a fetched robots.txt is trusted.
 pub const ROBOTS_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long a robots.txt that could not be had (timeout, 5xx, too large) counts as "allow all"
@@ -385,26 +379,6 @@ pub struct FetchSettings {
 }
 
 impl FetchSettings {
-    /// The settings a daemon config asks for; knobs the config does not have yet take the
-    /// `DEFAULT_*`/`ROBOTS_*` values of this module.
-    pub fn from_config(daemon: &DaemonConfig) -> FetchSettings {
-        FetchSettings {
-            user_agent: daemon.user_agent.clone(),
-            request_timeout: daemon.request_timeout,
-            connect_timeout: daemon.connect_timeout,
-            read_timeout: daemon.read_timeout,
-            max_concurrent: daemon.max_concurrent_fetches,
-            per_host: daemon.per_host_concurrency,
-            max_feed_bytes: daemon.max_feed_bytes,
-            max_page_bytes: daemon.max_page_bytes,
-            host_requests_per_second: daemon.per_host_rate,
-            host_burst: daemon.per_host_burst,
-            respect_robots_txt: daemon.respect_robots_txt,
-            robots_ttl: ROBOTS_TTL,
-            max_robots_bytes: MAX_ROBOTS_BYTES,
-        }
-    }
-
     /// The robots.txt product token: the user agent up to its first `/` or space.
     pub fn robots_token(&self) -> &str {
         let token = self.user_agent.split(['/', ' ']).next().unwrap_or_default().trim();
@@ -464,14 +438,9 @@ enum Hop {
 }
 
 impl Fetcher {
-    /// The production fetcher: system DNS, the public-only policy.
-    pub fn new(daemon: &DaemonConfig) -> Result<Fetcher, reqwest::Error> {
-        let guard = Guard {
-            policy: Arc::new(PublicOnly),
-            allow_private: daemon.allow_private_networks,
-            allow_hosts: daemon.allow_hosts.iter().map(|host| host.to_ascii_lowercase()).collect(),
-        };
-        Fetcher::with_parts(FetchSettings::from_config(daemon), guard, Arc::new(SystemLookup))
+    /// The production fetcher: the system's DNS behind `guard`.
+    pub fn new(settings: FetchSettings, guard: Guard) -> Result<Fetcher, reqwest::Error> {
+        Fetcher::with_parts(settings, guard, Arc::new(SystemLookup))
     }
 
     /// A fetcher with an injected address policy and resolver (tests).
@@ -1015,8 +984,8 @@ mod tests {
             per_host: 1,
             max_feed_bytes: 1,
             max_page_bytes: 1,
-            host_requests_per_second: DEFAULT_HOST_REQUESTS_PER_SECOND,
-            host_burst: DEFAULT_HOST_BURST,
+            host_requests_per_second: 5,
+            host_burst: 5,
             respect_robots_txt: true,
             robots_ttl: ROBOTS_TTL,
             max_robots_bytes: MAX_ROBOTS_BYTES,

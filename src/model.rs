@@ -46,20 +46,29 @@ pub struct Item {
 #[derive(Debug)]
 pub struct PollBatch {
     remaining: std::sync::atomic::AtomicUsize,
-    commit: crate::store::FeedCommit,
+    commit: FeedCommit,
 }
 
 impl PollBatch {
     /// A batch of `items` items that stores `commit` when they are all recorded.
-    pub fn new(items: usize, commit: crate::store::FeedCommit) -> PollBatch {
+    pub fn new(items: usize, commit: FeedCommit) -> PollBatch {
         PollBatch { remaining: items.into(), commit }
     }
 
     /// Counts one item as recorded; returns the validators to store when it was the last one.
-    pub fn finish_one(&self) -> Option<crate::store::FeedCommit> {
+    pub fn finish_one(&self) -> Option<FeedCommit> {
         let before = self.remaining.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         (before == 1).then(|| self.commit.clone())
     }
+}
+
+/// Validators to store once every item of their response is recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedCommit {
+    pub feed: String,
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
 }
 
 /// Where the text a verdict was made on came from.

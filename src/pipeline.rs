@@ -7,12 +7,11 @@
 //! closes, so a shutdown lets in-flight items finish; after the grace period whatever is left is
 //! abandoned, and because nothing was marked seen for it, the next run picks it up again.
 
-use crate::alert::{self, JsonlSink, RecordStats};
-use crate::classify::{Document, Topic};
 use crate::config::Config;
 use crate::fetch::Fetcher;
-use crate::model::{Article, Classified};
 use crate::poll::{self, PollContext, PollStats};
+use crate::record::{self, RecordStats};
+use crate::sink::{self, JsonlSink};
 use crate::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -61,7 +60,7 @@ pub async fn run_with_clock(
     clock: Arc<dyn poll::Clock>,
 ) -> RunSummary {
     let sinks: Vec<JsonlSink> = config.sinks.iter().map(JsonlSink::from_config).collect();
-    alert::deliver_startup(&store, &sinks).await;
+    sink::deliver_startup(&store, &sinks).await;
 
     let (item_tx, item_rx) = mpsc::channel(ITEM_QUEUE);
     let (article_tx, article_rx) = mpsc::channel(STAGE_QUEUE);
@@ -89,8 +88,8 @@ pub async fn run_with_clock(
 
     let mut stages = JoinSet::new();
     stages.spawn(crate::scrape::run(item_rx, fetcher, config.daemon.max_concurrent_fetches, article_tx));
-    stages.spawn(classify_stage(article_rx, Arc::new(config.topics.clone()), classified_tx));
-    stages.spawn(alert::run(classified_rx, store, sinks, record_stats.clone(), once));
+    stages.spawn(crate::judge::run(article_rx, Arc::new(config.topics.clone()), classified_tx));
+    stages.spawn(record::run(classified_rx, store, sinks, record_stats.clone(), once));
 
     // Pollers first: with --once they return on their own; otherwise on shutdown.
     while let Some(joined) = pollers.join_next().await {
@@ -138,25 +137,4 @@ pub async fn run_with_clock(
         "stopped"
     );
     summary
-}
-
-/// Scores every article against every topic. Baseline items are not classified.
-async fn classify_stage(
-    mut articles: mpsc::Receiver<Article>,
-    topics: Arc<Vec<Topic>>,
-    classified: mpsc::Sender<Classified>,
-) {
-    while let Some(article) = articles.recv().await {
-        let verdicts =
-            if article.item.baseline_only { Vec::new() } else { classify_article(&topics, &article) };
-        if classified.send(Classified { article, verdicts }).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The exact classification the daemon applies to an article (also used by `explain --url`).
-pub fn classify_article(topics: &[Topic], article: &Article) -> Vec<crate::classify::Verdict> {
-    let document = Document { title: &article.title, body: &article.body };
-    topics.iter().map(|topic| topic.classify(&document)).collect()
 }

@@ -9,8 +9,9 @@
 use crate::config::FeedConfig;
 use crate::feed;
 use crate::fetch::{Fetched, Fetcher, Target, Validators};
+use crate::model::FeedCommit;
 use crate::model::{Entry, Item, PollBatch};
-use crate::store::{FeedCommit, FetchOutcome, Store};
+use crate::store::{FetchOutcome, Store, blocking};
 use chrono::Utc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -275,13 +276,13 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
             // Nothing answered anywhere lately: the machine is probably offline. That is not
             // this feed's fault, so it is retried at its normal interval without a penalty.
             ctx.stats.failures.fetch_add(1, Ordering::Relaxed);
-            warn!(kind = err.kind(), error = %error_chain(&err), "poll failed; no host answered lately, so the network seems down; not counted against the feed");
+            warn!(kind = err.kind(), error = %crate::error::chain(&err), "poll failed; no host answered lately, so the network seems down; not counted against the feed");
             OutcomeRow {
                 status: "error",
                 error: Some(format!(
                     "{}: {} (network seemed down; not counted)",
                     err.kind(),
-                    error_chain(&err)
+                    crate::error::chain(&err)
                 )),
                 failures: state.consecutive_failures,
                 next: now + with_jitter(feed.interval.min(OUTAGE_RETRY)).as_secs() as i64,
@@ -290,7 +291,7 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
         }
         Err(err) => {
             let retry_after = err.retry_after();
-            failure(feed, ctx, &state, now, err.kind(), error_chain(&err), retry_after)
+            failure(feed, ctx, &state, now, err.kind(), crate::error::chain(&err), retry_after)
         }
     };
     record_outcome(feed, ctx, now, &outcome).await;
@@ -345,7 +346,7 @@ async fn record_outcome(feed: &FeedConfig, ctx: &PollContext, now: i64, row: &Ou
     })
     .await;
     if let Err(err) = result {
-        warn!(error = %error_chain(&err), "cannot store the poll outcome");
+        warn!(error = %crate::error::chain(&err), "cannot store the poll outcome");
     }
 }
 
@@ -382,7 +383,7 @@ async fn send_items(
     let unseen = match unseen {
         Ok(unseen) => unseen,
         Err(err) => {
-            warn!(error = %error_chain(&err), "cannot read seen items; will retry next poll");
+            warn!(error = %crate::error::chain(&err), "cannot read seen items; will retry next poll");
             return;
         }
     };
@@ -393,7 +394,7 @@ async fn send_items(
         let now = ctx.clock.now().timestamp();
         let result = blocking(&ctx.store, move |store| store.commit_feed(&commit, now)).await;
         if let Err(err) = result {
-            warn!(error = %error_chain(&err), "cannot store validators");
+            warn!(error = %crate::error::chain(&err), "cannot store validators");
         }
         return;
     }
@@ -426,34 +427,6 @@ async fn send_items(
     }
     ctx.stats.new_items.fetch_add(n_new as u64, Ordering::Relaxed);
     info!(new = n_new, baseline = n_baseline, first_poll, "queued new items");
-}
-
-/// Runs a store call off the async runtime (SQLite commits fsync).
-pub async fn blocking<T, F>(store: &Store, call: F) -> Result<T, crate::store::StoreError>
-where
-    T: Send + 'static,
-    F: FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
-{
-    let store = store.clone();
-    match tokio::task::spawn_blocking(move || call(&store)).await {
-        Ok(result) => result,
-        Err(join_err) => std::panic::resume_unwind(join_err.into_panic()),
-    }
-}
-
-/// An error and its sources on one line, as anyhow's `{:#}` prints them.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

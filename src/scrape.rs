@@ -53,7 +53,7 @@ pub async fn scrape(item: Item, fetcher: &Fetcher) -> Article {
             return fallback(item, "page answered 304 to an unconditional GET".into());
         }
         Err(err) => {
-            let reason = crate::poll::error_chain(&err);
+            let reason = crate::error::chain(&err);
             info!(feed = %item.feed, url = %item.feed_url, link = %link, kind = err.kind(), error = %reason, "page not used; classifying the feed summary");
             return fallback(item, reason);
         }

@@ -7,6 +7,7 @@
 //! losing the items it covered. The store never deletes state it cannot rebuild, and it refuses a
 //! corrupt database instead of recreating it (that would re-alert everything).
 
+pub use crate::model::FeedCommit;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -116,15 +117,6 @@ pub struct FetchOutcome<'a> {
     pub consecutive_failures: u32,
     pub next_poll_at: i64,
     pub retry_after_until: Option<i64>,
-}
-
-/// Validators to store once every item of their response is recorded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FeedCommit {
-    pub feed: String,
-    pub url: String,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
 }
 
 /// One item to record: seen, its verdicts, its alerts, maybe its response's validators.
@@ -366,6 +358,19 @@ impl Store {
         let outbox = conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))?;
         let seen = conn.query_row("SELECT COUNT(*) FROM seen", [], |row| row.get(0))?;
         Ok((outbox, seen))
+    }
+}
+
+/// Runs a store call off the async runtime (SQLite commits fsync).
+pub async fn blocking<T, F>(store: &Store, call: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+{
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || call(&store)).await {
+        Ok(result) => result,
+        Err(join_err) => std::panic::resume_unwind(join_err.into_panic()),
     }
 }
 

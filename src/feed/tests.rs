@@ -649,40 +649,6 @@ fn mutate(rng: &mut fastrand::Rng, bytes: &mut Vec<u8>) {
 }
 
 #[test]
-fn parse_files_reports_each_file_and_unreadable_paths() {
-    let files = vec![
-        fixture_dir().join("feeder__rss_ukrnet.xml"),
-        fixture_dir().join("suite/wellformed_cdf_item_title.xml"),
-        fixture_dir().join("does-not-exist.xml"),
-    ];
-    let mut out = Vec::new();
-    let all_read = parse_files(&files, true, None, &mut out).expect("writing to a Vec");
-    assert!(!all_read);
-    let lines: Vec<serde_json::Value> = String::from_utf8(out)
-        .expect("UTF-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
-    assert_eq!(lines.len(), 3);
-    assert_eq!(lines[0]["ok"], true);
-    assert_eq!(lines[0]["format"], "rss2.0");
-    assert_eq!(lines[0]["encoding"], "utf-8");
-    assert_eq!(lines[0]["items"], 3);
-    assert_eq!(lines[0]["repairs"][0], "stray-default-namespace");
-    assert_eq!(lines[1]["format"], "cdf");
-    assert_eq!(lines[2]["ok"], false);
-    assert!(lines[2]["error"].as_str().is_some_and(|e| e.contains("cannot read")));
-
-    let mut human = Vec::new();
-    assert!(parse_files(&files[..1], false, Some("utf-8"), &mut human).expect("writing to a Vec"));
-    let text = String::from_utf8(human).expect("UTF-8");
-    assert!(
-        text.contains("3 items, format rss2.0, encoding utf-8, repairs stray-default-namespace"),
-        "{text}"
-    );
-}
-
-#[test]
 fn deep_nesting_anywhere_is_handled_without_stack_overflow() {
     // RELIABILITY.md X3: a stack overflow would abort the process, which catch_unwind cannot
     // stop, so nesting is probed where feed-rs and the fallback each walk elements.

@@ -286,7 +286,8 @@ async fn a_feed_that_fails_for_a_while_backs_off_and_recovers_by_itself() {
     std::fs::write(dir.config_path(), text).unwrap();
     let config = dir.config();
     let store = Store::open(&config.daemon.state_dir).unwrap();
-    let fetcher = newswatch::fetch::Fetcher::new(&config.daemon).unwrap();
+    let fetcher =
+        newswatch::fetch::Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard()).unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let daemon = {
         let (config, shutdown) = (config.clone(), shutdown.clone());
@@ -324,7 +325,8 @@ impl newswatch::poll::Clock for TestClock {
 
 async fn run_once_at(config: &newswatch::config::Config, at: chrono::DateTime<chrono::Utc>) {
     let store = Store::open(&config.daemon.state_dir).unwrap();
-    let fetcher = newswatch::fetch::Fetcher::new(&config.daemon).unwrap();
+    let fetcher =
+        newswatch::fetch::Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard()).unwrap();
     let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(at)));
     newswatch::pipeline::run_with_clock(
         config,

@@ -343,7 +343,7 @@ async fn t4_hanging_feeds_do_not_stop_a_healthy_one_and_concurrency_stays_bounde
         "allow_private_networks = true\nmax_concurrent_fetches = 4\nrequest_timeout = \"5s\"\nread_timeout = \"1s\"",
     );
     let config = dir.config();
-    let settings = FetchSettings::from_config(&config.daemon);
+    let settings = config.daemon.fetch_settings();
     let started = Instant::now();
     run_once_with(&config, fetcher(settings)).await;
     let elapsed = started.elapsed();
@@ -539,7 +539,7 @@ async fn requests_to_one_host_are_spaced_by_the_rate_limit_and_other_hosts_are_n
 fn the_default_politeness_settings() {
     let dir = TestDir::new();
     dir.write_config(&[("any", "http://example.org/feed.xml".to_string())], "");
-    let settings = FetchSettings::from_config(&dir.config().daemon);
+    let settings = dir.config().daemon.fetch_settings();
     assert_eq!(settings.host_requests_per_second, 5);
     assert_eq!(settings.host_burst, 5);
     assert!(settings.respect_robots_txt);

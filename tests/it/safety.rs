@@ -4,9 +4,7 @@
 use crate::support::{
     FixtureServer, RawConn, RawServer, Route, TestDir, http_response, run_once_with, serve_talks_site,
 };
-use newswatch::fetch::{
-    AddressPolicy, FetchError, FetchSettings, Fetched, Fetcher, Guard, Lookup, Target, Validators,
-};
+use newswatch::fetch::{AddressPolicy, FetchError, Fetched, Fetcher, Guard, Lookup, Target, Validators};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,7 +43,7 @@ impl Lookup for TestNames {
 
 fn guarded_fetcher(config: &newswatch::config::Config) -> Fetcher {
     let guard = Guard { policy: Arc::new(LoopbackSplit), allow_private: false, allow_hosts: vec![] };
-    Fetcher::with_parts(FetchSettings::from_config(&config.daemon), guard, Arc::new(TestNames)).unwrap()
+    Fetcher::with_parts(config.daemon.fetch_settings(), guard, Arc::new(TestNames)).unwrap()
 }
 
 fn feed_with_links(links: &[String]) -> Vec<u8> {
@@ -148,7 +146,7 @@ async fn a_feed_over_the_size_cap_is_refused_and_named() {
 /// A fetcher with the loopback split policy and the given resolver.
 fn fetcher_with_lookup(config: &newswatch::config::Config, lookup: Arc<dyn Lookup>) -> Fetcher {
     let guard = Guard { policy: Arc::new(LoopbackSplit), allow_private: false, allow_hosts: vec![] };
-    Fetcher::with_parts(FetchSettings::from_config(&config.daemon), guard, lookup).unwrap()
+    Fetcher::with_parts(config.daemon.fetch_settings(), guard, lookup).unwrap()
 }
 
 /// `rebind.test` answers 127.0.0.1 ("public") to its first `public_answers` lookups, then

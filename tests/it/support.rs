@@ -259,7 +259,7 @@ impl TestDir {
 
 /// Runs `run --once` in-process with the production fetcher.
 pub async fn run_once(config: &Config) -> RunSummary {
-    let fetcher = Fetcher::new(&config.daemon).unwrap();
+    let fetcher = Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard()).unwrap();
     run_once_with(config, fetcher).await
 }
 
@@ -272,7 +272,7 @@ pub async fn run_once_with(config: &Config, fetcher: Fetcher) -> RunSummary {
 
 /// Runs `run --once` in-process on an already open store.
 pub async fn run_once_on(config: &Config, store: Store) -> RunSummary {
-    let fetcher = Fetcher::new(&config.daemon).unwrap();
+    let fetcher = Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard()).unwrap();
     pipeline::run(config, store, fetcher, CancellationToken::new(), true).await
 }
 

@@ -3,18 +3,21 @@
 //!
 //! Nothing starts before the whole configuration, topics included, has been validated.
 
-use crate::classify::{Topic, TopicSpec};
-use serde::Deserialize;
-use std::collections::HashMap;
+mod raw;
+mod validate;
+
+use crate::classify::Topic;
+use crate::fetch::{FetchSettings, Guard, MAX_ROBOTS_BYTES, PublicOnly, ROBOTS_TTL};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
 /// Where `run` and the other commands look for the configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/newswatch.toml";
 /// The shipped configuration, embedded so the binary works from any directory.
-pub const EMBEDDED_CONFIG: &str = include_str!("../config/newswatch.toml");
+pub const EMBEDDED_CONFIG: &str = include_str!("../../config/newswatch.toml");
 /// How the embedded configuration is named in messages.
 pub const EMBEDDED_CONFIG_NAME: &str = "<embedded config/newswatch.toml>";
 
@@ -33,72 +36,11 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_FEED_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_PAGE_BYTES: u64 = 5 * 1024 * 1024;
 pub const DEFAULT_MAX_ITEMS_PER_POLL: usize = 500;
-
-// ---------------------------------------------------------------------------------------------
-// Raw structs: they mirror the TOML exactly. Durations and URLs stay strings here so a bad value
-// is reported with its key path by `validate`, not as an opaque serde error.
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    daemon: RawDaemon,
-    #[serde(default)]
-    defaults: RawDefaults,
-    #[serde(default)]
-    feeds: Vec<RawFeed>,
-    #[serde(default)]
-    topics: Vec<TopicSpec>,
-    #[serde(default)]
-    sinks: Vec<RawSink>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDaemon {
-    state_dir: Option<PathBuf>,
-    allow_private_networks: Option<bool>,
-    allow_hosts: Option<Vec<String>>,
-    user_agent: Option<String>,
-    max_concurrent_fetches: Option<i64>,
-    per_host_concurrency: Option<i64>,
-    per_host_rate: Option<i64>,
-    per_host_burst: Option<i64>,
-    respect_robots_txt: Option<bool>,
-    request_timeout: Option<String>,
-    connect_timeout: Option<String>,
-    read_timeout: Option<String>,
-    max_backoff: Option<String>,
-    shutdown_grace: Option<String>,
-    max_feed_bytes: Option<i64>,
-    max_page_bytes: Option<i64>,
-    max_items_per_poll: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDefaults {
-    interval: Option<String>,
-    scrape: Option<bool>,
-    backfill: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFeed {
-    name: String,
-    url: String,
-    interval: Option<String>,
-    scrape: Option<bool>,
-    backfill: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSink {
-    kind: String,
-    path: Option<PathBuf>,
-}
+/// Requests per second to one host. Loopback hosts are not exempt: a local test server gets the
+/// same treatment as a newsroom, and tests raise the rate in their configuration.
+pub const DEFAULT_HOST_REQUESTS_PER_SECOND: u32 = 5;
+/// Requests to one host that may start back to back before the rate applies.
+pub const DEFAULT_HOST_BURST: u32 = 5;
 
 // ---------------------------------------------------------------------------------------------
 // Validated configuration.
@@ -163,6 +105,37 @@ impl SinkConfig {
     pub fn name(&self) -> String {
         match self {
             SinkConfig::Jsonl { path } => format!("jsonl:{}", path.display()),
+        }
+    }
+}
+
+impl DaemonConfig {
+    /// What the fetcher needs from the configuration: the knobs it has, and the protocol
+    /// constants of `fetch` for the ones it does not.
+    pub fn fetch_settings(&self) -> FetchSettings {
+        FetchSettings {
+            user_agent: self.user_agent.clone(),
+            request_timeout: self.request_timeout,
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            max_concurrent: self.max_concurrent_fetches,
+            per_host: self.per_host_concurrency,
+            max_feed_bytes: self.max_feed_bytes,
+            max_page_bytes: self.max_page_bytes,
+            host_requests_per_second: self.per_host_rate,
+            host_burst: self.per_host_burst,
+            respect_robots_txt: self.respect_robots_txt,
+            robots_ttl: ROBOTS_TTL,
+            max_robots_bytes: MAX_ROBOTS_BYTES,
+        }
+    }
+
+    /// The network guard for URLs found in feeds: public addresses only, unless allowed here.
+    pub fn guard(&self) -> Guard {
+        Guard {
+            policy: Arc::new(PublicOnly),
+            allow_private: self.allow_private_networks,
+            allow_hosts: self.allow_hosts.iter().map(|host| host.to_ascii_lowercase()).collect(),
         }
     }
 }
@@ -241,14 +214,15 @@ impl Config {
         };
         let deserializer = toml::de::Deserializer::parse(text)
             .map_err(|err| fail(line_of(text, err.span()), err.message().to_string()))?;
-        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let raw: raw::RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let path = err.path().to_string();
             let inner = err.into_inner();
             let line = line_of(text, inner.span());
             let key = if path == "." { line } else { format!("{path} ({line})") };
             fail(key, inner.message().to_string())
         })?;
-        validate(raw, config_dir).map_err(|problems| ConfigError { source: source.to_string(), problems })
+        validate::validate(raw, config_dir)
+            .map_err(|problems| ConfigError { source: source.to_string(), problems })
     }
 }
 
@@ -272,219 +246,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("{text:?} must be longer than zero"));
     }
     Ok(duration)
-}
-
-/// Collects problems while validating, each under its key path.
-#[derive(Default)]
-struct Problems(Vec<Problem>);
-
-impl Problems {
-    fn push(&mut self, key: impl Into<String>, reason: impl Into<String>) {
-        self.0.push(Problem { key: key.into(), reason: reason.into() });
-    }
-
-    fn duration(&mut self, key: &str, value: Option<&String>, default: Duration) -> Duration {
-        match value.map(|text| parse_duration(text)) {
-            None => default,
-            Some(Ok(duration)) => duration,
-            Some(Err(reason)) => {
-                self.push(key, reason);
-                default
-            }
-        }
-    }
-
-    fn count(&mut self, key: &str, value: Option<i64>, default: u64, range: (u64, u64)) -> u64 {
-        match value {
-            None => default,
-            Some(n) if n >= range.0 as i64 && n <= range.1 as i64 => n as u64,
-            Some(n) => {
-                self.push(key, format!("{n} is out of range {}..={}", range.0, range.1));
-                default
-            }
-        }
-    }
-}
-
-fn validate(raw: RawConfig, config_dir: &Path) -> Result<Config, Vec<Problem>> {
-    let mut problems = Problems::default();
-    let d = &raw.daemon;
-    let user_agent = d.user_agent.clone().unwrap_or_else(|| DEFAULT_USER_AGENT.to_string());
-    if user_agent.trim().is_empty() || user_agent.chars().any(char::is_control) {
-        problems.push("daemon.user_agent", "must be non-empty printable text");
-    }
-    let state_dir = d.state_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
-    if state_dir.as_os_str().is_empty() {
-        problems.push("daemon.state_dir", "must not be empty");
-    }
-    let daemon = DaemonConfig {
-        allow_private_networks: d.allow_private_networks.unwrap_or(false),
-        allow_hosts: d.allow_hosts.clone().unwrap_or_default(),
-        user_agent,
-        max_concurrent_fetches: problems.count(
-            "daemon.max_concurrent_fetches",
-            d.max_concurrent_fetches,
-            DEFAULT_MAX_CONCURRENT_FETCHES as u64,
-            (1, 1024),
-        ) as usize,
-        per_host_concurrency: problems.count(
-            "daemon.per_host_concurrency",
-            d.per_host_concurrency,
-            DEFAULT_PER_HOST_CONCURRENCY as u64,
-            (1, 64),
-        ) as usize,
-        per_host_rate: problems.count(
-            "daemon.per_host_rate",
-            d.per_host_rate,
-            crate::fetch::DEFAULT_HOST_REQUESTS_PER_SECOND as u64,
-            (0, 10_000),
-        ) as u32,
-        per_host_burst: problems.count(
-            "daemon.per_host_burst",
-            d.per_host_burst,
-            crate::fetch::DEFAULT_HOST_BURST as u64,
-            (1, 10_000),
-        ) as u32,
-        respect_robots_txt: d.respect_robots_txt.unwrap_or(true),
-        request_timeout: problems.duration(
-            "daemon.request_timeout",
-            d.request_timeout.as_ref(),
-            DEFAULT_REQUEST_TIMEOUT,
-        ),
-        connect_timeout: problems.duration(
-            "daemon.connect_timeout",
-            d.connect_timeout.as_ref(),
-            DEFAULT_CONNECT_TIMEOUT,
-        ),
-        read_timeout: problems.duration("daemon.read_timeout", d.read_timeout.as_ref(), DEFAULT_READ_TIMEOUT),
-        max_backoff: problems.duration("daemon.max_backoff", d.max_backoff.as_ref(), DEFAULT_MAX_BACKOFF),
-        shutdown_grace: problems.duration(
-            "daemon.shutdown_grace",
-            d.shutdown_grace.as_ref(),
-            DEFAULT_SHUTDOWN_GRACE,
-        ),
-        max_feed_bytes: problems.count(
-            "daemon.max_feed_bytes",
-            d.max_feed_bytes,
-            DEFAULT_MAX_FEED_BYTES,
-            (1024, 1 << 30),
-        ),
-        max_page_bytes: problems.count(
-            "daemon.max_page_bytes",
-            d.max_page_bytes,
-            DEFAULT_MAX_PAGE_BYTES,
-            (1024, 1 << 30),
-        ),
-        max_items_per_poll: problems.count(
-            "daemon.max_items_per_poll",
-            d.max_items_per_poll,
-            DEFAULT_MAX_ITEMS_PER_POLL as u64,
-            (1, 100_000),
-        ) as usize,
-        state_dir,
-    };
-
-    let default_interval =
-        problems.duration("defaults.interval", raw.defaults.interval.as_ref(), DEFAULT_INTERVAL);
-    let default_backfill =
-        problems.duration("defaults.backfill", raw.defaults.backfill.as_ref(), DEFAULT_BACKFILL);
-    let default_scrape = raw.defaults.scrape.unwrap_or(true);
-
-    let mut feeds = Vec::with_capacity(raw.feeds.len());
-    let mut names: HashMap<&str, usize> = HashMap::new();
-    if raw.feeds.is_empty() {
-        problems.push("feeds", "no [[feeds]] configured: there is nothing to watch");
-    }
-    for (index, feed) in raw.feeds.iter().enumerate() {
-        let key = |field: &str| format!("feeds[{index}].{field}");
-        if !valid_name(&feed.name) {
-            problems.push(
-                key("name"),
-                format!("{:?} must be 1-64 characters of letters, digits, '-', '_' or '.'", feed.name),
-            );
-        } else if let Some(first) = names.insert(&feed.name, index) {
-            problems.push(key("name"), format!("{:?} is already used by feeds[{first}]", feed.name));
-        }
-        let url = match Url::parse(&feed.url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
-            Ok(_) => {
-                problems.push(key("url"), format!("{:?} is not an http(s) URL", feed.url));
-                None
-            }
-            Err(err) => {
-                problems.push(key("url"), format!("{:?} is not a valid URL ({err})", feed.url));
-                None
-            }
-        };
-        let interval = problems.duration(&key("interval"), feed.interval.as_ref(), default_interval);
-        let backfill = problems.duration(&key("backfill"), feed.backfill.as_ref(), default_backfill);
-        if let Some(url) = url {
-            feeds.push(FeedConfig {
-                name: feed.name.clone(),
-                url,
-                interval,
-                scrape: feed.scrape.unwrap_or(default_scrape),
-                backfill,
-            });
-        }
-    }
-
-    let mut sinks = Vec::new();
-    for (index, sink) in raw.sinks.iter().enumerate() {
-        match sink.kind.as_str() {
-            "jsonl" => match &sink.path {
-                Some(path) if !path.as_os_str().is_empty() => {
-                    let sink = SinkConfig::Jsonl { path: path.clone() };
-                    if sinks.contains(&sink) {
-                        problems.push(format!("sinks[{index}].path"), "the same file is already a sink");
-                    }
-                    sinks.push(sink);
-                }
-                _ => problems.push(format!("sinks[{index}].path"), "a jsonl sink needs a path"),
-            },
-            other => problems.push(
-                format!("sinks[{index}].kind"),
-                format!("unknown sink kind {other:?} (known: \"jsonl\")"),
-            ),
-        }
-    }
-    if raw.sinks.is_empty() {
-        sinks.push(SinkConfig::Jsonl { path: daemon.state_dir.join("alerts.jsonl") });
-    }
-
-    let mut topic_ids: HashMap<&str, usize> = HashMap::new();
-    for (index, spec) in raw.topics.iter().enumerate() {
-        if let Some(first) = topic_ids.insert(&spec.id, index) {
-            problems.push(
-                format!("topics[{index}].id"),
-                format!("{:?} is already used by topics[{first}]", spec.id),
-            );
-        }
-    }
-    if raw.topics.is_empty() {
-        problems.push("topics", "no [[topics]] configured: nothing could ever alert");
-    }
-    let topics = match Topic::load_all(&raw.topics, config_dir) {
-        Ok(topics) => topics,
-        Err(errors) => {
-            for error in errors {
-                problems.push(error.location.clone(), error.reason.clone());
-            }
-            Vec::new()
-        }
-    };
-
-    if problems.0.is_empty() {
-        Ok(Config { source: String::new(), daemon, feeds, topics, sinks })
-    } else {
-        Err(problems.0)
-    }
-}
-
-/// Feed names appear in logs and alerts; keep them short and plain.
-fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]

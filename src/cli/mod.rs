@@ -1,0 +1,220 @@
+//! The command line: `run`, `check-config`, `alerts`, `feeds list` and the tools around them.
+//! Everything printed for a person lives under this module; the library modules return data.
+//!
+//! - [`daemon`]: `run`, signals, reload.
+//! - [`report`]: `check-config`, `alerts`, `feeds list`.
+//! - [`tools`]: `eval`, `explain`, `extract`, `parse`.
+
+pub mod daemon;
+pub mod report;
+pub mod tools;
+
+use crate::config::{Config, ConfigError};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+/// newswatch: watches news feeds and writes an alert line for every new story on your topics.
+#[derive(Debug, Parser)]
+#[command(
+    name = "newswatch",
+    version,
+    after_help = "Examples:\n  newswatch run                     # the daemon, with config/newswatch.toml (or the embedded default)\n  newswatch run --once              # poll every feed once, deliver alerts, exit (cron, tests)\n  newswatch check-config --config my.toml\n  newswatch alerts --since 24h\n  newswatch feeds list"
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// The configuration file [default: config/newswatch.toml if present, else the embedded default]
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll every feed on its schedule until SIGINT/SIGTERM.
+    #[command(
+        after_help = "Examples:\n  newswatch run\n  newswatch run --config /etc/newswatch/newswatch.toml\n  newswatch run --once          # one round, then exit 0 (non-zero only for bad config or state dir)"
+    )]
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Poll every feed once, process every new item, deliver the alerts, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the configuration and print a summary, or every problem found.
+    #[command(after_help = "Example:\n  newswatch check-config --config config/newswatch.toml")]
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Read the alert log: a table by default, the raw JSON lines with --json; newest last.
+    #[command(
+        after_help = "Examples:\n  newswatch alerts --since 24h\n  newswatch alerts --topic us-russia-talks --json | jq .title"
+    )]
+    Alerts {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only alerts detected within this long (e.g. 90m, 24h, 7d).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Only alerts of this topic.
+        #[arg(long, value_name = "ID")]
+        topic: Option<String>,
+        /// Print the raw JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configured feeds and their state.
+    Feeds {
+        #[command(subcommand)]
+        command: FeedsCommand,
+    },
+    /// Measure a topic on labelled items: confusion counts, then precision, recall and F1.
+    #[command(
+        after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"label\"}; each is classified\nexactly as the daemon classifies an article (title + text).\n\nExample:\n  newswatch eval --topic us-russia-talks dev.jsonl --errors"
+    )]
+    Eval {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The topic id.
+        #[arg(long, value_name = "ID")]
+        topic: String,
+        /// List the misclassified items with their explanation first.
+        #[arg(long)]
+        errors: bool,
+        /// The labelled items.
+        #[arg(value_name = "FILE.jsonl")]
+        file: PathBuf,
+    },
+    /// Show how a topic scores a text: the score, the verdict, each matched clause and its spans.
+    #[command(
+        group(clap::ArgGroup::new("input").required(true).args(["text", "file", "url"])),
+        after_help = "Examples:\n  newswatch explain --topic us-russia-talks --text \"Lavrov and Rubio met in Riyadh\"\n  newswatch explain --topic us-russia-talks --file article.html\n  newswatch explain --topic us-russia-talks --url https://example.org/news/1"
+    )]
+    Explain {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The topic id.
+        #[arg(long, value_name = "ID")]
+        topic: String,
+        /// The text to classify (its first line is taken as the title).
+        #[arg(long, value_name = "STRING")]
+        text: Option<String>,
+        /// A text file, or an .html/.htm page whose article is extracted first.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// A page to fetch (through the same guard as the daemon) and extract.
+        #[arg(long, value_name = "URL")]
+        url: Option<url::Url>,
+    },
+    /// Extract the article from saved pages: one JSON object per file per line.
+    #[command(
+        after_help = "Prints {\"path\", \"title\", \"text\", \"authors\", \"published\", \"lang\", \"canonical_url\", \"method\"}.\nExits non-zero only if a file cannot be read.\n\nExample:\n  newswatch extract --url https://example.org/a/1 page.html.gz"
+    )]
+    Extract {
+        /// The page's address, to resolve relative links and judge the canonical URL.
+        #[arg(long, value_name = "URL")]
+        url: Option<url::Url>,
+        /// The charset the server declared (as an HTTP Content-Type charset would).
+        #[arg(long, value_name = "NAME")]
+        charset: Option<String>,
+        /// .html or .html.gz files, or - for stdin.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Parse feed files as the daemon would: format, encoding, items, repairs, or the error.
+    #[command(
+        after_help = "With --json: one {\"path\", \"ok\", \"format\", \"encoding\", \"items\", \"repairs\", \"error\"} per line.\nExits 0 even when some files fail to parse; only unreadable paths are errors.\n\nExample:\n  newswatch parse --json feeds/*.xml"
+    )]
+    Parse {
+        /// One JSON object per file per line.
+        #[arg(long)]
+        json: bool,
+        /// The charset the server declared (as an HTTP Content-Type charset would).
+        #[arg(long, value_name = "NAME")]
+        charset: Option<String>,
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedsCommand {
+    /// The configured feeds with their last status: last fetch, last error, items seen, next poll.
+    #[command(after_help = "Example:\n  newswatch feeds list")]
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// Exit code for bad configuration.
+pub const EXIT_CONFIG: i32 = 2;
+/// Exit code for everything else that failed.
+pub const EXIT_FAILURE: i32 = 1;
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        let code = if error.downcast_ref::<ConfigError>().is_some() { EXIT_CONFIG } else { EXIT_FAILURE };
+        Failure { code, error }
+    }
+}
+
+pub(crate) fn load_config(arg: &ConfigArg) -> anyhow::Result<Config> {
+    let mut config = Config::load(arg.config.as_deref())?;
+    config.source = match &arg.config {
+        Some(path) => path.display().to_string(),
+        None if Path::new(crate::config::DEFAULT_CONFIG_PATH).exists() => {
+            crate::config::DEFAULT_CONFIG_PATH.to_string()
+        }
+        None => crate::config::EMBEDDED_CONFIG_NAME.to_string(),
+    };
+    Ok(config)
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Run { config, once } => daemon::run(&config, once).await,
+        Command::CheckConfig { config } => report::check_config(&config),
+        Command::Alerts { config, since, topic, json } => {
+            report::show_alerts(&config, since.as_deref(), topic.as_deref(), json)
+        }
+        Command::Feeds { command: FeedsCommand::List { config } } => report::list_feeds(&config),
+        Command::Eval { config, topic, errors, file } => tools::eval(&config, &topic, errors, &file),
+        Command::Explain { config, topic, text, file, url } => {
+            tools::explain(&config, &topic, text.as_deref(), file.as_deref(), url.as_ref()).await
+        }
+        Command::Extract { url, charset, files } => {
+            let mut out = std::io::stdout().lock();
+            let all_read = tools::extract_files(&files, url.as_ref(), charset.as_deref(), &mut out)?;
+            if all_read { Ok(()) } else { Err(anyhow::anyhow!("some files could not be read")) }
+        }
+        Command::Parse { json, charset, files } => {
+            let mut out = std::io::stdout().lock();
+            let all_read = tools::parse_files(&files, json, charset.as_deref(), &mut out)?;
+            if all_read { Ok(()) } else { Err(anyhow::anyhow!("some files could not be read")) }
+        }
+    }
+    .map_err(Failure::from)
+}

@@ -1,0 +1,69 @@
+//! The raw configuration: serde structs that mirror the TOML exactly. Durations and URLs stay
+//! strings here so a bad value is reported with its key path by `validate`, not as an opaque
+//! serde error.
+
+use crate::classify::TopicSpec;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub(super) daemon: RawDaemon,
+    #[serde(default)]
+    pub(super) defaults: RawDefaults,
+    #[serde(default)]
+    pub(super) feeds: Vec<RawFeed>,
+    #[serde(default)]
+    pub(super) topics: Vec<TopicSpec>,
+    #[serde(default)]
+    pub(super) sinks: Vec<RawSink>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDaemon {
+    pub(super) state_dir: Option<PathBuf>,
+    pub(super) allow_private_networks: Option<bool>,
+    pub(super) allow_hosts: Option<Vec<String>>,
+    pub(super) user_agent: Option<String>,
+    pub(super) max_concurrent_fetches: Option<i64>,
+    pub(super) per_host_concurrency: Option<i64>,
+    pub(super) per_host_rate: Option<i64>,
+    pub(super) per_host_burst: Option<i64>,
+    pub(super) respect_robots_txt: Option<bool>,
+    pub(super) request_timeout: Option<String>,
+    pub(super) connect_timeout: Option<String>,
+    pub(super) read_timeout: Option<String>,
+    pub(super) max_backoff: Option<String>,
+    pub(super) shutdown_grace: Option<String>,
+    pub(super) max_feed_bytes: Option<i64>,
+    pub(super) max_page_bytes: Option<i64>,
+    pub(super) max_items_per_poll: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDefaults {
+    pub(super) interval: Option<String>,
+    pub(super) scrape: Option<bool>,
+    pub(super) backfill: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFeed {
+    pub(super) name: String,
+    pub(super) url: String,
+    pub(super) interval: Option<String>,
+    pub(super) scrape: Option<bool>,
+    pub(super) backfill: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSink {
+    pub(super) kind: String,
+    pub(super) path: Option<PathBuf>,
+}

@@ -1,0 +1,238 @@
+//! Raw configuration -> validated [`Config`], one function per section. Every problem is
+//! collected with its key path; nothing stops at the first one.
+
+use super::raw::{RawConfig, RawDaemon, RawDefaults, RawFeed, RawSink};
+use super::*;
+use crate::classify::{Topic, TopicSpec};
+use std::collections::HashMap;
+
+/// Collects problems while validating, each under its key path.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(Problem { key: key.into(), reason: reason.into() });
+    }
+
+    fn duration(&mut self, key: &str, value: Option<&String>, default: Duration) -> Duration {
+        match value.map(|text| parse_duration(text)) {
+            None => default,
+            Some(Ok(duration)) => duration,
+            Some(Err(reason)) => {
+                self.push(key, reason);
+                default
+            }
+        }
+    }
+
+    fn count(&mut self, key: &str, value: Option<i64>, default: u64, range: (u64, u64)) -> u64 {
+        match value {
+            None => default,
+            Some(n) if n >= range.0 as i64 && n <= range.1 as i64 => n as u64,
+            Some(n) => {
+                self.push(key, format!("{n} is out of range {}..={}", range.0, range.1));
+                default
+            }
+        }
+    }
+}
+
+/// Validates every section; the problems of all of them, or the whole configuration.
+pub(super) fn validate(raw: RawConfig, config_dir: &Path) -> Result<Config, Vec<Problem>> {
+    let mut problems = Problems::default();
+    let daemon = daemon(&raw.daemon, &mut problems);
+    let feeds = feeds(&raw.defaults, &raw.feeds, &mut problems);
+    let sinks = sinks(&raw.sinks, &daemon, &mut problems);
+    let topics = topics(&raw.topics, config_dir, &mut problems);
+    if problems.0.is_empty() {
+        Ok(Config { source: String::new(), daemon, feeds, topics, sinks })
+    } else {
+        Err(problems.0)
+    }
+}
+
+/// `[daemon]`.
+fn daemon(d: &RawDaemon, problems: &mut Problems) -> DaemonConfig {
+    let user_agent = d.user_agent.clone().unwrap_or_else(|| DEFAULT_USER_AGENT.to_string());
+    if user_agent.trim().is_empty() || user_agent.chars().any(char::is_control) {
+        problems.push("daemon.user_agent", "must be non-empty printable text");
+    }
+    let state_dir = d.state_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    if state_dir.as_os_str().is_empty() {
+        problems.push("daemon.state_dir", "must not be empty");
+    }
+    DaemonConfig {
+        allow_private_networks: d.allow_private_networks.unwrap_or(false),
+        allow_hosts: d.allow_hosts.clone().unwrap_or_default(),
+        user_agent,
+        max_concurrent_fetches: problems.count(
+            "daemon.max_concurrent_fetches",
+            d.max_concurrent_fetches,
+            DEFAULT_MAX_CONCURRENT_FETCHES as u64,
+            (1, 1024),
+        ) as usize,
+        per_host_concurrency: problems.count(
+            "daemon.per_host_concurrency",
+            d.per_host_concurrency,
+            DEFAULT_PER_HOST_CONCURRENCY as u64,
+            (1, 64),
+        ) as usize,
+        per_host_rate: problems.count(
+            "daemon.per_host_rate",
+            d.per_host_rate,
+            DEFAULT_HOST_REQUESTS_PER_SECOND as u64,
+            (0, 10_000),
+        ) as u32,
+        per_host_burst: problems.count(
+            "daemon.per_host_burst",
+            d.per_host_burst,
+            DEFAULT_HOST_BURST as u64,
+            (1, 10_000),
+        ) as u32,
+        respect_robots_txt: d.respect_robots_txt.unwrap_or(true),
+        request_timeout: problems.duration(
+            "daemon.request_timeout",
+            d.request_timeout.as_ref(),
+            DEFAULT_REQUEST_TIMEOUT,
+        ),
+        connect_timeout: problems.duration(
+            "daemon.connect_timeout",
+            d.connect_timeout.as_ref(),
+            DEFAULT_CONNECT_TIMEOUT,
+        ),
+        read_timeout: problems.duration("daemon.read_timeout", d.read_timeout.as_ref(), DEFAULT_READ_TIMEOUT),
+        max_backoff: problems.duration("daemon.max_backoff", d.max_backoff.as_ref(), DEFAULT_MAX_BACKOFF),
+        shutdown_grace: problems.duration(
+            "daemon.shutdown_grace",
+            d.shutdown_grace.as_ref(),
+            DEFAULT_SHUTDOWN_GRACE,
+        ),
+        max_feed_bytes: problems.count(
+            "daemon.max_feed_bytes",
+            d.max_feed_bytes,
+            DEFAULT_MAX_FEED_BYTES,
+            (1024, 1 << 30),
+        ),
+        max_page_bytes: problems.count(
+            "daemon.max_page_bytes",
+            d.max_page_bytes,
+            DEFAULT_MAX_PAGE_BYTES,
+            (1024, 1 << 30),
+        ),
+        max_items_per_poll: problems.count(
+            "daemon.max_items_per_poll",
+            d.max_items_per_poll,
+            DEFAULT_MAX_ITEMS_PER_POLL as u64,
+            (1, 100_000),
+        ) as usize,
+        state_dir,
+    }
+}
+
+/// `[defaults]` and `[[feeds]]`.
+fn feeds(defaults: &RawDefaults, raw_feeds: &[RawFeed], problems: &mut Problems) -> Vec<FeedConfig> {
+    let default_interval =
+        problems.duration("defaults.interval", defaults.interval.as_ref(), DEFAULT_INTERVAL);
+    let default_backfill =
+        problems.duration("defaults.backfill", defaults.backfill.as_ref(), DEFAULT_BACKFILL);
+    let default_scrape = defaults.scrape.unwrap_or(true);
+
+    let mut feeds = Vec::with_capacity(raw_feeds.len());
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    if raw_feeds.is_empty() {
+        problems.push("feeds", "no [[feeds]] configured: there is nothing to watch");
+    }
+    for (index, feed) in raw_feeds.iter().enumerate() {
+        let key = |field: &str| format!("feeds[{index}].{field}");
+        if !valid_name(&feed.name) {
+            problems.push(
+                key("name"),
+                format!("{:?} must be 1-64 characters of letters, digits, '-', '_' or '.'", feed.name),
+            );
+        } else if let Some(first) = names.insert(&feed.name, index) {
+            problems.push(key("name"), format!("{:?} is already used by feeds[{first}]", feed.name));
+        }
+        let url = match Url::parse(&feed.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+            Ok(_) => {
+                problems.push(key("url"), format!("{:?} is not an http(s) URL", feed.url));
+                None
+            }
+            Err(err) => {
+                problems.push(key("url"), format!("{:?} is not a valid URL ({err})", feed.url));
+                None
+            }
+        };
+        let interval = problems.duration(&key("interval"), feed.interval.as_ref(), default_interval);
+        let backfill = problems.duration(&key("backfill"), feed.backfill.as_ref(), default_backfill);
+        if let Some(url) = url {
+            feeds.push(FeedConfig {
+                name: feed.name.clone(),
+                url,
+                interval,
+                scrape: feed.scrape.unwrap_or(default_scrape),
+                backfill,
+            });
+        }
+    }
+    feeds
+}
+
+/// `[[sinks]]`; without any, one JSON Lines log in the state directory.
+fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) -> Vec<SinkConfig> {
+    let mut sinks = Vec::new();
+    for (index, sink) in raw_sinks.iter().enumerate() {
+        match sink.kind.as_str() {
+            "jsonl" => match &sink.path {
+                Some(path) if !path.as_os_str().is_empty() => {
+                    let sink = SinkConfig::Jsonl { path: path.clone() };
+                    if sinks.contains(&sink) {
+                        problems.push(format!("sinks[{index}].path"), "the same file is already a sink");
+                    }
+                    sinks.push(sink);
+                }
+                _ => problems.push(format!("sinks[{index}].path"), "a jsonl sink needs a path"),
+            },
+            other => problems.push(
+                format!("sinks[{index}].kind"),
+                format!("unknown sink kind {other:?} (known: \"jsonl\")"),
+            ),
+        }
+    }
+    if raw_sinks.is_empty() {
+        sinks.push(SinkConfig::Jsonl { path: daemon.state_dir.join("alerts.jsonl") });
+    }
+    sinks
+}
+
+/// `[[topics]]`, compiled (topic files are read relative to `config_dir`).
+fn topics(specs: &[TopicSpec], config_dir: &Path, problems: &mut Problems) -> Vec<Topic> {
+    let mut topic_ids: HashMap<&str, usize> = HashMap::new();
+    for (index, spec) in specs.iter().enumerate() {
+        if let Some(first) = topic_ids.insert(&spec.id, index) {
+            problems.push(
+                format!("topics[{index}].id"),
+                format!("{:?} is already used by topics[{first}]", spec.id),
+            );
+        }
+    }
+    if specs.is_empty() {
+        problems.push("topics", "no [[topics]] configured: nothing could ever alert");
+    }
+    match Topic::load_all(specs, config_dir) {
+        Ok(topics) => topics,
+        Err(errors) => {
+            for error in errors {
+                problems.push(error.location.clone(), error.reason.clone());
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// Feed names appear in logs and alerts; keep them short and plain.
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}

@@ -1,0 +1,28 @@
+//! The classify stage: scores every article against every topic and passes it on with its
+//! verdicts. Baseline items are not classified. The scoring itself is `classify` (pure).
+
+use crate::classify::{Document, Topic, Verdict};
+use crate::model::{Article, Classified};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Scores every article against every topic. Baseline items are not classified.
+pub async fn run(
+    mut articles: mpsc::Receiver<Article>,
+    topics: Arc<Vec<Topic>>,
+    classified: mpsc::Sender<Classified>,
+) {
+    while let Some(article) = articles.recv().await {
+        let verdicts =
+            if article.item.baseline_only { Vec::new() } else { classify_article(&topics, &article) };
+        if classified.send(Classified { article, verdicts }).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The exact classification the daemon applies to an article (also used by `explain --url`).
+pub fn classify_article(topics: &[Topic], article: &Article) -> Vec<Verdict> {
+    let document = Document { title: &article.title, body: &article.body };
+    topics.iter().map(|topic| topic.classify(&document)).collect()
+}

@@ -1,0 +1,194 @@
+//! The recorder: the one writer of item state. For a batch of classified items it marks each
+//! seen, stores its verdicts and queues its alerts in the outbox in ONE transaction, then hands
+//! the outbox to the sinks. A kill -9 at any moment neither loses nor repeats an alert.
+
+use crate::alert::{
+    ALERT_SCHEMA, Alert, MAX_REASON_CHARS, MAX_SNIPPET_CHARS, MAX_TITLE_CHARS, alert_id, to_json_line,
+};
+use crate::error::chain as error_chain;
+use crate::model::{Classified, TextSource};
+use crate::sink::{JsonlSink, deliver_all};
+use crate::store::{ItemRecord, OutboxAlert, Recorded, Store, blocking};
+use crate::text::truncate_chars;
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::{debug, error, info};
+
+/// How many classified items the recorder commits in one transaction at most.
+const RECORD_BATCH: usize = 64;
+
+fn rfc3339(date: DateTime<Utc>) -> String {
+    date.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Builds the alerts of one classified item (one per matching topic).
+pub fn alerts_for(classified: &Classified, detected_at: DateTime<Utc>) -> Vec<Alert> {
+    let article = &classified.article;
+    let entry = &article.item.entry;
+    classified
+        .verdicts
+        .iter()
+        .filter(|verdict| verdict.matched)
+        .map(|verdict| Alert {
+            schema: ALERT_SCHEMA,
+            id: alert_id(&entry.key, &verdict.topic),
+            topic: verdict.topic.clone(),
+            score: (verdict.score * 1000.0).round() / 1000.0,
+            title: truncate_chars(&article.title, MAX_TITLE_CHARS),
+            url: entry.link.as_ref().map(|link| link.to_string()),
+            feed: article.item.feed.to_string(),
+            published: entry.published.or(entry.updated).map(rfc3339),
+            detected_at: rfc3339(detected_at),
+            matched: verdict.reasons.iter().map(|reason| truncate_chars(reason, MAX_REASON_CHARS)).collect(),
+            snippet: truncate_chars(&verdict.snippet, MAX_SNIPPET_CHARS),
+            text_source: article.source.label().to_string(),
+            fallback_reason: match &article.source {
+                TextSource::Page => None,
+                TextSource::FeedSummary { reason } => Some(truncate_chars(reason, MAX_REASON_CHARS)),
+            },
+        })
+        .collect()
+}
+
+/// Counters for the run summary.
+#[derive(Debug, Default)]
+pub struct RecordStats {
+    pub recorded: std::sync::atomic::AtomicU64,
+    pub duplicates: std::sync::atomic::AtomicU64,
+    pub alerts: std::sync::atomic::AtomicU64,
+    /// Items that could not be recorded (database full) and are left to the next run.
+    pub dropped: std::sync::atomic::AtomicU64,
+}
+
+/// The recorder: runs until the channel closes, then delivers what is left.
+pub async fn run(
+    mut classified: mpsc::Receiver<Classified>,
+    store: Store,
+    sinks: Vec<JsonlSink>,
+    stats: std::sync::Arc<RecordStats>,
+    once: bool,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut undelivered = false;
+    loop {
+        // While alerts are stuck (disk full), wake up now and then to retry them.
+        let first = if undelivered {
+            match tokio::time::timeout(Duration::from_secs(5), classified.recv()).await {
+                Ok(message) => message,
+                Err(_elapsed) => {
+                    undelivered = !deliver_all(&store, &sinks).await;
+                    continue;
+                }
+            }
+        } else {
+            classified.recv().await
+        };
+        let Some(first) = first else { break };
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match classified.try_recv() {
+                Ok(message) => batch.push(message),
+                Err(_) => break,
+            }
+        }
+        let now = Utc::now();
+        let sink_names: Vec<String> = sinks.iter().map(|sink| sink.name.clone()).collect();
+        let records: Vec<ItemRecord> =
+            batch.iter().map(|message| item_record(message, now, &sink_names)).collect();
+        // A daemon holds the batch until the database can take it again (the pipeline slows
+        // down behind it); `--once` gives up after a while so cron runs end. Either way nothing
+        // was marked seen, so the items come back on the next poll.
+        let attempts = if once { ONCE_RECORD_ATTEMPTS } else { usize::MAX };
+        let Some(outcomes) = record_with_retry(&store, records, now.timestamp(), attempts).await else {
+            stats.dropped.fetch_add(batch.len() as u64, Relaxed);
+            continue;
+        };
+        for (message, outcome) in batch.iter().zip(outcomes) {
+            let item = &message.article.item;
+            match outcome {
+                Recorded::Duplicate => {
+                    stats.duplicates.fetch_add(1, Relaxed);
+                    debug!(feed = %item.feed, key = ?item.entry.key, "already seen via another feed");
+                }
+                Recorded::New => {
+                    stats.recorded.fetch_add(1, Relaxed);
+                    for verdict in message.verdicts.iter().filter(|verdict| verdict.matched) {
+                        stats.alerts.fetch_add(1, Relaxed);
+                        info!(
+                            feed = %item.feed,
+                            url = %item.feed_url,
+                            topic = %verdict.topic,
+                            score = verdict.score,
+                            title = ?truncate_chars(&message.article.title, 120),
+                            link = ?item.entry.link.as_ref().map(|link| link.as_str()),
+                            "alert"
+                        );
+                    }
+                }
+            }
+        }
+        undelivered = !deliver_all(&store, &sinks).await;
+    }
+    deliver_all(&store, &sinks).await;
+}
+
+/// How often `--once` tries to record a batch before leaving it to the next run (~13 s).
+const ONCE_RECORD_ATTEMPTS: usize = 6;
+
+/// Records a batch, retrying while the database cannot commit (disk full, locked), at most
+/// `attempts` times. None when it gave up.
+async fn record_with_retry(
+    store: &Store,
+    records: Vec<ItemRecord>,
+    now: i64,
+    attempts: usize,
+) -> Option<Vec<Recorded>> {
+    let mut delay = Duration::from_millis(200);
+    let mut attempt_number = 0;
+    loop {
+        attempt_number += 1;
+        let attempt = records.clone();
+        match blocking(store, move |store| store.record_items(&attempt, now)).await {
+            Ok(outcomes) => return Some(outcomes),
+            Err(err) if attempt_number >= attempts => {
+                error!(error = %error_chain(&err), items = records.len(), "cannot record items; leaving them to the next run");
+                return None;
+            }
+            Err(err) => {
+                error!(error = %error_chain(&err), retry_in_ms = delay.as_millis() as u64, "cannot record items; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+fn item_record(message: &Classified, now: DateTime<Utc>, sinks: &[String]) -> ItemRecord {
+    let item = &message.article.item;
+    let alerts = alerts_for(message, now);
+    let mut outbox = Vec::with_capacity(alerts.len() * sinks.len());
+    for alert in &alerts {
+        // Serialising a struct of strings and numbers cannot fail.
+        let body = to_json_line(alert).expect("alert serialises");
+        for sink in sinks {
+            outbox.push(OutboxAlert { alert_id: alert.id.clone(), sink: sink.clone(), body: body.clone() });
+        }
+    }
+    let verdicts = serde_json::to_string(
+        &message
+            .verdicts
+            .iter()
+            .map(|verdict| serde_json::json!({"topic": verdict.topic, "score": verdict.score, "matched": verdict.matched}))
+            .collect::<Vec<_>>(),
+    )
+    .ok();
+    ItemRecord {
+        key: item.entry.key.clone(),
+        link: item.entry.link.as_ref().map(|link| link.to_string()),
+        feed: item.feed.to_string(),
+        verdicts,
+        alerts: outbox,
+        commit: item.batch.finish_one(),
+    }
+}
