@@ -1,7 +1,7 @@
 //! End-to-end benchmark: `run --once` over a loopback site of generated feeds and article pages,
 //! through the real fetcher, parser, extractor, classifier and recorder. Prints items per second
 //! for a first round (everything new: every page fetched and extracted), a second round
-//! (conditional GETs answered 304) and the process's peak memory.
+//! (conditional GETs answered 304), the process's peak memory and its peak thread count.
 //!
 //! `cargo bench --bench pipeline [-- FEEDS ITEMS_PER_FEED]` (default 20 × 50).
 
@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use newswatch::config::Config;
 use newswatch::fetch::Fetcher;
+use newswatch::model::RunMode;
 use newswatch::store::Store;
 use std::sync::Arc;
 use std::time::Instant;
@@ -68,6 +69,32 @@ async fn serve_page(Path((feed, item)): Path<(usize, usize)>) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page(feed, item)).into_response()
 }
 
+/// The process's thread count now (Linux; 0 elsewhere).
+fn threads_now() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("Threads:"))
+                .and_then(|line| line.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Samples the thread count every 2 ms on a thread of its own; returns the peak so far.
+fn sample_peak_threads() -> Arc<std::sync::atomic::AtomicU64> {
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampled = peak.clone();
+    std::thread::spawn(move || {
+        loop {
+            sampled.fetch_max(threads_now(), std::sync::atomic::Ordering::Relaxed);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    });
+    peak
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -84,6 +111,7 @@ fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|arg| arg.parse().ok()).collect();
     let n_feeds = args.first().copied().unwrap_or(20);
     let per_feed = args.get(1).copied().unwrap_or(50);
+    let peak_threads = sample_peak_threads();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async move {
         let now = chrono::Utc::now().to_rfc2822();
@@ -124,7 +152,9 @@ fn main() {
             let store = Store::open(&config.daemon.state_dir).unwrap();
             let fetcher = Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard()).unwrap();
             let started = Instant::now();
-            let summary = newswatch::pipeline::run(&config, store, fetcher, CancellationToken::new(), true).await;
+            let summary = newswatch::pipeline::run(&config, store, fetcher, CancellationToken::new(), RunMode::Once)
+                .await
+                .expect("the pipeline runs");
             let seconds = started.elapsed().as_secs_f64();
             println!(
                 "pipeline {round}: {n_feeds} feeds, {} new items, {} alerts in {seconds:.3} s = {:.0} items/s",
@@ -138,5 +168,11 @@ fn main() {
             alerts.iter().filter(|alert| !alert.title.starts_with("Lavrov")).map(|alert| alert.title.as_str()).collect();
         println!("pipeline alerts on stories that are not talks: {} {:?}", wrong.len(), &wrong[..wrong.len().min(3)]);
         println!("pipeline peak RSS: {} MiB", peak_rss_kib() / 1024);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        println!(
+            "pipeline peak threads: {} ({cores} cores; the budget is 2 x cores + 8 = {}, the sampler included)",
+            peak_threads.load(std::sync::atomic::Ordering::Relaxed),
+            2 * cores + 8
+        );
     });
 }

@@ -16,6 +16,17 @@ pub fn chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// The message of a panic payload (`panic!("...")` carries a `&str` or a `String`).
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(text) => *text,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(text) => text.to_string(),
+            Err(_) => "panic".to_string(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(Debug, thiserror::Error)]

@@ -694,17 +694,15 @@ impl Fetcher {
             Ok(Fetched::Body(body)) => {
                 let token = self.settings.robots_token().to_string();
                 // A big robots.txt takes a while to compile into rules: off the runtime.
-                let parsed =
-                    tokio::task::spawn_blocking(move || texting_robots::Robot::new(&token, &body.bytes))
-                        .await;
+                let parsed = crate::cpu::run(move || texting_robots::Robot::new(&token, &body.bytes)).await;
                 match parsed {
                     Ok(Ok(robot)) => (Some(Arc::new(robot)), self.settings.robots_ttl),
                     Ok(Err(err)) => {
                         debug!(url = %robots_url, error = %err, "unparsable robots.txt; allowing all");
                         (None, self.settings.robots_ttl)
                     }
-                    Err(join_err) => {
-                        debug!(url = %robots_url, error = %join_err, "robots.txt parser crashed; allowing all");
+                    Err(crashed) => {
+                        debug!(url = %robots_url, error = %crashed, "robots.txt parser crashed; allowing all");
                         (None, ROBOTS_FAILURE_TTL.min(self.settings.robots_ttl))
                     }
                 }

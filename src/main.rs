@@ -14,7 +14,11 @@ fn main() {
             std::process::exit(cli::EXIT_FAILURE);
         }
     };
-    if let Err(failure) = runtime.block_on(cli::run(cli)) {
+    let result = runtime.block_on(cli::run(cli));
+    // CPU jobs abandoned at shutdown (a long classification past the grace period) must not hold
+    // the process: give them a moment, then exit without them. They changed no state.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    if let Err(failure) = result {
         // `newswatch alerts | head` closing the pipe early is not an error.
         let broken_pipe = failure.error.chain().any(|cause| {
             cause

@@ -4,6 +4,16 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use url::Url;
 
+/// How long a pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Poll every feed on its schedule until shutdown.
+    Daemon,
+    /// Poll every feed once (a server's Retry-After still honoured), process every new item,
+    /// deliver the alerts, and return: `run --once`, cron, tests.
+    Once,
+}
+
 /// One entry of a feed, normalised by [`crate::feed::parse`]. It does not know which configured
 /// feed it came from; the poller wraps it into an [`Item`].
 #[derive(Debug, Clone, PartialEq)]

@@ -1,24 +1,30 @@
-//! Wiring: the stages, the bounded channels between them, cancellation and drain.
+//! Wiring and supervision: the stages, the bounded channels between them, cancellation, drain.
 //!
 //! ```text
 //! poll (task per feed) -Item-> scrape (N at once) -Article-> classify -Classified-> record
 //! ```
-//! Only the pollers watch the shutdown token. Each later stage ends when its input channel
-//! closes, so a shutdown lets in-flight items finish; after the grace period whatever is left is
-//! abandoned, and because nothing was marked seen for it, the next run picks it up again.
+//! Every poller and stage runs in ONE tracked set (vector's topology). Only the pollers watch
+//! the shutdown token; each later stage ends when its input channel closes, so a shutdown lets
+//! in-flight items finish. The first task that fails (returns an error or panics) cancels the
+//! token: the pollers stop, the rest drain, and [`run`] returns the failure, so the process exits
+//! non-zero and a supervisor (systemd's `Restart=on-failure`) restarts it. After the grace period
+//! whatever is left is abandoned; nothing was marked seen for it, so the next run picks it up.
 
 use crate::config::Config;
 use crate::fetch::Fetcher;
+use crate::model::RunMode;
 use crate::poll::{self, PollContext, PollStats};
 use crate::record::{self, RecordStats};
 use crate::sink::{self, JsonlSink};
 use crate::store::Store;
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Items waiting between poll and scrape. Small: a full channel makes the pollers wait.
 pub const ITEM_QUEUE: usize = 64;
@@ -38,16 +44,32 @@ pub struct RunSummary {
     pub abandoned: bool,
 }
 
-/// Runs the daemon (or one round with `once`) until `shutdown` is cancelled or, with `once`,
-/// every feed has been polled and every item recorded.
+/// What a task of the pipeline may fail with.
+pub type TaskError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a run ended early: the first task that failed. The others were drained or abandoned.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{task} failed; the pipeline stopped")]
+    Failed {
+        task: String,
+        #[source]
+        source: TaskError,
+    },
+    #[error("{task} crashed ({message}); the pipeline stopped")]
+    Panicked { task: String, message: String },
+}
+
+/// Runs the daemon (or one round) until `shutdown` is cancelled or, with [`RunMode::Once`],
+/// every feed has been polled and every item recorded. An error when a task failed.
 pub async fn run(
     config: &Config,
     store: Store,
     fetcher: Fetcher,
     shutdown: CancellationToken,
-    once: bool,
-) -> RunSummary {
-    run_with_clock(config, store, fetcher, shutdown, once, Arc::new(poll::SystemClock)).await
+    mode: RunMode,
+) -> Result<RunSummary, PipelineError> {
+    run_with_clock(config, store, fetcher, shutdown, mode, Arc::new(poll::SystemClock)).await
 }
 
 /// [`run`] with the scheduling clock injected (tests).
@@ -56,9 +78,9 @@ pub async fn run_with_clock(
     store: Store,
     fetcher: Fetcher,
     shutdown: CancellationToken,
-    once: bool,
+    mode: RunMode,
     clock: Arc<dyn poll::Clock>,
-) -> RunSummary {
+) -> Result<RunSummary, PipelineError> {
     let sinks: Vec<JsonlSink> = config.sinks.iter().map(JsonlSink::from_config).collect();
     sink::deliver_startup(&store, &sinks).await;
 
@@ -68,13 +90,13 @@ pub async fn run_with_clock(
     let poll_stats = Arc::new(PollStats::default());
     let record_stats = Arc::new(RecordStats::default());
 
-    let mut pollers = JoinSet::new();
+    let mut tasks = Supervisor::default();
     let context = PollContext {
         fetcher: fetcher.clone(),
         store: store.clone(),
         items: item_tx,
         shutdown: shutdown.clone(),
-        once,
+        mode,
         max_backoff: config.daemon.max_backoff,
         max_items_per_poll: config.daemon.max_items_per_poll,
         stats: poll_stats.clone(),
@@ -82,43 +104,31 @@ pub async fn run_with_clock(
         clock,
     };
     for feed in config.feeds.iter().cloned() {
-        pollers.spawn(poll::run(feed, context.clone()));
+        let name = format!("poller {}", feed.name);
+        let context = context.clone();
+        tasks.spawn(name, async move {
+            poll::run(feed, context).await;
+            Ok(())
+        });
     }
     drop(context); // the scrape stage ends once every poller has returned
 
-    let mut stages = JoinSet::new();
-    stages.spawn(crate::scrape::run(item_rx, fetcher, config.daemon.max_concurrent_fetches, article_tx));
-    stages.spawn(crate::judge::run(article_rx, Arc::new(config.topics.clone()), classified_tx));
-    stages.spawn(record::run(classified_rx, store, sinks, record_stats.clone(), once));
+    let concurrency = config.daemon.max_concurrent_fetches;
+    tasks.spawn("scrape stage".into(), async move {
+        crate::scrape::run(item_rx, fetcher, concurrency, article_tx).await;
+        Ok(())
+    });
+    let topics = Arc::new(config.topics.clone());
+    tasks.spawn("classify stage".into(), async move {
+        crate::judge::run(article_rx, topics, classified_tx).await.map_err(TaskError::from)
+    });
+    let recorder_stats = record_stats.clone();
+    tasks.spawn("recorder".into(), async move {
+        record::run(classified_rx, store, sinks, recorder_stats, mode).await;
+        Ok(())
+    });
 
-    // Pollers first: with --once they return on their own; otherwise on shutdown.
-    while let Some(joined) = pollers.join_next().await {
-        if let Err(err) = joined {
-            warn!(error = %err, "a poller crashed; stopping");
-            shutdown.cancel();
-        }
-    }
-    let drained = async {
-        while let Some(joined) = stages.join_next().await {
-            if let Err(err) = joined {
-                warn!(error = %err, "a stage crashed");
-            }
-        }
-    };
-    let mut abandoned = false;
-    if shutdown.is_cancelled() {
-        if tokio::time::timeout(config.daemon.shutdown_grace, drained).await.is_err() {
-            warn!(
-                grace_secs = config.daemon.shutdown_grace.as_secs(),
-                "grace period over; abandoning in-flight items (they are picked up next run)"
-            );
-            stages.abort_all();
-            abandoned = true;
-        }
-    } else {
-        drained.await;
-    }
-
+    let outcome = tasks.supervise(&shutdown, config.daemon.shutdown_grace).await;
     let summary = RunSummary {
         polls: poll_stats.polls.load(Relaxed),
         not_modified: poll_stats.not_modified.load(Relaxed),
@@ -126,7 +136,7 @@ pub async fn run_with_clock(
         new_items: poll_stats.new_items.load(Relaxed),
         recorded: record_stats.recorded.load(Relaxed),
         alerts: record_stats.alerts.load(Relaxed),
-        abandoned,
+        abandoned: outcome.abandoned,
     };
     info!(
         polls = summary.polls,
@@ -136,5 +146,77 @@ pub async fn run_with_clock(
         alerts = summary.alerts,
         "stopped"
     );
-    summary
+    match outcome.first_failure {
+        Some(failure) => Err(failure),
+        None => Ok(summary),
+    }
+}
+
+/// How supervision ended.
+struct Outcome {
+    first_failure: Option<PipelineError>,
+    abandoned: bool,
+}
+
+/// The tracked set: every task of the pipeline, by name.
+#[derive(Default)]
+struct Supervisor {
+    tasks: JoinSet<Result<(), TaskError>>,
+    names: HashMap<tokio::task::Id, String>,
+}
+
+impl Supervisor {
+    fn spawn(&mut self, name: String, task: impl Future<Output = Result<(), TaskError>> + Send + 'static) {
+        let handle = self.tasks.spawn(task);
+        self.names.insert(handle.id(), name);
+    }
+
+    /// Waits for every task. The first failure cancels `shutdown`; from the moment it is
+    /// cancelled (by a failure or a signal) the rest get `grace` to drain, then are aborted.
+    async fn supervise(mut self, shutdown: &CancellationToken, grace: std::time::Duration) -> Outcome {
+        let mut first_failure = None;
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            if deadline.is_none() && shutdown.is_cancelled() {
+                deadline = Some(tokio::time::Instant::now() + grace);
+            }
+            let joined = match deadline {
+                None => tokio::select! {
+                    joined = self.tasks.join_next_with_id() => joined,
+                    () = shutdown.cancelled() => continue,
+                },
+                Some(deadline) => tokio::select! {
+                    joined = self.tasks.join_next_with_id() => joined,
+                    () = tokio::time::sleep_until(deadline) => {
+                        warn!(
+                            grace_secs = grace.as_secs_f32(),
+                            left = self.tasks.len(),
+                            "grace period over; abandoning in-flight items (they are picked up next run)"
+                        );
+                        self.tasks.abort_all();
+                        while self.tasks.join_next().await.is_some() {}
+                        return Outcome { first_failure, abandoned: true };
+                    }
+                },
+            };
+            let failure = match joined {
+                None => return Outcome { first_failure, abandoned: false },
+                Some(Ok((_, Ok(())))) => continue,
+                Some(Ok((id, Err(source)))) => PipelineError::Failed { task: self.name(id), source },
+                Some(Err(join_error)) if join_error.is_cancelled() => continue,
+                Some(Err(join_error)) => {
+                    let task = self.name(join_error.id());
+                    let message = crate::error::panic_message(join_error.into_panic());
+                    PipelineError::Panicked { task, message }
+                }
+            };
+            error!(error = %crate::error::chain(&failure), "a pipeline task failed; stopping");
+            shutdown.cancel();
+            first_failure.get_or_insert(failure);
+        }
+    }
+
+    fn name(&self, id: tokio::task::Id) -> String {
+        self.names.get(&id).cloned().unwrap_or_else(|| "a task".to_string())
+    }
 }

@@ -10,7 +10,7 @@ use crate::config::FeedConfig;
 use crate::feed;
 use crate::fetch::{Fetched, Fetcher, Target, Validators};
 use crate::model::FeedCommit;
-use crate::model::{Entry, Item, PollBatch};
+use crate::model::{Entry, Item, PollBatch, RunMode};
 use crate::store::{FetchOutcome, Store, blocking};
 use chrono::Utc;
 use std::sync::Arc;
@@ -83,8 +83,8 @@ pub struct PollContext {
     pub store: Store,
     pub items: mpsc::Sender<Item>,
     pub shutdown: CancellationToken,
-    /// Poll once, now, then return.
-    pub once: bool,
+    /// Poll on schedule until shutdown, or once, now, then return.
+    pub mode: RunMode,
     pub max_backoff: Duration,
     pub max_items_per_poll: usize,
     pub stats: Arc<PollStats>,
@@ -92,7 +92,8 @@ pub struct PollContext {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Polls one feed until shutdown (or once, with `--once`).
+/// Polls one feed until shutdown (or once, with [`RunMode::Once`]). Also returns as soon as the
+/// item channel is closed: nobody downstream is left to take what it would fetch.
 pub async fn run(feed: FeedConfig, ctx: PollContext) {
     let span = info_span!("feed", feed = %feed.name, url = %feed.url);
     async move {
@@ -110,10 +111,14 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
             }
             tokio::select! {
                 () = ctx.shutdown.cancelled() => return,
+                () = ctx.items.closed() => {
+                    debug!("the item channel is closed; poller stops");
+                    return;
+                }
                 () = tokio::time::sleep(wait) => {}
             }
             let next = poll_once(&feed, &ctx).await;
-            if ctx.once || ctx.shutdown.is_cancelled() {
+            if ctx.mode == RunMode::Once || ctx.shutdown.is_cancelled() || ctx.items.is_closed() {
                 return;
             }
             wait = next;
@@ -137,7 +142,7 @@ async fn first_wait(feed: &FeedConfig, ctx: &PollContext) -> Option<Duration> {
     let now = ctx.clock.now().timestamp();
     let retry_after_until =
         state.as_ref().and_then(|state| state.retry_after_until).filter(|&until| until > now);
-    if ctx.once {
+    if ctx.mode == RunMode::Once {
         // Cron users run --once every few minutes: the schedule is theirs, but a server's
         // Retry-After is still honoured.
         if let Some(until) = retry_after_until {
@@ -224,7 +229,7 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
         Ok(Fetched::Body(body)) => {
             let bytes_len = body.bytes.len();
             let feed_url = feed.url.clone();
-            let parsed = tokio::task::spawn_blocking(move || {
+            let parsed = crate::cpu::run(move || {
                 feed::parse(&body.bytes, &feed_url, body.charset.as_deref())
                     .map(|parsed| (parsed, body.validators))
             })
@@ -267,9 +272,7 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
                 Ok(Err(err)) => {
                     failure(feed, ctx, &state, now, "parse", format!("feed could not be parsed: {err}"), None)
                 }
-                Err(join_err) => {
-                    failure(feed, ctx, &state, now, "parse", format!("parser crashed: {join_err}"), None)
-                }
+                Err(crashed) => failure(feed, ctx, &state, now, "parse", format!("parser {crashed}"), None),
             }
         }
         Err(err) if err.is_network() && !ctx.health.network_seems_up() => {

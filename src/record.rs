@@ -6,7 +6,7 @@ use crate::alert::{
     ALERT_SCHEMA, Alert, MAX_REASON_CHARS, MAX_SNIPPET_CHARS, MAX_TITLE_CHARS, alert_id, to_json_line,
 };
 use crate::error::chain as error_chain;
-use crate::model::{Classified, TextSource};
+use crate::model::{Classified, RunMode, TextSource};
 use crate::sink::{JsonlSink, deliver_all};
 use crate::store::{ItemRecord, OutboxAlert, Recorded, Store, blocking};
 use crate::text::truncate_chars;
@@ -67,7 +67,7 @@ pub async fn run(
     store: Store,
     sinks: Vec<JsonlSink>,
     stats: std::sync::Arc<RecordStats>,
-    once: bool,
+    mode: RunMode,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     let mut undelivered = false;
@@ -85,6 +85,7 @@ pub async fn run(
             classified.recv().await
         };
         let Some(first) = first else { break };
+        crate::fault::point("record");
         let mut batch = vec![first];
         while batch.len() < RECORD_BATCH {
             match classified.try_recv() {
@@ -99,7 +100,7 @@ pub async fn run(
         // A daemon holds the batch until the database can take it again (the pipeline slows
         // down behind it); `--once` gives up after a while so cron runs end. Either way nothing
         // was marked seen, so the items come back on the next poll.
-        let attempts = if once { ONCE_RECORD_ATTEMPTS } else { usize::MAX };
+        let attempts = if mode == RunMode::Once { ONCE_RECORD_ATTEMPTS } else { usize::MAX };
         let Some(outcomes) = record_with_retry(&store, records, now.timestamp(), attempts).await else {
             stats.dropped.fetch_add(batch.len() as u64, Relaxed);
             continue;

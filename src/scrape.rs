@@ -59,17 +59,16 @@ pub async fn scrape(item: Item, fetcher: &Fetcher) -> Article {
         }
     };
     let final_url = body.final_url.clone();
-    let extracted = tokio::task::spawn_blocking(move || {
-        extract::article(&body.bytes, Some(&final_url), body.charset.as_deref())
-    })
-    .await;
+    let extracted =
+        crate::cpu::run(move || extract::article(&body.bytes, Some(&final_url), body.charset.as_deref()))
+            .await;
     let page = match extracted {
         Ok(Ok(page)) => page,
         Ok(Err(err)) => {
             info!(feed = %item.feed, url = %item.feed_url, link = %link, error = %err, "page not used; classifying the feed summary");
             return fallback(item, format!("extraction: {err}"));
         }
-        Err(join_err) => return fallback(item, format!("extraction crashed: {join_err}")),
+        Err(crashed) => return fallback(item, format!("extraction: {crashed}")),
     };
     // A page that yields less text than the feed's own summary was not read right (a paywall
     // stub, a consent wall): the summary is the better evidence.

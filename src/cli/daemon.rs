@@ -2,13 +2,16 @@
 
 use super::{ConfigArg, load_config};
 use crate::fetch::Fetcher;
+use crate::model::RunMode;
 use crate::pipeline;
 use crate::store::Store;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-/// Runs the daemon until SIGINT/SIGTERM (or one round with `once`).
+/// Runs the daemon until SIGINT/SIGTERM (or one round with `once`). An error when a task of
+/// the pipeline failed: the process then exits non-zero, so a supervisor restarts it.
 pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
+    let mode = if once { RunMode::Once } else { RunMode::Daemon };
     let mut config = load_config(arg)?;
     let store = Store::open(&config.daemon.state_dir)?;
     let stop = CancellationToken::new();
@@ -31,12 +34,12 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
         let round = stop.child_token();
         let mut pipeline = tokio::spawn({
             let (config, store, round) = (config.clone(), store.clone(), round.clone());
-            async move { pipeline::run(&config, store, fetcher, round, once).await }
+            async move { pipeline::run(&config, store, fetcher, round, mode).await }
         });
         let new_config = loop {
             tokio::select! {
                 finished = &mut pipeline => {
-                    finished.context("the pipeline crashed")?;
+                    finished.context("the pipeline crashed")??;
                     return Ok(());
                 }
                 () = hangups.next() => match load_config(arg) {
@@ -51,7 +54,7 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
         };
         tracing::info!("reloading the configuration (SIGHUP)");
         round.cancel();
-        pipeline.await.context("the pipeline crashed")?;
+        pipeline.await.context("the pipeline crashed")??;
         config = new_config;
     }
 }

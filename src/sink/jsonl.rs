@@ -10,7 +10,6 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use tracing::{error, warn};
 
 /// How much of the end of an alert log is read to reconcile it with the outbox on start-up.
@@ -94,30 +93,17 @@ impl JsonlSink {
         // Written in two parts only so that crash tests can kill the process between them.
         let (first, rest) = lines.split_at(lines.len() / 2);
         let written = file.write_all(first).and_then(|()| {
-            crash_window();
+            crate::fault::point("deliver-mid-write");
             file.write_all(rest)
         });
         if let Err(source) = written.and_then(|()| file.sync_data()) {
             cut_back(&file, before);
             return Err(io_err(source));
         }
-        crash_window();
+        crate::fault::point("deliver-before-mark");
         let seqs: Vec<i64> = pending.iter().map(|row| row.seq).collect();
         store.mark_delivered(&seqs, Utc::now().timestamp())?;
         Ok(pending.len())
-    }
-}
-
-/// Crash tests set `NEWSWATCH_TEST_CRASH_WINDOW_MS` to widen the moments between the steps of
-/// delivery (half a line written; written but not yet marked delivered), so a SIGKILL lands there
-/// often. Unset, this does nothing.
-fn crash_window() {
-    static WINDOW: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
-    let window = WINDOW.get_or_init(|| {
-        std::env::var("NEWSWATCH_TEST_CRASH_WINDOW_MS").ok()?.parse().ok().map(Duration::from_millis)
-    });
-    if let Some(window) = window {
-        std::thread::sleep(*window);
     }
 }
 

@@ -39,7 +39,7 @@ async fn kill_9_at_random_moments_neither_loses_nor_repeats_an_alert() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_newswatch"))
             .args(["run", "--once", "--config", &config])
             .current_dir(dir.path())
-            .env("NEWSWATCH_TEST_CRASH_WINDOW_MS", "15")
+            .env("NEWSWATCH_FAULT", "sleep:deliver-mid-write=15,sleep:deliver-before-mark=15")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

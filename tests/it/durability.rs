@@ -2,6 +2,7 @@
 //! outage, SIGTERM with fetches in flight; and feed text that must stay data.
 
 use crate::support::{FixtureServer, TestDir, run_once, serve_talks_site};
+use newswatch::model::RunMode;
 use newswatch::store::Store;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -291,7 +292,9 @@ async fn a_feed_that_fails_for_a_while_backs_off_and_recovers_by_itself() {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let daemon = {
         let (config, shutdown) = (config.clone(), shutdown.clone());
-        tokio::spawn(async move { newswatch::pipeline::run(&config, store, fetcher, shutdown, false).await })
+        tokio::spawn(async move {
+            newswatch::pipeline::run(&config, store, fetcher, shutdown, RunMode::Daemon).await
+        })
     };
     let started = Instant::now();
     while dir.alerts().len() < 2 {
@@ -303,7 +306,7 @@ async fn a_feed_that_fails_for_a_while_backs_off_and_recovers_by_itself() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     shutdown.cancel();
-    let summary = daemon.await.unwrap();
+    let summary = daemon.await.unwrap().expect("the pipeline ends cleanly");
     assert!(summary.failures >= 3, "{summary:?}");
     let statuses: Vec<u16> = server.hits_of("/flaky.xml").iter().map(|hit| hit.status).collect();
     assert_eq!(&statuses[..4], [503, 503, 503, 200]);
@@ -333,10 +336,11 @@ async fn run_once_at(config: &newswatch::config::Config, at: chrono::DateTime<ch
         store,
         fetcher,
         tokio_util::sync::CancellationToken::new(),
-        true,
+        RunMode::Once,
         clock,
     )
-    .await;
+    .await
+    .expect("the pipeline runs");
 }
 
 #[tokio::test]

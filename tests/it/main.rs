@@ -7,4 +7,5 @@ mod durability;
 mod hostile;
 mod pipeline;
 mod safety;
+mod supervision;
 mod support;

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use newswatch::alert::Alert;
 use newswatch::config::Config;
 use newswatch::fetch::Fetcher;
+use newswatch::model::RunMode;
 use newswatch::pipeline::{self, RunSummary};
 use newswatch::store::Store;
 use std::collections::HashMap;
@@ -267,13 +268,17 @@ pub async fn run_once(config: &Config) -> RunSummary {
 /// so consecutive calls are restarts.
 pub async fn run_once_with(config: &Config, fetcher: Fetcher) -> RunSummary {
     let store = Store::open(&config.daemon.state_dir).unwrap();
-    pipeline::run(config, store, fetcher, CancellationToken::new(), true).await
+    pipeline::run(config, store, fetcher, CancellationToken::new(), RunMode::Once)
+        .await
+        .expect("the pipeline runs")
 }
 
 /// Runs `run --once` in-process on an already open store.
 pub async fn run_once_on(config: &Config, store: Store) -> RunSummary {
     let fetcher = Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard()).unwrap();
-    pipeline::run(config, store, fetcher, CancellationToken::new(), true).await
+    pipeline::run(config, store, fetcher, CancellationToken::new(), RunMode::Once)
+        .await
+        .expect("the pipeline runs")
 }
 
 /// Serves the hand-written talks feed and its pages on `server`.

@@ -1,0 +1,133 @@
+//! Supervision: a failed task stops the daemon with a non-zero exit within the grace period; a
+//! closed channel ends the pollers; SIGTERM during a long classification still exits in time.
+
+use crate::support::{FixtureServer, TestDir, serve_talks_site};
+use newswatch::fetch::Fetcher;
+use newswatch::model::RunMode;
+use newswatch::poll::{self, PollContext};
+use newswatch::store::Store;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Waits for a child to exit, at most `limit`; None when it did not (it is then killed).
+fn wait_at_most(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().ok();
+    child.wait().ok();
+    None
+}
+
+#[cfg(feature = "fault-injection")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_recorder_stops_the_daemon_with_a_failure_exit() {
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let dir = TestDir::new();
+    dir.write_config(&[("talks", server.url("/talks.xml"))], "shutdown_grace = \"2s\"\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        .args(["run", "--config"])
+        .arg(dir.config_path())
+        .current_dir(dir.path())
+        .env("NEWSWATCH_FAULT", "panic:record")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The feed is polled within 5 s of start (jitter), the recorder panics on its first batch,
+    // and everything else must be drained or abandoned within the 2 s grace period.
+    let status = tokio::task::block_in_place(|| wait_at_most(&mut child, Duration::from_secs(20)))
+        .expect("the daemon must stop when its recorder crashes, not poll on as a zombie");
+    assert!(!status.success(), "a crashed stage must end in a failure exit, got {status}");
+    assert_eq!(status.code(), Some(1));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("recorder crashed"), "{stderr}");
+    assert!(dir.alerts().is_empty(), "nothing was recorded, so nothing was delivered");
+}
+
+#[cfg(feature = "fault-injection")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_long_classification_exits_within_the_grace_period() {
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let dir = TestDir::new();
+    dir.write_config(&[("talks", server.url("/talks.xml"))], "shutdown_grace = \"1s\"\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        .args(["run", "--config"])
+        .arg(dir.config_path())
+        .current_dir(dir.path())
+        .env("NEWSWATCH_FAULT", "sleep:classify=60000")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Classification starts once the article pages have been fetched.
+    let started = Instant::now();
+    while server.hits_of("/articles/riyadh-talks.html").is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the daemon never scraped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let terminated = Instant::now();
+    let kill = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(kill.success());
+    let status = tokio::task::block_in_place(|| wait_at_most(&mut child, Duration::from_secs(15)))
+        .expect("SIGTERM must end the daemon");
+    let took = terminated.elapsed();
+    assert!(status.success(), "a requested shutdown is not a failure: {status}");
+    // 1 s of grace, plus process start-up noise in a debug build on a busy machine.
+    assert!(took < Duration::from_secs(4), "exited {took:?} after SIGTERM with a 1 s grace period");
+    assert!(dir.alerts().is_empty(), "the stalled items were abandoned, not half-recorded");
+}
+
+/// A poller must return once nobody is left to take its items, even as a daemon that is never
+/// told to shut down.
+#[tokio::test]
+async fn a_closed_item_channel_ends_the_pollers() {
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let dir = TestDir::new();
+    dir.write_config(&[("talks", server.url("/talks.xml"))], "");
+    let config = dir.config();
+    let store = Store::open(&config.daemon.state_dir).unwrap();
+    let fetcher = Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard()).unwrap();
+    let shutdown = CancellationToken::new();
+    let context = |items| PollContext {
+        fetcher: fetcher.clone(),
+        store: store.clone(),
+        items,
+        shutdown: shutdown.clone(),
+        mode: RunMode::Daemon,
+        max_backoff: config.daemon.max_backoff,
+        max_items_per_poll: config.daemon.max_items_per_poll,
+        stats: Arc::default(),
+        health: Arc::default(),
+        clock: Arc::new(poll::SystemClock),
+    };
+    let feed = config.feeds[0].clone();
+
+    // Closed before the first poll: the poller returns without fetching.
+    let (items, receiver) = tokio::sync::mpsc::channel(1);
+    drop(receiver);
+    tokio::time::timeout(Duration::from_secs(2), poll::run(feed.clone(), context(items)))
+        .await
+        .expect("a poller whose channel is closed must return");
+    assert!(server.hits_of("/talks.xml").is_empty());
+
+    // Closed while it sends: it takes one item, then the receiver goes away.
+    let (items, mut receiver) = tokio::sync::mpsc::channel(1);
+    let poller = tokio::spawn(poll::run(feed, context(items)));
+    let first = tokio::time::timeout(Duration::from_secs(10), receiver.recv()).await.unwrap();
+    assert!(first.is_some(), "the poller sends its first item");
+    drop(receiver);
+    tokio::time::timeout(Duration::from_secs(2), poller)
+        .await
+        .expect("the poller must return once its channel is closed")
+        .unwrap();
+    assert!(!shutdown.is_cancelled());
+}
