@@ -27,3 +27,4 @@ pub mod scrape;
 pub mod sink;
 pub mod store;
 pub mod text;
+pub mod time;

@@ -156,7 +156,7 @@ async fn first_wait(feed: &FeedConfig, ctx: &PollContext) -> Option<Duration> {
     // back since it was stored: do not stall on it.
     let longest = ctx.max_backoff.max(feed.interval).max(crate::fetch::MAX_RETRY_AFTER);
     match next {
-        Some(at) if at > now => Some(Duration::from_secs((at - now) as u64).min(longest)),
+        Some(at) if at > now => Some(Duration::from_secs(at.saturating_sub(now) as u64).min(longest)),
         // Never polled, or overdue: go now, spread over a few seconds so a restart does not
         // send every request at once.
         _ => Some(jitter_up_to(Duration::from_secs(5).min(feed.interval))),
@@ -170,7 +170,7 @@ fn jitter_up_to(max: Duration) -> Duration {
 /// `base` ± 10 %, so feeds with the same interval drift apart.
 fn with_jitter(base: Duration) -> Duration {
     let factor = 0.9 + fastrand::f64() * 0.2;
-    base.mul_f64(factor)
+    crate::time::scaled(base, factor)
 }
 
 /// The wait after `failures` consecutive failures: interval × 2^(failures-1), capped, with
@@ -214,7 +214,7 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
         status,
         error: None,
         failures: 0,
-        next: now + with_jitter(feed.interval).as_secs() as i64,
+        next: crate::time::unix_after(now, with_jitter(feed.interval)),
         retry_after_until: None,
     };
     if result.is_ok() || result.as_ref().is_err_and(|err| !err.is_network()) {
@@ -267,7 +267,7 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
                     let outcome = ok_outcome("200");
                     record_outcome(feed, ctx, now, &outcome).await;
                     send_items(feed, ctx, state.first_polled_at.is_none(), parsed.entries, validators).await;
-                    return Duration::from_secs((outcome.next - now).max(0) as u64);
+                    return Duration::from_secs(outcome.next.saturating_sub(now).max(0) as u64);
                 }
                 Ok(Err(err)) => {
                     failure(feed, ctx, &state, now, "parse", format!("feed could not be parsed: {err}"), None)
@@ -298,7 +298,7 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
         }
     };
     record_outcome(feed, ctx, now, &outcome).await;
-    Duration::from_secs((outcome.next - now).max(0) as u64)
+    Duration::from_secs(outcome.next.saturating_sub(now).max(0) as u64)
 }
 
 struct OutcomeRow {
@@ -326,8 +326,8 @@ fn failure(
         status: "error",
         error: Some(format!("{kind}: {message}")),
         failures,
-        next: now + wait.as_secs() as i64,
-        retry_after_until: retry_after.map(|wait| now + wait.as_secs() as i64),
+        next: crate::time::unix_after(now, wait),
+        retry_after_until: retry_after.map(|wait| crate::time::unix_after(now, wait)),
     }
 }
 
@@ -401,8 +401,7 @@ async fn send_items(
         }
         return;
     }
-    let backfill_start =
-        ctx.clock.now() - chrono::Duration::from_std(feed.backfill).unwrap_or(chrono::Duration::MAX);
+    let backfill_start = crate::time::before(ctx.clock.now(), feed.backfill);
     let n_new = new_entries.len();
     let mut n_baseline = 0;
     let feed_name: Arc<str> = Arc::from(feed.name.as_str());

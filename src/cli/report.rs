@@ -42,14 +42,14 @@ pub fn show_alerts(
     let config = load_config(arg)?;
     let since = since
         .map(|text| {
-            crate::config::parse_duration(text).map_err(|reason| anyhow::anyhow!("--since: {reason}"))
+            crate::config::parse_duration_in(text, crate::config::SINCE_RANGE)
+                .map_err(|reason| anyhow::anyhow!("--since: {reason}"))
         })
         .transpose()?;
     let Some(path) = config.alert_log() else {
         anyhow::bail!("{} configures no jsonl sink to read", config.source);
     };
-    let cutoff =
-        since.map(|since| Utc::now() - chrono::Duration::from_std(since).unwrap_or(chrono::Duration::MAX));
+    let cutoff = since.map(|since| crate::time::before(Utc::now(), since));
     let alerts = read_log(path).with_context(|| format!("cannot read alert log {}", path.display()))?;
     let shown: Vec<&alert::Alert> = alerts
         .iter()

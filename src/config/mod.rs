@@ -42,6 +42,32 @@ pub const DEFAULT_HOST_REQUESTS_PER_SECOND: u32 = 5;
 /// Requests to one host that may start back to back before the rate applies.
 pub const DEFAULT_HOST_BURST: u32 = 5;
 
+/// The range a duration key accepts: `(shortest, longest)`, both inclusive. A value outside it is
+/// a configuration error naming the key, so no setting can overflow time arithmetic later or
+/// turn a poller into a busy loop.
+pub type DurationRange = (Duration, Duration);
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+const DAY: u64 = 86_400;
+
+/// `interval` (defaults and feeds): at least a second (tests and local servers poll that
+/// often; public feeds want minutes), at most 30 days.
+pub const INTERVAL_RANGE: DurationRange = (secs(1), secs(30 * DAY));
+/// `backfill`: up to ten years back.
+pub const BACKFILL_RANGE: DurationRange = (secs(1), secs(3650 * DAY));
+/// `request_timeout` and `read_timeout`: 100 ms to one hour.
+pub const REQUEST_TIMEOUT_RANGE: DurationRange = (Duration::from_millis(100), secs(3600));
+/// `connect_timeout`: 100 ms to ten minutes.
+pub const CONNECT_TIMEOUT_RANGE: DurationRange = (Duration::from_millis(100), secs(600));
+/// `max_backoff`: one second to 30 days (a failing feed is still retried at least that often).
+pub const MAX_BACKOFF_RANGE: DurationRange = (secs(1), secs(30 * DAY));
+/// `shutdown_grace`: 100 ms to ten minutes (systemd's stop timeout should exceed it).
+pub const SHUTDOWN_GRACE_RANGE: DurationRange = (Duration::from_millis(100), secs(600));
+/// `alerts --since` / `--until`: one second to a hundred years back.
+pub const SINCE_RANGE: DurationRange = (secs(1), secs(36_500 * DAY));
+
 // ---------------------------------------------------------------------------------------------
 // Validated configuration.
 
@@ -240,12 +266,44 @@ fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 
 /// Parses a duration such as `"90s"`, `"10m"` or `"2h"`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text.trim())
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{text:?} needs a unit, like \"{trimmed}s\", \"{trimmed}m\" or \"{trimmed}h\""));
+    }
+    let duration = humantime::parse_duration(trimmed)
         .map_err(|err| format!("{text:?} is not a duration like \"90s\", \"10m\" or \"2h\" ({err})"))?;
     if duration.is_zero() {
         return Err(format!("{text:?} must be longer than zero"));
     }
     Ok(duration)
+}
+
+/// Parses a duration and checks it against `range`.
+pub fn parse_duration_in(text: &str, range: DurationRange) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration < range.0 || duration > range.1 {
+        return Err(format!(
+            "{text:?} is out of range: from {} to {}",
+            format_duration(range.0),
+            format_duration(range.1)
+        ));
+    }
+    Ok(duration)
+}
+
+/// A duration in the project's own style: the largest unit that states it exactly ("30d",
+/// "1h", "100ms"), so range messages read like the values users write.
+pub fn format_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if duration.subsec_nanos() != 0 || secs == 0 {
+        return format!("{}ms", duration.as_millis());
+    }
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs % size == 0 {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
 }
 
 #[cfg(test)]
@@ -322,6 +380,42 @@ kind = "webhook"
     fn syntax_error_names_the_line() {
         let err = load("[daemon]\nstate_dir = \n").unwrap_err();
         assert!(err.to_string().starts_with("test.toml: line 2"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_durations_name_their_key() {
+        let text = format!(
+            "{MINIMAL}\n[daemon]\nread_timeout = \"300000y\"\nshutdown_grace = \"1ms\"\n[defaults]\nbackfill = \"300000y\"\ninterval = \"1ns\"\n"
+        );
+        let err = load(&text).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["daemon.read_timeout", "daemon.shutdown_grace", "defaults.interval", "defaults.backfill"],
+            "{err}"
+        );
+        assert!(err.to_string().contains("\"1ns\" is out of range: from 1s to 30d"), "{err}");
+        let feed = "[[feeds]]\nname = \"one\"\nurl = \"http://127.0.0.1:8080/feed.xml\"\ninterval = \"9999d\"\n[[topics]]\nid = \"us-russia-talks\"\n";
+        let err = load(feed).unwrap_err();
+        assert_eq!(err.problems[0].key, "feeds[0].interval", "{err}");
+    }
+
+    #[test]
+    fn range_ends_are_accepted() {
+        let text = format!(
+            "{MINIMAL}\n[daemon]\nmax_backoff = \"30d\"\nconnect_timeout = \"100ms\"\n[defaults]\nbackfill = \"3650d\"\ninterval = \"1s\"\n"
+        );
+        let config = load(&text).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(config.feeds[0].backfill, Duration::from_secs(3650 * 86_400));
+    }
+
+    #[test]
+    fn a_bare_number_asks_for_a_unit_in_our_style() {
+        let reason = parse_duration("5").unwrap_err();
+        assert_eq!(reason, "\"5\" needs a unit, like \"5s\", \"5m\" or \"5h\"");
+        assert_eq!(format_duration(Duration::from_secs(3650 * 86_400)), "3650d");
+        assert_eq!(format_duration(Duration::from_millis(100)), "100ms");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
     }
 
     #[test]

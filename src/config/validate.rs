@@ -15,8 +15,14 @@ impl Problems {
         self.0.push(Problem { key: key.into(), reason: reason.into() });
     }
 
-    fn duration(&mut self, key: &str, value: Option<&String>, default: Duration) -> Duration {
-        match value.map(|text| parse_duration(text)) {
+    fn duration(
+        &mut self,
+        key: &str,
+        value: Option<&String>,
+        default: Duration,
+        range: DurationRange,
+    ) -> Duration {
+        match value.map(|text| parse_duration_in(text, range)) {
             None => default,
             Some(Ok(duration)) => duration,
             Some(Err(reason)) => {
@@ -95,18 +101,31 @@ fn daemon(d: &RawDaemon, problems: &mut Problems) -> DaemonConfig {
             "daemon.request_timeout",
             d.request_timeout.as_ref(),
             DEFAULT_REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT_RANGE,
         ),
         connect_timeout: problems.duration(
             "daemon.connect_timeout",
             d.connect_timeout.as_ref(),
             DEFAULT_CONNECT_TIMEOUT,
+            CONNECT_TIMEOUT_RANGE,
         ),
-        read_timeout: problems.duration("daemon.read_timeout", d.read_timeout.as_ref(), DEFAULT_READ_TIMEOUT),
-        max_backoff: problems.duration("daemon.max_backoff", d.max_backoff.as_ref(), DEFAULT_MAX_BACKOFF),
+        read_timeout: problems.duration(
+            "daemon.read_timeout",
+            d.read_timeout.as_ref(),
+            DEFAULT_READ_TIMEOUT,
+            REQUEST_TIMEOUT_RANGE,
+        ),
+        max_backoff: problems.duration(
+            "daemon.max_backoff",
+            d.max_backoff.as_ref(),
+            DEFAULT_MAX_BACKOFF,
+            MAX_BACKOFF_RANGE,
+        ),
         shutdown_grace: problems.duration(
             "daemon.shutdown_grace",
             d.shutdown_grace.as_ref(),
             DEFAULT_SHUTDOWN_GRACE,
+            SHUTDOWN_GRACE_RANGE,
         ),
         max_feed_bytes: problems.count(
             "daemon.max_feed_bytes",
@@ -133,9 +152,9 @@ fn daemon(d: &RawDaemon, problems: &mut Problems) -> DaemonConfig {
 /// `[defaults]` and `[[feeds]]`.
 fn feeds(defaults: &RawDefaults, raw_feeds: &[RawFeed], problems: &mut Problems) -> Vec<FeedConfig> {
     let default_interval =
-        problems.duration("defaults.interval", defaults.interval.as_ref(), DEFAULT_INTERVAL);
+        problems.duration("defaults.interval", defaults.interval.as_ref(), DEFAULT_INTERVAL, INTERVAL_RANGE);
     let default_backfill =
-        problems.duration("defaults.backfill", defaults.backfill.as_ref(), DEFAULT_BACKFILL);
+        problems.duration("defaults.backfill", defaults.backfill.as_ref(), DEFAULT_BACKFILL, BACKFILL_RANGE);
     let default_scrape = defaults.scrape.unwrap_or(true);
 
     let mut feeds = Vec::with_capacity(raw_feeds.len());
@@ -164,8 +183,10 @@ fn feeds(defaults: &RawDefaults, raw_feeds: &[RawFeed], problems: &mut Problems)
                 None
             }
         };
-        let interval = problems.duration(&key("interval"), feed.interval.as_ref(), default_interval);
-        let backfill = problems.duration(&key("backfill"), feed.backfill.as_ref(), default_backfill);
+        let interval =
+            problems.duration(&key("interval"), feed.interval.as_ref(), default_interval, INTERVAL_RANGE);
+        let backfill =
+            problems.duration(&key("backfill"), feed.backfill.as_ref(), default_backfill, BACKFILL_RANGE);
         if let Some(url) = url {
             feeds.push(FeedConfig {
                 name: feed.name.clone(),

@@ -250,3 +250,41 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_running_one_otherwise() {
     assert!(stderr.contains("reloading the configuration"), "{stderr}");
     assert_eq!(dir.alerts().len(), 2, "no alert repeated by the restart of the pipeline");
 }
+
+/// Issue 11: durations have documented ranges; none can crash a poller or the alert reader.
+#[test]
+fn issue_11_out_of_range_durations_are_refused_before_anything_starts() {
+    let dir = TestDir::new();
+    std::fs::write(
+        dir.config_path(),
+        "[daemon]\nread_timeout = \"300000y\"\n[defaults]\nbackfill = \"300000y\"\ninterval = \"1ns\"\n[[feeds]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/rss\"\n[[topics]]\nid = \"us-russia-talks\"\n",
+    )
+    .unwrap();
+    let config = dir.config_path().display().to_string();
+    let output = newswatch(&["check-config", "--config", &config], &dir);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    for key in ["daemon.read_timeout", "defaults.backfill", "defaults.interval", "out of range"] {
+        assert!(stderr.contains(key), "missing {key:?} in {stderr}");
+    }
+    assert!(!dir.state_dir().exists(), "nothing started");
+
+    // The alert reader: an absurd --since is an error with exit 1, not a panic (101).
+    std::fs::write(
+        dir.config_path(),
+        "[[feeds]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/rss\"\n[[topics]]\nid = \"us-russia-talks\"\n",
+    )
+    .unwrap();
+    let output = newswatch(&["alerts", "--config", &config, "--since", "300000y"], &dir);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("--since: \"300000y\" is out of range"),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = newswatch(&["alerts", "--config", &config, "--since", "5"], &dir);
+    assert!(text(&output.stderr).contains("like \"5s\", \"5m\" or \"5h\""), "{}", text(&output.stderr));
+    // The longest accepted value works.
+    let output = newswatch(&["alerts", "--config", &config, "--since", "36500d"], &dir);
+    assert!(output.status.code() != Some(101), "{}", text(&output.stderr));
+}
