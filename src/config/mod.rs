@@ -240,16 +240,63 @@ impl Config {
         };
         let deserializer = toml::de::Deserializer::parse(text)
             .map_err(|err| fail(line_of(text, err.span()), err.message().to_string()))?;
-        let raw: raw::RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let mut unknown = Vec::new();
+        let mut collect = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let collecting = serde_ignored::Deserializer::new(deserializer, &mut collect);
+        let raw: raw::RawConfig = serde_path_to_error::deserialize(collecting).map_err(|err| {
             let path = err.path().to_string();
             let inner = err.into_inner();
             let line = line_of(text, inner.span());
             let key = if path == "." { line } else { format!("{path} ({line})") };
             fail(key, inner.message().to_string())
         })?;
-        validate::validate(raw, config_dir)
-            .map_err(|problems| ConfigError { source: source.to_string(), problems })
+        let mut problems: Vec<Problem> = unknown.iter().map(|path| unknown_key(path)).collect();
+        match validate::validate(raw, config_dir) {
+            Ok(config) if problems.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigError { source: source.to_string(), problems }),
+            Err(more) => {
+                problems.extend(more);
+                Err(ConfigError { source: source.to_string(), problems })
+            }
+        }
     }
+}
+
+/// The problem for one unknown key: `path` as serde_ignored writes it ("feeds.1.scrap"), shown
+/// as our key paths ("feeds[1].scrap") with the closest known key of its section as a hint.
+fn unknown_key(path: &str) -> Problem {
+    let parts: Vec<&str> = path.split('.').collect();
+    let mut key = String::new();
+    let mut section = Vec::new();
+    for (index, part) in parts.iter().enumerate() {
+        if part.bytes().all(|b| b.is_ascii_digit()) && !part.is_empty() {
+            key.push_str(&format!("[{part}]"));
+            continue;
+        }
+        if !key.is_empty() {
+            key.push('.');
+        }
+        key.push_str(part);
+        if index + 1 < parts.len() {
+            section.push(*part);
+        }
+    }
+    let name = parts.last().copied().unwrap_or_default();
+    let reason = match did_you_mean(name, raw::known_keys(&section.join("."))) {
+        Some(known) => format!("unknown key `{name}`; did you mean `{known}`?"),
+        None => format!("unknown key `{name}`"),
+    };
+    Problem { key, reason }
+}
+
+/// The candidate closest to `typed`, when it is close enough to be what was meant.
+pub fn did_you_mean<'a>(typed: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(typed, candidate), *candidate))
+        .filter(|(similarity, _)| *similarity >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
 }
 
 /// "line N" for a byte span, or "document" when there is none.
@@ -345,8 +392,29 @@ id = "us-russia-talks"
     fn unknown_key_names_its_path() {
         let err = load(&format!("{MINIMAL}\n[defaults]\nintervl = \"5m\"\n")).unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("test.toml: defaults"), "{text}");
-        assert!(text.contains("unknown field `intervl`"), "{text}");
+        assert!(text.starts_with("test.toml: defaults.intervl"), "{text}");
+        assert!(text.contains("unknown key `intervl`; did you mean `interval`?"), "{text}");
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_a_hint() {
+        let text = format!(
+            "[daemon]\nper_host_rte = 3\nstate_dri = \"x\"\n[[sinks]]\nkind = \"jsonl\"\npath = \"a.jsonl\"\nformat = 1\n[[feeds]]\nname = \"two\"\nurl = \"http://127.0.0.1:8080/feed.xml\"\nscrap = true\nzzz = 1\n{MINIMAL}"
+        );
+        let err = load(&text).unwrap_err();
+        let problems: Vec<(&str, &str)> =
+            err.problems.iter().map(|p| (p.key.as_str(), p.reason.as_str())).collect();
+        assert_eq!(
+            problems,
+            [
+                ("daemon.per_host_rte", "unknown key `per_host_rte`; did you mean `per_host_rate`?"),
+                ("daemon.state_dri", "unknown key `state_dri`; did you mean `state_dir`?"),
+                ("feeds[0].scrap", "unknown key `scrap`; did you mean `scrape`?"),
+                ("feeds[0].zzz", "unknown key `zzz`"),
+                ("sinks[0].format", "unknown key `format`"),
+            ],
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,10 +4,27 @@
 
 use crate::classify::TopicSpec;
 use serde::Deserialize;
+use serde_aux::serde_introspection::serde_introspect;
 use std::path::PathBuf;
 
+// No `deny_unknown_fields` on the sections below: `Config::from_toml` collects every unknown key
+// with `serde_ignored` and reports them all at once, each with a "did you mean" hint drawn from
+// [`known_keys`]. Topics keep their own strict parsing (the topic language is theirs).
+
+/// The keys a section accepts, for hints; `section` is a key path with indices removed
+/// ("", "daemon", "defaults", "feeds", "sinks").
+pub(super) fn known_keys(section: &str) -> &'static [&'static str] {
+    match section {
+        "" => serde_introspect::<RawConfig>(),
+        "daemon" => serde_introspect::<RawDaemon>(),
+        "defaults" => serde_introspect::<RawDefaults>(),
+        "feeds" => serde_introspect::<RawFeed>(),
+        "sinks" => serde_introspect::<RawSink>(),
+        _ => &[],
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) daemon: RawDaemon,
@@ -22,7 +39,6 @@ pub(super) struct RawConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawDaemon {
     pub(super) state_dir: Option<PathBuf>,
     pub(super) allow_private_networks: Option<bool>,
@@ -44,7 +60,6 @@ pub(super) struct RawDaemon {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawDefaults {
     pub(super) interval: Option<String>,
     pub(super) scrape: Option<bool>,
@@ -52,7 +67,6 @@ pub(super) struct RawDefaults {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawFeed {
     pub(super) name: String,
     pub(super) url: String,
@@ -62,7 +76,6 @@ pub(super) struct RawFeed {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawSink {
     pub(super) kind: String,
     pub(super) path: Option<PathBuf>,

@@ -32,7 +32,9 @@ fn a_bad_config_gives_a_precise_error_and_exit_code_2() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains(&config), "names the file: {stderr}");
     assert!(stderr.contains("feeds[1].scrap") || stderr.contains("feeds[1]"), "names the key: {stderr}");
-    assert!(stderr.contains("unknown field `scrap`"), "says why: {stderr}");
+    assert!(stderr.contains("unknown key `scrap`; did you mean `scrape`?"), "says why: {stderr}");
+    // Issue 13: a misspelt key does not hide the other problems.
+    assert!(stderr.contains("has 4 problems") && stderr.contains("defaults.interval"), "{stderr}");
 
     // With the typo fixed, every remaining problem is listed at once.
     std::fs::write(
