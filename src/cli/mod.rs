@@ -2,9 +2,11 @@
 //! Everything printed for a person lives under this module; the library modules return data.
 //!
 //! - [`daemon`]: `run`, signals, reload.
-//! - [`report`]: `check-config`, `alerts`, `feeds list`.
+//! - [`alerts`]: `alerts` (filter, follow, show).
+//! - [`report`]: `check-config`, `feeds list`.
 //! - [`tools`]: `eval`, `explain`, `extract`, `parse`.
 
+pub mod alerts;
 pub mod daemon;
 pub mod report;
 pub mod tools;
@@ -60,22 +62,26 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Read the alert log: a table by default, the raw JSON lines with --json; newest last.
+    /// Read the alert log: a table by default, JSON lines or Markdown on request; newest last.
     #[command(
-        after_help = "Examples:\n  newswatch alerts --since 24h\n  newswatch alerts --topic us-russia-talks --json | jq .title"
+        after_help = "Examples:\n  newswatch alerts --since 24h\n  newswatch alerts --topic us-russia-talks --format json | jq .title\n  newswatch alerts --feed reuters-world --min-score 0.8 --limit 20\n  newswatch alerts --grep lavrov --since 2026-11-01 --until 2026-11-15\n  newswatch alerts --follow                # like tail -F: new alerts as they are written\n  newswatch alerts show 3f2a9c             # one alert with its whole explanation"
     )]
     Alerts {
         #[command(flatten)]
         config: ConfigArg,
-        /// Only alerts detected within this long (e.g. 90m, 24h, 7d).
-        #[arg(long, value_name = "DURATION")]
-        since: Option<String>,
-        /// Only alerts of this topic.
-        #[arg(long, value_name = "ID")]
-        topic: Option<String>,
-        /// Print the raw JSON lines.
+        #[command(flatten)]
+        filters: alerts::Filters,
+        /// How to print them.
+        #[arg(long, value_enum, default_value_t = alerts::Format::Table)]
+        format: alerts::Format,
+        /// Print the raw JSON lines (same as --format json).
         #[arg(long)]
         json: bool,
+        /// Keep printing new alerts as they are appended; survives the log being rotated.
+        #[arg(long)]
+        follow: bool,
+        #[command(subcommand)]
+        command: Option<AlertsCommand>,
     },
     /// Configured feeds and their state.
     Feeds {
@@ -152,6 +158,18 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// One alert with its whole explanation; a unique prefix of its id is enough.
+    #[command(after_help = "Example:\n  newswatch alerts show 3f2a9c")]
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The alert id (as printed by `newswatch alerts`), or a unique prefix of it.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum FeedsCommand {
     /// The configured feeds with their last status: last fetch, last error, items seen, next poll.
     #[command(after_help = "Example:\n  newswatch feeds list")]
@@ -197,8 +215,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run { config, once } => daemon::run(&config, once).await,
         Command::CheckConfig { config } => report::check_config(&config),
-        Command::Alerts { config, since, topic, json } => {
-            report::show_alerts(&config, since.as_deref(), topic.as_deref(), json)
+        Command::Alerts { config: outer, command: Some(AlertsCommand::Show { config, id }), .. } => {
+            // `alerts --config X show ID` and `alerts show ID --config X` both work.
+            let config = if config.config.is_some() { config } else { outer };
+            alerts::show_one(&config, &id)
+        }
+        Command::Alerts { config, filters, format, json, follow, command: None } => {
+            let format = if json { alerts::Format::Json } else { format };
+            alerts::show(&config, &filters, format, follow).await
         }
         Command::Feeds { command: FeedsCommand::List { config } } => report::list_feeds(&config),
         Command::Eval { config, topic, errors, file } => tools::eval(&config, &topic, errors, &file),

@@ -1,11 +1,8 @@
-//! `check-config`, `alerts` and `feeds list`: what the daemon was told and what it did.
+//! `check-config` and `feeds list`: what the daemon was told and what it did.
 
 use super::{ConfigArg, load_config};
-use crate::alert;
-use crate::sink::jsonl::read_log;
 use crate::store::Store;
-use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use std::io::Write;
 
 pub fn check_config(arg: &ConfigArg) -> anyhow::Result<()> {
@@ -30,62 +27,6 @@ pub fn check_config(arg: &ConfigArg) -> anyhow::Result<()> {
         config.topics.iter().map(|topic| topic.id.as_str()).collect::<Vec<_>>().join(", ")
     )?;
     writeln!(out, "sinks: {}", config.sinks.iter().map(|sink| sink.name()).collect::<Vec<_>>().join(", "))?;
-    Ok(())
-}
-
-pub fn show_alerts(
-    arg: &ConfigArg,
-    since: Option<&str>,
-    topic: Option<&str>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let config = load_config(arg)?;
-    let since = since
-        .map(|text| {
-            crate::config::parse_duration_in(text, crate::config::SINCE_RANGE)
-                .map_err(|reason| anyhow::anyhow!("--since: {reason}"))
-        })
-        .transpose()?;
-    let Some(path) = config.alert_log() else {
-        anyhow::bail!("{} configures no jsonl sink to read", config.source);
-    };
-    let cutoff = since.map(|since| crate::time::before(Utc::now(), since));
-    let alerts = read_log(path).with_context(|| format!("cannot read alert log {}", path.display()))?;
-    let shown: Vec<&alert::Alert> = alerts
-        .iter()
-        .filter(|alert| topic.is_none_or(|topic| alert.topic == topic))
-        .filter(|alert| match cutoff {
-            None => true,
-            Some(cutoff) => DateTime::parse_from_rfc3339(&alert.detected_at).is_ok_and(|at| at >= cutoff),
-        })
-        .collect();
-    let mut out = std::io::stdout().lock();
-    if json {
-        for alert in shown {
-            writeln!(out, "{}", alert::to_json_line(alert)?)?;
-        }
-        return Ok(());
-    }
-    if shown.is_empty() {
-        writeln!(out, "no alerts in {}", path.display())?;
-        return Ok(());
-    }
-    writeln!(out, "{:<20}  {:<16}  {:>5}  {:<16}  TITLE", "DETECTED", "TOPIC", "SCORE", "FEED")?;
-    for alert in shown {
-        let detected = alert.detected_at.replace('T', " ").trim_end_matches('Z').to_string();
-        writeln!(
-            out,
-            "{:<20}  {:<16}  {:>5.2}  {:<16}  {}",
-            detected,
-            crate::text::truncate_chars(&alert.topic, 16),
-            alert.score,
-            crate::text::truncate_chars(&alert.feed, 16),
-            crate::text::printable(&crate::text::truncate_chars(&alert.title, 90)),
-        )?;
-        if let Some(url) = &alert.url {
-            writeln!(out, "{:<20}  {}", "", crate::text::printable(url))?;
-        }
-    }
     Ok(())
 }
 

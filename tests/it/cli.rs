@@ -101,9 +101,46 @@ async fn run_once_then_read_the_alerts_with_the_cli() {
     let table = text(&output.stdout);
     assert!(table.contains("Lavrov and Rubio hold talks in Riyadh"), "{table}");
     let output = tokio::task::block_in_place(|| {
-        newswatch(&["alerts", "--config", &config, "--topic", "other"], dir_ref)
+        newswatch(&["alerts", "--config", &config, "--topic", "us-russia-talk"], dir_ref)
     });
-    assert!(text(&output.stdout).contains("no alerts"));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(
+            "unknown topic \"us-russia-talk\"; did you mean \"us-russia-talks\"? (known: us-russia-talks)"
+        ),
+        "{stderr}"
+    );
+    let output = tokio::task::block_in_place(|| {
+        newswatch(&["alerts", "--config", &config, "--feed", "nope"], dir_ref)
+    });
+    assert!(text(&output.stderr).contains("unknown feed \"nope\""), "{}", text(&output.stderr));
+    let alerts_with = |args: &[&str]| {
+        let mut all = vec!["alerts", "--config", config.as_str()];
+        all.extend_from_slice(args);
+        let output = tokio::task::block_in_place(|| newswatch(&all, dir_ref));
+        assert!(output.status.success(), "{args:?}: {}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    assert!(alerts_with(&["--min-score", "1.01"]).contains("no alerts match the filters (2 in "));
+    assert!(alerts_with(&["--since", "1m", "--until", "2000-01-01"]).contains("no alerts in the last 1m"));
+    let json = alerts_with(&["--format", "json", "--limit", "1"]);
+    assert_eq!(json.lines().count(), 1, "{json}");
+    let grep = alerts_with(&["--grep", "RIYADH", "--format", "json"]);
+    assert_eq!(grep.lines().count(), 1, "{grep}");
+    let markdown = alerts_with(&["--format", "markdown", "--grep", "riyadh"]);
+    assert!(
+        markdown.starts_with("- **[Lavrov and Rubio hold talks in Riyadh")
+            && markdown.contains("](http://127.0.0.1:"),
+        "{markdown}"
+    );
+    let id: serde_json::Value = serde_json::from_str(grep.trim()).unwrap();
+    let id = id["id"].as_str().unwrap();
+    let shown = alerts_with(&["show", &id[..8]]);
+    assert!(
+        shown.contains("Lavrov and Rubio hold talks in Riyadh") && shown.contains("matched\n  - "),
+        "{shown}"
+    );
 
     let output = tokio::task::block_in_place(|| newswatch(&["feeds", "list", "--config", &config], dir_ref));
     let listing = text(&output.stdout);
@@ -289,4 +326,61 @@ fn issue_11_out_of_range_durations_are_refused_before_anything_starts() {
     // The longest accepted value works.
     let output = newswatch(&["alerts", "--config", &config, "--since", "36500d"], &dir);
     assert!(output.status.code() != Some(101), "{}", text(&output.stderr));
+}
+
+/// Issue 13: `alerts --follow` prints what is appended, and keeps following across a rotation
+/// (the log renamed to `.1` and a new one started), like `tail -F`.
+#[test]
+fn alerts_follow_sees_appends_across_a_rotation() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = TestDir::new();
+    let log = dir.path().join("alerts.jsonl");
+    std::fs::write(
+        dir.config_path(),
+        format!(
+            "[[feeds]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/rss\"\n[[topics]]\nid = \"us-russia-talks\"\n[[sinks]]\nkind = \"jsonl\"\npath = {:?}\n",
+            log.display().to_string()
+        ),
+    )
+    .unwrap();
+    let line = |id: &str| {
+        format!(
+            "{{\"schema\":1,\"id\":\"{id}\",\"topic\":\"us-russia-talks\",\"score\":1.0,\"title\":\"title {id}\",\"url\":null,\"feed\":\"a\",\"published\":null,\"detected_at\":\"2026-01-01T00:00:00Z\",\"matched\":[],\"snippet\":\"\",\"text_source\":\"feed\"}}\n"
+        )
+    };
+    std::fs::write(&log, line("old")).unwrap();
+    let config = dir.config_path().display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        .args(["alerts", "--config", &config, "--follow", "--format", "json"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start alerts --follow");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let next_id = || {
+        let line = lines_rx.recv_timeout(Duration::from_secs(10)).expect("a line within 10 s");
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        value["id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(next_id(), "old", "what is already there is printed first");
+    std::thread::sleep(Duration::from_millis(400));
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(line("appended").as_bytes())
+        .unwrap();
+    assert_eq!(next_id(), "appended");
+    std::fs::rename(&log, dir.path().join("alerts.jsonl.1")).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    std::fs::write(&log, line("after-rotation")).unwrap();
+    assert_eq!(next_id(), "after-rotation");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
