@@ -123,7 +123,7 @@ fn rotated_files(path: &Path) -> Vec<PathBuf> {
             Some((number, entry.path()))
         })
         .collect();
-    numbered.sort_by(|a, b| b.0.cmp(&a.0));
+    numbered.sort_by_key(|(number, _)| std::cmp::Reverse(*number));
     numbered.into_iter().map(|(_, path)| path).collect()
 }
 
@@ -305,10 +305,10 @@ async fn follow_log(path: &Path, query: &Query, format: Format) -> anyhow::Resul
         let mut out = std::io::stdout().lock();
         while let Some(newline) = partial.find('\n') {
             let line: String = partial.drain(..=newline).collect();
-            if let Ok(alert) = serde_json::from_str::<Alert>(line.trim_end()) {
-                if query.matches(&alert) {
-                    print_alert(&mut out, &alert, format)?;
-                }
+            if let Ok(alert) = serde_json::from_str::<Alert>(line.trim_end())
+                && query.matches(&alert)
+            {
+                print_alert(&mut out, &alert, format)?;
             }
         }
         out.flush()?;
