@@ -200,7 +200,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Alerts { config, since, topic, json } => {
             report::show_alerts(&config, since.as_deref(), topic.as_deref(), json)
         }
-        Command::Feeds { command: FeedsCommand::List { config } } => report::list_feeds(&config),
+        Command::Feeds { command: FeedsCommand::List { config } } => report::list_feeds(&config).await,
         Command::Eval { config, topic, errors, file } => tools::eval(&config, &topic, errors, &file),
         Command::Explain { config, topic, text, file, url } => {
             tools::explain(&config, &topic, text.as_deref(), file.as_deref(), url.as_ref()).await

@@ -65,5 +65,6 @@ pub(super) struct RawFeed {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSink {
     pub(super) kind: String,
+    pub(super) name: Option<String>,
     pub(super) path: Option<PathBuf>,
 }
