@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! poll (task per feed) -Item-> scrape (N at once) -Article-> classify -Classified-> record
+//!                                                                         | wakes
+//!                                                                         v
+//!                                                          one delivery task per sink
 //! ```
 //! Every poller and stage runs in ONE tracked set (vector's topology). Only the pollers watch
 //! the shutdown token; each later stage ends when its input channel closes, so a shutdown lets
@@ -15,7 +18,7 @@ use crate::fetch::Fetcher;
 use crate::model::RunMode;
 use crate::poll::{self, PollContext, PollStats};
 use crate::record::{self, RecordStats};
-use crate::sink::{self, JsonlSink};
+use crate::sink::{self, Sink};
 use crate::store::Store;
 use std::collections::HashMap;
 use std::future::Future;
@@ -81,8 +84,8 @@ pub async fn run_with_clock(
     mode: RunMode,
     clock: Arc<dyn poll::Clock>,
 ) -> Result<RunSummary, PipelineError> {
-    let sinks: Vec<JsonlSink> = config.sinks.iter().map(JsonlSink::from_config).collect();
-    sink::deliver_startup(&store, &sinks).await;
+    let sinks: Vec<Arc<dyn Sink>> = config.sinks.iter().map(sink::from_config).collect();
+    sink::prepare(&store, &config.sinks, &sinks).await;
 
     let (item_tx, item_rx) = mpsc::channel(ITEM_QUEUE);
     let (article_tx, article_rx) = mpsc::channel(STAGE_QUEUE);
@@ -122,9 +125,21 @@ pub async fn run_with_clock(
     tasks.spawn("classify stage".into(), async move {
         crate::judge::run(article_rx, topics, classified_tx).await.map_err(TaskError::from)
     });
+    // The recorder wakes one delivery task per sink; each delivers on its own, so a slow sink
+    // delays only itself.
+    let (recorded_tx, recorded_rx) = tokio::sync::watch::channel(0u64);
+    for sink in sinks {
+        let (store, recorded) = (store.clone(), recorded_rx.clone());
+        tasks.spawn(format!("sink {}", sink.name()), async move {
+            sink::run(sink, store, recorded).await;
+            Ok(())
+        });
+    }
+    drop(recorded_rx);
+    let sink_names: Vec<String> = config.sinks.iter().map(|sink| sink.name.clone()).collect();
     let recorder_stats = record_stats.clone();
     tasks.spawn("recorder".into(), async move {
-        record::run(classified_rx, store, sinks, recorder_stats, mode).await;
+        record::run(classified_rx, store, sink_names, recorded_tx, recorder_stats, mode).await;
         Ok(())
     });
 

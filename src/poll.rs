@@ -11,7 +11,7 @@ use crate::feed;
 use crate::fetch::{Fetched, Fetcher, Target, Validators};
 use crate::model::FeedCommit;
 use crate::model::{Entry, Item, PollBatch, RunMode};
-use crate::store::{FetchOutcome, Store, blocking};
+use crate::store::{FetchOutcome, Store};
 use chrono::Utc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -130,12 +130,7 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
 
 /// How long to wait before the first poll; None when `--once` must skip the feed.
 async fn first_wait(feed: &FeedConfig, ctx: &PollContext) -> Option<Duration> {
-    let state = blocking(&ctx.store, {
-        let name = feed.name.clone();
-        move |store| store.feed_state(&name)
-    })
-    .await
-    .unwrap_or_else(|err| {
+    let state = ctx.store.feed_state(&feed.name).await.unwrap_or_else(|err| {
         warn!(error = %err, "cannot read feed state; polling now");
         None
     });
@@ -193,14 +188,7 @@ pub fn backoff(
 /// One fetch-parse-send round. Returns how long to wait before the next one.
 async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
     ctx.stats.polls.fetch_add(1, Ordering::Relaxed);
-    let state = blocking(&ctx.store, {
-        let name = feed.name.clone();
-        move |store| store.feed_state(&name)
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or_default();
+    let state = ctx.store.feed_state(&feed.name).await.ok().flatten().unwrap_or_default();
     let validators = Validators { etag: state.etag.clone(), last_modified: state.last_modified.clone() };
     let started = std::time::Instant::now();
     let result = tokio::select! {
@@ -332,23 +320,17 @@ fn failure(
 }
 
 async fn record_outcome(feed: &FeedConfig, ctx: &PollContext, now: i64, row: &OutcomeRow) {
-    let (name, url) = (feed.name.clone(), feed.url.to_string());
-    let (status, error, failures, next, retry) =
-        (row.status, row.error.clone(), row.failures, row.next, row.retry_after_until);
-    let result = blocking(&ctx.store, move |store| {
-        store.record_fetch(&FetchOutcome {
-            feed: &name,
-            url: &url,
-            at: now,
-            status,
-            error: error.as_deref(),
-            consecutive_failures: failures,
-            next_poll_at: next,
-            retry_after_until: retry,
-        })
-    })
-    .await;
-    if let Err(err) = result {
+    let outcome = FetchOutcome {
+        feed: feed.name.clone(),
+        url: feed.url.to_string(),
+        at: now,
+        status: row.status.to_string(),
+        error: row.error.clone(),
+        consecutive_failures: row.failures,
+        next_poll_at: row.next,
+        retry_after_until: row.retry_after_until,
+    };
+    if let Err(err) = ctx.store.record_fetch(outcome).await {
         warn!(error = %crate::error::chain(&err), "cannot store the poll outcome");
     }
 }
@@ -377,12 +359,7 @@ async fn send_items(
     };
     let keys: Vec<(String, Option<String>)> =
         entries.iter().map(|entry| (entry.key.clone(), entry.link.as_ref().map(Url::to_string))).collect();
-    let unseen = blocking(&ctx.store, move |store| {
-        let refs: Vec<(&str, Option<&str>)> =
-            keys.iter().map(|(key, link)| (key.as_str(), link.as_deref())).collect();
-        store.unseen(&refs)
-    })
-    .await;
+    let unseen = ctx.store.unseen(keys).await;
     let unseen = match unseen {
         Ok(unseen) => unseen,
         Err(err) => {
@@ -395,7 +372,7 @@ async fn send_items(
     let batch = Arc::new(PollBatch::new(new_entries.len(), commit.clone()));
     if new_entries.is_empty() {
         let now = ctx.clock.now().timestamp();
-        let result = blocking(&ctx.store, move |store| store.commit_feed(&commit, now)).await;
+        let result = ctx.store.commit_feed(commit, now).await;
         if let Err(err) = result {
             warn!(error = %crate::error::chain(&err), "cannot store validators");
         }

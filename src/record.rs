@@ -1,18 +1,18 @@
 //! The recorder: the one writer of item state. For a batch of classified items it marks each
-//! seen, stores its verdicts and queues its alerts in the outbox in ONE transaction, then hands
-//! the outbox to the sinks. A kill -9 at any moment neither loses nor repeats an alert.
+//! seen, stores its verdicts and queues its alerts in the outbox (one row per sink) in ONE
+//! transaction, then wakes the sinks' delivery tasks. It never delivers itself, so a slow sink
+//! cannot stall recording. A kill -9 at any moment neither loses nor repeats an alert.
 
 use crate::alert::{
     ALERT_SCHEMA, Alert, MAX_REASON_CHARS, MAX_SNIPPET_CHARS, MAX_TITLE_CHARS, alert_id, to_json_line,
 };
 use crate::error::chain as error_chain;
 use crate::model::{Classified, RunMode, TextSource};
-use crate::sink::{JsonlSink, deliver_all};
-use crate::store::{ItemRecord, OutboxAlert, Recorded, Store, blocking};
+use crate::store::{ItemRecord, OutboxAlert, Recorded, Store};
 use crate::text::truncate_chars;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info};
 
 /// How many classified items the recorder commits in one transaction at most.
@@ -61,30 +61,19 @@ pub struct RecordStats {
     pub dropped: std::sync::atomic::AtomicU64,
 }
 
-/// The recorder: runs until the channel closes, then delivers what is left.
+/// The recorder: records classified items in batches until the channel closes. After each
+/// batch it bumps `recorded`, which wakes the sinks' delivery tasks; dropping it when the
+/// channel closes tells them to make their last delivery.
 pub async fn run(
     mut classified: mpsc::Receiver<Classified>,
     store: Store,
-    sinks: Vec<JsonlSink>,
+    sink_names: Vec<String>,
+    recorded: watch::Sender<u64>,
     stats: std::sync::Arc<RecordStats>,
     mode: RunMode,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
-    let mut undelivered = false;
-    loop {
-        // While alerts are stuck (disk full), wake up now and then to retry them.
-        let first = if undelivered {
-            match tokio::time::timeout(Duration::from_secs(5), classified.recv()).await {
-                Ok(message) => message,
-                Err(_elapsed) => {
-                    undelivered = !deliver_all(&store, &sinks).await;
-                    continue;
-                }
-            }
-        } else {
-            classified.recv().await
-        };
-        let Some(first) = first else { break };
+    while let Some(first) = classified.recv().await {
         crate::fault::point("record");
         let mut batch = vec![first];
         while batch.len() < RECORD_BATCH {
@@ -94,7 +83,6 @@ pub async fn run(
             }
         }
         let now = Utc::now();
-        let sink_names: Vec<String> = sinks.iter().map(|sink| sink.name.clone()).collect();
         let records: Vec<ItemRecord> =
             batch.iter().map(|message| item_record(message, now, &sink_names)).collect();
         // A daemon holds the batch until the database can take it again (the pipeline slows
@@ -105,6 +93,7 @@ pub async fn run(
             stats.dropped.fetch_add(batch.len() as u64, Relaxed);
             continue;
         };
+        let mut new_alerts = false;
         for (message, outcome) in batch.iter().zip(outcomes) {
             let item = &message.article.item;
             match outcome {
@@ -116,6 +105,7 @@ pub async fn run(
                     stats.recorded.fetch_add(1, Relaxed);
                     for verdict in message.verdicts.iter().filter(|verdict| verdict.matched) {
                         stats.alerts.fetch_add(1, Relaxed);
+                        new_alerts = true;
                         info!(
                             feed = %item.feed,
                             url = %item.feed_url,
@@ -129,9 +119,10 @@ pub async fn run(
                 }
             }
         }
-        undelivered = !deliver_all(&store, &sinks).await;
+        if new_alerts {
+            recorded.send_modify(|batches| *batches = batches.wrapping_add(1));
+        }
     }
-    deliver_all(&store, &sinks).await;
 }
 
 /// How often `--once` tries to record a batch before leaving it to the next run (~13 s).
@@ -150,7 +141,7 @@ async fn record_with_retry(
     loop {
         attempt_number += 1;
         let attempt = records.clone();
-        match blocking(store, move |store| store.record_items(&attempt, now)).await {
+        match store.record_items(attempt, now).await {
             Ok(outcomes) => return Some(outcomes),
             Err(err) if attempt_number >= attempts => {
                 error!(error = %error_chain(&err), items = records.len(), "cannot record items; leaving them to the next run");

@@ -224,7 +224,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let format = if json { alerts::Format::Json } else { format };
             alerts::show(&config, &filters, format, follow).await
         }
-        Command::Feeds { command: FeedsCommand::List { config } } => report::list_feeds(&config),
+        Command::Feeds { command: FeedsCommand::List { config } } => report::list_feeds(&config).await,
         Command::Eval { config, topic, errors, file } => tools::eval(&config, &topic, errors, &file),
         Command::Explain { config, topic, text, file, url } => {
             tools::explain(&config, &topic, text.as_deref(), file.as_deref(), url.as_ref()).await

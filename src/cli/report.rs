@@ -26,15 +26,19 @@ pub fn check_config(arg: &ConfigArg) -> anyhow::Result<()> {
         "topics: {}",
         config.topics.iter().map(|topic| topic.id.as_str()).collect::<Vec<_>>().join(", ")
     )?;
-    writeln!(out, "sinks: {}", config.sinks.iter().map(|sink| sink.name()).collect::<Vec<_>>().join(", "))?;
+    writeln!(
+        out,
+        "sinks: {}",
+        config.sinks.iter().map(|sink| sink.name.as_str()).collect::<Vec<_>>().join(", ")
+    )?;
     Ok(())
 }
 
-pub fn list_feeds(arg: &ConfigArg) -> anyhow::Result<()> {
+pub async fn list_feeds(arg: &ConfigArg) -> anyhow::Result<()> {
     let config = load_config(arg)?;
     let store = Store::open_read_only(&config.daemon.state_dir)?;
     let states = match &store {
-        Some(store) => store.feed_states()?,
+        Some(store) => store.feed_states().await?,
         None => Vec::new(),
     };
     let now = Utc::now().timestamp();

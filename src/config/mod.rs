@@ -121,16 +121,37 @@ pub struct FeedConfig {
 
 /// One `[[sinks]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SinkConfig {
+pub struct SinkConfig {
+    /// The user-given `name`, or the name derived from the kind and path (what versions before
+    /// named sinks used, so their pending alerts carry over).
+    pub name: String,
+    pub kind: SinkKind,
+}
+
+/// What a sink is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkKind {
     /// Append one JSON object per line to a file.
     Jsonl { path: PathBuf },
 }
 
 impl SinkConfig {
-    /// A stable name for the sink, used to track delivery in the outbox.
-    pub fn name(&self) -> String {
+    /// A JSON Lines sink at `path` without a name of its own.
+    pub fn jsonl(path: PathBuf) -> SinkConfig {
+        let kind = SinkKind::Jsonl { path };
+        SinkConfig { name: kind.derived_name(), kind }
+    }
+
+    /// The name derived from kind and path, e.g. `jsonl:data/alerts.jsonl`.
+    pub fn derived_name(&self) -> String {
+        self.kind.derived_name()
+    }
+}
+
+impl SinkKind {
+    fn derived_name(&self) -> String {
         match self {
-            SinkConfig::Jsonl { path } => format!("jsonl:{}", path.display()),
+            SinkKind::Jsonl { path } => format!("jsonl:{}", path.display()),
         }
     }
 }
@@ -169,7 +190,12 @@ impl DaemonConfig {
 impl Config {
     /// The path of the first JSON Lines sink: what `newswatch alerts` reads.
     pub fn alert_log(&self) -> Option<&Path> {
-        self.sinks.iter().map(|SinkConfig::Jsonl { path }| path.as_path()).next()
+        self.sinks
+            .iter()
+            .map(|sink| match &sink.kind {
+                SinkKind::Jsonl { path } => path.as_path(),
+            })
+            .next()
     }
 }
 
@@ -384,7 +410,8 @@ id = "us-russia-talks"
         let feed = &config.feeds[0];
         assert_eq!(feed.interval, DEFAULT_INTERVAL);
         assert!(feed.scrape);
-        assert_eq!(config.sinks, vec![SinkConfig::Jsonl { path: PathBuf::from("data/alerts.jsonl") }]);
+        assert_eq!(config.sinks, vec![SinkConfig::jsonl(PathBuf::from("data/alerts.jsonl"))]);
+        assert_eq!(config.sinks[0].name, "jsonl:data/alerts.jsonl", "named as before sinks had names");
         assert!(!config.daemon.allow_private_networks);
     }
 
@@ -442,6 +469,19 @@ kind = "webhook"
             "{err}"
         );
         assert!(err.to_string().contains("\"a\" is already used by feeds[0]"));
+    }
+
+    #[test]
+    fn sinks_have_unique_names() {
+        let sinks = "[[sinks]]\nkind = \"jsonl\"\nname = \"main\"\npath = \"a.jsonl\"\n\n[[sinks]]\nkind = \"jsonl\"\nname = \"main\"\npath = \"b.jsonl\"\n\n[[sinks]]\nkind = \"jsonl\"\nname = \"a b\"\npath = \"c.jsonl\"\n";
+        let err = load(&format!("{MINIMAL}\n{sinks}")).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["sinks[1].name", "sinks[2].name"], "{err}");
+        let named =
+            load(&format!("{MINIMAL}\n[[sinks]]\nkind = \"jsonl\"\nname = \"main\"\npath = \"a.jsonl\"\n"))
+                .unwrap();
+        assert_eq!(named.sinks[0].name, "main");
+        assert_eq!(named.sinks[0].derived_name(), "jsonl:a.jsonl");
     }
 
     #[test]

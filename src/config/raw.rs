@@ -78,5 +78,6 @@ pub(super) struct RawFeed {
 #[derive(Debug, Deserialize)]
 pub(super) struct RawSink {
     pub(super) kind: String,
+    pub(super) name: Option<String>,
     pub(super) path: Option<PathBuf>,
 }

@@ -202,27 +202,48 @@ fn feeds(defaults: &RawDefaults, raw_feeds: &[RawFeed], problems: &mut Problems)
 
 /// `[[sinks]]`; without any, one JSON Lines log in the state directory.
 fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) -> Vec<SinkConfig> {
-    let mut sinks = Vec::new();
-    for (index, sink) in raw_sinks.iter().enumerate() {
-        match sink.kind.as_str() {
-            "jsonl" => match &sink.path {
+    let mut sinks: Vec<SinkConfig> = Vec::new();
+    for (index, raw) in raw_sinks.iter().enumerate() {
+        let sink = match raw.kind.as_str() {
+            "jsonl" => match &raw.path {
                 Some(path) if !path.as_os_str().is_empty() => {
-                    let sink = SinkConfig::Jsonl { path: path.clone() };
-                    if sinks.contains(&sink) {
+                    if sinks.iter().any(|sink| sink.kind == SinkKind::Jsonl { path: path.clone() }) {
                         problems.push(format!("sinks[{index}].path"), "the same file is already a sink");
                     }
-                    sinks.push(sink);
+                    SinkConfig::jsonl(path.clone())
                 }
-                _ => problems.push(format!("sinks[{index}].path"), "a jsonl sink needs a path"),
+                _ => {
+                    problems.push(format!("sinks[{index}].path"), "a jsonl sink needs a path");
+                    continue;
+                }
             },
-            other => problems.push(
-                format!("sinks[{index}].kind"),
-                format!("unknown sink kind {other:?} (known: \"jsonl\")"),
-            ),
+            other => {
+                problems.push(
+                    format!("sinks[{index}].kind"),
+                    format!("unknown sink kind {other:?} (known: \"jsonl\")"),
+                );
+                continue;
+            }
+        };
+        let name = match &raw.name {
+            None => sink.name.clone(),
+            Some(name) if !valid_name(name) => {
+                problems.push(
+                    format!("sinks[{index}].name"),
+                    format!("{name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"),
+                );
+                continue;
+            }
+            Some(name) => name.clone(),
+        };
+        if let Some(first) = sinks.iter().position(|sink| sink.name == name) {
+            problems
+                .push(format!("sinks[{index}].name"), format!("{name:?} is already used by sinks[{first}]"));
         }
+        sinks.push(SinkConfig { name, ..sink });
     }
     if raw_sinks.is_empty() {
-        sinks.push(SinkConfig::Jsonl { path: daemon.state_dir.join("alerts.jsonl") });
+        sinks.push(SinkConfig::jsonl(daemon.state_dir.join("alerts.jsonl")));
     }
     sinks
 }

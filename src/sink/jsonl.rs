@@ -1,10 +1,9 @@
 //! The JSON Lines sink: appends alerts to a file with `fsync`, repairs a torn last line on
 //! start-up and recognises alerts a crash left written but unmarked; and its reader.
 
+use super::{BoxFuture, DeliveryError, Sink};
 use crate::alert::Alert;
-use crate::config::SinkConfig;
-use crate::store::{Store, StoreError};
-use chrono::Utc;
+use crate::store::Pending;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -15,7 +14,7 @@ use tracing::{error, warn};
 /// How much of the end of an alert log is read to reconcile it with the outbox on start-up.
 const RECONCILE_TAIL_BYTES: u64 = 8 * 1024 * 1024;
 
-/// A JSON Lines file sink.
+/// A JSON Lines file sink: one alert per line, appended and `fsync`ed.
 #[derive(Debug, Clone)]
 pub struct JsonlSink {
     pub name: String,
@@ -23,18 +22,12 @@ pub struct JsonlSink {
 }
 
 impl JsonlSink {
-    pub fn from_config(config: &SinkConfig) -> JsonlSink {
-        match config {
-            SinkConfig::Jsonl { path } => JsonlSink { name: config.name(), path: path.clone() },
-        }
-    }
-
-    /// Makes the file consistent with the outbox after a crash: cuts a torn last line and marks
-    /// delivered the pending rows whose ids are already in the file. Returns how many were.
-    pub fn reconcile(&self, store: &Store) -> Result<usize, DeliveryError> {
+    /// Makes the file consistent with the outbox after a crash: cuts a torn last line and
+    /// returns the rows of `pending` whose ids are already in the file.
+    fn reconcile_file(&self, pending: &[Pending]) -> Result<Vec<i64>, DeliveryError> {
         let io_err = |source| DeliveryError::Io { path: self.path.clone(), source };
         if !self.path.exists() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let mut file = OpenOptions::new().read(true).write(true).open(&self.path).map_err(io_err)?;
         let length = file.metadata().map_err(io_err)?.len();
@@ -63,22 +56,12 @@ impl JsonlSink {
             .filter_map(|line| serde_json::from_slice::<IdOnly>(line).ok())
             .map(|line| line.id)
             .collect();
-        let pending = store.pending(&self.name)?;
-        let already: Vec<i64> =
-            pending.iter().filter(|row| ids.contains(&row.alert_id)).map(|row| row.seq).collect();
-        if !already.is_empty() {
-            store.mark_delivered(&already, Utc::now().timestamp())?;
-        }
-        Ok(already.len())
+        Ok(pending.iter().filter(|row| ids.contains(&row.alert_id)).map(|row| row.seq).collect())
     }
 
-    /// Appends every pending alert and marks them delivered. On a write error the file is cut
-    /// back to where it was, so no torn line stays behind, and the alerts stay pending.
-    pub fn deliver(&self, store: &Store) -> Result<usize, DeliveryError> {
-        let pending = store.pending(&self.name)?;
-        if pending.is_empty() {
-            return Ok(0);
-        }
+    /// Appends the lines. On a write error the file is cut back to where it was, so no torn
+    /// line stays behind.
+    fn append(&self, batch: &[Pending]) -> Result<(), DeliveryError> {
         let io_err = |source| DeliveryError::Io { path: self.path.clone(), source };
         if let Some(parent) = self.path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io_err)?;
@@ -86,7 +69,7 @@ impl JsonlSink {
         let mut file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(io_err)?;
         let before = file.metadata().map_err(io_err)?.len();
         let mut lines = Vec::new();
-        for row in &pending {
+        for row in batch {
             lines.extend_from_slice(row.body.as_bytes());
             lines.push(b'\n');
         }
@@ -101,9 +84,32 @@ impl JsonlSink {
             return Err(io_err(source));
         }
         crate::fault::point("deliver-before-mark");
-        let seqs: Vec<i64> = pending.iter().map(|row| row.seq).collect();
-        store.mark_delivered(&seqs, Utc::now().timestamp())?;
-        Ok(pending.len())
+        Ok(())
+    }
+}
+
+impl Sink for JsonlSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn reconcile<'a>(&'a self, pending: &'a [Pending]) -> BoxFuture<'a, Result<Vec<i64>, DeliveryError>> {
+        let (this, pending) = (self.clone(), pending.to_vec());
+        // File I/O with fsync: off the runtime, one call at a time per sink.
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.reconcile_file(&pending))
+                .await
+                .unwrap_or_else(|join_error| Err(DeliveryError::Crashed(join_error.to_string())))
+        })
+    }
+
+    fn deliver<'a>(&'a self, batch: &'a [Pending]) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        let (this, batch) = (self.clone(), batch.to_vec());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.append(&batch))
+                .await
+                .unwrap_or_else(|join_error| Err(DeliveryError::Crashed(join_error.to_string())))
+        })
     }
 }
 
@@ -116,19 +122,6 @@ fn cut_back(file: &File, length: u64) {
 #[derive(Deserialize)]
 struct IdOnly {
     id: String,
-}
-
-/// Why alerts could not be delivered (they stay pending).
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
-    #[error("cannot write alert log {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// Reads an alert log: every well-formed line, oldest first (torn or foreign lines skipped).
@@ -144,10 +137,10 @@ pub fn read_log(path: &Path) -> std::io::Result<Vec<Alert>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ItemRecord, OutboxAlert};
+    use crate::store::{ItemRecord, OutboxAlert, Store};
 
-    #[test]
-    fn reconcile_cuts_a_torn_line_and_skips_what_is_already_written() {
+    #[tokio::test]
+    async fn reconcile_cuts_a_torn_line_and_skips_what_is_already_written() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state")).unwrap();
         let sink = JsonlSink { name: "s".into(), path: dir.path().join("alerts.jsonl") };
@@ -161,13 +154,25 @@ mod tests {
             }],
             ..ItemRecord::default()
         };
-        store.record_items(&[record("k1", "a1"), record("k2", "a2")], 1).unwrap();
+        store.record_items(vec![record("k1", "a1"), record("k2", "a2")], 1).await.unwrap();
         // A crash after a1 was written but before it was marked, in the middle of writing a2.
         std::fs::write(&sink.path, "{\"id\":\"a1\"}\n{\"id\":\"a2").unwrap();
-        assert_eq!(sink.reconcile(&store).unwrap(), 1);
+        let pending = store.pending("s").await.unwrap();
+        let already = sink.reconcile(&pending).await.unwrap();
+        assert_eq!(already, [pending[0].seq]);
         assert_eq!(std::fs::read_to_string(&sink.path).unwrap(), "{\"id\":\"a1\"}\n");
-        assert_eq!(sink.deliver(&store).unwrap(), 1);
+        sink.deliver(&pending[1..]).await.unwrap();
         assert_eq!(std::fs::read_to_string(&sink.path).unwrap(), "{\"id\":\"a1\"}\n{\"id\":\"a2\"}\n");
-        assert_eq!(sink.deliver(&store).unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_leaves_no_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let sink = JsonlSink { name: "s".into(), path };
+        let batch = [Pending { seq: 1, alert_id: "a".into(), body: "{\"id\":\"a\"}".into() }];
+        let err = sink.deliver(&batch).await.unwrap_err();
+        assert!(err.to_string().contains("cannot write alert log"), "{err}");
     }
 }

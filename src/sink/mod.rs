@@ -1,62 +1,172 @@
-//! Alert sinks: where alerts go once recorded. Delivery is at-least-once from the outbox, made
-//! exactly-once per sink by each sink's reconciliation on start-up.
+//! Alert sinks: where alerts go once recorded. The recorder only queues alerts in the outbox
+//! and wakes the sinks; each sink has ONE delivery task of its own ([`run`]) that claims its
+//! pending rows, delivers them, marks them delivered, and retries with backoff when delivery
+//! fails, so a slow or broken sink never stalls recording (or the pollers behind it).
+//!
+//! Delivery is at-least-once from the outbox, made exactly-once per sink by the sink's own
+//! [`Sink::reconcile`] on start-up (the JSON Lines sink finds alerts a crash left written but
+//! unmarked). A sink is known by its user-given `name`; alerts queued under the name derived
+//! from its path (what older versions used) are adopted at start-up.
 
 pub mod jsonl;
 
-pub use jsonl::{DeliveryError, JsonlSink};
+pub use jsonl::JsonlSink;
 
+use crate::config::{SinkConfig, SinkKind};
 use crate::error::chain as error_chain;
-use crate::store::{Store, blocking};
+use crate::store::{Pending, Store, StoreError};
 use chrono::Utc;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
+
+/// A boxed future, so [`Sink`] can be used as `dyn Sink`.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A destination for alerts. Implementations deliver a batch in order, all or nothing as far as
+/// they can (the JSON Lines sink cuts a failed write back), and can tell after a crash which
+/// pending alerts already reached them.
+pub trait Sink: Send + Sync + std::fmt::Debug {
+    /// The sink's name, under which the outbox tracks its deliveries.
+    fn name(&self) -> &str;
+
+    /// Start-up repair after a crash: the seqs of `pending` that already reached the sink.
+    fn reconcile<'a>(&'a self, pending: &'a [Pending]) -> BoxFuture<'a, Result<Vec<i64>, DeliveryError>>;
+
+    /// Delivers `batch` (oldest first).
+    fn deliver<'a>(&'a self, batch: &'a [Pending]) -> BoxFuture<'a, Result<(), DeliveryError>>;
+}
+
+/// Why alerts could not be delivered (they stay pending).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("cannot write alert log {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the sink crashed: {0}")]
+    Crashed(String),
+}
+
+/// The sink a configuration entry describes.
+pub fn from_config(config: &SinkConfig) -> Arc<dyn Sink> {
+    match &config.kind {
+        SinkKind::Jsonl { path } => Arc::new(JsonlSink { name: config.name.clone(), path: path.clone() }),
+    }
+}
 
 /// How long delivered outbox rows are kept.
 const DELIVERED_RETENTION_SECS: i64 = 30 * 24 * 60 * 60;
+/// The most alerts one delivery takes at once.
+const DELIVERY_BATCH: usize = 256;
+/// The first wait after a failed delivery; it doubles up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+const MAX_RETRY: Duration = Duration::from_secs(60);
 
-/// Delivers what a previous run left pending (after reconciling each sink), and forgets outbox
-/// rows delivered long ago.
-pub async fn deliver_startup(store: &Store, sinks: &[JsonlSink]) {
+/// Start-up, before any delivery task runs: forgets outbox rows delivered long ago, moves
+/// alerts pending under a sink's derived name to its given name, and reconciles every sink
+/// with the outbox. Failures are logged; the alerts stay pending.
+pub async fn prepare(store: &Store, configs: &[SinkConfig], sinks: &[Arc<dyn Sink>]) {
     let before = Utc::now().timestamp() - DELIVERED_RETENTION_SECS;
-    match blocking(store, move |store| store.prune_delivered(before)).await {
+    match store.prune_delivered(before).await {
         Ok(0) => {}
         Ok(n) => debug!(rows = n, "pruned old delivered alerts from the outbox"),
         Err(err) => warn!(error = %error_chain(&err), "cannot prune the outbox"),
     }
-    for sink in sinks {
-        let sink_for_call = sink.clone();
-        match blocking(store, move |store| Ok(sink_for_call.reconcile(store))).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => {
-                info!(sink = %sink.name, alerts = n, "found alerts already in the log; marked delivered")
-            }
-            Ok(Err(err)) => {
-                warn!(sink = %sink.name, error = %error_chain(&err), "cannot reconcile the alert log")
-            }
-            Err(err) => {
-                warn!(sink = %sink.name, error = %error_chain(&err), "cannot reconcile the alert log")
+    for config in configs {
+        let derived = config.derived_name();
+        if derived != config.name {
+            match store.adopt_pending(&derived, &config.name).await {
+                Ok(0) => {}
+                Ok(n) => info!(sink = %config.name, from = %derived, alerts = n, "took over pending alerts"),
+                Err(err) => {
+                    warn!(sink = %config.name, error = %error_chain(&err), "cannot take over pending alerts")
+                }
             }
         }
     }
-    deliver_all(store, sinks).await;
+    for sink in sinks {
+        if let Err(err) = reconcile(store, sink.as_ref()).await {
+            warn!(sink = %sink.name(), error = %err, "cannot reconcile the sink with the outbox");
+        }
+    }
 }
 
-/// Appends pending alerts to every sink; errors are logged and the alerts stay pending.
-pub async fn deliver_all(store: &Store, sinks: &[JsonlSink]) -> bool {
-    let mut all_ok = true;
-    for sink in sinks {
-        let sink_for_call = sink.clone();
-        match blocking(store, move |store| Ok(sink_for_call.deliver(store))).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => debug!(sink = %sink.name, alerts = n, "delivered"),
-            Ok(Err(err)) => {
-                all_ok = false;
-                error!(sink = %sink.name, error = %error_chain(&err), "cannot deliver alerts; they stay pending and are retried");
+async fn reconcile(store: &Store, sink: &dyn Sink) -> Result<(), String> {
+    let pending = store.pending(sink.name()).await.map_err(|err| error_chain(&err))?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let already = sink.reconcile(&pending).await.map_err(|err| error_chain(&err))?;
+    if !already.is_empty() {
+        let n = already.len();
+        store.mark_delivered(already, Utc::now().timestamp()).await.map_err(|err| error_chain(&err))?;
+        info!(sink = %sink.name(), alerts = n, "found alerts already delivered; marked them so");
+    }
+    Ok(())
+}
+
+/// One sink's delivery task: delivers what is pending now, then whenever the recorder signals
+/// new alerts on `recorded`, retrying failures with backoff. When the recorder is gone (the
+/// pipeline drains), it makes a last delivery and returns; what still fails stays pending.
+pub async fn run(sink: Arc<dyn Sink>, store: Store, mut recorded: watch::Receiver<u64>) {
+    let mut retry = FIRST_RETRY;
+    loop {
+        let delivered = deliver_pending(sink.as_ref(), &store).await;
+        let recorder_done = if delivered {
+            retry = FIRST_RETRY;
+            recorded.changed().await.is_err()
+        } else {
+            let wait = retry;
+            retry = (retry * 2).min(MAX_RETRY);
+            tokio::select! {
+                changed = recorded.changed() => changed.is_err(),
+                () = tokio::time::sleep(wait) => false,
+            }
+        };
+        if recorder_done {
+            deliver_pending(sink.as_ref(), &store).await;
+            return;
+        }
+    }
+}
+
+/// Claims and delivers batches until none is left. False when a delivery failed: its alerts
+/// stay pending (given back, or at worst claimed until the lease ends or the next start-up).
+async fn deliver_pending(sink: &dyn Sink, store: &Store) -> bool {
+    let store_failed = |err: StoreError| {
+        error!(sink = %sink.name(), error = %error_chain(&err), "cannot track deliveries in the store; retrying");
+        false
+    };
+    loop {
+        let batch = match store.claim(sink.name(), DELIVERY_BATCH, Utc::now().timestamp()).await {
+            Ok(batch) => batch,
+            Err(err) => return store_failed(err),
+        };
+        if batch.is_empty() {
+            return true;
+        }
+        let seqs: Vec<i64> = batch.iter().map(|row| row.seq).collect();
+        match sink.deliver(&batch).await {
+            Ok(()) => {
+                // Should this fail, the alerts are delivered but still claimed: they are not
+                // delivered again in this run, and the next start-up's reconciliation finds them.
+                if let Err(err) = store.mark_delivered(seqs, Utc::now().timestamp()).await {
+                    return store_failed(err);
+                }
+                debug!(sink = %sink.name(), alerts = batch.len(), "delivered");
             }
             Err(err) => {
-                all_ok = false;
-                error!(sink = %sink.name, error = %error_chain(&err), "cannot deliver alerts; they stay pending and are retried");
+                error!(sink = %sink.name(), error = %error_chain(&err), "cannot deliver alerts; they stay pending and are retried");
+                if let Err(err) = store.release(seqs).await {
+                    return store_failed(err);
+                }
+                return false;
             }
         }
     }
-    all_ok
 }

@@ -18,8 +18,8 @@ async fn a_full_disk_under_the_alert_log_keeps_alerts_pending_until_space_return
     std::os::unix::fs::symlink("/dev/full", dir.alert_log()).unwrap();
     run_once(&config).await;
     let store = Store::open(&config.daemon.state_dir).unwrap();
-    let sink = config.sinks[0].name();
-    assert_eq!(store.pending(&sink).unwrap().len(), 2, "both alerts stay pending");
+    let sink = config.sinks[0].name.clone();
+    assert_eq!(store.pending(&sink).await.unwrap().len(), 2, "both alerts stay pending");
     drop(store);
 
     // Space returns: the next start delivers them, once.
@@ -118,7 +118,7 @@ async fn when_no_host_answers_feeds_are_not_penalised() {
     run_once(&config).await;
     let store = Store::open(&config.daemon.state_dir).unwrap();
     for name in ["a", "b", "c"] {
-        let state = store.feed_state(name).unwrap().unwrap();
+        let state = store.feed_state(name).await.unwrap().unwrap();
         assert_eq!(state.consecutive_failures, 0, "{name}: {state:?}");
         assert!(state.last_error.unwrap().contains("network seemed down"));
     }
@@ -143,7 +143,7 @@ async fn a_dead_feed_is_penalised_while_other_hosts_answer() {
     let config = dir.config();
     run_once(&config).await;
     let store = Store::open(&config.daemon.state_dir).unwrap();
-    let state = store.feed_state("stalled").unwrap().unwrap();
+    let state = store.feed_state("stalled").await.unwrap().unwrap();
     assert_eq!(state.consecutive_failures, 1, "{state:?}");
     assert!(state.last_error.unwrap().starts_with("timeout:"));
 }
@@ -176,7 +176,7 @@ async fn sigterm_with_fetches_in_flight_exits_promptly_and_cleanly() {
     assert!(status.success(), "{status:?}");
     assert!(stopping.elapsed() < Duration::from_secs(5), "took {:?}", stopping.elapsed());
     let store = Store::open(&dir.config().daemon.state_dir).unwrap();
-    assert_eq!(store.feed_state("never0").unwrap().and_then(|state| state.etag), None);
+    assert_eq!(store.feed_state("never0").await.unwrap().and_then(|state| state.etag), None);
 }
 
 fn feed_of(items: &[(&str, &str, &str)]) -> Vec<u8> {
@@ -311,7 +311,7 @@ async fn a_feed_that_fails_for_a_while_backs_off_and_recovers_by_itself() {
     let statuses: Vec<u16> = server.hits_of("/flaky.xml").iter().map(|hit| hit.status).collect();
     assert_eq!(&statuses[..4], [503, 503, 503, 200]);
     let store = Store::open(&config.daemon.state_dir).unwrap();
-    let state = store.feed_state("flaky").unwrap().unwrap();
+    let state = store.feed_state("flaky").await.unwrap().unwrap();
     assert_eq!(state.consecutive_failures, 0, "success resets the failure count");
     assert_eq!(state.last_error, None);
 }
@@ -366,7 +366,7 @@ async fn retry_after_is_honoured_across_restarts_by_the_injected_clock() {
     let config = dir.config();
     let start = chrono::Utc::now();
     run_once_at(&config, start).await;
-    let state = Store::open(&config.daemon.state_dir).unwrap().feed_state("limited").unwrap().unwrap();
+    let state = Store::open(&config.daemon.state_dir).unwrap().feed_state("limited").await.unwrap().unwrap();
     // No Retry-After header on this 429: the stored deadline is the shortest wait honoured.
     let until = state.retry_after_until.expect("a 429 stores a deadline");
     assert_eq!(until - start.timestamp(), 60);
@@ -415,7 +415,7 @@ async fn t3_a_connect_that_never_completes_is_cut_by_the_connect_timeout() {
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     let store = Store::open(&dir.config().daemon.state_dir).unwrap();
-    let error = store.feed_state("blackhole").unwrap().unwrap().last_error.unwrap();
+    let error = store.feed_state("blackhole").await.unwrap().unwrap().last_error.unwrap();
     assert!(error.starts_with("connect:") || error.starts_with("timeout:"), "{error}");
     drop((listener, fillers));
 }

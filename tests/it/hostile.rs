@@ -367,7 +367,7 @@ async fn t4_hanging_feeds_do_not_stop_a_healthy_one_and_concurrency_stays_bounde
     assert!(elapsed < Duration::from_secs(12), "{elapsed:?}");
     let store = Store::open(&config.daemon.state_dir).unwrap();
     for n in 0..12 {
-        let error = store.feed_state(&format!("hang{n}")).unwrap().unwrap().last_error.unwrap();
+        let error = store.feed_state(&format!("hang{n}")).await.unwrap().unwrap().last_error.unwrap();
         assert!(error.starts_with("timeout:"), "{error}");
     }
 }
@@ -487,7 +487,7 @@ async fn r1_retry_after_in_seconds_or_as_a_date_is_stored_and_honoured_across_a_
     let store = Store::open(&config.daemon.state_dir).unwrap();
     for (feed, wait, status) in [("seconds", 120, "429"), ("date", 600, "429"), ("unavailable", 3600, "503")]
     {
-        let state = store.feed_state(feed).unwrap().unwrap();
+        let state = store.feed_state(feed).await.unwrap().unwrap();
         let until = state.retry_after_until.unwrap_or_else(|| panic!("{feed}: no retry_after_until"));
         assert!((until - now - wait).abs() <= 5, "{feed}: retry at {until}, expected about now + {wait}");
         assert!(state.next_poll_at.unwrap() >= until, "{feed}: polled again before Retry-After");

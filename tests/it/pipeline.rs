@@ -92,7 +92,7 @@ async fn backfill_records_old_items_as_seen_without_alerting() {
     );
     assert!(server.hits_of("/articles/sochi-2019.html").is_empty(), "baselined items are not scraped");
     let store = Store::open(&config.daemon.state_dir).unwrap();
-    let (_, seen) = store.counts().unwrap();
+    let (_, seen) = store.counts().await.unwrap();
     assert_eq!(seen, 4, "all four items are remembered, the old one included");
 }
 
@@ -142,15 +142,15 @@ async fn a_malformed_feed_is_reported_by_name_and_the_other_feeds_still_alert() 
     assert_eq!(dir.alerts().len(), 2, "the good feed still alerts");
 
     let store = Store::open(&config.daemon.state_dir).unwrap();
-    let broken = store.feed_state("broken").unwrap().expect("the failure is stored");
+    let broken = store.feed_state("broken").await.unwrap().expect("the failure is stored");
     assert_eq!(broken.consecutive_failures, 1);
     assert!(broken.last_error.as_deref().unwrap_or_default().starts_with("parse:"), "{broken:?}");
     assert!(broken.next_poll_at.is_some(), "a failing feed is retried later, never disabled");
-    let truncated = store.feed_state("truncated").unwrap().unwrap();
+    let truncated = store.feed_state("truncated").await.unwrap().unwrap();
     assert!(truncated.last_error.unwrap_or_default().contains("no usable feed"));
-    let moscow = store.feed_state("moscow-times").unwrap().unwrap();
+    let moscow = store.feed_state("moscow-times").await.unwrap().unwrap();
     assert_eq!(moscow.items_seen, 50, "real feed read whole");
-    assert_eq!(store.feed_state("tpm").unwrap().unwrap().items_seen, 20, "Atom read whole");
+    assert_eq!(store.feed_state("tpm").await.unwrap().unwrap().items_seen, 20, "Atom read whole");
 }
 
 #[tokio::test]

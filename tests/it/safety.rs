@@ -120,7 +120,7 @@ async fn a_redirect_loop_stops_after_five_hops() {
     assert_eq!(summary.failures, 1);
     assert_eq!(server.hits_of("/loop").len(), 6, "the first request and five redirects");
     let store = newswatch::store::Store::open(&config.daemon.state_dir).unwrap();
-    let state = store.feed_state("loop").unwrap().unwrap();
+    let state = store.feed_state("loop").await.unwrap().unwrap();
     assert!(state.last_error.unwrap().contains("redirected more than 5 times"));
     assert_eq!(state.url, server.url("/loop"), "the stored feed URL is never rewritten");
 }
@@ -139,7 +139,7 @@ async fn a_feed_over_the_size_cap_is_refused_and_named() {
     let summary = crate::support::run_once(&config).await;
     assert_eq!(summary.failures, 1);
     let store = newswatch::store::Store::open(&config.daemon.state_dir).unwrap();
-    let error = store.feed_state("huge").unwrap().unwrap().last_error.unwrap();
+    let error = store.feed_state("huge").await.unwrap().unwrap().last_error.unwrap();
     assert!(error.starts_with("too_large:") && error.contains("1048576"), "{error}");
 }
 

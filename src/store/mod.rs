@@ -1,0 +1,381 @@
+//! The store: feeds' validators, schedule and backoff, the items already seen, and the alert
+//! outbox, behind an async API that owns its concurrency.
+//!
+//! Callers never block and never spawn blocking tasks for it: every write goes over a bounded
+//! channel to ONE writer thread, which commits what arrived together in one transaction (each
+//! call in a savepoint of its own, so one failing call does not undo the others); reads go to a
+//! small pool of reader threads with their own connections. The domain types here carry no
+//! database type, so another backend (PostgreSQL, for several instances) can provide the same
+//! API; [`sqlite`] is the embedded one (WAL, `synchronous=FULL`), with numbered migrations.
+//!
+//! An item is marked seen in the same transaction that stores its verdicts, its outbox alerts
+//! and, when it is the last item of a response, that response's validators: a crash can never
+//! keep a new ETag while losing the items it covered. Uniqueness (an item key, a link, an alert
+//! per sink) is the database's: `INSERT … ON CONFLICT DO NOTHING`, never check-then-insert. The
+//! store never deletes state it cannot rebuild, refuses a corrupt database instead of
+//! recreating it (that would re-alert everything), and refuses one written by a newer schema.
+
+mod sqlite;
+
+pub use crate::model::FeedCommit;
+pub use sqlite::SCHEMA_VERSION;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// The database file inside the state directory.
+pub const DB_FILE: &str = "newswatch.db";
+/// The lock file that keeps a second daemon off the same state directory.
+pub const LOCK_FILE: &str = "newswatch.lock";
+/// Write calls waiting for the writer thread; a full queue makes callers wait.
+const WRITE_QUEUE: usize = 256;
+/// Read calls waiting for a reader thread.
+const READ_QUEUE: usize = 256;
+/// Reader threads (each with its own connection) for a daemon's store.
+const READERS: usize = 2;
+/// How long an outbox row claimed for delivery stays claimed when the claimer never reports.
+pub const CLAIM_LEASE_SECS: i64 = 10 * 60;
+
+/// A boxed error from the database backend, kept as a source.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What went wrong with the state directory or database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create state directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "another newswatch is already running on state directory {path} (it holds {lock}); stop it first"
+    )]
+    Locked { path: PathBuf, lock: PathBuf },
+    #[error("cannot lock {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "state database {path} is unusable (corrupt or not a database): {detail}; it was left untouched — restore it from a backup or move it away knowingly (a new database re-baselines every feed)"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "state database {path} has schema version {found}, newer than this newswatch understands (up to {supported}); it was left untouched — run the newer newswatch that wrote it"
+    )]
+    NewerSchema { path: PathBuf, found: i64, supported: i64 },
+    #[error("cannot migrate state database {path} to schema version {version}")]
+    Migrate {
+        path: PathBuf,
+        version: i64,
+        #[source]
+        source: BackendError,
+    },
+    #[error("state database {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: BackendError,
+    },
+    #[error("state database query failed")]
+    Query(#[source] BackendError),
+    #[error("state database commit failed: {detail}")]
+    Commit { detail: String },
+    #[error("the state database is open read-only")]
+    ReadOnly,
+    #[error("the state database's worker threads have stopped")]
+    Closed,
+}
+
+/// A feed's state as stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedState {
+    pub name: String,
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// When the feed's first response was fully recorded (its baseline); None = never.
+    pub first_polled_at: Option<i64>,
+    pub last_fetch_at: Option<i64>,
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    pub next_poll_at: Option<i64>,
+    pub retry_after_until: Option<i64>,
+    pub items_seen: i64,
+}
+
+/// The outcome of one fetch, written by the poller.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOutcome {
+    pub feed: String,
+    pub url: String,
+    pub at: i64,
+    /// e.g. "200", "304", "error"
+    pub status: String,
+    /// None on success, which also resets the failure count.
+    pub error: Option<String>,
+    pub consecutive_failures: u32,
+    pub next_poll_at: i64,
+    pub retry_after_until: Option<i64>,
+}
+
+/// One item to record: seen, its verdicts, its alerts, maybe its response's validators.
+#[derive(Debug, Clone, Default)]
+pub struct ItemRecord {
+    pub key: String,
+    pub link: Option<String>,
+    pub feed: String,
+    /// JSON of the verdicts (topic, score, matched), kept for `feeds`/debugging.
+    pub verdicts: Option<String>,
+    /// (alert id, sink name, JSON line) for every alert of this item and every sink.
+    pub alerts: Vec<OutboxAlert>,
+    /// Set on the last item of a response.
+    pub commit: Option<FeedCommit>,
+}
+
+/// One pending alert for one sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxAlert {
+    pub alert_id: String,
+    pub sink: String,
+    pub body: String,
+}
+
+/// What recording an item did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// First sighting: marked seen, alerts (if any) queued.
+    New,
+    /// Its key or link was already seen (e.g. the same story from two feeds): nothing queued.
+    Duplicate,
+}
+
+/// A pending outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub seq: i64,
+    pub alert_id: String,
+    pub body: String,
+}
+
+/// The store handle. Cheap to clone; every call is async and none blocks the runtime.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// None for a read-only store.
+    writer: Option<mpsc::Sender<sqlite::WriteJob>>,
+    readers: mpsc::Sender<sqlite::ReadJob>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Held for the life of the store; released after the writer has stopped.
+    _lock: Option<File>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channels ends the threads; waiting for them means the connections are
+        // closed before the lock is released (a restart in the same process then finds the
+        // database as a new process would).
+        self.writer.take();
+        let (closed, _) = mpsc::channel(1);
+        self.readers = closed;
+        for thread in self.threads.drain(..) {
+            thread.join().ok();
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the state directory for the daemon: takes the exclusive lock,
+    /// opens the database, checks it, applies pending migrations, and starts the writer and the
+    /// readers. Refuses a corrupt database and one written by a newer schema.
+    pub fn open(state_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|source| StoreError::CreateDir { path: state_dir.to_path_buf(), source })?;
+        let lock_path = state_dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Lock { path: lock_path.clone(), source })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked { path: state_dir.to_path_buf(), lock: lock_path });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::Lock { path: lock_path, source });
+            }
+        }
+        let path = state_dir.join(DB_FILE);
+        let writer_conn = sqlite::open_writer(&path)?;
+        let mut threads = Vec::with_capacity(READERS + 1);
+        let (writer, write_jobs) = mpsc::channel(WRITE_QUEUE);
+        threads
+            .push(spawn_thread("newswatch-db-writer", move || sqlite::writer_loop(writer_conn, write_jobs))?);
+        let (readers, read_jobs) = mpsc::channel(READ_QUEUE);
+        let read_jobs = Arc::new(std::sync::Mutex::new(read_jobs));
+        for _ in 0..READERS {
+            let conn = sqlite::open_reader(&path)?;
+            let jobs = read_jobs.clone();
+            threads.push(spawn_thread("newswatch-db-reader", move || sqlite::reader_loop(conn, jobs))?);
+        }
+        Ok(Store { inner: Arc::new(Inner { writer: Some(writer), readers, threads, _lock: Some(lock) }) })
+    }
+
+    /// Opens an existing database for reading only (for `feeds list` while a daemon runs).
+    /// Returns None when there is no database yet.
+    pub fn open_read_only(state_dir: &Path) -> Result<Option<Store>, StoreError> {
+        let path = state_dir.join(DB_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = sqlite::open_reader(&path)?;
+        let (readers, read_jobs) = mpsc::channel(READ_QUEUE);
+        let read_jobs = Arc::new(std::sync::Mutex::new(read_jobs));
+        let thread = spawn_thread("newswatch-db-reader", move || sqlite::reader_loop(conn, read_jobs))?;
+        Ok(Some(Store {
+            inner: Arc::new(Inner { writer: None, readers, threads: vec![thread], _lock: None }),
+        }))
+    }
+
+    /// The stored state of one feed.
+    pub async fn feed_state(&self, name: &str) -> Result<Option<FeedState>, StoreError> {
+        let name = name.to_string();
+        self.read(move |conn| sqlite::feed_state(conn, &name)).await
+    }
+
+    /// Every stored feed.
+    pub async fn feed_states(&self) -> Result<Vec<FeedState>, StoreError> {
+        self.read(sqlite::feed_states).await
+    }
+
+    /// Stores the outcome of a fetch: status, error, failure count and schedule. Validators are
+    /// not touched here; they go with the items (see [`Store::record_items`]).
+    pub async fn record_fetch(&self, outcome: FetchOutcome) -> Result<(), StoreError> {
+        self.write(move |conn| sqlite::record_fetch(conn, &outcome)).await
+    }
+
+    /// Stores validators for a response that carried no new item (so nothing else to wait for).
+    pub async fn commit_feed(&self, commit: FeedCommit, now: i64) -> Result<(), StoreError> {
+        self.write(move |conn| sqlite::apply_commit(conn, &commit, now)).await
+    }
+
+    /// For each (key, link), whether it has never been seen (by key, or by link).
+    pub async fn unseen(&self, items: Vec<(String, Option<String>)>) -> Result<Vec<bool>, StoreError> {
+        self.read(move |conn| sqlite::unseen(conn, &items)).await
+    }
+
+    /// Records items in ONE transaction: each is marked seen (unless its key or link already
+    /// is), with its verdicts and outbox alerts; validators of completed responses are stored.
+    pub async fn record_items(
+        &self,
+        records: Vec<ItemRecord>,
+        now: i64,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        self.write(move |conn| sqlite::record_items(conn, &records, now)).await
+    }
+
+    /// Every undelivered alert of a sink, oldest first, claimed or not.
+    pub async fn pending(&self, sink: &str) -> Result<Vec<Pending>, StoreError> {
+        let sink = sink.to_string();
+        self.read(move |conn| sqlite::pending(conn, &sink)).await
+    }
+
+    /// Claims up to `limit` undelivered, unclaimed alerts of a sink for delivery, oldest first.
+    /// A claim lapses after [`CLAIM_LEASE_SECS`]; [`Store::release`] gives rows back at once.
+    pub async fn claim(&self, sink: &str, limit: usize, now: i64) -> Result<Vec<Pending>, StoreError> {
+        let sink = sink.to_string();
+        self.write(move |conn| sqlite::claim(conn, &sink, limit, now)).await
+    }
+
+    /// Gives claimed rows back (their delivery failed; they are retried).
+    pub async fn release(&self, seqs: Vec<i64>) -> Result<(), StoreError> {
+        self.write(move |conn| sqlite::release(conn, &seqs)).await
+    }
+
+    /// Marks outbox rows delivered, in one transaction.
+    pub async fn mark_delivered(&self, seqs: Vec<i64>, now: i64) -> Result<(), StoreError> {
+        self.write(move |conn| sqlite::mark_delivered(conn, &seqs, now)).await
+    }
+
+    /// Moves the undelivered alerts of sink `from` to sink `to` (a sink given a name of its own
+    /// keeps what it had pending under its derived name). Returns how many moved.
+    pub async fn adopt_pending(&self, from: &str, to: &str) -> Result<usize, StoreError> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.write(move |conn| sqlite::adopt_pending(conn, &from, &to)).await
+    }
+
+    /// Deletes outbox rows delivered before `before` (unix seconds): once an alert is in every
+    /// sink's log, its row is only history. Seen items are kept forever, so a story that leaves a
+    /// feed and comes back months later is still known. Returns the number of rows deleted.
+    pub async fn prune_delivered(&self, before: i64) -> Result<usize, StoreError> {
+        self.write(move |conn| sqlite::prune_delivered(conn, before)).await
+    }
+
+    /// Number of outbox rows (delivered or not) and of seen items: for tests and `feeds list`.
+    pub async fn counts(&self) -> Result<(i64, i64), StoreError> {
+        self.read(sqlite::counts).await
+    }
+
+    async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&sqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: sqlite::ReadJob = Box::new(move |conn| {
+            let _ = reply.send(query(conn));
+        });
+        self.inner.readers.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn write<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&sqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let writer = self.inner.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        let (reply, answer) = oneshot::channel();
+        let job: sqlite::WriteJob = Box::new(move |conn| {
+            let result = match conn {
+                Ok(conn) => change(conn),
+                Err(detail) => Err(StoreError::Commit { detail: detail.to_string() }),
+            };
+            let applied = result.is_ok();
+            let finish: sqlite::Finish = Box::new(move |committed| {
+                let _ = reply.send(match committed {
+                    Ok(()) => result,
+                    // The change was fine but its transaction did not commit.
+                    Err(detail) if applied => Err(StoreError::Commit { detail: detail.to_string() }),
+                    Err(_) => result,
+                });
+            });
+            (applied, finish)
+        });
+        writer.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn spawn_thread(
+    name: &str,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(body)
+        .map_err(|source| StoreError::Query(Box::new(source)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,393 @@
+//! The embedded SQLite backend: opening and checking the file, numbered migrations, the writer
+//! thread that batches calls into transactions, the reader threads, and every query. Only this
+//! file knows rusqlite.
+
+use super::{
+    CLAIM_LEASE_SECS, FeedCommit, FeedState, FetchOutcome, ItemRecord, Pending, Recorded, StoreError,
+};
+use rusqlite::{OpenFlags, OptionalExtension, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+pub(super) use rusqlite::Connection;
+
+/// The numbered migrations, applied in order at start-up; `PRAGMA user_version` records the
+/// last one applied. Append only: a released migration never changes.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_unique_links_and_claims.sql")),
+];
+
+/// The schema version this build writes (the last migration).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// The most write calls committed in one transaction.
+const WRITE_BATCH: usize = 128;
+
+/// Called with the outcome of the transaction a write call was part of.
+pub(super) type Finish = Box<dyn FnOnce(Result<(), &str>) + Send>;
+/// A write call: applies its change inside the batch's transaction (or learns that the
+/// transaction could not begin) and says whether it succeeded; its reply waits for the commit.
+pub(super) type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> (bool, Finish) + Send>;
+/// A read call.
+pub(super) type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> StoreError {
+        StoreError::Query(Box::new(err))
+    }
+}
+
+/// The writer: takes what is queued (up to [`WRITE_BATCH`] calls), applies each in a savepoint
+/// of one transaction, commits once, then answers every caller. Ends when the store is dropped.
+pub(super) fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < WRITE_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let detail = err.to_string();
+            for job in batch.drain(..) {
+                let (_, finish) = job(Err(&detail));
+                finish(Err(&detail));
+            }
+            continue;
+        }
+        let mut finishes = Vec::with_capacity(batch.len());
+        for job in batch.drain(..) {
+            let (applied, finish) = match conn.execute_batch("SAVEPOINT call") {
+                Ok(()) => {
+                    let (applied, finish) = job(Ok(&conn));
+                    let end = if applied { "RELEASE call" } else { "ROLLBACK TO call; RELEASE call" };
+                    match conn.execute_batch(end) {
+                        Ok(()) => (applied, finish),
+                        Err(err) => {
+                            // The transaction is in an unknown state: let the commit decide.
+                            tracing::error!(error = %err, "cannot end a savepoint");
+                            (applied, finish)
+                        }
+                    }
+                }
+                Err(err) => job(Err(&err.to_string())),
+            };
+            let _ = applied;
+            finishes.push(finish);
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|err| err.to_string());
+        if committed.is_err() {
+            // Nothing of the batch was stored; SQLite may have rolled back already.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for finish in finishes {
+            finish(committed.as_ref().map(|_| ()).map_err(String::as_str));
+        }
+    }
+}
+
+/// A reader: answers read calls from the shared queue with its own connection.
+pub(super) fn reader_loop(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
+    loop {
+        // Only the wait for the next call is under the lock; the call runs outside it, so the
+        // readers answer in parallel.
+        let next = jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).blocking_recv();
+        match next {
+            Some(job) => job(&conn),
+            None => return,
+        }
+    }
+}
+
+/// Opens the database for the writer: checks it, refuses a newer schema, migrates, and frees
+/// the outbox claims of earlier processes (the caller holds the state directory's lock).
+pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let flags =
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = open_checked(path, flags)?;
+    let open_err = |err: rusqlite::Error| open_error(path, err);
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+    // FULL: a committed alert survives power loss, not only a process crash.
+    conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+    migrate(&conn, path)?;
+    conn.execute(
+        "UPDATE outbox SET claimed_at = NULL WHERE claimed_at IS NOT NULL AND delivered_at IS NULL",
+        [],
+    )
+    .map_err(open_err)?;
+    Ok(conn)
+}
+
+/// Opens the database for reading; refuses a newer schema too.
+pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = open_checked(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let version = user_version(&conn).map_err(|err| open_error(path, err))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(conn)
+}
+
+fn open_error(path: &Path, err: rusqlite::Error) -> StoreError {
+    if is_corruption(&err) {
+        StoreError::Corrupt { path: path.to_path_buf(), detail: err.to_string() }
+    } else {
+        StoreError::Open { path: path.to_path_buf(), source: Box::new(err) }
+    }
+}
+
+/// Opens the file and checks that it is a healthy database.
+fn open_checked(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags).map_err(|err| open_error(path, err))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|err| open_error(path, err))?;
+    // The first statement that reads the file is where "file is not a database" shows up.
+    let check: Result<String, rusqlite::Error> = conn.query_row("PRAGMA quick_check", [], |row| row.get(0));
+    match check {
+        Ok(result) if result == "ok" => Ok(conn),
+        Ok(result) => Err(StoreError::Corrupt { path: path.to_path_buf(), detail: result }),
+        Err(err) => Err(open_error(path, err)),
+    }
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+}
+
+/// Applies every migration newer than the database, each in its own transaction with the
+/// version it reaches. A database newer than this build is refused untouched.
+fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let found = user_version(conn).map_err(|err| open_error(path, err))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema { path: path.to_path_buf(), found, supported: SCHEMA_VERSION });
+    }
+    for &(version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version > found) {
+        let apply = || -> rusqlite::Result<()> {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let applied =
+                conn.execute_batch(sql).and_then(|()| conn.pragma_update(None, "user_version", version));
+            match applied {
+                Ok(()) => conn.execute_batch("COMMIT"),
+                Err(err) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Err(err)
+                }
+            }
+        };
+        apply().map_err(|err| {
+            if is_corruption(&err) {
+                StoreError::Corrupt { path: path.to_path_buf(), detail: err.to_string() }
+            } else {
+                StoreError::Migrate { path: path.to_path_buf(), version, source: Box::new(err) }
+            }
+        })?;
+        tracing::info!(path = %path.display(), version, "state database migrated");
+    }
+    Ok(())
+}
+
+fn is_corruption(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+const FEED_SELECT: &str = "SELECT name, url, etag, last_modified, first_polled_at, last_fetch_at,
+    last_status, last_error, consecutive_failures, next_poll_at, retry_after_until, items_seen FROM feeds";
+
+fn feed_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
+    Ok(FeedState {
+        name: row.get(0)?,
+        url: row.get(1)?,
+        etag: row.get(2)?,
+        last_modified: row.get(3)?,
+        first_polled_at: row.get(4)?,
+        last_fetch_at: row.get(5)?,
+        last_status: row.get(6)?,
+        last_error: row.get(7)?,
+        consecutive_failures: row.get(8)?,
+        next_poll_at: row.get(9)?,
+        retry_after_until: row.get(10)?,
+        items_seen: row.get(11)?,
+    })
+}
+
+pub(super) fn feed_state(conn: &Connection, name: &str) -> Result<Option<FeedState>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("{FEED_SELECT} WHERE name = ?1"))?;
+    Ok(stmt.query_row([name], feed_from_row).optional()?)
+}
+
+pub(super) fn feed_states(conn: &Connection) -> Result<Vec<FeedState>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("{FEED_SELECT} ORDER BY name"))?;
+    let rows = stmt.query_map([], feed_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn record_fetch(conn: &Connection, outcome: &FetchOutcome) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO feeds (name, url, last_fetch_at, last_status, last_error,
+                            consecutive_failures, next_poll_at, retry_after_until)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(name) DO UPDATE SET
+            url = excluded.url, last_fetch_at = excluded.last_fetch_at,
+            last_status = excluded.last_status, last_error = excluded.last_error,
+            consecutive_failures = excluded.consecutive_failures,
+            next_poll_at = excluded.next_poll_at, retry_after_until = excluded.retry_after_until",
+    )?
+    .execute(params![
+        outcome.feed,
+        outcome.url,
+        outcome.at,
+        outcome.status,
+        outcome.error,
+        outcome.consecutive_failures,
+        outcome.next_poll_at,
+        outcome.retry_after_until
+    ])?;
+    Ok(())
+}
+
+pub(super) fn apply_commit(conn: &Connection, commit: &FeedCommit, now: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO feeds (name, url, etag, last_modified, first_polled_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(name) DO UPDATE SET url = excluded.url, etag = excluded.etag,
+            last_modified = excluded.last_modified,
+            first_polled_at = COALESCE(feeds.first_polled_at, excluded.first_polled_at)",
+    )?
+    .execute(params![commit.feed, commit.url, commit.etag, commit.last_modified, now])?;
+    Ok(())
+}
+
+pub(super) fn unseen(conn: &Connection, items: &[(String, Option<String>)]) -> Result<Vec<bool>, StoreError> {
+    let mut by_key = conn.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?;
+    let mut by_link = conn.prepare_cached("SELECT 1 FROM seen WHERE link = ?1")?;
+    let mut out = Vec::with_capacity(items.len());
+    for (key, link) in items {
+        let seen = by_key.exists([key])?
+            || link.as_ref().map(|link| by_link.exists([link])).transpose()?.unwrap_or(false);
+        out.push(!seen);
+    }
+    Ok(out)
+}
+
+pub(super) fn record_items(
+    conn: &Connection,
+    records: &[ItemRecord],
+    now: i64,
+) -> Result<Vec<Recorded>, StoreError> {
+    // The UNIQUE key and link decide what is new: an item whose key or link is already there
+    // (from another feed, or earlier in this very batch) inserts nothing and returns no row.
+    let mut insert_seen = conn.prepare_cached(
+        "INSERT INTO seen (key, link, feed, first_seen_at, verdicts) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO NOTHING RETURNING 1",
+    )?;
+    let mut insert_alert = conn.prepare_cached(
+        "INSERT INTO outbox (alert_id, sink, body, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    )?;
+    let mut count_seen = conn.prepare_cached(
+        "INSERT INTO feeds (name, url, items_seen) VALUES (?1, '', 1)
+         ON CONFLICT(name) DO UPDATE SET items_seen = items_seen + 1",
+    )?;
+    let mut outcomes = Vec::with_capacity(records.len());
+    for record in records {
+        let inserted = insert_seen
+            .query_row(params![record.key, record.link, record.feed, now, record.verdicts], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if inserted {
+            count_seen.execute([&record.feed])?;
+            for alert in &record.alerts {
+                insert_alert.execute(params![alert.alert_id, alert.sink, alert.body, now])?;
+            }
+            outcomes.push(Recorded::New);
+        } else {
+            outcomes.push(Recorded::Duplicate);
+        }
+    }
+    for record in records {
+        if let Some(commit) = &record.commit {
+            apply_commit(conn, commit, now)?;
+        }
+    }
+    Ok(outcomes)
+}
+
+fn pending_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
+    Ok(Pending { seq: row.get(0)?, alert_id: row.get(1)?, body: row.get(2)? })
+}
+
+pub(super) fn pending(conn: &Connection, sink: &str) -> Result<Vec<Pending>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, alert_id, body FROM outbox WHERE sink = ?1 AND delivered_at IS NULL ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([sink], pending_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn claim(
+    conn: &Connection,
+    sink: &str,
+    limit: usize,
+    now: i64,
+) -> Result<Vec<Pending>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE outbox SET claimed_at = ?3
+          WHERE seq IN (SELECT seq FROM outbox
+                         WHERE sink = ?1 AND delivered_at IS NULL
+                           AND (claimed_at IS NULL OR claimed_at < ?4)
+                         ORDER BY seq LIMIT ?2)
+         RETURNING seq, alert_id, body",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![sink, limit, now, now - CLAIM_LEASE_SECS], pending_from_row)?;
+    let mut claimed: Vec<Pending> = rows.collect::<Result<_, _>>()?;
+    // RETURNING gives no order; delivery keeps the order alerts were recorded in.
+    claimed.sort_by_key(|row| row.seq);
+    Ok(claimed)
+}
+
+pub(super) fn release(conn: &Connection, seqs: &[i64]) -> Result<(), StoreError> {
+    let mut stmt =
+        conn.prepare_cached("UPDATE outbox SET claimed_at = NULL WHERE seq = ?1 AND delivered_at IS NULL")?;
+    for seq in seqs {
+        stmt.execute([seq])?;
+    }
+    Ok(())
+}
+
+pub(super) fn mark_delivered(conn: &Connection, seqs: &[i64], now: i64) -> Result<(), StoreError> {
+    let mut stmt =
+        conn.prepare_cached("UPDATE outbox SET delivered_at = ?2, claimed_at = NULL WHERE seq = ?1")?;
+    for seq in seqs {
+        stmt.execute(params![seq, now])?;
+    }
+    Ok(())
+}
+
+pub(super) fn adopt_pending(conn: &Connection, from: &str, to: &str) -> Result<usize, StoreError> {
+    // OR IGNORE: an alert already queued under the new name stays as it is (the old row stays
+    // behind, undelivered under a name no sink has; it is history, not lost work).
+    Ok(conn
+        .prepare_cached("UPDATE OR IGNORE outbox SET sink = ?2 WHERE sink = ?1 AND delivered_at IS NULL")?
+        .execute([from, to])?)
+}
+
+pub(super) fn prune_delivered(conn: &Connection, before: i64) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?1")?
+        .execute([before])?)
+}
+
+pub(super) fn counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
+    let outbox = conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))?;
+    let seen = conn.query_row("SELECT COUNT(*) FROM seen", [], |row| row.get(0))?;
+    Ok((outbox, seen))
+}

@@ -1,0 +1,254 @@
+//! Tests of the store: dedup, validators, the lock, corruption, claims, and the schema's
+//! versions (migrating a database written before versioning, refusing a newer one).
+
+use super::*;
+
+fn record(key: &str, link: Option<&str>, alert: Option<&str>) -> ItemRecord {
+    ItemRecord {
+        key: key.into(),
+        link: link.map(str::to_string),
+        feed: "f".into(),
+        verdicts: None,
+        alerts: alert
+            .map(|id| OutboxAlert {
+                alert_id: id.into(),
+                sink: "s".into(),
+                body: format!("{{\"id\":\"{id}\"}}"),
+            })
+            .into_iter()
+            .collect(),
+        commit: None,
+    }
+}
+
+fn keys(items: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+    items.iter().map(|(key, link)| (key.to_string(), link.map(str::to_string))).collect()
+}
+
+#[tokio::test]
+async fn items_are_new_once_by_key_or_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let first = store
+        .record_items(vec![record("k1", Some("http://a/1"), Some("A1")), record("k2", None, None)], 1)
+        .await
+        .unwrap();
+    assert_eq!(first, [Recorded::New, Recorded::New]);
+    let again = store
+        .record_items(vec![record("k1", None, Some("A1")), record("k3", Some("http://a/1"), Some("A3"))], 2)
+        .await
+        .unwrap();
+    assert_eq!(again, [Recorded::Duplicate, Recorded::Duplicate]);
+    // The same story twice in one batch: the second copy is a duplicate of the first.
+    let twice = store
+        .record_items(vec![record("k4", Some("http://a/4"), None), record("k5", Some("http://a/4"), None)], 2)
+        .await
+        .unwrap();
+    assert_eq!(twice, [Recorded::New, Recorded::Duplicate]);
+    assert_eq!(
+        store.unseen(keys(&[("k1", None), ("k9", Some("http://a/1")), ("k9", None)])).await.unwrap(),
+        [false, false, true]
+    );
+    let pending = store.pending("s").await.unwrap();
+    assert_eq!(pending.len(), 1);
+    store.mark_delivered(vec![pending[0].seq], 3).await.unwrap();
+    assert!(store.pending("s").await.unwrap().is_empty());
+    assert_eq!(store.prune_delivered(3).await.unwrap(), 0, "delivered at 3 is not before 3");
+    assert_eq!(store.prune_delivered(4).await.unwrap(), 1);
+    assert_eq!(store.counts().await.unwrap(), (0, 3), "seen items stay");
+}
+
+#[tokio::test]
+async fn validators_are_stored_with_the_last_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut last = record("k1", None, None);
+    last.commit = Some(FeedCommit {
+        feed: "f".into(),
+        url: "http://x/".into(),
+        etag: Some("\"v1\"".into()),
+        last_modified: None,
+    });
+    store.record_items(vec![last], 10).await.unwrap();
+    let state = store.feed_state("f").await.unwrap().unwrap();
+    assert_eq!(state.etag.as_deref(), Some("\"v1\""));
+    assert_eq!(state.first_polled_at, Some(10));
+    assert_eq!(state.items_seen, 1);
+}
+
+#[tokio::test]
+async fn writes_that_arrive_together_are_all_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let writes: Vec<_> = (0..300)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let outcome = FetchOutcome {
+                    feed: format!("feed{n}"),
+                    url: "http://x/".into(),
+                    at: n,
+                    status: "200".into(),
+                    ..FetchOutcome::default()
+                };
+                store.record_fetch(outcome).await
+            })
+        })
+        .collect();
+    for write in writes {
+        write.await.unwrap().unwrap();
+    }
+    assert_eq!(store.feed_states().await.unwrap().len(), 300);
+    assert_eq!(store.feed_state("feed299").await.unwrap().unwrap().last_fetch_at, Some(299));
+}
+
+#[tokio::test]
+async fn claimed_rows_are_not_claimed_twice_until_released_or_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .record_items(vec![record("k1", None, Some("A1")), record("k2", None, Some("A2"))], 1)
+        .await
+        .unwrap();
+    let first = store.claim("s", 1, 100).await.unwrap();
+    assert_eq!(first.iter().map(|row| row.alert_id.as_str()).collect::<Vec<_>>(), ["A1"]);
+    let second = store.claim("s", 10, 100).await.unwrap();
+    assert_eq!(second.iter().map(|row| row.alert_id.as_str()).collect::<Vec<_>>(), ["A2"]);
+    assert!(store.claim("s", 10, 100).await.unwrap().is_empty(), "both are claimed");
+    store.release(vec![first[0].seq]).await.unwrap();
+    assert_eq!(store.claim("s", 10, 101).await.unwrap()[0].alert_id, "A1");
+    let stale = store.claim("s", 10, 102 + CLAIM_LEASE_SECS).await.unwrap();
+    assert_eq!(stale.len(), 2, "claims older than the lease are free again");
+    assert_eq!(store.pending("s").await.unwrap().len(), 2, "claimed is still pending");
+    store.mark_delivered(stale.iter().map(|row| row.seq).collect(), 200).await.unwrap();
+    assert!(store.claim("s", 10, 10_000).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_renamed_sink_adopts_what_was_pending_under_its_old_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.record_items(vec![record("k1", None, Some("A1"))], 1).await.unwrap();
+    assert_eq!(store.adopt_pending("s", "main").await.unwrap(), 1);
+    assert!(store.pending("s").await.unwrap().is_empty());
+    assert_eq!(store.pending("main").await.unwrap()[0].alert_id, "A1");
+}
+
+#[test]
+fn second_open_of_the_same_state_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path()).unwrap();
+    let second = Store::open(dir.path()).err().expect("second open must fail");
+    assert!(matches!(second, StoreError::Locked { .. }), "{second}");
+    assert!(second.to_string().contains("already running"));
+}
+
+#[test]
+fn a_corrupt_database_is_refused_not_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(DB_FILE);
+    std::fs::write(&db, vec![0x42; 8192]).unwrap();
+    let err = Store::open(dir.path()).err().expect("must refuse");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), vec![0x42; 8192], "file left untouched");
+}
+
+/// The schema exactly as the store wrote it before versioning (commit 2a0a34c), with no
+/// `user_version`: the shape of every database in the field before migrations existed.
+const SCHEMA_BEFORE_VERSIONING: &str = r#"
+CREATE TABLE IF NOT EXISTS feeds (
+    name                 TEXT PRIMARY KEY,
+    url                  TEXT NOT NULL,
+    etag                 TEXT,
+    last_modified        TEXT,
+    first_polled_at      INTEGER,
+    last_fetch_at        INTEGER,
+    last_status          TEXT,
+    last_error           TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    next_poll_at         INTEGER,
+    retry_after_until    INTEGER,
+    items_seen           INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS seen (
+    key           TEXT PRIMARY KEY,
+    link          TEXT,
+    feed          TEXT NOT NULL,
+    first_seen_at INTEGER NOT NULL,
+    verdicts      TEXT
+);
+CREATE INDEX IF NOT EXISTS seen_link ON seen(link) WHERE link IS NOT NULL;
+CREATE TABLE IF NOT EXISTS outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id     TEXT NOT NULL,
+    sink         TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    delivered_at INTEGER,
+    UNIQUE (alert_id, sink)
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(sink, seq) WHERE delivered_at IS NULL;
+"#;
+
+#[tokio::test]
+async fn a_database_from_before_versioning_is_migrated_and_keeps_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(SCHEMA_BEFORE_VERSIONING).unwrap();
+        conn.execute_batch(
+            "INSERT INTO feeds (name, url, etag, first_polled_at, items_seen) VALUES ('wire', 'http://w/', '\"e1\"', 5, 2);
+             INSERT INTO seen (key, link, feed, first_seen_at) VALUES ('id:a', 'http://w/a', 'wire', 5);
+             INSERT INTO seen (key, link, feed, first_seen_at) VALUES ('id:b', NULL, 'wire', 5);
+             INSERT INTO outbox (alert_id, sink, body, created_at) VALUES ('A1', 'jsonl:alerts.jsonl', '{\"id\":\"A1\"}', 5);
+             INSERT INTO outbox (alert_id, sink, body, created_at, delivered_at) VALUES ('A0', 'jsonl:alerts.jsonl', '{\"id\":\"A0\"}', 4, 4);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+    assert_eq!(
+        store.unseen(keys(&[("id:a", None), ("id:x", Some("http://w/a")), ("id:b", None)])).await.unwrap(),
+        [false, false, false],
+        "seen items stay seen, by key and by link"
+    );
+    let pending = store.pending("jsonl:alerts.jsonl").await.unwrap();
+    assert_eq!(pending.iter().map(|row| row.alert_id.as_str()).collect::<Vec<_>>(), ["A1"]);
+    let state = store.feed_state("wire").await.unwrap().unwrap();
+    assert_eq!((state.etag.as_deref(), state.items_seen), (Some("\"e1\""), 2));
+    // The migrated schema enforces link uniqueness itself.
+    let outcome = store.record_items(vec![record("id:c", Some("http://w/a"), None)], 6).await.unwrap();
+    assert_eq!(outcome, [Recorded::Duplicate]);
+    assert_eq!(store.claim("jsonl:alerts.jsonl", 10, 7).await.unwrap()[0].alert_id, "A1");
+    drop(store);
+    // Opening again applies nothing twice.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.counts().await.unwrap(), (2, 2));
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_schema_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let db = dir.path().join(DB_FILE);
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        conn.execute_batch("CREATE TABLE from_the_future (x INTEGER)").unwrap();
+    }
+    let err = Store::open(dir.path()).err().expect("a newer schema must be refused");
+    assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&format!("schema version {}", SCHEMA_VERSION + 1)), "{text}");
+    assert!(text.contains(&format!("up to {SCHEMA_VERSION}")), "{text}");
+    let read_only = Store::open_read_only(dir.path()).err().expect("read-only too");
+    assert!(matches!(read_only, StoreError::NewerSchema { .. }), "{read_only}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    assert_eq!(version, SCHEMA_VERSION + 1, "left untouched");
+}
