@@ -3,6 +3,8 @@
 //!
 //! Nothing starts before the whole configuration, topics included, has been validated.
 
+pub mod edit;
+pub mod opml;
 mod raw;
 mod validate;
 
@@ -117,6 +119,8 @@ pub struct FeedConfig {
     pub interval: Duration,
     pub scrape: bool,
     pub backfill: Duration,
+    /// Free labels (an OPML category on import, a grouping on export).
+    pub tags: Vec<String>,
 }
 
 /// One `[[sinks]]` entry.

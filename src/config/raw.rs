@@ -73,6 +73,7 @@ pub(super) struct RawFeed {
     pub(super) interval: Option<String>,
     pub(super) scrape: Option<bool>,
     pub(super) backfill: Option<String>,
+    pub(super) tags: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -172,6 +172,14 @@ fn feeds(defaults: &RawDefaults, raw_feeds: &[RawFeed], problems: &mut Problems)
         } else if let Some(first) = names.insert(&feed.name, index) {
             problems.push(key("name"), format!("{:?} is already used by feeds[{first}]", feed.name));
         }
+        for (tag_index, tag) in feed.tags.iter().flatten().enumerate() {
+            if tag.trim().is_empty() || tag.chars().count() > 64 || tag.chars().any(char::is_control) {
+                problems.push(
+                    format!("feeds[{index}].tags[{tag_index}]"),
+                    format!("{tag:?} must be 1-64 printable characters"),
+                );
+            }
+        }
         let url = match Url::parse(&feed.url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
             Ok(_) => {
@@ -194,6 +202,7 @@ fn feeds(defaults: &RawDefaults, raw_feeds: &[RawFeed], problems: &mut Problems)
                 interval,
                 scrape: feed.scrape.unwrap_or(default_scrape),
                 backfill,
+                tags: feed.tags.clone().unwrap_or_default(),
             });
         }
     }
