@@ -58,8 +58,10 @@ fn collect<'a>(outlines: &'a [Outline], path: &mut Vec<String>, out: &mut Vec<(&
 
 /// OPML 2.0 for `feeds`: untagged feeds at the top level, the others under their first tag.
 pub fn export(feeds: &[FeedConfig], title: &str) -> Result<String, String> {
-    let mut document = OPML::default();
-    document.head = Some(opml::Head { title: Some(title.to_string()), ..opml::Head::default() });
+    let mut document = OPML {
+        head: Some(opml::Head { title: Some(title.to_string()), ..opml::Head::default() }),
+        ..OPML::default()
+    };
     let outline_of = |feed: &FeedConfig| Outline {
         text: feed.name.clone(),
         title: Some(feed.name.clone()),
