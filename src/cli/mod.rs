@@ -8,12 +8,14 @@
 
 pub mod alerts;
 pub mod daemon;
+pub mod feeds;
 pub mod report;
 pub mod tools;
 
 use crate::config::{Config, ConfigError};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
+use url::Url;
 
 /// newswatch: watches news feeds and writes an alert line for every new story on your topics.
 #[derive(Debug, Parser)]
@@ -83,7 +85,18 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<AlertsCommand>,
     },
-    /// Configured feeds and their state.
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  newswatch completions bash > ~/.local/share/bash-completion/completions/newswatch\n  newswatch completions zsh > ~/.zfunc/_newswatch\n  newswatch completions fish > ~/.config/fish/completions/newswatch.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Configured feeds: list, add, remove, import, export, check.
+    #[command(
+        after_help = "Examples:\n  newswatch feeds list\n  newswatch feeds add https://www.example.org/ --reload\n  newswatch feeds remove example\n  newswatch feeds import subscriptions.opml\n  newswatch feeds export > feeds.opml\n  newswatch feeds check https://www.example.org/rss.xml"
+    )]
     Feeds {
         #[command(subcommand)]
         command: FeedsCommand,
@@ -172,10 +185,81 @@ pub enum AlertsCommand {
 #[derive(Debug, Subcommand)]
 pub enum FeedsCommand {
     /// The configured feeds with their last status: last fetch, last error, items seen, next poll.
-    #[command(after_help = "Example:\n  newswatch feeds list")]
+    #[command(
+        after_help = "Examples:\n  newswatch feeds list\n  newswatch feeds list --json | jq -r 'select(.consecutive_failures > 0) | .name'"
+    )]
     List {
         #[command(flatten)]
         config: ConfigArg,
+        /// One JSON object per feed per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a feed to the configuration file (comments and layout are kept). A web page's feed is
+    /// discovered from its <link rel="alternate"> or common paths.
+    #[command(
+        after_help = "Examples:\n  newswatch feeds add https://www.example.org/world/rss.xml\n  newswatch feeds add https://www.example.org/ --name example --interval 5m\n  newswatch feeds add https://example.org/feed --tag russia --no-scrape --reload"
+    )]
+    Add {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The feed's URL, or a web page that names its feed.
+        url: Url,
+        /// The feed's name in logs and alerts [default: from the host name].
+        #[arg(long)]
+        name: Option<String>,
+        /// How often to poll it (e.g. 5m) [default: the [defaults] interval].
+        #[arg(long, value_name = "DURATION")]
+        interval: Option<String>,
+        /// Do not fetch article pages; classify the feed's own title and summary.
+        #[arg(long)]
+        no_scrape: bool,
+        /// A label for the feed (repeatable).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Add the URL as given, without fetching it.
+        #[arg(long)]
+        no_check: bool,
+        /// Send SIGHUP to the running daemon so it polls the new feed now.
+        #[arg(long)]
+        reload: bool,
+    },
+    /// Remove a feed from the configuration file by name.
+    #[command(after_help = "Example:\n  newswatch feeds remove example --reload")]
+    Remove {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The feed's name.
+        name: String,
+        /// Send SIGHUP to the running daemon.
+        #[arg(long)]
+        reload: bool,
+    },
+    /// Add every feed of an OPML file (nested outlines flattened; folders become tags).
+    #[command(after_help = "Example:\n  newswatch feeds import subscriptions.opml")]
+    Import {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The OPML file.
+        #[arg(value_name = "FILE.opml")]
+        file: PathBuf,
+        /// Send SIGHUP to the running daemon.
+        #[arg(long)]
+        reload: bool,
+    },
+    /// Print the configured feeds as OPML 2.0.
+    #[command(after_help = "Example:\n  newswatch feeds export > newswatch.opml")]
+    Export {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Fetch a feed once and show what the daemon would make of it; stores nothing.
+    #[command(after_help = "Example:\n  newswatch feeds check https://www.example.org/world/rss.xml")]
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The feed's URL.
+        url: Url,
     },
 }
 
@@ -224,7 +308,30 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let format = if json { alerts::Format::Json } else { format };
             alerts::show(&config, &filters, format, follow).await
         }
-        Command::Feeds { command: FeedsCommand::List { config } } => report::list_feeds(&config).await,
+        Command::Feeds { command } => match command {
+            FeedsCommand::List { config, json } => report::list_feeds(&config, json).await,
+            FeedsCommand::Add { config, url, name, interval, no_scrape, tags, no_check, reload } => {
+                let options = feeds::AddOptions {
+                    url: &url,
+                    name: name.as_deref(),
+                    interval: interval.as_deref(),
+                    no_scrape,
+                    tags: &tags,
+                    no_check,
+                    reload,
+                };
+                feeds::add(&config, options).await
+            }
+            FeedsCommand::Remove { config, name, reload } => feeds::remove(&config, &name, reload),
+            FeedsCommand::Import { config, file, reload } => feeds::import(&config, &file, reload),
+            FeedsCommand::Export { config } => feeds::export(&config),
+            FeedsCommand::Check { config, url } => feeds::check(&config, &url).await,
+        },
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "newswatch", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Eval { config, topic, errors, file } => tools::eval(&config, &topic, errors, &file),
         Command::Explain { config, topic, text, file, url } => {
             tools::explain(&config, &topic, text.as_deref(), file.as_deref(), url.as_ref()).await

@@ -34,7 +34,7 @@ pub fn check_config(arg: &ConfigArg) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn list_feeds(arg: &ConfigArg) -> anyhow::Result<()> {
+pub async fn list_feeds(arg: &ConfigArg, json: bool) -> anyhow::Result<()> {
     let config = load_config(arg)?;
     let store = Store::open_read_only(&config.daemon.state_dir)?;
     let states = match &store {
@@ -43,6 +43,29 @@ pub async fn list_feeds(arg: &ConfigArg) -> anyhow::Result<()> {
     };
     let now = Utc::now().timestamp();
     let mut out = std::io::stdout().lock();
+    if json {
+        let time = |at: Option<i64>| {
+            at.and_then(|at| chrono::DateTime::from_timestamp(at, 0)).map(|at| at.to_rfc3339())
+        };
+        for feed in &config.feeds {
+            let state = states.iter().find(|state| state.name == feed.name);
+            let line = serde_json::json!({
+                "name": feed.name,
+                "url": feed.url.as_str(),
+                "tags": feed.tags,
+                "interval_secs": feed.interval.as_secs(),
+                "scrape": feed.scrape,
+                "status": state.and_then(|state| state.last_status.clone()),
+                "consecutive_failures": state.map_or(0, |state| state.consecutive_failures),
+                "last_error": state.and_then(|state| state.last_error.clone()),
+                "last_fetch_at": time(state.and_then(|state| state.last_fetch_at)),
+                "next_poll_at": time(state.and_then(|state| state.next_poll_at)),
+                "items_seen": state.map_or(0, |state| state.items_seen),
+            });
+            writeln!(out, "{}", json_line(&line))?;
+        }
+        return Ok(());
+    }
     writeln!(
         out,
         "{:<20}  {:<10}  {:<12}  {:>6}  {:<12}  URL / LAST ERROR",
@@ -77,16 +100,51 @@ pub async fn list_feeds(arg: &ConfigArg) -> anyhow::Result<()> {
             feed.url
         )?;
         if let Some(error) = state.and_then(|state| state.last_error.as_ref()) {
-            writeln!(
-                out,
-                "{:<20}  last error: {}",
-                "",
-                crate::text::printable(&crate::text::truncate_chars(error, 160))
-            )?;
+            writeln!(out, "{:<20}  last error: {}", "", crate::text::printable(&truncate_words(error, 160)))?;
         }
     }
     if store.is_none() {
         writeln!(out, "(no state yet in {}: run the daemon first)", config.daemon.state_dir.display())?;
     }
     Ok(())
+}
+
+/// One JSON line with C1 controls, line separators and bidi overrides escaped too (serde_json
+/// escapes only C0), as the alert log does.
+fn json_line(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    for c in value.to_string().chars() {
+        if matches!(c, '\u{80}'..='\u{9f}') || crate::text::is_line_or_bidi_control(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `text` cut to at most `max_chars` at a word boundary, with "…" when cut.
+fn truncate_words(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let cut = crate::text::truncate_chars(text, max_chars.saturating_sub(1));
+    let cut = cut.trim_end_matches('…');
+    let at_word = match cut.rfind(char::is_whitespace) {
+        Some(space) if space > cut.len() / 2 => &cut[..space],
+        _ => cut,
+    };
+    format!("{}…", at_word.trim_end_matches([',', ';', ':', ' ']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_words;
+
+    #[test]
+    fn errors_are_cut_between_words() {
+        let error = "connect: connection refused by 127.0.0.1:8765 while fetching the feed";
+        assert_eq!(truncate_words(error, 200), error);
+        assert_eq!(truncate_words(error, 40), "connect: connection refused by…");
+    }
 }

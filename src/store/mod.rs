@@ -21,6 +21,7 @@ pub use crate::model::FeedCommit;
 pub use sqlite::SCHEMA_VERSION;
 
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -192,6 +193,15 @@ impl Drop for Inner {
     }
 }
 
+/// The process id of the daemon holding `state_dir`'s lock, or None when no daemon holds it.
+pub fn daemon_pid(state_dir: &Path) -> Option<u32> {
+    let lock = File::open(state_dir.join(LOCK_FILE)).ok()?;
+    match lock.try_lock_shared() {
+        Ok(()) => None, // nobody holds it (dropping the file releases our shared lock)
+        Err(_) => std::fs::read_to_string(state_dir.join(LOCK_FILE)).ok()?.trim().parse().ok(),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the state directory for the daemon: takes the exclusive lock,
     /// opens the database, checks it, applies pending migrations, and starts the writer and the
@@ -215,6 +225,10 @@ impl Store {
                 return Err(StoreError::Lock { path: lock_path, source });
             }
         }
+        // The lock file names the daemon holding it, for `feeds add --reload` and operators.
+        // Best effort: the lock itself is what excludes a second daemon.
+        let _ =
+            lock.set_len(0).and_then(|()| (&lock).write_all(format!("{}\n", std::process::id()).as_bytes()));
         let path = state_dir.join(DB_FILE);
         let writer_conn = sqlite::open_writer(&path)?;
         let mut threads = Vec::with_capacity(READERS + 1);

@@ -4,6 +4,7 @@
 mod cli;
 mod crash;
 mod durability;
+mod feeds;
 mod hostile;
 mod pipeline;
 mod safety;
