@@ -4,7 +4,7 @@
 //! inline function and the variable is never read.
 //!
 //! `NEWSWATCH_FAULT` is a comma-separated list of `panic:<point>` and `sleep:<point>=<ms>`. The
-//! points: `record` (the recorder, before it records a batch), `deliver-mid-write` and
+//! points: `poll` (a poller, before each fetch), `record` (the recorder, before it records a batch), `deliver-mid-write` and
 //! `deliver-before-mark` (the JSON Lines sink: half the lines written; written but not yet
 //! marked delivered), `classify` (inside one article's classification, on the CPU pool).
 

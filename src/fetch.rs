@@ -127,15 +127,55 @@ pub trait Lookup: Send + Sync + std::fmt::Debug {
     fn lookup(&self, host: String) -> futures_util::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>>;
 }
 
-/// The system resolver (getaddrinfo through tokio).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemLookup;
+/// The system's DNS configuration (`/etc/resolv.conf`, `/etc/hosts`), queried asynchronously by
+/// hickory-resolver: no blocking thread per look-up (getaddrinfo runs on tokio's blocking pool,
+/// where a thousand look-ups mean hundreds of threads that outlive their timeouts), a cache of
+/// its own, and a look-up that is dropped is cancelled. Where the system configuration cannot be
+/// read, getaddrinfo is used instead.
+#[derive(Clone)]
+pub struct SystemLookup {
+    resolver: Option<hickory_resolver::TokioResolver>,
+}
+
+impl std::fmt::Debug for SystemLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemLookup").field("async_resolver", &self.resolver.is_some()).finish()
+    }
+}
+
+impl SystemLookup {
+    /// The resolver of the system's DNS configuration.
+    pub fn new() -> SystemLookup {
+        match hickory_resolver::TokioResolver::builder_tokio() {
+            Ok(builder) => SystemLookup { resolver: Some(builder.build()) },
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the system's DNS configuration; using getaddrinfo");
+                SystemLookup { resolver: None }
+            }
+        }
+    }
+}
+
+impl Default for SystemLookup {
+    fn default() -> SystemLookup {
+        SystemLookup::new()
+    }
+}
 
 impl Lookup for SystemLookup {
     fn lookup(&self, host: String) -> futures_util::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        let resolver = self.resolver.clone();
         Box::pin(async move {
-            let addrs = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            Ok(addrs.map(|addr| addr.ip()).collect())
+            match resolver {
+                Some(resolver) => {
+                    let found = resolver.lookup_ip(host.as_str()).await.map_err(std::io::Error::other)?;
+                    Ok(found.iter().collect())
+                }
+                None => {
+                    let addrs = tokio::net::lookup_host((host.as_str(), 0)).await?;
+                    Ok(addrs.map(|addr| addr.ip()).collect())
+                }
+            }
         })
     }
 }
@@ -440,7 +480,7 @@ enum Hop {
 impl Fetcher {
     /// The production fetcher: the system's DNS behind `guard`.
     pub fn new(settings: FetchSettings, guard: Guard) -> Result<Fetcher, reqwest::Error> {
-        Fetcher::with_parts(settings, guard, Arc::new(SystemLookup))
+        Fetcher::with_parts(settings, guard, Arc::new(SystemLookup::new()))
     }
 
     /// A fetcher with an injected address policy and resolver (tests).
@@ -911,6 +951,13 @@ mod tests {
 
     fn guard() -> Guard {
         Guard { policy: Arc::new(PublicOnly), allow_private: false, allow_hosts: vec![] }
+    }
+
+    #[tokio::test]
+    async fn the_async_resolver_answers_from_the_system_configuration() {
+        // "localhost" is answered from the system's configuration (or RFC 6761), never the network.
+        let ips = SystemLookup::new().lookup("localhost".into()).await.unwrap();
+        assert!(!ips.is_empty() && ips.iter().all(|ip| ip.is_loopback()), "{ips:?}");
     }
 
     #[test]

@@ -187,6 +187,7 @@ pub fn backoff(
 
 /// One fetch-parse-send round. Returns how long to wait before the next one.
 async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
+    crate::fault::point("poll");
     ctx.stats.polls.fetch_add(1, Ordering::Relaxed);
     let state = ctx.store.feed_state(&feed.name).await.ok().flatten().unwrap_or_default();
     let validators = Validators { etag: state.etag.clone(), last_modified: state.last_modified.clone() };

@@ -31,7 +31,7 @@ impl Lookup for TestHosts {
         if host.ends_with(".test") {
             Box::pin(async { Ok(vec![IpAddr::from([127, 0, 0, 1])]) })
         } else {
-            SystemLookup.lookup(host)
+            SystemLookup::new().lookup(host)
         }
     }
 }

@@ -403,3 +403,21 @@ async fn g2_a_configured_feed_may_be_private_but_its_links_may_not() {
     assert_eq!(alerts[0].text_source, "feed");
     assert!(alerts[0].fallback_reason.as_deref().unwrap_or_default().contains("not public"), "{alerts:?}");
 }
+
+/// The production resolver (hickory, asynchronous) sits behind the same guard: a link whose
+/// name resolves to loopback is refused before any connection, and the server sees nothing.
+#[tokio::test]
+async fn the_async_system_resolver_is_guarded_too() {
+    let server = FixtureServer::start().await;
+    server.ok("/secret.html", b"<html><body><p>internal</p></body></html>".to_vec(), "text/html");
+    let dir = TestDir::new();
+    dir.write_config(&[("x", server.url("/feed.xml"))], "");
+    let config = dir.config();
+    let guard =
+        Guard { policy: Arc::new(newswatch::fetch::PublicOnly), allow_private: false, allow_hosts: vec![] };
+    let fetcher = Fetcher::new(config.daemon.fetch_settings(), guard).unwrap();
+    let url = Url::parse(&format!("http://localhost:{}/secret.html", server.addr.port())).unwrap();
+    let result = fetcher.get(Target::Page, &url, &Validators::default()).await;
+    assert!(matches!(result, Err(FetchError::Blocked { .. })), "{result:?}");
+    assert!(server.hits().is_empty(), "no request reached the internal host");
+}

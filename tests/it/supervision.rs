@@ -51,6 +51,38 @@ async fn a_crashed_recorder_stops_the_daemon_with_a_failure_exit() {
     assert!(dir.alerts().is_empty(), "nothing was recorded, so nothing was delivered");
 }
 
+/// A poller that panics (say on a date overflow) must never end in exit 0, in either mode.
+#[cfg(feature = "fault-injection")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_poller_ends_in_a_failure_exit() {
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let dir = TestDir::new();
+    dir.write_config(&[("talks", server.url("/talks.xml"))], "shutdown_grace = \"2s\"\n");
+    for once in [true, false] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"));
+        command.arg("run");
+        if once {
+            command.arg("--once");
+        }
+        let mut child = command
+            .arg("--config")
+            .arg(dir.config_path())
+            .current_dir(dir.path())
+            .env("NEWSWATCH_FAULT", "panic:poll")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = tokio::task::block_in_place(|| wait_at_most(&mut child, Duration::from_secs(20)))
+            .expect("a daemon whose poller panicked must stop");
+        assert_eq!(status.code(), Some(1), "once={once}: {status}");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(stderr.contains("poller talks crashed"), "{stderr}");
+    }
+    assert!(server.hits_of("/talks.xml").is_empty(), "the fault struck before any fetch");
+}
+
 #[cfg(feature = "fault-injection")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_long_classification_exits_within_the_grace_period() {
