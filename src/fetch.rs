@@ -367,7 +367,66 @@ impl FetchError {
     /// did not like.
     pub fn is_network(&self) -> bool {
         matches!(self, FetchError::Timeout { .. })
-            || matches!(self, FetchError::Request { cause, .. } if cause.is_connect() || cause.is_timeout())
+            || (matches!(self, FetchError::Request { cause, .. } if cause.is_connect() || cause.is_timeout())
+                && !self.is_refused())
+    }
+
+    /// Whether the server's host refused the connection: it answered (with a reset), so the
+    /// network works and the fault is that server's.
+    pub fn is_refused(&self) -> bool {
+        let FetchError::Request { cause, .. } = self else { return false };
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause);
+        while let Some(err) = source {
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+            {
+                return true;
+            }
+            source = err.source();
+        }
+        false
+    }
+
+    /// What went wrong in a few words, for a log line or the feed table: the URL is already
+    /// known to the reader (logs carry it in the feed's span), so it is not repeated.
+    pub fn summary(&self) -> String {
+        let host_port = |url: &str| {
+            Url::parse(url)
+                .ok()
+                .and_then(|url| Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?)))
+                .unwrap_or_else(|| url.to_string())
+        };
+        let host = |url: &str| {
+            Url::parse(url)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_string))
+                .unwrap_or_else(|| url.to_string())
+        };
+        match self {
+            FetchError::Blocked { reason, .. } => format!("refused by the network guard: {reason}"),
+            FetchError::Request { url, .. } if self.is_refused() => {
+                format!("connection refused by {}", host_port(url))
+            }
+            FetchError::Request { url, cause, .. } if cause.is_timeout() => {
+                format!("{} did not answer in time", host_port(url))
+            }
+            FetchError::Request { url, detail, .. }
+                if detail.contains("dns error") || detail.contains("resolv") =>
+            {
+                format!("cannot resolve {} (no address found)", host(url))
+            }
+            FetchError::Request { detail, .. } => crate::text::truncate_chars(detail, 160),
+            FetchError::Status { status, .. } => format!("HTTP {status}"),
+            FetchError::TooLarge { limit, .. } => format!("larger than {limit} bytes"),
+            FetchError::TooManyRedirects { .. } => format!("more than {MAX_REDIRECTS} redirects"),
+            FetchError::BadRedirect { .. } => "a redirect without a usable Location".to_string(),
+            FetchError::NotHtml { content_type, .. } => format!("{content_type}, not an HTML page"),
+            FetchError::RobotsDisallowed { .. } => "disallowed by robots.txt".to_string(),
+            FetchError::Timeout { timeout, .. } => {
+                format!("no complete answer within {}s", timeout.as_secs_f32())
+            }
+        }
     }
 
     /// A short machine-friendly kind for logs and the feed status.
@@ -375,6 +434,7 @@ impl FetchError {
         match self {
             FetchError::Blocked { .. } => "blocked",
             FetchError::Request { cause, .. } if cause.is_timeout() => "timeout",
+            FetchError::Request { .. } if self.is_refused() => "refused",
             FetchError::Request { cause, .. } if cause.is_connect() => "connect",
             FetchError::Request { .. } => "request",
             FetchError::Status { .. } => "status",

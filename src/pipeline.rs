@@ -47,6 +47,44 @@ pub struct RunSummary {
     pub abandoned: bool,
 }
 
+impl RunSummary {
+    /// Adds another round's counts (the daemon keeps process totals across reloads).
+    pub fn add(&mut self, other: &RunSummary) {
+        self.polls += other.polls;
+        self.not_modified += other.not_modified;
+        self.failures += other.failures;
+        self.new_items += other.new_items;
+        self.recorded += other.recorded;
+        self.alerts += other.alerts;
+        self.abandoned |= other.abandoned;
+    }
+
+    /// Polls that got an answer with a body (neither 304 nor a failure).
+    pub fn changed(&self) -> u64 {
+        self.polls.saturating_sub(self.not_modified).saturating_sub(self.failures)
+    }
+
+    /// Every poll failed: nothing at all could be fetched.
+    pub fn nothing_fetched(&self) -> bool {
+        self.polls > 0 && self.failures >= self.polls
+    }
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} polls: {} changed, {} not modified (304), {} failed; {} new items, {} alerts",
+            self.polls,
+            self.changed(),
+            self.not_modified,
+            self.failures,
+            self.new_items,
+            self.alerts
+        )
+    }
+}
+
 /// What a task of the pipeline may fail with.
 pub type TaskError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -159,7 +197,7 @@ pub async fn run_with_clock(
         failures = summary.failures,
         new_items = summary.new_items,
         alerts = summary.alerts,
-        "stopped"
+        "pipeline stopped"
     );
     match outcome.first_failure {
         Some(failure) => Err(failure),

@@ -268,22 +268,20 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
             // Nothing answered anywhere lately: the machine is probably offline. That is not
             // this feed's fault, so it is retried at its normal interval without a penalty.
             ctx.stats.failures.fetch_add(1, Ordering::Relaxed);
-            warn!(kind = err.kind(), error = %crate::error::chain(&err), "poll failed; no host answered lately, so the network seems down; not counted against the feed");
+            warn!(kind = err.kind(), error = %err.summary(), "poll failed (network seems down; not counted)");
+            debug!(error = %crate::error::chain(&err), "poll failure in full");
             OutcomeRow {
                 status: "error",
-                error: Some(format!(
-                    "{}: {} (network seemed down; not counted)",
-                    err.kind(),
-                    crate::error::chain(&err)
-                )),
+                error: Some(format!("{}: {} (network seemed down; not counted)", err.kind(), err.summary())),
                 failures: state.consecutive_failures,
-                next: now + with_jitter(feed.interval.min(OUTAGE_RETRY)).as_secs() as i64,
+                next: crate::time::unix_after(now, with_jitter(feed.interval.min(OUTAGE_RETRY))),
                 retry_after_until: None,
             }
         }
         Err(err) => {
             let retry_after = err.retry_after();
-            failure(feed, ctx, &state, now, err.kind(), crate::error::chain(&err), retry_after)
+            debug!(error = %crate::error::chain(&err), "poll failure in full");
+            failure(feed, ctx, &state, now, err.kind(), err.summary(), retry_after)
         }
     };
     record_outcome(feed, ctx, now, &outcome).await;
@@ -310,7 +308,7 @@ fn failure(
     ctx.stats.failures.fetch_add(1, Ordering::Relaxed);
     let failures = state.consecutive_failures.saturating_add(1);
     let wait = backoff(feed.interval, failures, ctx.max_backoff, retry_after);
-    warn!(kind, error = %message, failures, retry_in_secs = wait.as_secs(), "poll failed");
+    warn!(kind, error = %message, failures, retry_in = %crate::config::format_duration(Duration::from_secs(wait.as_secs().max(1))), "poll failed");
     OutcomeRow {
         status: "error",
         error: Some(format!("{kind}: {message}")),

@@ -17,6 +17,8 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     tokio::spawn(cancel_on_signal(stop.clone()));
     let mut hangups = Hangups::new(!once);
+    // Counts for the life of the process, across reloads.
+    let mut totals = pipeline::RunSummary::default();
     loop {
         let fetcher = Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard())
             .context("cannot build the HTTP client")?;
@@ -39,8 +41,8 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
         let new_config = loop {
             tokio::select! {
                 finished = &mut pipeline => {
-                    finished.context("the pipeline crashed")??;
-                    return Ok(());
+                    totals.add(&finished.context("the pipeline crashed")??);
+                    return finish(&totals, once);
                 }
                 () = hangups.next() => match load_config(arg) {
                     Err(err) => tracing::error!(error = %format!("{err:#}"), "reload refused; the running configuration stays"),
@@ -52,11 +54,65 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
                 },
             }
         };
-        tracing::info!("reloading the configuration (SIGHUP)");
+        let changes = feed_changes(&config, &new_config);
+        tracing::info!(
+            added = %changes.added.join(","),
+            removed = %changes.removed.join(","),
+            changed = %changes.changed.join(","),
+            "reloading the configuration (SIGHUP)"
+        );
         round.cancel();
-        pipeline.await.context("the pipeline crashed")??;
+        totals.add(&pipeline.await.context("the pipeline crashed")??);
         config = new_config;
     }
+}
+
+/// The feeds a reload adds, removes or changes, by name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FeedChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+/// Compares the feeds of two configurations.
+pub fn feed_changes(old: &crate::config::Config, new: &crate::config::Config) -> FeedChanges {
+    let mut changes = FeedChanges::default();
+    for feed in &new.feeds {
+        match old.feeds.iter().find(|known| known.name == feed.name) {
+            None => changes.added.push(feed.name.clone()),
+            Some(known) if format!("{known:?}") != format!("{feed:?}") => {
+                changes.changed.push(feed.name.clone())
+            }
+            Some(_) => {}
+        }
+    }
+    for feed in &old.feeds {
+        if !new.feeds.iter().any(|kept| kept.name == feed.name) {
+            changes.removed.push(feed.name.clone());
+        }
+    }
+    changes
+}
+
+/// The end of the process: totals in the log; with `--once`, one summary line on stdout and a
+/// distinct failure when not a single feed could be fetched.
+fn finish(totals: &pipeline::RunSummary, once: bool) -> anyhow::Result<()> {
+    tracing::info!(
+        polls = totals.polls,
+        not_modified = totals.not_modified,
+        failures = totals.failures,
+        new_items = totals.new_items,
+        alerts = totals.alerts,
+        "stopped"
+    );
+    if once {
+        println!("newswatch: {totals}");
+        if totals.nothing_fetched() {
+            return Err(super::NothingFetched { polls: totals.polls }.into());
+        }
+    }
+    Ok(())
 }
 
 /// SIGHUP, the conventional "reload your configuration" (`systemctl reload`). Never fires with
@@ -114,4 +170,35 @@ async fn cancel_on_signal(token: CancellationToken) {
     }
     tracing::info!("shutdown requested; finishing in-flight items");
     token.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn config(feeds: &[(&str, &str)]) -> Config {
+        let mut text = String::from("[[topics]]\nid = \"us-russia-talks\"\n");
+        for (name, interval) in feeds {
+            text.push_str(&format!(
+                "[[feeds]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:9/{name}.xml\"\ninterval = \"{interval}\"\n"
+            ));
+        }
+        Config::from_toml(&text, "test.toml", Path::new("config")).unwrap()
+    }
+
+    #[test]
+    fn a_reload_names_the_feeds_it_adds_removes_and_changes() {
+        let old = config(&[("kept", "5m"), ("gone", "5m"), ("faster", "10m")]);
+        let new = config(&[("kept", "5m"), ("faster", "1m"), ("fresh", "5m")]);
+        assert_eq!(
+            feed_changes(&old, &new),
+            FeedChanges {
+                added: vec!["fresh".into()],
+                removed: vec!["gone".into()],
+                changed: vec!["faster".into()]
+            }
+        );
+    }
 }

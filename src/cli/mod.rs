@@ -268,6 +268,17 @@ pub const EXIT_CONFIG: i32 = 2;
 /// Exit code for everything else that failed.
 pub const EXIT_FAILURE: i32 = 1;
 
+/// Exit code of `run --once` when not a single feed could be fetched (the machine is offline,
+/// or every feed is down): cron and scripts can tell it from a quiet round.
+pub const EXIT_NOTHING_FETCHED: i32 = 3;
+
+/// `run --once` fetched nothing at all.
+#[derive(Debug, thiserror::Error)]
+#[error("no feed could be fetched ({polls} polls, every one failed; see the warnings above)")]
+pub struct NothingFetched {
+    pub polls: u64,
+}
+
 /// A failure with the exit code it maps to.
 #[derive(Debug)]
 pub struct Failure {
@@ -277,7 +288,13 @@ pub struct Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Failure {
-        let code = if error.downcast_ref::<ConfigError>().is_some() { EXIT_CONFIG } else { EXIT_FAILURE };
+        let code = if error.downcast_ref::<ConfigError>().is_some() {
+            EXIT_CONFIG
+        } else if error.downcast_ref::<NothingFetched>().is_some() {
+            EXIT_NOTHING_FETCHED
+        } else {
+            EXIT_FAILURE
+        };
         Failure { code, error }
     }
 }

@@ -384,3 +384,28 @@ fn alerts_follow_sees_appends_across_a_rotation() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Issue 13: `run --once` ends with a one-line summary, and exits 3 when no feed could be
+/// fetched at all, naming the real cause of each failure on one short line.
+#[test]
+fn run_once_with_every_feed_down_exits_3_with_a_summary() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let dir = TestDir::new();
+    dir.write_config(&[("down", format!("http://{address}/feed.xml"))], "");
+    let config = dir.config_path().display().to_string();
+    let output = newswatch(&["run", "--once", "--config", &config], &dir);
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "newswatch: 1 polls: 0 changed, 0 not modified (304), 1 failed; 0 new items, 0 alerts"
+    );
+    let stderr = text(&output.stderr);
+    let warning =
+        stderr.lines().find(|line| line.contains("poll failed")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(warning.contains(&format!("connection refused by {address}")), "{warning}");
+    assert!(warning.len() < 240, "one short line per feed: {warning}");
+    assert!(stderr.contains("error: no feed could be fetched"), "{stderr}");
+}

@@ -102,26 +102,68 @@ async fn a_full_disk_under_the_database_loses_nothing_and_recovers() {
     assert_eq!(dir.alerts().len(), 2);
 }
 
+/// An offline machine: no name resolves.
+#[derive(Debug)]
+struct Offline;
+
+impl newswatch::fetch::Lookup for Offline {
+    fn lookup(
+        &self,
+        host: String,
+    ) -> futures_util::future::BoxFuture<'static, std::io::Result<Vec<std::net::IpAddr>>> {
+        Box::pin(async move {
+            Err(std::io::Error::other(format!("failed to look up {host}: network is unreachable")))
+        })
+    }
+}
+
 #[tokio::test]
 async fn when_no_host_answers_feeds_are_not_penalised() {
-    // Ports with nothing listening: every fetch is refused, as when the machine is offline.
-    let mut urls = Vec::new();
-    for _ in 0..3 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        urls.push(format!("http://{}/feed.xml", listener.local_addr().unwrap()));
-    }
     let dir = TestDir::new();
-    let feeds: Vec<(&str, String)> = ["a", "b", "c"].into_iter().zip(urls).collect();
+    let feeds: Vec<(&str, String)> = ["a", "b", "c"]
+        .into_iter()
+        .map(|name| (name, format!("http://{name}.offline.test/feed.xml")))
+        .collect();
     dir.write_config(&feeds, "");
     let config = dir.config();
-    run_once(&config).await;
-    run_once(&config).await;
+    let fetcher = || {
+        newswatch::fetch::Fetcher::with_parts(
+            config.daemon.fetch_settings(),
+            config.daemon.guard(),
+            std::sync::Arc::new(Offline),
+        )
+        .unwrap()
+    };
+    crate::support::run_once_with(&config, fetcher()).await;
+    crate::support::run_once_with(&config, fetcher()).await;
     let store = Store::open(&config.daemon.state_dir).unwrap();
     for name in ["a", "b", "c"] {
         let state = store.feed_state(name).await.unwrap().unwrap();
         assert_eq!(state.consecutive_failures, 0, "{name}: {state:?}");
-        assert!(state.last_error.unwrap().contains("network seemed down"));
+        let error = state.last_error.unwrap();
+        assert!(error.contains("network seemed down"), "{error}");
+        assert!(error.contains(&format!("cannot resolve {name}.offline.test")), "{error}");
     }
+}
+
+/// Issue 13: a refused connection is an answer (the host is up, nothing listens): the feed's
+/// own failure, named as such, not "the network seems down".
+#[tokio::test]
+async fn a_refused_connection_names_its_cause_and_counts() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener); // nothing listens there now
+    let dir = TestDir::new();
+    dir.write_config(&[("down", format!("http://{address}/feed.xml"))], "");
+    let config = dir.config();
+    run_once(&config).await;
+    let store = Store::open(&config.daemon.state_dir).unwrap();
+    let state = store.feed_state("down").await.unwrap().unwrap();
+    assert_eq!(state.consecutive_failures, 1, "{state:?}");
+    assert_eq!(
+        state.last_error.as_deref(),
+        Some(format!("refused: connection refused by {address}").as_str())
+    );
 }
 
 #[tokio::test]

@@ -121,7 +121,7 @@ async fn a_redirect_loop_stops_after_five_hops() {
     assert_eq!(server.hits_of("/loop").len(), 6, "the first request and five redirects");
     let store = newswatch::store::Store::open(&config.daemon.state_dir).unwrap();
     let state = store.feed_state("loop").await.unwrap().unwrap();
-    assert!(state.last_error.unwrap().contains("redirected more than 5 times"));
+    assert!(state.last_error.unwrap().contains("more than 5 redirects"));
     assert_eq!(state.url, server.url("/loop"), "the stored feed URL is never rewritten");
 }
 
