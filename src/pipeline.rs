@@ -168,16 +168,17 @@ pub async fn run_with_clock(
     let (recorded_tx, recorded_rx) = tokio::sync::watch::channel(0u64);
     for sink in sinks {
         let (store, recorded) = (store.clone(), recorded_rx.clone());
+        let max_backoff = config.daemon.max_backoff;
         tasks.spawn(format!("sink {}", sink.name()), async move {
-            sink::run(sink, store, recorded).await;
+            sink::run(sink, store, recorded, max_backoff).await;
             Ok(())
         });
     }
     drop(recorded_rx);
-    let sink_names: Vec<String> = config.sinks.iter().map(|sink| sink.name.clone()).collect();
+    let sink_configs = config.sinks.clone();
     let recorder_stats = record_stats.clone();
     tasks.spawn("recorder".into(), async move {
-        record::run(classified_rx, store, sink_names, recorded_tx, recorder_stats, mode).await;
+        record::run(classified_rx, store, sink_configs, recorded_tx, recorder_stats, mode).await;
         Ok(())
     });
 

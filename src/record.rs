@@ -67,7 +67,7 @@ pub struct RecordStats {
 pub async fn run(
     mut classified: mpsc::Receiver<Classified>,
     store: Store,
-    sink_names: Vec<String>,
+    sinks: Vec<crate::config::SinkConfig>,
     recorded: watch::Sender<u64>,
     stats: std::sync::Arc<RecordStats>,
     mode: RunMode,
@@ -84,7 +84,7 @@ pub async fn run(
         }
         let now = Utc::now();
         let records: Vec<ItemRecord> =
-            batch.iter().map(|message| item_record(message, now, &sink_names)).collect();
+            batch.iter().map(|message| item_record(message, now, &sinks)).collect();
         // A daemon holds the batch until the database can take it again (the pipeline slows
         // down behind it); `--once` gives up after a while so cron runs end. Either way nothing
         // was marked seen, so the items come back on the next poll.
@@ -110,9 +110,9 @@ pub async fn run(
                             feed = %item.feed,
                             url = %item.feed_url,
                             topic = %verdict.topic,
-                            score = verdict.score,
-                            title = ?truncate_chars(&message.article.title, 120),
-                            link = ?item.entry.link.as_ref().map(|link| link.as_str()),
+                            score = %format!("{:.2}", verdict.score),
+                            title = %crate::text::printable(&truncate_chars(&message.article.title, 120)),
+                            link = %item.entry.link.as_ref().map_or("-", |link| link.as_str()),
                             "alert"
                         );
                     }
@@ -156,15 +156,21 @@ async fn record_with_retry(
     }
 }
 
-fn item_record(message: &Classified, now: DateTime<Utc>, sinks: &[String]) -> ItemRecord {
+fn item_record(message: &Classified, now: DateTime<Utc>, sinks: &[crate::config::SinkConfig]) -> ItemRecord {
     let item = &message.article.item;
     let alerts = alerts_for(message, now);
     let mut outbox = Vec::with_capacity(alerts.len() * sinks.len());
     for alert in &alerts {
         // Serialising a struct of strings and numbers cannot fail.
         let body = to_json_line(alert).expect("alert serialises");
-        for sink in sinks {
-            outbox.push(OutboxAlert { alert_id: alert.id.clone(), sink: sink.clone(), body: body.clone() });
+        // A sink's filters decide at record time: an alert it does not want never enters its
+        // outbox, so nothing is pending for it.
+        for sink in sinks.iter().filter(|sink| sink.accepts(&alert.topic, alert.score)) {
+            outbox.push(OutboxAlert {
+                alert_id: alert.id.clone(),
+                sink: sink.name.clone(),
+                body: body.clone(),
+            });
         }
     }
     let verdicts = serde_json::to_string(

@@ -124,26 +124,65 @@ pub struct FeedConfig {
 }
 
 /// One `[[sinks]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SinkConfig {
     /// The user-given `name`, or the name derived from the kind and path (what versions before
     /// named sinks used, so their pending alerts carry over).
     pub name: String,
     pub kind: SinkKind,
+    /// Only alerts of these topics (empty: every topic).
+    pub topics: Vec<String>,
+    /// Only alerts scoring at least this.
+    pub min_score: f64,
 }
 
 /// What a sink is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SinkKind {
     /// Append one JSON object per line to a file.
     Jsonl { path: PathBuf },
+    /// POST each alert to a URL.
+    Webhook(WebhookConfig),
+    /// One JSON line per alert on standard output.
+    Stdout,
 }
+
+/// `kind = "webhook"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub url: Url,
+    pub format: WebhookFormat,
+    /// Extra request headers, e.g. `Authorization`.
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+/// The body a webhook receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// The alert line itself.
+    Json,
+    /// A Slack incoming-webhook message.
+    Slack,
+    /// A Discord webhook message.
+    Discord,
+}
+
+/// `timeout` of a webhook: 100 ms to 10 minutes.
+pub const WEBHOOK_TIMEOUT_RANGE: DurationRange = (Duration::from_millis(100), secs(600));
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl SinkConfig {
     /// A JSON Lines sink at `path` without a name of its own.
     pub fn jsonl(path: PathBuf) -> SinkConfig {
         let kind = SinkKind::Jsonl { path };
-        SinkConfig { name: kind.derived_name(), kind }
+        SinkConfig { name: kind.derived_name(), kind, topics: Vec::new(), min_score: 0.0 }
+    }
+
+    /// Whether an alert of `topic` scoring `score` goes to this sink.
+    pub fn accepts(&self, topic: &str, score: f64) -> bool {
+        (self.topics.is_empty() || self.topics.iter().any(|wanted| wanted == topic))
+            && score >= self.min_score
     }
 
     /// The name derived from kind and path, e.g. `jsonl:data/alerts.jsonl`.
@@ -156,6 +195,14 @@ impl SinkKind {
     fn derived_name(&self) -> String {
         match self {
             SinkKind::Jsonl { path } => format!("jsonl:{}", path.display()),
+            // Webhook URLs often carry a secret in their path: the name shows the host and a
+            // short hash, never the URL.
+            SinkKind::Webhook(webhook) => {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(webhook.url.as_str().as_bytes());
+                format!("webhook:{}:{}", webhook.url.host_str().unwrap_or("-"), hex::encode(&digest[..4]))
+            }
+            SinkKind::Stdout => "stdout".to_string(),
         }
     }
 }
@@ -194,12 +241,10 @@ impl DaemonConfig {
 impl Config {
     /// The path of the first JSON Lines sink: what `newswatch alerts` reads.
     pub fn alert_log(&self) -> Option<&Path> {
-        self.sinks
-            .iter()
-            .map(|sink| match &sink.kind {
-                SinkKind::Jsonl { path } => path.as_path(),
-            })
-            .next()
+        self.sinks.iter().find_map(|sink| match &sink.kind {
+            SinkKind::Jsonl { path } => Some(path.as_path()),
+            _ => None,
+        })
     }
 }
 

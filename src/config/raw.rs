@@ -81,4 +81,10 @@ pub(super) struct RawSink {
     pub(super) kind: String,
     pub(super) name: Option<String>,
     pub(super) path: Option<PathBuf>,
+    pub(super) url: Option<String>,
+    pub(super) format: Option<String>,
+    pub(super) headers: Option<std::collections::BTreeMap<String, String>>,
+    pub(super) timeout: Option<String>,
+    pub(super) topics: Option<Vec<String>>,
+    pub(super) min_score: Option<f64>,
 }

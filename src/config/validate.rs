@@ -213,23 +213,54 @@ fn feeds(defaults: &RawDefaults, raw_feeds: &[RawFeed], problems: &mut Problems)
 fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) -> Vec<SinkConfig> {
     let mut sinks: Vec<SinkConfig> = Vec::new();
     for (index, raw) in raw_sinks.iter().enumerate() {
+        let key = |field: &str| format!("sinks[{index}].{field}");
+        let only_for = |field: &str, present: bool, kinds: &str, problems: &mut Problems| {
+            if present {
+                problems.push(key(field), format!("`{field}` applies to {kinds} sinks only"));
+            }
+        };
+        if raw.kind != "jsonl" {
+            only_for("path", raw.path.is_some(), "jsonl", problems);
+        }
+        if raw.kind != "webhook" {
+            for (field, present) in [
+                ("url", raw.url.is_some()),
+                ("format", raw.format.is_some()),
+                ("headers", raw.headers.is_some()),
+                ("timeout", raw.timeout.is_some()),
+            ] {
+                only_for(field, present, "webhook", problems);
+            }
+        }
         let sink = match raw.kind.as_str() {
             "jsonl" => match &raw.path {
                 Some(path) if !path.as_os_str().is_empty() => {
                     if sinks.iter().any(|sink| sink.kind == SinkKind::Jsonl { path: path.clone() }) {
-                        problems.push(format!("sinks[{index}].path"), "the same file is already a sink");
+                        problems.push(key("path"), "the same file is already a sink");
                     }
                     SinkConfig::jsonl(path.clone())
                 }
                 _ => {
-                    problems.push(format!("sinks[{index}].path"), "a jsonl sink needs a path");
+                    problems.push(key("path"), "a jsonl sink needs a path");
                     continue;
                 }
             },
+            "webhook" => {
+                let Some(webhook) = webhook(raw, &key, problems) else { continue };
+                let kind = SinkKind::Webhook(webhook);
+                SinkConfig { name: kind.derived_name(), kind, topics: Vec::new(), min_score: 0.0 }
+            }
+            "stdout" => {
+                if sinks.iter().any(|sink| sink.kind == SinkKind::Stdout) {
+                    problems.push(key("kind"), "there is already a stdout sink");
+                }
+                let kind = SinkKind::Stdout;
+                SinkConfig { name: kind.derived_name(), kind, topics: Vec::new(), min_score: 0.0 }
+            }
             other => {
                 problems.push(
-                    format!("sinks[{index}].kind"),
-                    format!("unknown sink kind {other:?} (known: \"jsonl\")"),
+                    key("kind"),
+                    format!("unknown sink kind {other:?} (known: \"jsonl\", \"webhook\", \"stdout\")"),
                 );
                 continue;
             }
@@ -238,7 +269,7 @@ fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) 
             None => sink.name.clone(),
             Some(name) if !valid_name(name) => {
                 problems.push(
-                    format!("sinks[{index}].name"),
+                    key("name"),
                     format!("{name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"),
                 );
                 continue;
@@ -246,15 +277,73 @@ fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) 
             Some(name) => name.clone(),
         };
         if let Some(first) = sinks.iter().position(|sink| sink.name == name) {
-            problems
-                .push(format!("sinks[{index}].name"), format!("{name:?} is already used by sinks[{first}]"));
+            problems.push(key("name"), format!("{name:?} is already used by sinks[{first}]"));
         }
-        sinks.push(SinkConfig { name, ..sink });
+        let min_score = match raw.min_score {
+            None => 0.0,
+            Some(score) if (0.0..=1.0).contains(&score) => score,
+            Some(score) => {
+                problems.push(key("min_score"), format!("{score} is out of range 0.0..=1.0"));
+                0.0
+            }
+        };
+        let topics = raw.topics.clone().unwrap_or_default();
+        sinks.push(SinkConfig { name, topics, min_score, ..sink });
     }
     if raw_sinks.is_empty() {
         sinks.push(SinkConfig::jsonl(daemon.state_dir.join("alerts.jsonl")));
     }
     sinks
+}
+
+/// The keys of a `kind = "webhook"` sink.
+fn webhook(raw: &RawSink, key: &dyn Fn(&str) -> String, problems: &mut Problems) -> Option<WebhookConfig> {
+    let url = match raw.url.as_deref().map(Url::parse) {
+        None => {
+            problems.push(key("url"), "a webhook sink needs a url");
+            None
+        }
+        Some(Ok(url)) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        Some(Ok(_)) => {
+            problems.push(key("url"), "must be an http(s) URL");
+            None
+        }
+        Some(Err(err)) => {
+            problems.push(key("url"), format!("not a valid URL ({err})"));
+            None
+        }
+    };
+    let format = match raw.format.as_deref() {
+        None | Some("json") => WebhookFormat::Json,
+        Some("slack") => WebhookFormat::Slack,
+        Some("discord") => WebhookFormat::Discord,
+        Some(other) => {
+            problems.push(
+                key("format"),
+                format!("unknown format {other:?} (known: \"json\", \"slack\", \"discord\")"),
+            );
+            WebhookFormat::Json
+        }
+    };
+    let mut headers = Vec::new();
+    for (name, value) in raw.headers.iter().flatten() {
+        let valid = http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+            && http::HeaderValue::from_str(value).is_ok();
+        if !valid {
+            problems.push(key(&format!("headers.{name}")), "not a valid HTTP header name and value");
+        } else if name.eq_ignore_ascii_case("idempotency-key") || name.eq_ignore_ascii_case("content-type") {
+            problems.push(key(&format!("headers.{name}")), "is set by newswatch itself");
+        } else {
+            headers.push((name.clone(), value.clone()));
+        }
+    }
+    let timeout = problems.duration(
+        &key("timeout"),
+        raw.timeout.as_ref(),
+        DEFAULT_WEBHOOK_TIMEOUT,
+        WEBHOOK_TIMEOUT_RANGE,
+    );
+    Some(WebhookConfig { url: url?, format, headers, timeout })
 }
 
 /// `[[topics]]`, compiled (topic files are read relative to `config_dir`).

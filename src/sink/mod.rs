@@ -9,8 +9,12 @@
 //! from its path (what older versions used) are adopted at start-up.
 
 pub mod jsonl;
+pub mod stdout;
+pub mod webhook;
 
 pub use jsonl::JsonlSink;
+pub use stdout::StdoutSink;
+pub use webhook::WebhookSink;
 
 use crate::config::{SinkConfig, SinkKind};
 use crate::error::chain as error_chain;
@@ -37,6 +41,13 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
 
     /// Delivers `batch` (oldest first).
     fn deliver<'a>(&'a self, batch: &'a [Pending]) -> BoxFuture<'a, Result<(), DeliveryError>>;
+
+    /// The most alerts one delivery takes. A sink that cannot deliver a batch all or nothing
+    /// (a webhook: one request per alert) takes one at a time, so a failure re-sends nothing
+    /// that was already acknowledged.
+    fn batch_limit(&self) -> usize {
+        DELIVERY_BATCH
+    }
 }
 
 /// Why alerts could not be delivered (they stay pending).
@@ -50,12 +61,16 @@ pub enum DeliveryError {
     },
     #[error("the sink crashed: {0}")]
     Crashed(String),
+    #[error("{0}")]
+    Rejected(String),
 }
 
 /// The sink a configuration entry describes.
 pub fn from_config(config: &SinkConfig) -> Arc<dyn Sink> {
     match &config.kind {
         SinkKind::Jsonl { path } => Arc::new(JsonlSink { name: config.name.clone(), path: path.clone() }),
+        SinkKind::Webhook(webhook) => Arc::new(WebhookSink::new(config.name.clone(), webhook.clone())),
+        SinkKind::Stdout => Arc::new(StdoutSink { name: config.name.clone() }),
     }
 }
 
@@ -63,9 +78,8 @@ pub fn from_config(config: &SinkConfig) -> Arc<dyn Sink> {
 const DELIVERED_RETENTION_SECS: i64 = 30 * 24 * 60 * 60;
 /// The most alerts one delivery takes at once.
 const DELIVERY_BATCH: usize = 256;
-/// The first wait after a failed delivery; it doubles up to [`MAX_RETRY`].
-const FIRST_RETRY: Duration = Duration::from_secs(5);
-const MAX_RETRY: Duration = Duration::from_secs(60);
+/// The first wait after a failed delivery; it doubles up to the daemon's `max_backoff`.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 /// Start-up, before any delivery task runs: forgets outbox rows delivered long ago, moves
 /// alerts pending under a sink's derived name to its given name, and reconciles every sink
@@ -113,7 +127,12 @@ async fn reconcile(store: &Store, sink: &dyn Sink) -> Result<(), String> {
 /// One sink's delivery task: delivers what is pending now, then whenever the recorder signals
 /// new alerts on `recorded`, retrying failures with backoff. When the recorder is gone (the
 /// pipeline drains), it makes a last delivery and returns; what still fails stays pending.
-pub async fn run(sink: Arc<dyn Sink>, store: Store, mut recorded: watch::Receiver<u64>) {
+pub async fn run(
+    sink: Arc<dyn Sink>,
+    store: Store,
+    mut recorded: watch::Receiver<u64>,
+    max_backoff: Duration,
+) {
     let mut retry = FIRST_RETRY;
     loop {
         let delivered = deliver_pending(sink.as_ref(), &store).await;
@@ -122,7 +141,7 @@ pub async fn run(sink: Arc<dyn Sink>, store: Store, mut recorded: watch::Receive
             recorded.changed().await.is_err()
         } else {
             let wait = retry;
-            retry = (retry * 2).min(MAX_RETRY);
+            retry = (retry * 2).min(max_backoff.max(FIRST_RETRY));
             tokio::select! {
                 changed = recorded.changed() => changed.is_err(),
                 () = tokio::time::sleep(wait) => false,
@@ -143,7 +162,7 @@ async fn deliver_pending(sink: &dyn Sink, store: &Store) -> bool {
         false
     };
     loop {
-        let batch = match store.claim(sink.name(), DELIVERY_BATCH, Utc::now().timestamp()).await {
+        let batch = match store.claim(sink.name(), sink.batch_limit(), Utc::now().timestamp()).await {
             Ok(batch) => batch,
             Err(err) => return store_failed(err),
         };

@@ -8,5 +8,6 @@ mod feeds;
 mod hostile;
 mod pipeline;
 mod safety;
+mod sinks;
 mod supervision;
 mod support;
