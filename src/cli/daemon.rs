@@ -16,6 +16,9 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
     let store = Store::open(&config.daemon.state_dir)?;
     let stop = CancellationToken::new();
     tokio::spawn(cancel_on_signal(stop.clone()));
+    if !once {
+        tokio::spawn(watchdog(store.clone(), stop.clone()));
+    }
     let mut hangups = Hangups::new(!once);
     // Counts for the life of the process, across reloads.
     let mut totals = pipeline::RunSummary::default();
@@ -38,6 +41,11 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
             let (config, store, round) = (config.clone(), store.clone(), round.clone());
             async move { pipeline::run(&config, store, fetcher, round, mode).await }
         });
+        if !once {
+            // systemd's Type=notify: started (again, after a reload). Without NOTIFY_SOCKET
+            // this does nothing.
+            notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("polling")]);
+        }
         let new_config = loop {
             tokio::select! {
                 finished = &mut pipeline => {
@@ -61,9 +69,41 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
             changed = %changes.changed.join(","),
             "reloading the configuration (SIGHUP)"
         );
+        notify(&[sd_notify::NotifyState::Reloading]);
         round.cancel();
         totals.add(&pipeline.await.context("the pipeline crashed")??);
         config = new_config;
+    }
+}
+
+/// Tells systemd (when it started us with `NOTIFY_SOCKET`) how the service is doing.
+fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(err) = sd_notify::notify(states) {
+        tracing::debug!(error = %err, "cannot notify systemd");
+    }
+}
+
+/// systemd's watchdog (`WatchdogSec=`): pings at half the period while the store's writer still
+/// commits, so a daemon whose database hangs is restarted by systemd. Says STOPPING on shutdown.
+async fn watchdog(store: Store, stop: CancellationToken) {
+    let period = sd_notify::watchdog_enabled();
+    loop {
+        let wait = period.map_or(std::time::Duration::from_secs(3600), |period| period / 2);
+        tokio::select! {
+            () = stop.cancelled() => {
+                notify(&[sd_notify::NotifyState::Stopping]);
+                return;
+            }
+            () = tokio::time::sleep(wait) => {}
+        }
+        if period.is_some() {
+            match store.release(Vec::new()).await {
+                Ok(()) => notify(&[sd_notify::NotifyState::Watchdog]),
+                Err(err) => {
+                    tracing::error!(error = %crate::error::chain(&err), "the store does not answer; not pinging the watchdog")
+                }
+            }
+        }
     }
 }
 

@@ -409,3 +409,60 @@ fn run_once_with_every_feed_down_exits_3_with_a_summary() {
     assert!(warning.len() < 240, "one short line per feed: {warning}");
     assert!(stderr.contains("error: no feed could be fetched"), "{stderr}");
 }
+
+/// Issue 13: under systemd (Type=notify, WatchdogSec) the daemon says READY=1, pings the
+/// watchdog and says STOPPING=1, over the socket systemd names in NOTIFY_SOCKET.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_talks_to_systemd_over_notify_socket() {
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let dir = TestDir::new();
+    dir.write_config(&[("wire", server.url("/talks.xml"))], "");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        .args(["run", "--config"])
+        .arg(dir.config_path())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    let mut buffer = [0u8; 512];
+    let started = Instant::now();
+    while !(seen.contains("READY=1") && seen.contains("WATCHDOG=1")) {
+        assert!(started.elapsed() < Duration::from_secs(20), "only {seen:?}");
+        let n = tokio::task::block_in_place(|| socket.recv(&mut buffer)).expect("a notification");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        seen.push('\n');
+    }
+    let _ = std::process::Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status();
+    while !seen.contains("STOPPING=1") {
+        let n = tokio::task::block_in_place(|| socket.recv(&mut buffer)).expect("STOPPING=1");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    assert!(daemon.wait().unwrap().success());
+}
+
+/// The shipped unit file starts the daemon with arguments the CLI accepts.
+#[test]
+fn the_shipped_systemd_unit_runs_a_valid_command() {
+    use clap::Parser;
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/newswatch.service")).unwrap();
+    for line in [
+        "Type=notify",
+        "WatchdogSec=",
+        "ProtectSystem=strict",
+        "StateDirectory=newswatch",
+        "Restart=on-failure",
+    ] {
+        assert!(unit.lines().any(|unit_line| unit_line.starts_with(line)), "missing {line}");
+    }
+    let exec = unit.lines().find_map(|line| line.strip_prefix("ExecStart=")).unwrap();
+    let args: Vec<&str> = exec.split_whitespace().collect();
+    let cli = newswatch::cli::Cli::try_parse_from(&args).unwrap_or_else(|err| panic!("{exec}: {err}"));
+    assert!(matches!(cli.command, newswatch::cli::Command::Run { once: false, .. }));
+}
