@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod daemon;
+pub mod demo;
 pub mod feeds;
 pub mod report;
 pub mod tools;
@@ -84,6 +85,22 @@ pub enum Command {
         follow: bool,
         #[command(subcommand)]
         command: Option<AlertsCommand>,
+    },
+    /// Try newswatch without the internet: serve sample feeds on 127.0.0.1, run one round
+    /// against them, and show the alerts with their explanations.
+    #[command(
+        after_help = "Examples:\n  newswatch demo\n  newswatch demo --keep          # keep the sample site up and run the daemon against it\n  newswatch demo --port 8765 --state-dir /tmp/demo"
+    )]
+    Demo {
+        /// The port to serve the sample site on [default: any free port].
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Where to keep the demo's database and alert log [default: a temporary directory].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Keep serving after the round and write a config to run the daemon against the site.
+        #[arg(long)]
+        keep: bool,
     },
     /// Print a shell completion script.
     #[command(
@@ -344,6 +361,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             FeedsCommand::Export { config } => feeds::export(&config),
             FeedsCommand::Check { config, url } => feeds::check(&config, &url).await,
         },
+        Command::Demo { port, state_dir, keep } => demo::run(port, state_dir, keep).await,
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "newswatch", &mut std::io::stdout());

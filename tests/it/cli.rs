@@ -466,3 +466,19 @@ fn the_shipped_systemd_unit_runs_a_valid_command() {
     let cli = newswatch::cli::Cli::try_parse_from(&args).unwrap_or_else(|err| panic!("{exec}: {err}"));
     assert!(matches!(cli.command, newswatch::cli::Command::Run { once: false, .. }));
 }
+
+/// Issue 13: the quick start works from the repository alone: `newswatch demo` serves its
+/// embedded sample site on loopback, runs a round and shows what alerted and why.
+#[test]
+fn the_demo_runs_against_its_own_sample_site() {
+    let dir = TestDir::new();
+    let state = dir.path().join("demo-state");
+    let output = newswatch(&["demo", "--state-dir", &state.display().to_string()], &dir);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("2 polls: 2 changed, 0 not modified (304), 0 failed; 6 new items"), "{stdout}");
+    assert!(stdout.contains("ALERT  Lavrov and Rubio hold talks in Riyadh"), "{stdout}");
+    assert!(stdout.contains("ALERT  Лавров и Рубио провели телефонный разговор"), "{stdout}");
+    assert!(!stdout.contains("ALERT  Coastal storm") && !stdout.contains("ALERT  Central bank"), "{stdout}");
+    assert!(state.join("alerts.jsonl").exists());
+}
