@@ -56,7 +56,13 @@ pub async fn explain(
     } else if let Some(url) = url {
         let fetcher = Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard())
             .context("cannot build the HTTP client")?;
-        let body = match fetcher.get(crate::fetch::Target::Page, url, &Default::default()).await? {
+        let fetched = fetcher.get(crate::fetch::Target::Page, url, &Default::default()).await;
+        if let Err(err @ crate::fetch::FetchError::Blocked { .. }) = &fetched {
+            anyhow::bail!(
+                "{err}\nhint: pages on private or loopback addresses are refused unless the config sets `allow_private_networks = true` under [daemon] (or lists the host in `allow_hosts`); pass it with --config"
+            );
+        }
+        let body = match fetched? {
             crate::fetch::Fetched::Body(body) => body,
             crate::fetch::Fetched::NotModified => anyhow::bail!("{url} answered 304"),
         };

@@ -482,3 +482,17 @@ fn the_demo_runs_against_its_own_sample_site() {
     assert!(!stdout.contains("ALERT  Coastal storm") && !stdout.contains("ALERT  Central bank"), "{stdout}");
     assert!(state.join("alerts.jsonl").exists());
 }
+
+/// Issue 13: a refused loopback page says how to allow it.
+#[test]
+fn explain_on_a_loopback_url_hints_at_allow_private_networks() {
+    let dir = TestDir::new();
+    let output =
+        newswatch(&["explain", "--topic", "us-russia-talks", "--url", "http://127.0.0.1:9/page.html"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("refused by the network guard") && stderr.contains("allow_private_networks = true"),
+        "{stderr}"
+    );
+}
