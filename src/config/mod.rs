@@ -140,11 +140,65 @@ pub struct SinkConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkKind {
     /// Append one JSON object per line to a file.
-    Jsonl { path: PathBuf },
+    Jsonl { path: PathBuf, rotation: Rotation },
     /// POST each alert to a URL.
     Webhook(WebhookConfig),
     /// One JSON line per alert on standard output.
     Stdout,
+}
+
+/// When a JSON Lines log is rotated (renamed to `<path>.1`, older ones shifted up to `.keep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub every: Option<RotateEvery>,
+    /// How many rotated files are kept.
+    pub keep: usize,
+}
+
+impl Default for Rotation {
+    fn default() -> Rotation {
+        Rotation { every: None, keep: DEFAULT_ROTATE_KEEP }
+    }
+}
+
+/// `rotate = "daily"` or a size such as `"100MB"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotateEvery {
+    /// At the first write of a new UTC day.
+    Daily,
+    /// Before a write that would take the file past this many bytes.
+    Bytes(u64),
+}
+
+pub const DEFAULT_ROTATE_KEEP: usize = 7;
+/// `rotate` sizes: 1 KB to 100 GB.
+pub const ROTATE_BYTES_RANGE: (u64, u64) = (1_000, 100_000_000_000);
+
+/// Parses `"daily"` or a size: a number and B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB.
+pub fn parse_rotate(text: &str) -> Result<RotateEvery, String> {
+    let trimmed = text.trim();
+    if trimmed.eq_ignore_ascii_case("daily") {
+        return Ok(RotateEvery::Daily);
+    }
+    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return Err(format!("{text:?} is neither \"daily\" nor a size like \"100MB\"")),
+    };
+    let bytes = number.parse::<u64>().ok().and_then(|n| n.checked_mul(factor));
+    match bytes {
+        Some(bytes) if (ROTATE_BYTES_RANGE.0..=ROTATE_BYTES_RANGE.1).contains(&bytes) => {
+            Ok(RotateEvery::Bytes(bytes))
+        }
+        _ => Err(format!("{text:?} is out of range: from 1KB to 100GB")),
+    }
 }
 
 /// `kind = "webhook"`.
@@ -175,7 +229,7 @@ pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 impl SinkConfig {
     /// A JSON Lines sink at `path` without a name of its own.
     pub fn jsonl(path: PathBuf) -> SinkConfig {
-        let kind = SinkKind::Jsonl { path };
+        let kind = SinkKind::Jsonl { path, rotation: Rotation::default() };
         SinkConfig { name: kind.derived_name(), kind, topics: Vec::new(), min_score: 0.0 }
     }
 
@@ -194,7 +248,7 @@ impl SinkConfig {
 impl SinkKind {
     fn derived_name(&self) -> String {
         match self {
-            SinkKind::Jsonl { path } => format!("jsonl:{}", path.display()),
+            SinkKind::Jsonl { path, .. } => format!("jsonl:{}", path.display()),
             // Webhook URLs often carry a secret in their path: the name shows the host and a
             // short hash, never the URL.
             SinkKind::Webhook(webhook) => {
@@ -242,7 +296,7 @@ impl Config {
     /// The path of the first JSON Lines sink: what `newswatch alerts` reads.
     pub fn alert_log(&self) -> Option<&Path> {
         self.sinks.iter().find_map(|sink| match &sink.kind {
-            SinkKind::Jsonl { path } => Some(path.as_path()),
+            SinkKind::Jsonl { path, .. } => Some(path.as_path()),
             _ => None,
         })
     }

@@ -87,4 +87,6 @@ pub(super) struct RawSink {
     pub(super) timeout: Option<String>,
     pub(super) topics: Option<Vec<String>>,
     pub(super) min_score: Option<f64>,
+    pub(super) rotate: Option<String>,
+    pub(super) keep: Option<i64>,
 }

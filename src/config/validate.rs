@@ -221,6 +221,8 @@ fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) 
         };
         if raw.kind != "jsonl" {
             only_for("path", raw.path.is_some(), "jsonl", problems);
+            only_for("rotate", raw.rotate.is_some(), "jsonl", problems);
+            only_for("keep", raw.keep.is_some(), "jsonl", problems);
         }
         if raw.kind != "webhook" {
             for (field, present) in [
@@ -235,10 +237,23 @@ fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) 
         let sink = match raw.kind.as_str() {
             "jsonl" => match &raw.path {
                 Some(path) if !path.as_os_str().is_empty() => {
-                    if sinks.iter().any(|sink| sink.kind == SinkKind::Jsonl { path: path.clone() }) {
+                    if sinks.iter().any(
+                        |sink| matches!(&sink.kind, SinkKind::Jsonl { path: known, .. } if known == path),
+                    ) {
                         problems.push(key("path"), "the same file is already a sink");
                     }
-                    SinkConfig::jsonl(path.clone())
+                    let every = match raw.rotate.as_deref().map(parse_rotate) {
+                        None => None,
+                        Some(Ok(every)) => Some(every),
+                        Some(Err(reason)) => {
+                            problems.push(key("rotate"), reason);
+                            None
+                        }
+                    };
+                    let keep = problems.count(&key("keep"), raw.keep, DEFAULT_ROTATE_KEEP as u64, (1, 1000))
+                        as usize;
+                    let kind = SinkKind::Jsonl { path: path.clone(), rotation: Rotation { every, keep } };
+                    SinkConfig { name: kind.derived_name(), kind, topics: Vec::new(), min_score: 0.0 }
                 }
                 _ => {
                     problems.push(key("path"), "a jsonl sink needs a path");

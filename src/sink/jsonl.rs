@@ -1,5 +1,9 @@
 //! The JSON Lines sink: appends alerts to a file with `fsync`, repairs a torn last line on
-//! start-up and recognises alerts a crash left written but unmarked; and its reader.
+//! start-up and recognises alerts a crash left written but unmarked, rotates the file daily or
+//! by size (keeping `keep` old ones as `<path>.1` … `<path>.N`); and its reader.
+//!
+//! Rotation happens only at the start of a delivery, after the previous one was marked
+//! delivered, so start-up reconciliation always finds an unmarked alert in the current file.
 
 use super::{BoxFuture, DeliveryError, Sink};
 use crate::alert::Alert;
@@ -19,6 +23,7 @@ const RECONCILE_TAIL_BYTES: u64 = 8 * 1024 * 1024;
 pub struct JsonlSink {
     pub name: String,
     pub path: PathBuf,
+    pub rotation: crate::config::Rotation,
 }
 
 impl JsonlSink {
@@ -66,13 +71,14 @@ impl JsonlSink {
         if let Some(parent) = self.path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io_err)?;
         }
-        let mut file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(io_err)?;
-        let before = file.metadata().map_err(io_err)?.len();
         let mut lines = Vec::new();
         for row in batch {
             lines.extend_from_slice(row.body.as_bytes());
             lines.push(b'\n');
         }
+        self.rotate_if_due(lines.len() as u64).map_err(io_err)?;
+        let mut file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(io_err)?;
+        let before = file.metadata().map_err(io_err)?.len();
         // Written in two parts only so that crash tests can kill the process between them.
         let (first, rest) = lines.split_at(lines.len() / 2);
         let written = file.write_all(first).and_then(|()| {
@@ -84,6 +90,46 @@ impl JsonlSink {
             return Err(io_err(source));
         }
         crate::fault::point("deliver-before-mark");
+        Ok(())
+    }
+}
+
+impl JsonlSink {
+    /// Rotates the file when its rotation is due before `incoming` more bytes are written.
+    fn rotate_if_due(&self, incoming: u64) -> std::io::Result<()> {
+        use crate::config::RotateEvery;
+        let Some(every) = self.rotation.every else { return Ok(()) };
+        let meta = match std::fs::metadata(&self.path) {
+            Ok(meta) if meta.len() > 0 => meta,
+            _ => return Ok(()), // nothing to rotate yet
+        };
+        let due = match every {
+            RotateEvery::Bytes(limit) => meta.len().saturating_add(incoming) > limit,
+            RotateEvery::Daily => meta.modified().is_ok_and(|modified| {
+                let written: chrono::DateTime<chrono::Utc> = modified.into();
+                written.date_naive() < chrono::Utc::now().date_naive()
+            }),
+        };
+        if !due {
+            return Ok(());
+        }
+        let numbered = |n: usize| {
+            let mut name = self.path.as_os_str().to_owned();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        match std::fs::remove_file(numbered(self.rotation.keep)) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+        for n in (1..self.rotation.keep).rev() {
+            match std::fs::rename(numbered(n), numbered(n + 1)) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
+        }
+        std::fs::rename(&self.path, numbered(1))?;
+        tracing::info!(path = %self.path.display(), "rotated the alert log");
         Ok(())
     }
 }
@@ -143,7 +189,11 @@ mod tests {
     async fn reconcile_cuts_a_torn_line_and_skips_what_is_already_written() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state")).unwrap();
-        let sink = JsonlSink { name: "s".into(), path: dir.path().join("alerts.jsonl") };
+        let sink = JsonlSink {
+            name: "s".into(),
+            path: dir.path().join("alerts.jsonl"),
+            rotation: Default::default(),
+        };
         let record = |key: &str, id: &str| ItemRecord {
             key: key.into(),
             feed: "f".into(),
@@ -170,9 +220,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alerts.jsonl");
         std::os::unix::fs::symlink("/dev/full", &path).unwrap();
-        let sink = JsonlSink { name: "s".into(), path };
+        let sink = JsonlSink { name: "s".into(), path, rotation: Default::default() };
         let batch = [Pending { seq: 1, alert_id: "a".into(), body: "{\"id\":\"a\"}".into() }];
         let err = sink.deliver(&batch).await.unwrap_err();
         assert!(err.to_string().contains("cannot write alert log"), "{err}");
+    }
+
+    #[test]
+    fn a_log_past_its_size_is_rotated_and_only_keep_files_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        let rotation =
+            crate::config::Rotation { every: Some(crate::config::RotateEvery::Bytes(1000)), keep: 2 };
+        let sink = JsonlSink { name: "s".into(), path: path.clone(), rotation };
+        let row = |n: i64| Pending {
+            seq: n,
+            alert_id: format!("a{n}"),
+            body: format!("{{\"id\":\"a{n}\",\"pad\":\"{}\"}}", "x".repeat(600)),
+        };
+        for n in 1..=4 {
+            sink.append(&[row(n)]).unwrap();
+        }
+        let ids = |file: &Path| std::fs::read_to_string(file).unwrap().lines().count();
+        assert_eq!(ids(&path), 1, "each ~620-byte line pushes the 1000-byte file over: rotated before it");
+        assert!(dir.path().join("alerts.jsonl.1").exists() && dir.path().join("alerts.jsonl.2").exists());
+        assert!(!dir.path().join("alerts.jsonl.3").exists(), "keep = 2");
+        let newest_rotated = std::fs::read_to_string(dir.path().join("alerts.jsonl.1")).unwrap();
+        assert!(newest_rotated.contains("\"a3\""), "{newest_rotated}");
+        assert!(std::fs::read_to_string(&path).unwrap().contains("\"a4\""));
     }
 }

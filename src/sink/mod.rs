@@ -68,7 +68,9 @@ pub enum DeliveryError {
 /// The sink a configuration entry describes.
 pub fn from_config(config: &SinkConfig) -> Arc<dyn Sink> {
     match &config.kind {
-        SinkKind::Jsonl { path } => Arc::new(JsonlSink { name: config.name.clone(), path: path.clone() }),
+        SinkKind::Jsonl { path, rotation } => {
+            Arc::new(JsonlSink { name: config.name.clone(), path: path.clone(), rotation: *rotation })
+        }
         SinkKind::Webhook(webhook) => Arc::new(WebhookSink::new(config.name.clone(), webhook.clone())),
         SinkKind::Stdout => Arc::new(StdoutSink { name: config.name.clone() }),
     }

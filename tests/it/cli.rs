@@ -496,3 +496,71 @@ fn explain_on_a_loopback_url_hints_at_allow_private_networks() {
         "{stderr}"
     );
 }
+
+/// Issue 13: `alerts --follow` sees a line the daemon appends after the daemon rotated the log
+/// (`rotate = "1KB"`: the next batch rotates the file first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_follow_sees_the_daemons_append_across_its_rotation() {
+    use std::io::{BufRead, BufReader};
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let second = crate::support::talks_feed(&[server.url("/articles/second.html")]);
+    server.ok("/second.xml", second, "application/rss+xml");
+    let dir = TestDir::new();
+    dir.write_config(&[("wire", server.url("/talks.xml"))], "per_host_rate = 0");
+    let text_config = std::fs::read_to_string(dir.config_path()).unwrap().replace(
+        "[[sinks]]\nkind = \"jsonl\"\n",
+        "[[sinks]]\nkind = \"jsonl\"\nrotate = \"1KB\"\nkeep = 3\n",
+    );
+    std::fs::write(dir.config_path(), text_config).unwrap();
+    let mut daemon = dir.spawn_daemon(false);
+    dir.wait_for_alerts(2).await;
+    let first_ids: Vec<String> = dir.alerts().into_iter().map(|alert| alert.id).collect();
+
+    let config = dir.config_path().display().to_string();
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        .args(["alerts", "--config", &config, "--follow", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let next_id = || {
+        let line = lines_rx.recv_timeout(Duration::from_secs(20)).expect("a line within 20 s");
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()["id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(vec![next_id(), next_id()], first_ids);
+    // A new feed, added by a reload: its alert goes to a freshly rotated log.
+    let dir_ref = &dir;
+    let output = tokio::task::block_in_place(|| {
+        newswatch(
+            &[
+                "feeds",
+                "add",
+                "--config",
+                &config,
+                &server.url("/second.xml"),
+                "--name",
+                "second",
+                "--reload",
+            ],
+            dir_ref,
+        )
+    });
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let appended = next_id();
+    assert!(!first_ids.contains(&appended));
+    assert!(dir.path().join("alerts.jsonl.1").exists(), "the daemon rotated the log");
+    follow.kill().unwrap();
+    let _ = follow.wait();
+    let _ = Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status();
+    assert!(daemon.wait().unwrap().success());
+    // The reader reads across the rotation.
+    let output = newswatch(&["alerts", "--config", &config, "--format", "json"], &dir);
+    assert_eq!(text(&output.stdout).lines().count(), 3);
+}
