@@ -223,8 +223,10 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
         Ok(Fetched::Body(body)) => {
             let bytes_len = body.bytes.len();
             let feed_url = feed.url.clone();
+            // The cap is applied inside the parser, before entries are built.
+            let max_items = ctx.max_items_per_poll;
             let parsed = tokio::task::spawn_blocking(move || {
-                feed::parse(&body.bytes, &feed_url, body.charset.as_deref())
+                feed::parse_capped(&body.bytes, &feed_url, body.charset.as_deref(), max_items)
                     .map(|parsed| (parsed, body.validators))
             })
             .await;

@@ -32,9 +32,13 @@ pub(crate) struct Prepared<'a> {
     pub root: Root,
     pub repairs: Vec<&'static str>,
     /// `<item>`/`<entry>` start tags outside CDATA and comments: how many items the document
-    /// plainly has, to notice a parser that silently read fewer.
+    /// plainly has (up to the cap), to notice a parser that silently read fewer.
     pub item_tags: usize,
 }
+
+/// Elements deeper than this are not tracked for closing a truncated document (feeds nest a
+/// handful deep; the fallback extractor tracks the same depth).
+const MAX_OPEN_ELEMENTS: usize = 64;
 
 const RSS090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
 const RSS10_NS: &str = "http://purl.org/rss/1.0/";
@@ -47,8 +51,11 @@ struct Edit {
     replacement: Cow<'static, str>,
 }
 
-/// Repairs `text` (already decoded) for feed-rs.
-pub(crate) fn prepare(text: Cow<'_, str>) -> Prepared<'_> {
+/// Repairs `text` (already decoded) for feed-rs, keeping at most `max_items` items: the document
+/// is cut just before the start tag of item `max_items + 1` and the elements open there are
+/// closed, so no parser ever builds more entries than the cap, whatever the input holds (a
+/// million `<item/>` costs a scan, not a million entries).
+pub(crate) fn prepare(text: Cow<'_, str>, max_items: usize) -> Prepared<'_> {
     let mut repairs = Vec::new();
     let mut edits = Vec::new();
     let source: &str = &text;
@@ -66,6 +73,7 @@ pub(crate) fn prepare(text: Cow<'_, str>) -> Prepared<'_> {
     let mut root = Root::Missing;
     let mut root_tag_end = bytes.len();
     let mut rss_root = false;
+    let mut open: Vec<&str> = Vec::new();
     while pos < bytes.len() {
         let Some(offset) = memchr::memchr(b'<', &bytes[pos..]) else {
             break;
@@ -91,6 +99,9 @@ pub(crate) fn prepare(text: Cow<'_, str>) -> Prepared<'_> {
             root_tag_end = tag.end;
             root = classify_root(&tag);
             rss_root = matches!(root, Root::Rss { .. }) && !tag.self_closing(source);
+            if !tag.self_closing(source) {
+                open.push(tag.name);
+            }
             fix_root(source, &tag, &root, &mut edits, &mut repairs);
             pos = tag.end;
             break;
@@ -104,19 +115,56 @@ pub(crate) fn prepare(text: Cow<'_, str>) -> Prepared<'_> {
         let close =
             memchr::memmem::rfind(bytes, b"</rss").filter(|c| *c >= root_tag_end).unwrap_or(bytes.len());
         edits.push(Edit { start: close, end: close, replacement: Cow::Borrowed("</channel>") });
+        open.push("channel");
     }
 
-    let item_tags = scan_body(source, pos, &mut edits, &mut repairs);
+    let scan = scan_body(source, pos, &mut edits, &mut repairs, open, max_items);
+    if let Some(truncation) = scan.truncation {
+        repairs.push("items-beyond-cap-ignored");
+        // Repairs past the cut would apply to text that is gone.
+        edits.retain(|edit| edit.start < truncation.at);
+        edits.push(Edit {
+            start: truncation.at,
+            end: bytes.len(),
+            replacement: Cow::Owned(truncation.closing),
+        });
+    }
+    let item_tags = scan.item_tags;
 
     let text = apply(text, cut, edits);
     Prepared { text, root, repairs, item_tags }
 }
 
+/// What [`scan_body`] found.
+struct Scan {
+    item_tags: usize,
+    truncation: Option<Truncation>,
+}
+
+/// Where the document is cut (the start of the first item over the cap) and the end tags that
+/// close the elements open there.
+struct Truncation {
+    at: usize,
+    closing: String,
+}
+
 /// Scans the body: fixes `&` and character references, drops misplaced XML declarations,
-/// closes a CDATA section left open at the end, and counts item start tags.
-fn scan_body(source: &str, mut pos: usize, edits: &mut Vec<Edit>, repairs: &mut Vec<&'static str>) -> usize {
+/// closes a CDATA section left open at the end, and counts item start tags. `open` holds the
+/// elements open where the body starts (the root, and a `<channel>` we inserted); the scan
+/// tracks open elements so it can stop at item `max_items + 1` and close what is open there.
+fn scan_body<'a>(
+    source: &'a str,
+    mut pos: usize,
+    edits: &mut Vec<Edit>,
+    repairs: &mut Vec<&'static str>,
+    mut open: Vec<&'a str>,
+    max_items: usize,
+) -> Scan {
     let bytes = source.as_bytes();
     let mut item_tags = 0;
+    let mut truncation = None;
+    // Elements opened beyond MAX_OPEN_ELEMENTS are counted, not named.
+    let mut untracked = 0usize;
     let mut ampersands_fixed = false;
     let mut entities_fixed = false;
     let mut char_refs_fixed = false;
@@ -167,8 +215,14 @@ fn scan_body(source: &str, mut pos: usize, edits: &mut Vec<Edit>, repairs: &mut 
             pos = end;
         } else {
             if is_item_tag(rest) {
+                if item_tags == max_items {
+                    let closing = open.iter().rev().map(|name| format!("</{name}>")).collect();
+                    truncation = Some(Truncation { at: pos, closing });
+                    break;
+                }
                 item_tags += 1;
             }
+            track_element(source, pos, &mut open, &mut untracked);
             pos += 1;
         }
     }
@@ -181,7 +235,41 @@ fn scan_body(source: &str, mut pos: usize, edits: &mut Vec<Edit>, repairs: &mut 
     if char_refs_fixed {
         repairs.push("invalid-char-reference");
     }
-    item_tags
+    Scan { item_tags, truncation }
+}
+
+/// Updates the open elements for the tag at `pos` (`<name …>`, `<name/>` or `</name>`; other
+/// `<!…>`/`<?…>` constructs and stray `<` change nothing). An end tag closes up to its nearest
+/// open namesake, as lenient parsers do; one with no namesake is ignored.
+fn track_element<'a>(source: &'a str, pos: usize, open: &mut Vec<&'a str>, untracked: &mut usize) {
+    let bytes = source.as_bytes();
+    match bytes.get(pos + 1) {
+        Some(b'/') => {
+            let name_start = pos + 2;
+            let name_end = bytes[name_start..]
+                .iter()
+                .position(|b| b.is_ascii_whitespace() || *b == b'>')
+                .map_or(bytes.len(), |p| name_start + p);
+            let name = &source[name_start..name_end];
+            if *untracked > 0 {
+                *untracked -= 1;
+            } else if let Some(index) = open.iter().rposition(|open_name| *open_name == name) {
+                open.truncate(index);
+            }
+        }
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' || *b == b':' => {
+            let tag = StartTag::parse(source, pos);
+            if tag.self_closing(source) {
+                return;
+            }
+            if open.len() >= MAX_OPEN_ELEMENTS || *untracked > 0 {
+                *untracked += 1;
+            } else {
+                open.push(tag.name);
+            }
+        }
+        _ => {}
+    }
 }
 
 enum RefKind {
@@ -485,7 +573,7 @@ mod tests {
     use super::*;
 
     fn run(text: &str) -> (String, Vec<&'static str>, Root) {
-        let prepared = prepare(Cow::Borrowed(text));
+        let prepared = prepare(Cow::Borrowed(text), usize::MAX);
         (prepared.text.into_owned(), prepared.repairs, prepared.root)
     }
 
@@ -501,7 +589,7 @@ mod tests {
     fn well_formed_input_is_not_copied() {
         let source =
             "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><item>a &amp; b</item></channel></rss>";
-        let prepared = prepare(Cow::Borrowed(source));
+        let prepared = prepare(Cow::Borrowed(source), usize::MAX);
         assert!(matches!(prepared.text, Cow::Borrowed(_)));
         assert!(prepared.repairs.is_empty());
         assert_eq!(prepared.item_tags, 1);
@@ -590,8 +678,40 @@ mod tests {
     #[test]
     fn items_are_counted_with_or_without_prefix() {
         let prepared =
-            prepare(Cow::Borrowed("<feed><entry/><atom:entry>x</atom:entry><entryx/><items/></feed>"));
+            prepare(Cow::Borrowed("<feed><entry/><atom:entry>x</atom:entry><entryx/><items/></feed>"), 10);
         assert_eq!(prepared.item_tags, 2);
         assert_eq!(prepared.root, Root::Atom { atom03: false });
+    }
+
+    #[test]
+    fn items_over_the_cap_are_cut_and_open_elements_closed() {
+        // A million empty items: the prepared text keeps three and closes channel and rss.
+        let mut doc = String::from("<rss version=\"2.0\"><channel><title>t</title>");
+        doc.push_str(&"<item/>".repeat(1_000_000));
+        doc.push_str("</channel></rss>");
+        let prepared = prepare(Cow::Borrowed(&doc), 3);
+        assert_eq!(
+            prepared.text,
+            "<rss version=\"2.0\"><channel><title>t</title><item/><item/><item/></channel></rss>"
+        );
+        assert_eq!(prepared.item_tags, 3);
+        assert!(prepared.repairs.contains(&"items-beyond-cap-ignored"));
+
+        // Nested markup, a prefixed root, an inserted <channel>, repairs past the cut dropped.
+        let rdf = "<rdf:RDF><channel><title>c</title></channel><item><title>a<b>x</b></title></item>\
+                   <item><title>&amp; & more</title></item></rdf:RDF>";
+        assert_eq!(
+            prepare(Cow::Borrowed(rdf), 1).text,
+            "<rdf:RDF><channel><title>c</title></channel><item><title>a<b>x</b></title></item>\
+                   </rdf:RDF>"
+        );
+        let (bare, _, _) = run("<rss><item><title>a</title></item><item>b</item></rss>");
+        assert!(bare.contains("<channel>"), "{bare}");
+        let cut = prepare(Cow::Borrowed("<rss><item><title>a</title></item><item>b</item></rss>"), 1);
+        assert_eq!(cut.text, "<rss version=\"2.0\"><channel><item><title>a</title></item></channel></rss>");
+        // At the cap exactly, nothing is cut.
+        let exact = prepare(Cow::Borrowed("<feed><entry/><entry/></feed>"), 2);
+        assert_eq!(exact.text, "<feed><entry/><entry/></feed>");
+        assert!(exact.repairs.is_empty());
     }
 }
