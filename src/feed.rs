@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use url::Url;
 
-pub use normalise::{MAX_SUMMARY_CHARS, MAX_TITLE_CHARS};
+pub use normalise::{MAX_FUTURE, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS};
 
 /// At most this many entries are returned per document (the first ones, which in every feed
 /// format are the newest); a 500,000-item document costs no more downstream than a normal one.
@@ -113,12 +113,15 @@ fn parse_document(
         Some(_) => extract_xml(text, feed_url, max_entries)?,
     };
     repairs.extend(extracted.repairs);
+    let now = chrono::Utc::now();
+    let mut dropped = normalise::DroppedDates::default();
     let entries = extracted
         .entries
         .into_iter()
         .take(max_entries)
-        .map(|raw| normalise::normalise(raw, feed_url))
+        .map(|raw| normalise::normalise(raw, feed_url, now, &mut dropped))
         .collect();
+    repairs.extend(dropped.note());
     Ok(ParsedFeed { format: extracted.format, encoding, repairs, entries })
 }
 

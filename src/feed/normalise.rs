@@ -3,7 +3,7 @@
 
 use super::plain::html_to_plain;
 use crate::model::Entry;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -12,6 +12,52 @@ use url::Url;
 pub const MAX_TITLE_CHARS: usize = 1_000;
 /// Summaries longer than this are cut (a full article in `content:encoded` is kept up to here).
 pub const MAX_SUMMARY_CHARS: usize = 20_000;
+
+/// A date later than this past the parse time is dropped: a clock or zone mistake can put a
+/// story hours ahead, never days, and a far-future date would sort it first forever.
+pub const MAX_FUTURE: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// Dates dropped while normalising one document, by reason; reported as a repair note.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DroppedDates {
+    /// Entries with a date outside years 0000–9999 once in UTC: RFC 3339 (and so the alert
+    /// line) cannot state it.
+    pub out_of_range: usize,
+    /// Entries with a date more than [`MAX_FUTURE`] after the parse time.
+    pub future: usize,
+}
+
+impl DroppedDates {
+    /// The repair note, e.g. "dates-dropped (2 beyond RFC 3339's years, 1 in the future)".
+    pub fn note(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.out_of_range > 0 {
+            parts.push(format!("{} beyond RFC 3339's years", self.out_of_range));
+        }
+        if self.future > 0 {
+            parts.push(format!("{} more than a day in the future", self.future));
+        }
+        (!parts.is_empty()).then(|| format!("dates-dropped ({})", parts.join(", ")))
+    }
+
+    /// The entry's dates with the ones it may not carry dropped; each entry counts once per
+    /// reason (RSS readers set both dates from one `pubDate`).
+    fn keep(&mut self, raw: &mut RawEntry, now: DateTime<Utc>) {
+        let (mut out_of_range, mut future) = (false, false);
+        for date in [&mut raw.published, &mut raw.updated] {
+            let Some(value) = *date else { continue };
+            if !(0..=9999).contains(&value.year()) {
+                out_of_range = true;
+                *date = None;
+            } else if now.checked_add_signed(MAX_FUTURE).is_some_and(|latest| value > latest) {
+                future = true;
+                *date = None;
+            }
+        }
+        self.out_of_range += usize::from(out_of_range);
+        self.future += usize::from(future);
+    }
+}
 
 /// Query parameters that only track the reader, removed from canonical links.
 const TRACKING_PARAMS: &[&str] =
@@ -44,8 +90,16 @@ pub(crate) struct RawLink {
     pub base: Option<Url>,
 }
 
-/// Normalises one raw entry from the feed at `feed_url`.
-pub(crate) fn normalise(raw: RawEntry, feed_url: &Url) -> Entry {
+/// Normalises one raw entry from the feed at `feed_url`, parsed at `now`. Dates RFC 3339 cannot
+/// state (year 9999 at −14:00 is year 10000 in UTC) or more than [`MAX_FUTURE`] ahead of `now`
+/// are dropped and counted in `dropped`: the entry is then undated, like one without a date.
+pub(crate) fn normalise(
+    mut raw: RawEntry,
+    feed_url: &Url,
+    now: DateTime<Utc>,
+    dropped: &mut DroppedDates,
+) -> Entry {
+    dropped.keep(&mut raw, now);
     let link = choose_link(&raw, feed_url);
     let title = cut(html_to_plain(raw.title.as_deref().unwrap_or("")), MAX_TITLE_CHARS);
     let summary_source = raw
@@ -268,7 +322,7 @@ mod tests {
             ],
             ..RawEntry::default()
         };
-        let entry = normalise(raw, &feed());
+        let entry = normalise(raw, &feed(), Utc::now(), &mut DroppedDates::default());
         assert_eq!(entry.title, "Lavrov & Rubio");
         assert_eq!(entry.summary, "Talks in Riyadh");
         assert_eq!(entry.authors, ["Jane Doe"]);
@@ -279,8 +333,32 @@ mod tests {
     #[test]
     fn permalink_guid_serves_as_link() {
         let raw = RawEntry { id: Some("https://news.example/p/1#x".into()), ..RawEntry::default() };
-        let entry = normalise(raw, &feed());
+        let entry = normalise(raw, &feed(), Utc::now(), &mut DroppedDates::default());
         assert_eq!(entry.link.as_ref().map(Url::as_str), Some("https://news.example/p/1"));
         assert_eq!(entry.key, "id:https://news.example/p/1#x");
+    }
+
+    #[test]
+    fn dates_rfc3339_cannot_state_or_far_in_the_future_are_dropped_and_counted() {
+        let now = Utc::now();
+        let date = |text: &str| super::super::dates::parse_date(text);
+        let raw = |published, updated| RawEntry { published, updated, ..RawEntry::default() };
+        let mut dropped = DroppedDates::default();
+        // Year 9999 at -14:00 is year 10000 in UTC: `+10000-…` would leak into the alert line.
+        let beyond = date("9999-12-31T23:00:00-14:00");
+        assert!(beyond.is_some_and(|d| d.year() == 10_000));
+        let entry = normalise(raw(beyond, date("2025-02-18T10:00:00Z")), &feed(), now, &mut dropped);
+        assert_eq!(entry.published, None);
+        assert_eq!(entry.updated, date("2025-02-18T10:00:00Z"));
+        let in_a_week = Some(now + chrono::TimeDelta::days(7));
+        let in_an_hour = Some(now + chrono::TimeDelta::hours(1));
+        let entry = normalise(raw(in_a_week, in_an_hour), &feed(), now, &mut dropped);
+        assert_eq!((entry.published, entry.updated), (None, in_an_hour));
+        assert_eq!(dropped, DroppedDates { out_of_range: 1, future: 1 });
+        assert_eq!(
+            dropped.note().as_deref(),
+            Some("dates-dropped (1 beyond RFC 3339's years, 1 more than a day in the future)")
+        );
+        assert_eq!(DroppedDates::default().note(), None);
     }
 }

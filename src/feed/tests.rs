@@ -740,3 +740,23 @@ fn a_million_items_are_cut_at_the_cap_before_parsing() {
     assert_eq!(parsed.entries.len(), 1);
     assert!(parsed.repairs.is_empty(), "{:?}", parsed.repairs);
 }
+
+#[test]
+fn impossible_and_far_future_dates_are_dropped_and_said_so() {
+    // Issue 11: year 9999 at -14:00 became `+10000-…` in `published`.
+    let doc = "<rss version=\"2.0\"><channel>\
+        <item><guid>a</guid><pubDate>Fri, 31 Dec 9999 23:00:00 -1400</pubDate></item>\
+        <item><guid>b</guid><pubDate>Mon, 01 Jan 2224 00:00:00 GMT</pubDate></item>\
+        <item><guid>c</guid><pubDate>Tue, 18 Feb 2025 10:00:00 GMT</pubDate></item></channel></rss>";
+    let parsed = parse(doc.as_bytes(), &feed_url(), None).expect("a feed");
+    let published: Vec<Option<String>> =
+        parsed.entries.iter().map(|entry| entry.published.map(|date| date.to_rfc3339())).collect();
+    assert_eq!(published, [None, None, Some("2025-02-18T10:00:00+00:00".to_string())]);
+    assert!(
+        parsed.repairs.contains(
+            &"dates-dropped (1 beyond RFC 3339's years, 1 more than a day in the future)".to_string()
+        ),
+        "{:?}",
+        parsed.repairs
+    );
+}
