@@ -123,7 +123,16 @@ pub(crate) fn normalise(
 
 /// Our key: the guid/id when there is one, else the canonical link, else a hash of the feed
 /// URL, title and date (summary too when there is no title) — the same input always gives the
-/// same key. Opaque ids ("12345") are scoped by the feed URL so two feeds cannot collide.
+/// same key.
+///
+/// Scope rule: a key names either something global or something of ONE feed, and no feed can
+/// write a key in another feed's scope. URI ids (`tag:`, `urn:`, `https:`) are global: the same
+/// story in two feeds is one item. Opaque ids ("12345") belong to their feed: `id:<feed URL>#<id>`.
+/// A URI id shaped like that (an http(s) URI with a `#` followed by text that is not itself a
+/// URI) could be feed B's URL and an opaque id of B's, published by feed A to make B's story
+/// look seen; such ids get the `uri:` prefix instead of `id:`, which no opaque id ever has.
+/// Keys that existed before the rule keep their form, except those URI ids (their items are
+/// still found seen by link when they have one).
 pub(crate) fn make_key(
     id: Option<&str>,
     link: Option<&Url>,
@@ -134,7 +143,13 @@ pub(crate) fn make_key(
 ) -> String {
     if let Some(id) = id.map(str::trim).filter(|id| !id.is_empty()) {
         let id = cut(id.to_string(), 2_000);
-        return if looks_global(&id) { format!("id:{id}") } else { format!("id:{feed_url}#{id}") };
+        return if !looks_global(&id) {
+            format!("id:{feed_url}#{id}")
+        } else if could_shadow_opaque(&id) {
+            format!("uri:{id}")
+        } else {
+            format!("id:{id}")
+        };
     }
     if let Some(link) = link {
         return format!("link:{link}");
@@ -152,6 +167,13 @@ pub(crate) fn make_key(
         hasher.update(date.to_rfc3339().as_bytes());
     }
     format!("hash:{}", hex::encode(&hasher.finalize()[..16]))
+}
+
+/// Whether a global id has the shape of an opaque key `<feed URL>#<opaque id>`: an http(s) URI
+/// where some `#` is followed by text that is not a URI (the opaque id may itself hold a `#`).
+fn could_shadow_opaque(id: &str) -> bool {
+    (id.starts_with("http://") || id.starts_with("https://"))
+        && id.match_indices('#').any(|(at, _)| !looks_global(&id[at + 1..]))
 }
 
 /// An id that is unique on its own: a URI with a scheme (`http:`, `tag:`, `urn:`).
@@ -299,6 +321,31 @@ mod tests {
     }
 
     #[test]
+    fn no_id_of_one_feed_can_name_another_feeds_opaque_id() {
+        let b = Url::parse("https://b.example/rss.xml").expect("static URL");
+        let victim = make_key(Some("12345"), None, &b, "t", "", None);
+        assert_eq!(victim, "id:https://b.example/rss.xml#12345", "opaque keys keep their form");
+        let a = feed();
+        for forged in [
+            "https://b.example/rss.xml#12345",
+            "http://b.example/rss.xml#12345",
+            "https://b.example/rss.xml#a#b",
+            "https://b.example/rss.xml#",
+        ] {
+            let key = make_key(Some(forged), None, &a, "t", "", None);
+            assert!(key.starts_with("uri:"), "{forged}: {key}");
+            assert_ne!(key, victim);
+        }
+        // Global ids without that shape keep their key, in every feed.
+        for global in
+            ["tag:b.example,2025:1", "urn:uuid:1", "https://b.example/p/1", "https://b.example/p#tag:x"]
+        {
+            assert_eq!(make_key(Some(global), None, &a, "t", "", None), format!("id:{global}"));
+            assert_eq!(make_key(Some(global), None, &b, "t", "", None), format!("id:{global}"));
+        }
+    }
+
+    #[test]
     fn entry_fields_are_plain_text() {
         let raw = RawEntry {
             title: Some("<b>Lavrov</b> &amp; Rubio".into()),
@@ -335,7 +382,7 @@ mod tests {
         let raw = RawEntry { id: Some("https://news.example/p/1#x".into()), ..RawEntry::default() };
         let entry = normalise(raw, &feed(), Utc::now(), &mut DroppedDates::default());
         assert_eq!(entry.link.as_ref().map(Url::as_str), Some("https://news.example/p/1"));
-        assert_eq!(entry.key, "id:https://news.example/p/1#x");
+        assert_eq!(entry.key, "uri:https://news.example/p/1#x", "shaped like an opaque key");
     }
 
     #[test]
