@@ -427,6 +427,7 @@ fn item_record(message: &Classified, now: DateTime<Utc>, sinks: &[String]) -> It
         verdicts,
         alerts: outbox,
         commit: item.batch.finish_one(),
+        fingerprint: crate::feed::fingerprint(&item.entry),
     }
 }
 

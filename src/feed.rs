@@ -28,6 +28,33 @@ pub use normalise::{MAX_FUTURE, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS};
 /// format are the newest); a 500,000-item document costs no more downstream than a normal one.
 pub const MAX_ENTRIES: usize = 1000;
 
+/// Title and summary together shorter than this give no fingerprint: too little text to say
+/// two items are one ("Update", "Live").
+const MIN_FINGERPRINT_CHARS: usize = 40;
+
+/// An entry's content fingerprint: a hash of its title and summary (already plain text with
+/// whitespace collapsed), or `None` when either is empty or together they are shorter than
+/// `MIN_FINGERPRINT_CHARS`. Within one feed, an entry with a fingerprint the feed already had
+/// is the same item whatever its key: a guid that changes on every poll does not make the same
+/// text new again. Across feeds fingerprints are not compared (two outlets may share a wire
+/// headline and summary, and links already join those).
+pub fn fingerprint(entry: &Entry) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let (title, summary) = (entry.title.trim(), entry.summary.trim());
+    if title.is_empty()
+        || summary.is_empty()
+        || title.chars().count() + summary.chars().count() < MIN_FINGERPRINT_CHARS
+    {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(b"fingerprint-v1\0");
+    hasher.update(title.to_lowercase().as_bytes());
+    hasher.update([0]);
+    hasher.update(summary.to_lowercase().as_bytes());
+    Some(hex::encode(&hasher.finalize()[..16]))
+}
+
 /// What a feed document gave.
 #[derive(Debug, Clone)]
 pub struct ParsedFeed {

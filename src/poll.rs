@@ -375,10 +375,16 @@ async fn send_items(
     };
     let keys: Vec<(String, Option<String>)> =
         entries.iter().map(|entry| (entry.key.clone(), entry.link.as_ref().map(Url::to_string))).collect();
+    let fingerprints: Vec<Option<String>> = entries.iter().map(feed::fingerprint).collect();
+    let name = feed.name.clone();
     let unseen = blocking(&ctx.store, move |store| {
         let refs: Vec<(&str, Option<&str>)> =
             keys.iter().map(|(key, link)| (key.as_str(), link.as_deref())).collect();
-        store.unseen(&refs)
+        let unseen = store.unseen(&refs)?;
+        // The same title and summary under a new guid is not a new item of this feed.
+        let fingerprints: Vec<Option<&str>> = fingerprints.iter().map(Option::as_deref).collect();
+        let known = store.fingerprints_seen(&name, &fingerprints)?;
+        Ok(unseen.into_iter().zip(known).map(|(unseen, known)| unseen && !known).collect::<Vec<bool>>())
     })
     .await;
     let unseen = match unseen {

@@ -52,6 +52,43 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(sink, seq) WHERE delivered_at IS NULL;
 "#;
 
+// ---- Content fingerprints (issue 11): one table and its queries, kept together here so the
+// schema migration can take them over as they are. A row says: this feed already had an item
+// with this title and summary (`feed::fingerprint`), under `key`. Rows are only added, in the
+// transaction that marks their item seen.
+const FINGERPRINT_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS seen_fingerprints (
+    feed          TEXT NOT NULL,
+    fingerprint   TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    first_seen_at INTEGER NOT NULL,
+    PRIMARY KEY (feed, fingerprint)
+) WITHOUT ROWID;
+"#;
+
+/// Whether `feed` already had an item with this fingerprint.
+fn fingerprint_seen(conn: &Connection, feed: &str, fingerprint: Option<&str>) -> rusqlite::Result<bool> {
+    match fingerprint {
+        Some(fingerprint) => conn
+            .prepare_cached("SELECT 1 FROM seen_fingerprints WHERE feed = ?1 AND fingerprint = ?2")?
+            .exists([feed, fingerprint]),
+        None => Ok(false),
+    }
+}
+
+/// Remembers an item's fingerprint (the first item with it keeps the row).
+fn insert_fingerprint(conn: &Connection, record: &ItemRecord, now: i64) -> rusqlite::Result<()> {
+    if let Some(fingerprint) = &record.fingerprint {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO seen_fingerprints (feed, fingerprint, key, first_seen_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![record.feed, fingerprint, record.key, now])?;
+    }
+    Ok(())
+}
+// ---- end of content fingerprints
+
 /// What went wrong with the state directory or database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -139,6 +176,9 @@ pub struct ItemRecord {
     pub alerts: Vec<OutboxAlert>,
     /// Set on the last item of a response.
     pub commit: Option<FeedCommit>,
+    /// `feed::fingerprint` of the entry: an item of the same feed with the same fingerprint
+    /// is a duplicate whatever its key.
+    pub fingerprint: Option<String>,
 }
 
 /// One pending alert for one sink.
@@ -280,8 +320,23 @@ impl Store {
         Ok(out)
     }
 
+    /// For each fingerprint, whether `feed` already had an item with it (None: never).
+    pub fn fingerprints_seen(
+        &self,
+        feed: &str,
+        fingerprints: &[Option<&str>],
+    ) -> Result<Vec<bool>, StoreError> {
+        let conn = self.conn();
+        let mut out = Vec::with_capacity(fingerprints.len());
+        for fingerprint in fingerprints {
+            out.push(fingerprint_seen(&conn, feed, *fingerprint)?);
+        }
+        Ok(out)
+    }
+
     /// Records items in ONE transaction: each is marked seen (unless its key or link already
-    /// is), with its verdicts and outbox alerts; validators of completed responses are stored.
+    /// is, or its feed already had its fingerprint), with its verdicts and outbox alerts;
+    /// validators of completed responses are stored.
     pub fn record_items(&self, records: &[ItemRecord], now: i64) -> Result<Vec<Recorded>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -298,7 +353,9 @@ impl Store {
                  ON CONFLICT(name) DO UPDATE SET items_seen = items_seen + 1",
             )?;
             for record in records {
-                if is_seen(&tx, &record.key, record.link.as_deref())? {
+                if is_seen(&tx, &record.key, record.link.as_deref())?
+                    || fingerprint_seen(&tx, &record.feed, record.fingerprint.as_deref())?
+                {
                     outcomes.push(Recorded::Duplicate);
                 } else {
                     insert_seen.execute(params![
@@ -308,6 +365,7 @@ impl Store {
                         now,
                         record.verdicts
                     ])?;
+                    insert_fingerprint(&tx, record, now)?;
                     count_seen.execute([&record.feed])?;
                     for alert in &record.alerts {
                         insert_alert.execute(params![alert.alert_id, alert.sink, alert.body, now])?;
@@ -436,6 +494,7 @@ fn open_checked(path: &Path, read_only: bool) -> Result<Connection, StoreError> 
         // FULL: a committed alert survives power loss, not only a process crash.
         conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
         conn.execute_batch(SCHEMA)
+            .and_then(|()| conn.execute_batch(FINGERPRINT_SCHEMA))
             .map_err(|err| if is_corruption(&err) { corrupt(err.to_string()) } else { open_err(err) })?;
     }
     Ok(conn)
@@ -467,6 +526,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             commit: None,
+            fingerprint: None,
         }
     }
 
@@ -493,6 +553,30 @@ mod tests {
         assert_eq!(store.prune_delivered(3).unwrap(), 0, "delivered at 3 is not before 3");
         assert_eq!(store.prune_delivered(4).unwrap(), 1);
         assert_eq!(store.counts().unwrap(), (0, 2), "seen items stay");
+    }
+
+    #[test]
+    fn an_item_with_a_fingerprint_its_feed_already_had_is_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let with = |key: &str, feed: &str| ItemRecord {
+            feed: feed.into(),
+            fingerprint: Some("fp".into()),
+            ..record(key, None, None)
+        };
+        let outcomes = store.record_items(&[with("k1", "f"), with("k2", "f"), with("k3", "g")], 1).unwrap();
+        assert_eq!(outcomes, [Recorded::New, Recorded::Duplicate, Recorded::New], "per feed");
+        assert_eq!(
+            store.fingerprints_seen("f", &[Some("fp"), Some("other"), None]).unwrap(),
+            [true, false, false]
+        );
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.record_items(&[with("k4", "g")], 2).unwrap(),
+            [Recorded::Duplicate],
+            "kept across restarts"
+        );
     }
 
     #[test]

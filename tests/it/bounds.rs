@@ -50,3 +50,41 @@ async fn a_feed_cannot_shadow_another_feeds_opaque_guid() {
     assert_eq!(from_b[0].title, "Lavrov and Rubio hold talks in Riyadh");
     assert_eq!(alerts.len(), before + 1);
 }
+
+#[tokio::test]
+async fn an_item_whose_guid_changes_every_poll_alerts_once() {
+    let server = FixtureServer::start().await;
+    let dir = TestDir::new();
+    dir.write_config(&[("churn", server.url("/churn.xml"))], "");
+    let config = dir.config();
+    for poll in 0..3 {
+        // Same title and summary, no link, a new guid each time (a CMS that re-keys its items).
+        let guid = format!("urn:uuid:poll-{poll}");
+        server.ok(
+            "/churn.xml",
+            rss(&[(&guid, "Lavrov and Rubio hold talks in Riyadh", None)]),
+            "application/rss+xml",
+        );
+        run_once(&config).await;
+    }
+    let alerts = dir.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+
+    // Another story in the same feed still alerts, and the same text in another feed is that
+    // feed's own item (fingerprints are per feed).
+    server.ok(
+        "/churn.xml",
+        rss(&[("urn:uuid:other", "Putin and Trump discuss a summit on Ukraine talks", None)]),
+        "application/rss+xml",
+    );
+    server.ok(
+        "/copy.xml",
+        rss(&[("urn:uuid:copy", "Lavrov and Rubio hold talks in Riyadh", None)]),
+        "application/rss+xml",
+    );
+    dir.write_config(&[("churn", server.url("/churn.xml")), ("copy", server.url("/copy.xml"))], "");
+    run_once(&dir.config()).await;
+    let mut feeds: Vec<String> = dir.alerts().iter().map(|alert| alert.feed.clone()).collect();
+    feeds.sort();
+    assert_eq!(feeds, ["churn", "churn", "copy"], "{:?}", dir.alerts());
+}
