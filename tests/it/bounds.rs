@@ -1,7 +1,7 @@
 //! Issue 11's bounds, end to end on loopback: keys one feed cannot forge for another, items
 //! whose guid changes every poll, and fairness in scraping.
 
-use crate::support::{FixtureServer, TestDir, run_once};
+use crate::support::{FixtureServer, RawServer, TestDir, http_response, run_once};
 
 /// An RSS document with one item per (guid, title, optional link), dated now, each with a
 /// description about US–Russia talks (so it matches the default topic when its title does).
@@ -87,4 +87,115 @@ async fn an_item_whose_guid_changes_every_poll_alerts_once() {
     let mut feeds: Vec<String> = dir.alerts().iter().map(|alert| alert.feed.clone()).collect();
     feeds.sort();
     assert_eq!(feeds, ["churn", "churn", "copy"], "{:?}", dir.alerts());
+}
+
+/// An RSS document whose items link to `links`, with titles that match the topic only when
+/// `matching`.
+fn linked_rss(prefix: &str, links: &[String], matching: bool) -> Vec<u8> {
+    let items: Vec<(String, String, String)> = links
+        .iter()
+        .enumerate()
+        .map(|(n, link)| {
+            let title = if matching {
+                "Lavrov and Rubio hold talks in Riyadh".to_string()
+            } else {
+                format!("Weather report {n}")
+            };
+            (format!("{prefix}-{n}"), title, link.clone())
+        })
+        .collect();
+    let mut xml = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>");
+    for (guid, title, link) in &items {
+        xml.push_str(&format!(
+            "<item><guid isPermaLink=\"false\">{guid}</guid><title>{title}</title><link>{link}</link>\
+             <pubDate>{}</pubDate><description>{}</description></item>",
+            chrono::Utc::now().to_rfc2822(),
+            if matching { "Talks between Moscow and Washington." } else { "Sunny, then rain." }
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_host_with_many_links_does_not_delay_an_item_on_another_host() {
+    // Issue 11: 30 links to a host taking 2 s a page delayed a matching item on another host by
+    // 15 s. Here: 24 links to a host taking 1 s a page (every page is a slow 404), and a matching
+    // item from another host whose feed arrives a little later, when the slow links are queued.
+    let slow = FixtureServer::start_on("127.0.0.1").await;
+    slow.slow_not_found(std::time::Duration::from_secs(1));
+    let links: Vec<String> = (0..24).map(|n| slow.url(&format!("/missing/{n}"))).collect();
+    slow.ok("/slow.xml", linked_rss("slow", &links, false), "application/rss+xml");
+    let page = crate::support::fixture("site/riyadh-talks.html");
+    let fast = RawServer::start_on("127.0.0.2", move |mut conn| {
+        let page = page.clone();
+        async move {
+            let Some(head) = conn.read_head().await else { return };
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let port = conn.stream.local_addr().unwrap().port();
+            let response = match path.as_str() {
+                "/fast.xml" => {
+                    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+                    let link = format!("http://127.0.0.2:{port}/page.html");
+                    http_response(
+                        "200 OK",
+                        &[("Content-Type", "application/rss+xml")],
+                        &linked_rss("fast", &[link], true),
+                    )
+                }
+                "/page.html" => {
+                    http_response("200 OK", &[("Content-Type", "text/html; charset=utf-8")], &page)
+                }
+                _ => http_response("404 Not Found", &[], b""),
+            };
+            conn.write(&response).await;
+        }
+    })
+    .await;
+    let dir = TestDir::new();
+    dir.write_config(
+        &[("slow", slow.url("/slow.xml")), ("fast", fast.url("/fast.xml"))],
+        "per_host_concurrency = 2\n",
+    );
+    let config = dir.config();
+    let run = tokio::spawn(async move { run_once(&config).await });
+
+    let started = std::time::Instant::now();
+    while !dir.alerts().iter().any(|alert| alert.feed == "fast") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the fast item never alerted");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Hits are logged when answered: how many slow pages were done before the fast item was.
+    let slow_pages_done = slow.hits().iter().filter(|hit| hit.path.starts_with("/missing/")).count();
+    run.abort();
+    assert!(
+        slow_pages_done <= 4,
+        "{slow_pages_done} slow pages were answered before the item on the other host got its turn"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_link_in_many_feeds_is_fetched_once() {
+    // Issue 11: the same link in 1,000 feeds alerted once but its page was fetched 744 times.
+    let server = FixtureServer::start().await;
+    server.ok("/story.html", crate::support::fixture("site/riyadh-talks.html"), "text/html; charset=utf-8");
+    let link = server.url("/story.html");
+    let mut feeds = Vec::new();
+    for n in 0..20 {
+        let path = format!("/f{n}.xml");
+        server.ok(
+            &path,
+            linked_rss(&format!("f{n}"), std::slice::from_ref(&link), true),
+            "application/rss+xml",
+        );
+        feeds.push((format!("f{n}"), server.url(&path)));
+    }
+    let dir = TestDir::new();
+    let feed_refs: Vec<(&str, String)> =
+        feeds.iter().map(|(name, url)| (name.as_str(), url.clone())).collect();
+    dir.write_config(&feed_refs, "");
+    run_once(&dir.config()).await;
+    assert_eq!(server.hits_of("/story.html").len(), 1, "one fetch for twenty items with one link");
+    assert_eq!(dir.alerts().len(), 1, "and one alert");
+    assert_eq!(dir.alerts()[0].text_source, "page");
 }
