@@ -82,6 +82,10 @@ fn case(index: usize) -> Option<(&'static str, String)> {
             doc.push_str("{}]}");
             doc
         }),
+        7 => (
+            "RSS, one item, 5,000,000 bare '&'",
+            rss_items(1, |_| format!("<item><title>{}</title></item>", "& ".repeat(5_000_000))),
+        ),
         _ => return None,
     })
 }
@@ -123,7 +127,7 @@ fn main() {
     );
     println!("{:<50} {:>9} {:>8} {:>11} {:>10}", "document", "size MiB", "entries", "peak +MiB", "parse ms");
     let exe = std::env::current_exe().expect("own path");
-    for index in 0..=6 {
+    for index in 0..=7 {
         let status = std::process::Command::new(&exe).args(["--case", &index.to_string()]).status();
         if !status.as_ref().is_ok_and(|status| status.success()) {
             println!("case {index} failed: {status:?}");

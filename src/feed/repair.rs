@@ -57,7 +57,9 @@ struct Edit {
 /// million `<item/>` costs a scan, not a million entries).
 pub(crate) fn prepare(text: Cow<'_, str>, max_items: usize) -> Prepared<'_> {
     let mut repairs = Vec::new();
+    // The prolog's edits (a handful) and the ones to apply later, near the end.
     let mut edits = Vec::new();
+    let mut deferred = Vec::new();
     let source: &str = &text;
     let bytes = source.as_bytes();
 
@@ -114,25 +116,110 @@ pub(crate) fn prepare(text: Cow<'_, str>, max_items: usize) -> Prepared<'_> {
         edits.push(Edit { start: root_tag_end, end: root_tag_end, replacement: Cow::Borrowed("<channel>") });
         let close =
             memchr::memmem::rfind(bytes, b"</rss").filter(|c| *c >= root_tag_end).unwrap_or(bytes.len());
-        edits.push(Edit { start: close, end: close, replacement: Cow::Borrowed("</channel>") });
+        // Found now, applied when the text gets there.
+        deferred.push(Edit { start: close, end: close, replacement: Cow::Borrowed("</channel>") });
         open.push("channel");
     }
 
-    let scan = scan_body(source, pos, &mut edits, &mut repairs, open, max_items);
-    if let Some(truncation) = scan.truncation {
-        repairs.push("items-beyond-cap-ignored");
-        // Repairs past the cut would apply to text that is gone.
-        edits.retain(|edit| edit.start < truncation.at);
-        edits.push(Edit {
-            start: truncation.at,
-            end: bytes.len(),
-            replacement: Cow::Owned(truncation.closing),
-        });
+    // The prolog's few edits, in order, then the body's as the scan finds them: the repaired
+    // text is built during the scan, so its cost is the text, not a list of edits (a document
+    // of bare `&` makes one edit every two bytes).
+    let mut out = Builder::new(source, cut);
+    edits.sort_by_key(|edit| edit.start);
+    for edit in edits {
+        out.edit(edit);
     }
+    for edit in deferred {
+        out.defer(edit);
+    }
+    let scan = scan_body(source, pos, &mut out, &mut repairs, open, max_items);
+    let built = match scan.truncation {
+        Some(truncation) => {
+            repairs.push("items-beyond-cap-ignored");
+            // Repairs past the cut would apply to text that is gone.
+            out.finish(truncation.at, &truncation.closing)
+        }
+        None => out.finish(bytes.len(), ""),
+    };
     let item_tags = scan.item_tags;
 
-    let text = apply(text, cut, edits);
+    let text = match built {
+        Some(repaired) => Cow::Owned(repaired),
+        None => cut_front(text, cut),
+    };
     Prepared { text, root, repairs, item_tags }
+}
+
+/// The repaired text, built as edits come: nothing is copied until the first edit, then the
+/// source up to each edit and its replacement. Edits come in order of position, except the few
+/// `defer`red ones (an insertion near the end found early), merged in when the text gets there.
+struct Builder<'s> {
+    source: &'s str,
+    out: Option<String>,
+    /// The source before this position is in `out` (or cut from the front).
+    done: usize,
+    /// Deferred edits, sorted by position.
+    deferred: Vec<Edit>,
+}
+
+impl<'s> Builder<'s> {
+    fn new(source: &'s str, cut: usize) -> Builder<'s> {
+        Builder { source, out: None, done: cut, deferred: Vec::new() }
+    }
+
+    fn defer(&mut self, edit: Edit) {
+        let at = self.deferred.partition_point(|deferred| deferred.start <= edit.start);
+        self.deferred.insert(at, edit);
+    }
+
+    fn edit(&mut self, edit: Edit) {
+        self.flush_deferred(edit.start, true);
+        self.apply(edit.start, edit.end, &edit.replacement);
+    }
+
+    /// Applies the deferred edits before `position` (and at it, when `inclusive`).
+    fn flush_deferred(&mut self, position: usize, inclusive: bool) {
+        while self.deferred.first().is_some_and(|d| d.start < position || (inclusive && d.start == position))
+        {
+            let deferred = self.deferred.remove(0);
+            self.apply(deferred.start, deferred.end, &deferred.replacement);
+        }
+    }
+
+    fn apply(&mut self, start: usize, end: usize, replacement: &str) {
+        // Overlapping edits cannot come out of one scan, but stay safe if they do.
+        if start < self.done {
+            return;
+        }
+        let (source, done) = (self.source, self.done);
+        let out = self.out.get_or_insert_with(|| String::with_capacity(source.len() - done + 64));
+        out.push_str(&source[done..start]);
+        out.push_str(replacement);
+        self.done = end;
+    }
+
+    /// The repaired text up to `end` (deferred edits at or after it are dropped), followed by
+    /// `closing`; `None` when nothing was changed, so the caller keeps the text it has.
+    fn finish(mut self, end: usize, closing: &str) -> Option<String> {
+        let whole = end >= self.source.len();
+        self.flush_deferred(end, whole);
+        if self.out.is_none() && whole && closing.is_empty() {
+            return None;
+        }
+        self.apply(end, end, closing);
+        self.out
+    }
+}
+
+/// `text` without its first `cut` bytes; borrowed input stays borrowed.
+fn cut_front(text: Cow<'_, str>, cut: usize) -> Cow<'_, str> {
+    match text {
+        Cow::Borrowed(borrowed) => Cow::Borrowed(&borrowed[cut..]),
+        Cow::Owned(mut owned) => {
+            owned.drain(..cut);
+            Cow::Owned(owned)
+        }
+    }
 }
 
 /// What [`scan_body`] found.
@@ -155,7 +242,7 @@ struct Truncation {
 fn scan_body<'a>(
     source: &'a str,
     mut pos: usize,
-    edits: &mut Vec<Edit>,
+    out: &mut Builder<'_>,
     repairs: &mut Vec<&'static str>,
     mut open: Vec<&'a str>,
     max_items: usize,
@@ -179,14 +266,14 @@ fn scan_body<'a>(
                 RefFix::Keep => {}
                 RefFix::Escape => {
                     ampersands_fixed = true;
-                    edits.push(Edit { start: pos, end: pos + 1, replacement: Cow::Borrowed("&amp;") });
+                    out.edit(Edit { start: pos, end: pos + 1, replacement: Cow::Borrowed("&amp;") });
                 }
                 RefFix::Replace(text, kind) => {
                     match kind {
                         RefKind::Named => entities_fixed = true,
                         RefKind::Numeric => char_refs_fixed = true,
                     }
-                    edits.push(Edit { start: pos, end: pos + consumed, replacement: Cow::Owned(text) });
+                    out.edit(Edit { start: pos, end: pos + consumed, replacement: Cow::Owned(text) });
                 }
             }
             pos += consumed.max(1);
@@ -198,7 +285,7 @@ fn scan_body<'a>(
                 Some(end) => pos = end + 3,
                 None => {
                     repairs.push("unclosed-cdata");
-                    edits.push(Edit {
+                    out.edit(Edit {
                         start: bytes.len(),
                         end: bytes.len(),
                         replacement: Cow::Borrowed("]]>"),
@@ -211,7 +298,7 @@ fn scan_body<'a>(
         } else if is_xml_declaration(&source[pos..]) {
             let end = find_from(bytes, pos, b"?>").map_or(bytes.len(), |e| e + 2);
             repairs.push("misplaced-xml-declaration");
-            edits.push(Edit { start: pos, end, replacement: Cow::Borrowed("") });
+            out.edit(Edit { start: pos, end, replacement: Cow::Borrowed("") });
             pos = end;
         } else {
             if is_item_tag(rest) {
@@ -537,35 +624,6 @@ fn fix_root(
         }
         _ => {}
     }
-}
-
-/// Applies the edits (sorted by position) after cutting `cut` bytes from the front. Borrowed
-/// input with nothing to change stays borrowed.
-fn apply(text: Cow<'_, str>, cut: usize, mut edits: Vec<Edit>) -> Cow<'_, str> {
-    if edits.is_empty() {
-        return match text {
-            Cow::Borrowed(borrowed) => Cow::Borrowed(&borrowed[cut..]),
-            Cow::Owned(mut owned) => {
-                owned.drain(..cut);
-                Cow::Owned(owned)
-            }
-        };
-    }
-    edits.sort_by_key(|edit| edit.start);
-    let source: &str = &text;
-    let mut out = String::with_capacity(source.len() + edits.len() * 8);
-    let mut pos = cut;
-    for edit in &edits {
-        // Overlapping edits cannot come out of one scan, but stay safe if they do.
-        if edit.start < pos {
-            continue;
-        }
-        out.push_str(&source[pos..edit.start]);
-        out.push_str(&edit.replacement);
-        pos = edit.end;
-    }
-    out.push_str(&source[pos.min(source.len())..]);
-    Cow::Owned(out)
 }
 
 #[cfg(test)]
