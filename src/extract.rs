@@ -229,8 +229,9 @@ pub fn extract_files(
                 error: Some(err.to_string()),
             },
         };
-        serde_json::to_writer(&mut *out, &line).context("cannot write output")?;
-        out.write_all(b"\n").context("cannot write output")?;
+        // Page text is data: the one escaping rule, as for every JSON line we write.
+        let json = serde_json::to_string(&line).context("cannot serialise output")?;
+        writeln!(out, "{}", crate::text::escape_json(&json)).context("cannot write output")?;
     }
     out.flush().context("cannot write output")?;
     Ok(all_read)

@@ -304,4 +304,16 @@ async fn parse_errors_quoting_markup_are_escaped_in_every_log_format_and_cli_out
         assert!(output.contains("</chan"), "{output}");
         assert_no_unsafe(&output, &args.join(" "));
     }
+    // `extract` prints page text, which is no safer than feed text.
+    let page = dir.path().join("hostile.html");
+    let paragraph = format!("Lavrov and Rubio met in Riyadh today for talks {HOSTILE_MARKUP} on the war. ");
+    std::fs::write(
+        &page,
+        format!("<html><body><article><p>{}</p></article></body></html>", paragraph.repeat(8)),
+    )
+    .unwrap();
+    let output = text(&newswatch(&["extract", &page.display().to_string()], &dir).stdout);
+    assert_no_unsafe(&output, "extract");
+    let line: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    assert!(line["text"].as_str().unwrap().contains("\u{202e}"), "the text is kept, escaped: {output}");
 }
