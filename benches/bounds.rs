@@ -86,6 +86,14 @@ fn case(index: usize) -> Option<(&'static str, String)> {
             "RSS, one item, 5,000,000 bare '&'",
             rss_items(1, |_| format!("<item><title>{}</title></item>", "& ".repeat(5_000_000))),
         ),
+        8 => (
+            "RSS, one item, 500,000 <category/>",
+            rss_items(1, |_| format!("<item><title>t</title>{}</item>", "<category/>".repeat(500_000))),
+        ),
+        9 => ("Atom, one entry, 200,000 <link/>", {
+            let links = "<link href=\"https://x.example/a\"/>".repeat(200_000);
+            format!("<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>urn:x</id>{links}</entry></feed>")
+        }),
         _ => return None,
     })
 }
@@ -127,7 +135,7 @@ fn main() {
     );
     println!("{:<50} {:>9} {:>8} {:>11} {:>10}", "document", "size MiB", "entries", "peak +MiB", "parse ms");
     let exe = std::env::current_exe().expect("own path");
-    for index in 0..=7 {
+    for index in 0..=9 {
         let status = std::process::Command::new(&exe).args(["--case", &index.to_string()]).status();
         if !status.as_ref().is_ok_and(|status| status.success()) {
             println!("case {index} failed: {status:?}");

@@ -36,6 +36,12 @@ pub(crate) struct Prepared<'a> {
     pub item_tags: usize,
 }
 
+/// The body is cut before its element number `MAX_ELEMENTS + 1` (counting start tags outside
+/// CDATA and comments), whatever the items: feed-rs spends some 400 bytes on each element it
+/// keeps (200,000 `<link/>` in one entry cost 80 MiB), and a real feed at the item cap has
+/// tens of thousands at most (1,000 items of 30 elements; XHTML content adds a few hundred each).
+pub(crate) const MAX_ELEMENTS: usize = 100_000;
+
 /// Elements deeper than this are not tracked for closing a truncated document (feeds nest a
 /// handful deep; the fallback extractor tracks the same depth).
 const MAX_OPEN_ELEMENTS: usize = 64;
@@ -135,7 +141,7 @@ pub(crate) fn prepare(text: Cow<'_, str>, max_items: usize) -> Prepared<'_> {
     let scan = scan_body(source, pos, &mut out, &mut repairs, open, max_items);
     let built = match scan.truncation {
         Some(truncation) => {
-            repairs.push("items-beyond-cap-ignored");
+            repairs.push(truncation.note);
             // Repairs past the cut would apply to text that is gone.
             out.finish(truncation.at, &truncation.closing)
         }
@@ -233,6 +239,8 @@ struct Scan {
 struct Truncation {
     at: usize,
     closing: String,
+    /// The repair note: which cap was reached.
+    note: &'static str,
 }
 
 /// Scans the body: fixes `&` and character references, drops misplaced XML declarations,
@@ -249,6 +257,7 @@ fn scan_body<'a>(
 ) -> Scan {
     let bytes = source.as_bytes();
     let mut item_tags = 0;
+    let mut elements = 0;
     let mut truncation = None;
     // Elements opened beyond MAX_OPEN_ELEMENTS are counted, not named.
     let mut untracked = 0usize;
@@ -301,14 +310,20 @@ fn scan_body<'a>(
             out.edit(Edit { start: pos, end, replacement: Cow::Borrowed("") });
             pos = end;
         } else {
-            if is_item_tag(rest) {
-                if item_tags == max_items {
-                    let closing = open.iter().rev().map(|name| format!("</{name}>")).collect();
-                    truncation = Some(Truncation { at: pos, closing });
-                    break;
-                }
-                item_tags += 1;
+            let cap = if is_item_tag(rest) && item_tags == max_items {
+                Some("items-beyond-cap-ignored")
+            } else if elements == MAX_ELEMENTS && is_start_tag(rest) {
+                Some("elements-beyond-cap-ignored")
+            } else {
+                None
+            };
+            if let Some(note) = cap {
+                let closing = open.iter().rev().map(|name| format!("</{name}>")).collect();
+                truncation = Some(Truncation { at: pos, closing, note });
+                break;
             }
+            item_tags += usize::from(is_item_tag(rest));
+            elements += usize::from(is_start_tag(rest));
             track_element(source, pos, &mut open, &mut untracked);
             pos += 1;
         }
@@ -323,6 +338,11 @@ fn scan_body<'a>(
         repairs.push("invalid-char-reference");
     }
     Scan { item_tags, truncation }
+}
+
+/// Whether `rest` starts with a start tag (`<name`), not an end tag or a declaration.
+fn is_start_tag(rest: &[u8]) -> bool {
+    rest.get(1).is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_' || *b == b':')
 }
 
 /// Updates the open elements for the tag at `pos` (`<name …>`, `<name/>` or `</name>`; other
@@ -771,5 +791,16 @@ mod tests {
         let exact = prepare(Cow::Borrowed("<feed><entry/><entry/></feed>"), 2);
         assert_eq!(exact.text, "<feed><entry/><entry/></feed>");
         assert!(exact.repairs.is_empty());
+    }
+
+    #[test]
+    fn elements_over_the_cap_are_cut_even_inside_one_item() {
+        let links = "<link href=\"https://x.example/a\"/>".repeat(MAX_ELEMENTS + 10);
+        let doc = format!("<feed><entry><id>urn:x</id>{links}</entry><entry/></feed>");
+        let prepared = prepare(Cow::Borrowed(&doc), 10);
+        assert!(prepared.repairs.contains(&"elements-beyond-cap-ignored"), "{:?}", prepared.repairs);
+        assert!(prepared.text.ends_with("/></entry></feed>"), "closed where cut");
+        // The root does not count: the cut falls after MAX_ELEMENTS elements of the body.
+        assert_eq!(prepared.text.matches("<link ").count(), MAX_ELEMENTS - 2);
     }
 }
