@@ -365,18 +365,40 @@ fn track_element<'a>(source: &'a str, pos: usize, open: &mut Vec<&'a str>, untra
             }
         }
         Some(b) if b.is_ascii_alphabetic() || *b == b'_' || *b == b':' => {
-            let tag = StartTag::parse(source, pos);
-            if tag.self_closing(source) {
+            let (name, self_closing) = start_tag_name(source, pos);
+            if self_closing {
                 return;
             }
             if open.len() >= MAX_OPEN_ELEMENTS || *untracked > 0 {
                 *untracked += 1;
             } else {
-                open.push(tag.name);
+                open.push(name);
             }
         }
         _ => {}
     }
+}
+
+/// The name of the start tag at `pos` and whether it closes itself, read without building its
+/// attributes (this runs for every tag of the body): quoted attribute values may hold `>`.
+fn start_tag_name(source: &str, pos: usize) -> (&str, bool) {
+    let bytes = source.as_bytes();
+    let name_end = bytes[pos + 1..]
+        .iter()
+        .position(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+        .map_or(bytes.len(), |p| pos + 1 + p);
+    let mut quote = None;
+    for (index, &byte) in bytes.iter().enumerate().skip(name_end) {
+        match (quote, byte) {
+            (Some(open), _) if byte == open => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(byte),
+            (None, b'>') => return (&source[pos + 1..name_end], bytes[index - 1] == b'/'),
+            (None, b'<') => break,
+            (None, _) => {}
+        }
+    }
+    (&source[pos + 1..name_end], false)
 }
 
 enum RefKind {
