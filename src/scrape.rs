@@ -26,7 +26,7 @@ use url::Url;
 /// in flight). The stage reads ahead of a slow host up to here; beyond it the item channel (and
 /// so the pollers) wait, as before. Each item is at most a title and a summary (capped by the
 /// feed parser), so this bounds the stage's memory.
-pub const MAX_QUEUED_ITEMS: usize = 512;
+pub const MAX_QUEUED_ITEMS: usize = 256;
 /// Pages kept for reuse by later items with the same link.
 pub const RECENT_PAGES: usize = 128;
 /// How long a fetched page is reused for other items with the same link.
