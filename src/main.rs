@@ -28,7 +28,10 @@ fn main() {
             std::process::exit(0);
         }
         // The whole chain on one line, as ripgrep prints it.
-        eprintln!("error: {}", newswatch::text::printable(&format!("{:#}", failure.error)));
+        // Escaped line by line: a configuration error lists its problems one per line.
+        let message = format!("{:#}", failure.error);
+        let lines: Vec<_> = message.split('\n').map(newswatch::text::printable).collect();
+        eprintln!("error: {}", lines.join("\n"));
         std::process::exit(failure.code);
     }
 }

@@ -52,6 +52,7 @@ fn a_bad_config_gives_a_precise_error_and_exit_code_2() {
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in {stderr}");
     }
+    assert!(stderr.lines().count() >= 4, "one problem per line: {stderr}");
     assert!(!dir.state_dir().exists(), "nothing started");
 }
 
