@@ -735,9 +735,15 @@ pub fn eval_jsonl(
         if show_errors && let Some(kind) = kind {
             let headline = if item.title.is_empty() { &item.text } else { &item.title };
             let headline: String = headline.chars().take(100).collect();
-            writeln!(out, "{kind}: {} (score {:.3}) {}", item.id, verdict.score, text_collapsed(&headline))?;
+            let headline = crate::text::printable(&text_collapsed(&headline)).into_owned();
+            writeln!(
+                out,
+                "{kind}: {} (score {:.3}) {headline}",
+                crate::text::printable(&item.id),
+                verdict.score
+            )?;
             for reason in &verdict.reasons {
-                writeln!(out, "    {reason}")?;
+                writeln!(out, "    {}", crate::text::printable(reason))?;
             }
         }
     }
@@ -789,7 +795,7 @@ pub fn explain(topic: &Topic, doc: &Document<'_>, color: bool, out: &mut dyn Wri
             writeln!(out, "      {}", highlight(text, &spans, yellow, reset, color))?;
         }
     }
-    writeln!(out, "{bold}snippet{reset}: {}", verdict.snippet)?;
+    writeln!(out, "{bold}snippet{reset}: {}", crate::text::printable(&verdict.snippet))?;
     Ok(())
 }
 
@@ -812,13 +818,14 @@ fn highlight(text: &str, spans: &[&Span], on: &str, off: &str, color: bool) -> S
         if span.start < position {
             continue;
         }
-        out.push_str(&text[position..span.start]);
+        // Text is data (a page's, a feed's): the one escaping rule, around our own markers.
+        out.push_str(&crate::text::printable(&text[position..span.start]));
         out.push_str(open);
-        out.push_str(&text[span.start..span.end]);
+        out.push_str(&crate::text::printable(&text[span.start..span.end]));
         out.push_str(close);
         position = span.end;
     }
-    out.push_str(&text[position..end.max(position)]);
+    out.push_str(&crate::text::printable(&text[position..end.max(position)]));
     if end < text.len() {
         out.push('…');
     }

@@ -317,4 +317,14 @@ async fn parse_errors_quoting_markup_are_escaped_in_every_log_format_and_cli_out
     assert_no_unsafe(&output, "extract");
     let line: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
     assert!(line["text"].as_str().unwrap().contains("\u{202e}"), "the text is kept, escaped: {output}");
+    // `explain` quotes the text it explains.
+    let output = text(
+        &newswatch(
+            &["explain", "--topic", "us-russia-talks", "--text", &paragraph, "--config", &config],
+            &dir,
+        )
+        .stdout,
+    );
+    assert!(output.contains("Lavrov"), "{output}");
+    assert_no_unsafe(&output, "explain");
 }
