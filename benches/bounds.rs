@@ -94,6 +94,12 @@ fn case(index: usize) -> Option<(&'static str, String)> {
             let links = "<link href=\"https://x.example/a\"/>".repeat(200_000);
             format!("<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>urn:x</id>{links}</entry></feed>")
         }),
+        10 => ("JSON Feed, one item with 4,000,000 numbers", {
+            format!(
+                "{{\"version\":\"https://jsonfeed.org/version/1\",\"items\":[{{\"id\":\"x\",\"tags\":[{}1]}}]}}",
+                "1,".repeat(4_000_000)
+            )
+        }),
         _ => return None,
     })
 }
@@ -135,7 +141,7 @@ fn main() {
     );
     println!("{:<50} {:>9} {:>8} {:>11} {:>10}", "document", "size MiB", "entries", "peak +MiB", "parse ms");
     let exe = std::env::current_exe().expect("own path");
-    for index in 0..=9 {
+    for index in 0..=10 {
         let status = std::process::Command::new(&exe).args(["--case", &index.to_string()]).status();
         if !status.as_ref().is_ok_and(|status| status.success()) {
             println!("case {index} failed: {status:?}");

@@ -4,7 +4,6 @@
 
 use super::dates::parse_date;
 use super::normalise::{RawEntry, RawLink};
-use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
@@ -164,9 +163,9 @@ impl<'de> Visitor<'de> for Items {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut items = Vec::new();
         while items.len() < self.max {
-            match seq.next_element::<Value>()? {
-                Some(Value::Object(item)) => items.push(item),
-                Some(_) => {}
+            match seq.next_element_seed(ItemObject)? {
+                Some(Some(item)) => items.push(item),
+                Some(None) => {}
                 None => return Ok(Some(Capped { items, skipped: false })),
             }
         }
@@ -175,6 +174,131 @@ impl<'de> Visitor<'de> for Items {
             skipped = true;
         }
         Ok(Some(Capped { items, skipped }))
+    }
+}
+
+/// The fields of an item this reader uses (JSON Feed's and RSS-in-JSON's); every other field
+/// is skipped unread.
+const ITEM_FIELDS: &[&str] = &[
+    "id",
+    "url",
+    "external_url",
+    "title",
+    "summary",
+    "content_html",
+    "content_text",
+    "date_published",
+    "date_modified",
+    "author",
+    "authors",
+    "guid",
+    "link",
+    "description",
+    "pubDate",
+];
+/// A kept field holds at most this many array elements or object members, two levels deep
+/// (`authors: [{name}]`, `guid: {value}`): an item costs its strings, not its structure.
+const MAX_FIELD_MEMBERS: usize = 16;
+
+/// One item: `Some` with its known fields when it is an object, else `None`.
+struct ItemObject;
+
+impl<'de> DeserializeSeed<'de> for ItemObject {
+    type Value = Option<Object>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemObject {
+    type Value = Option<Object>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an item object")
+    }
+    skip_other_shapes!(None);
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        skip_seq(seq).map(|()| None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut item = Object::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if ITEM_FIELDS.contains(&key.as_str()) {
+                let value = map.next_value_seed(Shallow { depth: 0 })?;
+                item.insert(key, value);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Some(item))
+    }
+}
+
+/// A value kept shallow: scalars as they are, arrays and objects two levels deep with at most
+/// [`MAX_FIELD_MEMBERS`] members each; deeper or further members are skipped (null).
+struct Shallow {
+    depth: u8,
+}
+
+impl<'de> DeserializeSeed<'de> for Shallow {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Shallow {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        if self.depth >= 2 {
+            return skip_seq(seq).map(|()| Value::Null);
+        }
+        let mut values = Vec::new();
+        while values.len() < MAX_FIELD_MEMBERS {
+            match seq.next_element_seed(Shallow { depth: self.depth + 1 })? {
+                Some(value) => values.push(value),
+                None => return Ok(Value::Array(values)),
+            }
+        }
+        skip_seq(seq).map(|()| Value::Array(values))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        if self.depth >= 2 {
+            return skip_map(map).map(|()| Value::Null);
+        }
+        let mut object = Object::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.len() < MAX_FIELD_MEMBERS {
+                let value = map.next_value_seed(Shallow { depth: self.depth + 1 })?;
+                object.insert(key, value);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -268,7 +392,7 @@ impl<'de> Visitor<'de> for ChannelItem {
         Items { max: self.max }.visit_seq(seq).map(Option::unwrap_or_default)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let item = serde_json::Map::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        let item = ItemObject.visit_map(map)?.unwrap_or_default();
         Ok(if self.max == 0 {
             Capped { items: Vec::new(), skipped: true }
         } else {
@@ -394,5 +518,22 @@ mod tests {
         // Still strict about what is not JSON or not an object.
         assert!(extract("[1,2]", 5).is_err());
         assert!(extract(r#"{"items":[] trailing"#, 5).is_err());
+    }
+
+    #[test]
+    fn an_item_keeps_only_the_fields_read_and_those_shallow() {
+        let authors: Vec<String> =
+            (0..100).map(|n| format!("{{\"name\":\"A{n}\",\"x\":{{\"deep\":[1]}}}}")).collect();
+        let doc = format!(
+            r#"{{"version":"https://jsonfeed.org/version/1.1","items":[{{"tags":[{}1],"id":"x","title":"T",
+            "authors":[{}],"guid":{{"value":"g"}},"_ext":{{"a":{{"b":[1,2]}}}}}}]}}"#,
+            "1,".repeat(100_000),
+            authors.join(",")
+        );
+        let (_, entries, _) = extract(&doc, 5).expect("a JSON Feed");
+        assert_eq!(entries[0].id.as_deref(), Some("x"));
+        assert_eq!(entries[0].title.as_deref(), Some("T"));
+        assert_eq!(entries[0].authors.len(), MAX_FIELD_MEMBERS, "authors past the cap are skipped");
+        assert_eq!(entries[0].authors[0], "A0");
     }
 }
