@@ -13,6 +13,17 @@ pub const MAX_TITLE_CHARS: usize = 1_000;
 /// Summaries longer than this are cut (a full article in `content:encoded` is kept up to here).
 pub const MAX_SUMMARY_CHARS: usize = 20_000;
 
+/// Raw (HTML) titles and summaries are cut to this many bytes before they are reduced to plain
+/// text, which is then cut to `MAX_TITLE_CHARS` / `MAX_SUMMARY_CHARS`: markup rarely takes more
+/// than a few times the text it wraps, and a 10 MB title costs no HTML parse of 10 MB.
+const MAX_RAW_TITLE_BYTES: usize = 64 * 1024;
+const MAX_RAW_SUMMARY_BYTES: usize = 1024 * 1024;
+
+/// The first `max_bytes` of `raw` (on a char boundary).
+fn raw_prefix(raw: &str, max_bytes: usize) -> &str {
+    &raw[..raw.floor_char_boundary(max_bytes.min(raw.len()))]
+}
+
 /// A date later than this past the parse time is dropped: a clock or zone mistake can put a
 /// story hours ahead, never days, and a far-future date would sort it first forever.
 pub const MAX_FUTURE: chrono::TimeDelta = chrono::TimeDelta::days(1);
@@ -101,14 +112,17 @@ pub(crate) fn normalise(
 ) -> Entry {
     dropped.keep(&mut raw, now);
     let link = choose_link(&raw, feed_url);
-    let title = cut(html_to_plain(raw.title.as_deref().unwrap_or("")), MAX_TITLE_CHARS);
+    let title = cut(
+        html_to_plain(raw_prefix(raw.title.as_deref().unwrap_or(""), MAX_RAW_TITLE_BYTES)),
+        MAX_TITLE_CHARS,
+    );
     let summary_source = raw
         .summary
         .as_deref()
         .filter(|summary| !summary.trim().is_empty())
         .or(raw.content.as_deref())
         .unwrap_or("");
-    let summary = cut(html_to_plain(summary_source), MAX_SUMMARY_CHARS);
+    let summary = cut(html_to_plain(raw_prefix(summary_source, MAX_RAW_SUMMARY_BYTES)), MAX_SUMMARY_CHARS);
     let key =
         make_key(raw.id.as_deref(), link.as_ref(), feed_url, &title, &summary, raw.published.or(raw.updated));
     let mut authors: Vec<String> = Vec::new();
