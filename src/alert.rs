@@ -37,29 +37,14 @@ pub struct Alert {
     pub fallback_reason: Option<String>,
 }
 
-/// Serialises an alert as one JSON line. serde_json already escapes C0 controls; this also
-/// escapes what some readers take for a line break (U+0085, U+2028, U+2029), the other C1
-/// controls and the bidi overrides, so the raw file stays one alert per line for every tool and
-/// cannot reorder text on a terminal. The JSON value is the same.
+/// Serialises an alert as one JSON line. serde_json already escapes C0 controls;
+/// `text::escape_json` (the one escaping rule) also escapes DEL, the C1 controls, what some
+/// readers take for a line break (U+0085, U+2028, U+2029) and the bidi controls, so the raw file
+/// stays one alert per line for every tool and cannot reorder text on a terminal. The JSON
+/// value is the same.
 pub fn to_json_line(alert: &Alert) -> serde_json::Result<String> {
     let json = serde_json::to_string(alert)?;
-    if !json.chars().any(needs_escape) {
-        return Ok(json);
-    }
-    let mut out = String::with_capacity(json.len() + 16);
-    for c in json.chars() {
-        if needs_escape(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    Ok(out)
-}
-
-fn needs_escape(c: char) -> bool {
-    // C0 controls are escaped by serde_json already.
-    matches!(c, '\u{80}'..='\u{9f}') || crate::text::is_line_or_bidi_control(c)
+    Ok(crate::text::escape_json(&json).into_owned())
 }
 
 /// The stable alert id: a hash of the item key and the topic.
@@ -90,7 +75,7 @@ mod tests {
             fallback_reason: None,
         };
         let line = to_json_line(&alert).unwrap();
-        assert!(line.is_ascii() || !line.chars().any(needs_escape), "{line}");
+        assert!(!line.chars().any(crate::text::is_unsafe), "{line}");
         assert!(!line.contains('\n') && !line.contains('\u{1b}'));
         assert_eq!(line.lines().count(), 1);
         let back: Alert = serde_json::from_str(&line).unwrap();

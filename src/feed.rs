@@ -22,11 +22,38 @@ use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use url::Url;
 
-pub use normalise::{MAX_SUMMARY_CHARS, MAX_TITLE_CHARS};
+pub use normalise::{MAX_FUTURE, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS};
 
 /// At most this many entries are returned per document (the first ones, which in every feed
 /// format are the newest); a 500,000-item document costs no more downstream than a normal one.
 pub const MAX_ENTRIES: usize = 1000;
+
+/// Title and summary together shorter than this give no fingerprint: too little text to say
+/// two items are one ("Update", "Live").
+const MIN_FINGERPRINT_CHARS: usize = 40;
+
+/// An entry's content fingerprint: a hash of its title and summary (already plain text with
+/// whitespace collapsed), or `None` when either is empty or together they are shorter than
+/// `MIN_FINGERPRINT_CHARS`. Within one feed, an entry with a fingerprint the feed already had
+/// is the same item whatever its key: a guid that changes on every poll does not make the same
+/// text new again. Across feeds fingerprints are not compared (two outlets may share a wire
+/// headline and summary, and links already join those).
+pub fn fingerprint(entry: &Entry) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let (title, summary) = (entry.title.trim(), entry.summary.trim());
+    if title.is_empty()
+        || summary.is_empty()
+        || title.chars().count() + summary.chars().count() < MIN_FINGERPRINT_CHARS
+    {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(b"fingerprint-v1\0");
+    hasher.update(title.to_lowercase().as_bytes());
+    hasher.update([0]);
+    hasher.update(summary.to_lowercase().as_bytes());
+    Some(hex::encode(&hasher.finalize()[..16]))
+}
 
 /// What a feed document gave.
 #[derive(Debug, Clone)]
@@ -54,10 +81,24 @@ impl FeedError {
     }
 }
 
-/// Parses any bytes a server sent for `feed_url`. `http_charset` is the charset parameter of the
-/// response's Content-Type, if any. Never panics.
+/// Parses any bytes a server sent for `feed_url`, keeping at most [`MAX_ENTRIES`] entries.
+/// `http_charset` is the charset parameter of the response's Content-Type, if any. Never panics.
 pub fn parse(bytes: &[u8], feed_url: &Url, http_charset: Option<&str>) -> Result<ParsedFeed, FeedError> {
-    match catch_unwind(AssertUnwindSafe(|| parse_document(bytes, feed_url, http_charset))) {
+    parse_capped(bytes, feed_url, http_charset, MAX_ENTRIES)
+}
+
+/// [`parse`] keeping at most `max_entries` entries (and never more than [`MAX_ENTRIES`]). The cap
+/// is applied before any entry is built: an XML document is cut after its `max_entries`-th item
+/// and a JSON Feed's items beyond it are skipped unread, so the work and memory a document costs
+/// are bounded by the cap and the body size, not by how many items it holds.
+pub fn parse_capped(
+    bytes: &[u8],
+    feed_url: &Url,
+    http_charset: Option<&str>,
+    max_entries: usize,
+) -> Result<ParsedFeed, FeedError> {
+    let max_entries = max_entries.min(MAX_ENTRIES);
+    match catch_unwind(AssertUnwindSafe(|| parse_document(bytes, feed_url, http_charset, max_entries))) {
         Ok(result) => result,
         Err(payload) => {
             let message = payload
@@ -77,7 +118,12 @@ struct Extracted {
     repairs: Vec<String>,
 }
 
-fn parse_document(bytes: &[u8], feed_url: &Url, http_charset: Option<&str>) -> Result<ParsedFeed, FeedError> {
+fn parse_document(
+    bytes: &[u8],
+    feed_url: &Url,
+    http_charset: Option<&str>,
+    max_entries: usize,
+) -> Result<ParsedFeed, FeedError> {
     let decoded = decode::decode(bytes, http_charset);
     let mut repairs: Vec<String> = decoded.notes.iter().map(|note| note.to_string()).collect();
     let encoding = decoded.encoding;
@@ -87,24 +133,28 @@ fn parse_document(bytes: &[u8], feed_url: &Url, http_charset: Option<&str>) -> R
     let extracted = match first {
         None => return Err(FeedError::new("empty document")),
         Some('{') => {
-            let (format, entries) = json::extract(&text, MAX_ENTRIES).map_err(FeedError::new)?;
-            Extracted { format, entries, repairs: Vec::new() }
+            let (format, entries, skipped) = json::extract(&text, max_entries).map_err(FeedError::new)?;
+            let repairs = if skipped { vec!["items-beyond-cap-ignored".to_string()] } else { Vec::new() };
+            Extracted { format, entries, repairs }
         }
-        Some(_) => extract_xml(text, feed_url)?,
+        Some(_) => extract_xml(text, feed_url, max_entries)?,
     };
     repairs.extend(extracted.repairs);
+    let now = chrono::Utc::now();
+    let mut dropped = normalise::DroppedDates::default();
     let entries = extracted
         .entries
         .into_iter()
-        .take(MAX_ENTRIES)
-        .map(|raw| normalise::normalise(raw, feed_url))
+        .take(max_entries)
+        .map(|raw| normalise::normalise(raw, feed_url, now, &mut dropped))
         .collect();
+    repairs.extend(dropped.note());
     Ok(ParsedFeed { format: extracted.format, encoding, repairs, entries })
 }
 
 /// XML documents: repair, feed-rs, and the fallback when feed-rs fails or under-reads.
-fn extract_xml(text: Cow<'_, str>, feed_url: &Url) -> Result<Extracted, FeedError> {
-    let prepared = repair::prepare(text);
+fn extract_xml(text: Cow<'_, str>, feed_url: &Url, max_entries: usize) -> Result<Extracted, FeedError> {
+    let prepared = repair::prepare(text, max_entries);
     let mut repairs: Vec<String> = prepared.repairs.iter().map(|r| r.to_string()).collect();
     let format = match &prepared.root {
         Root::Missing => return Err(FeedError::new("no XML element found: not a feed")),
@@ -121,21 +171,21 @@ fn extract_xml(text: Cow<'_, str>, feed_url: &Url) -> Result<Extracted, FeedErro
     // is not Atom 1.0's) and CDF or other roots it rejects, so those go straight to the fallback.
     let feed_rs_result = match prepared.root {
         Root::Rss { .. } | Root::Rdf { .. } | Root::Atom { atom03: false } => {
-            Some(run_feed_rs(&prepared.text, feed_url))
+            Some(run_feed_rs(&prepared.text, feed_url, max_entries))
         }
         _ => None,
     };
-    let expected = prepared.item_tags.min(MAX_ENTRIES);
+    let expected = prepared.item_tags.min(max_entries);
     let feed_rs_error = match feed_rs_result {
         Some(Ok(mut entries)) if entries.len() >= expected => {
-            if fill_gaps(&mut entries, &prepared.text, feed_url) {
+            if fill_gaps(&mut entries, &prepared.text, feed_url, max_entries) {
                 repairs.push("fields-from-fallback".into());
             }
             return Ok(Extracted { format, entries, repairs });
         }
         Some(Ok(entries)) => {
             // Fewer items than the document plainly has: let the fallback try, keep the better.
-            let fallback = fallback::extract(&prepared.text, feed_url, MAX_ENTRIES);
+            let fallback = fallback::extract(&prepared.text, feed_url, max_entries);
             if fallback.len() > entries.len() {
                 repairs.push("fallback-extractor".into());
                 return Ok(Extracted { format, entries: fallback, repairs });
@@ -145,7 +195,7 @@ fn extract_xml(text: Cow<'_, str>, feed_url: &Url) -> Result<Extracted, FeedErro
         Some(Err(reason)) => Some(reason),
         None => None,
     };
-    let entries = fallback::extract(&prepared.text, feed_url, MAX_ENTRIES);
+    let entries = fallback::extract(&prepared.text, feed_url, max_entries);
     if entries.is_empty()
         && let Root::Other(name) = &prepared.root
     {
@@ -166,7 +216,7 @@ fn extract_xml(text: Cow<'_, str>, feed_url: &Url) -> Result<Extracted, FeedErro
 /// fallback reads the same items and its fields fill the gaps, item by item. Only done when the
 /// fallback finds exactly as many items, so the pairing is certain. Returns whether anything
 /// was filled.
-fn fill_gaps(entries: &mut [RawEntry], text: &str, feed_url: &Url) -> bool {
+fn fill_gaps(entries: &mut [RawEntry], text: &str, feed_url: &Url, max_entries: usize) -> bool {
     let blank = |field: &Option<String>| field.as_deref().is_none_or(|text| text.trim().is_empty());
     let has_gap = |entry: &RawEntry| {
         blank(&entry.title)
@@ -176,7 +226,7 @@ fn fill_gaps(entries: &mut [RawEntry], text: &str, feed_url: &Url) -> bool {
     if !entries.iter().any(has_gap) {
         return false;
     }
-    let fallback = fallback::extract(text, feed_url, MAX_ENTRIES);
+    let fallback = fallback::extract(text, feed_url, max_entries);
     if fallback.len() != entries.len() {
         return false;
     }
@@ -210,7 +260,7 @@ fn fill_gaps(entries: &mut [RawEntry], text: &str, feed_url: &Url) -> bool {
 /// Runs a fresh feed-rs parser (a reused one can panic after an error) configured to generate no
 /// ids (so a missing guid stays visibly missing and we key the entry ourselves), to skip its
 /// sanitiser (we reduce everything to plain text anyway) and to use our date parser.
-fn run_feed_rs(text: &str, feed_url: &Url) -> Result<Vec<RawEntry>, String> {
+fn run_feed_rs(text: &str, feed_url: &Url, max_entries: usize) -> Result<Vec<RawEntry>, String> {
     let parser = feed_rs::parser::Builder::new()
         .base_uri(Some(feed_url.as_str()))
         .id_generator(|_, _, _| String::new())
@@ -218,7 +268,7 @@ fn run_feed_rs(text: &str, feed_url: &Url) -> Result<Vec<RawEntry>, String> {
         .timestamp_parser(dates::parse_date)
         .build();
     let feed = parser.parse(text.as_bytes()).map_err(|err| format!("feed-rs: {err}"))?;
-    Ok(feed.entries.into_iter().take(MAX_ENTRIES).map(from_feed_rs).collect())
+    Ok(feed.entries.into_iter().take(max_entries).map(from_feed_rs).collect())
 }
 
 fn from_feed_rs(entry: feed_rs::model::Entry) -> RawEntry {

@@ -598,6 +598,12 @@ impl Fetcher {
         &self.guard
     }
 
+    /// How many requests one host may have in flight (`per_host_concurrency`, at least one):
+    /// the scrape stage schedules pages by it so no host holds more of its slots.
+    pub fn per_host_limit(&self) -> usize {
+        self.settings.per_host.max(1)
+    }
+
     /// Waits for this host's turn: a per-host slot, the host's request rate, then a global slot
     /// (or, for a host that recently hung, a slot of the unresponsive pool). The shared slot is
     /// taken last so a task queued behind a busy or slow host holds nothing others need.

@@ -218,8 +218,10 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
         Ok(Fetched::Body(body)) => {
             let bytes_len = body.bytes.len();
             let feed_url = feed.url.clone();
+            // The cap is applied inside the parser, before entries are built.
+            let max_items = ctx.max_items_per_poll;
             let parsed = crate::cpu::run(move || {
-                feed::parse(&body.bytes, &feed_url, body.charset.as_deref())
+                feed::parse_capped(&body.bytes, &feed_url, body.charset.as_deref(), max_items)
                     .map(|parsed| (parsed, body.validators))
             })
             .await;
@@ -358,7 +360,19 @@ async fn send_items(
     };
     let keys: Vec<(String, Option<String>)> =
         entries.iter().map(|entry| (entry.key.clone(), entry.link.as_ref().map(Url::to_string))).collect();
-    let unseen = ctx.store.unseen(keys).await;
+    let fingerprints: Vec<Option<String>> = entries.iter().map(feed::fingerprint).collect();
+    // The same title and summary under a new guid is not a new item of this feed.
+    let unseen = match ctx.store.unseen(keys).await {
+        Ok(unseen) => match ctx.store.fingerprints_seen(feed.name.clone(), fingerprints).await {
+            Ok(known) => Ok(unseen
+                .into_iter()
+                .zip(known)
+                .map(|(unseen, known)| unseen && !known)
+                .collect::<Vec<bool>>()),
+            Err(err) => Err(err),
+        },
+        Err(err) => Err(err),
+    };
     let unseen = match unseen {
         Ok(unseen) => unseen,
         Err(err) => {

@@ -188,5 +188,6 @@ fn item_record(message: &Classified, now: DateTime<Utc>, sinks: &[crate::config:
         verdicts,
         alerts: outbox,
         commit: item.batch.finish_one(),
+        fingerprint: crate::feed::fingerprint(&item.entry),
     }
 }

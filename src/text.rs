@@ -49,18 +49,52 @@ pub fn is_line_or_bidi_control(c: char) -> bool {
     )
 }
 
-/// Feed-derived text made safe for a terminal: control, line-separator and bidi characters are
-/// shown escaped (`\u{202e}`), everything else as is.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// THE rule for text that may come from a feed, a page or a server on its way to a log, a
+/// terminal or a JSON line: a character is unsafe when it is a control (C0, DEL, C1: ESC, BEL,
+/// U+0085 …), a line separator (U+2028, U+2029) or a bidi control (U+200E/F, U+202A–U+202E,
+/// U+2066–U+2069). Unsafe characters are never written raw; how they are written depends on the
+/// output ([`printable`] for text, [`escape_json`] for JSON).
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control() || is_line_or_bidi_control(c)
+}
+
+/// Text for a terminal or a text log: every [unsafe](is_unsafe) character is shown escaped
+/// (`\u{1b}`, `\u{202e}`, `\u{a}`), everything else as is. Borrowed when nothing is unsafe.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
-        if c.is_control() || is_line_or_bidi_control(c) {
+        if is_unsafe(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
+}
+
+/// Serialised JSON (one compact value, or several lines of them) made safe by the same rule:
+/// every [unsafe](is_unsafe) character from DEL up is written as a `\uXXXX` escape (such a
+/// character can only be inside a string, where the escape means the same character). C0
+/// controls are left: serde_json already escapes them inside strings, and outside strings they
+/// are the line breaks between values.
+pub fn escape_json(json: &str) -> std::borrow::Cow<'_, str> {
+    let needs = |c: char| c >= '\u{7f}' && is_unsafe(c);
+    if !json.chars().any(needs) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if needs(c) {
+            // Every unsafe character from DEL up is in the Basic Multilingual Plane.
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -76,10 +110,26 @@ mod tests {
         assert_eq!(html_to_text("plain\n text"), "plain text");
     }
 
+    /// Every character the rule covers, as a feed could send it.
+    const HOSTILE: &str = "a\u{1b}[31m\u{7}b\u{0}\u{7f}\u{9b}\u{85}\u{2028}\u{2029}\u{202a}\u{202e}\u{2066}\u{2069}\u{200f}\r\nc";
+
     #[test]
     fn printable_escapes_controls_and_bidi() {
         assert_eq!(printable("a\u{1b}[31mb\u{202e}c"), "a\\u{1b}[31mb\\u{202e}c");
         assert_eq!(printable("Лавров"), "Лавров");
+        let shown = printable(HOSTILE);
+        assert!(!shown.chars().any(is_unsafe), "{shown:?}");
+        assert!(shown.starts_with("a\\u{1b}[31m\\u{7}b") && shown.ends_with("\\u{d}\\u{a}c"), "{shown}");
+    }
+
+    #[test]
+    fn escaped_json_is_the_same_value_without_unsafe_characters() {
+        let json = serde_json::to_string(&serde_json::json!({ "title": HOSTILE })).expect("serialises");
+        let escaped = escape_json(&json);
+        assert!(!escaped.chars().any(is_unsafe), "{escaped}");
+        let back: serde_json::Value = serde_json::from_str(&escaped).expect("still JSON");
+        assert_eq!(back["title"], HOSTILE);
+        assert!(matches!(escape_json("{\"a\":\"Лавров\"}\n"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

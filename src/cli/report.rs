@@ -62,7 +62,7 @@ pub async fn list_feeds(arg: &ConfigArg, json: bool) -> anyhow::Result<()> {
                 "next_poll_at": time(state.and_then(|state| state.next_poll_at)),
                 "items_seen": state.map_or(0, |state| state.items_seen),
             });
-            writeln!(out, "{}", json_line(&line))?;
+            writeln!(out, "{}", crate::text::escape_json(&line.to_string()))?;
         }
         return Ok(());
     }
@@ -107,20 +107,6 @@ pub async fn list_feeds(arg: &ConfigArg, json: bool) -> anyhow::Result<()> {
         writeln!(out, "(no state yet in {}: run the daemon first)", config.daemon.state_dir.display())?;
     }
     Ok(())
-}
-
-/// One JSON line with C1 controls, line separators and bidi overrides escaped too (serde_json
-/// escapes only C0), as the alert log does.
-fn json_line(value: &serde_json::Value) -> String {
-    let mut out = String::new();
-    for c in value.to_string().chars() {
-        if matches!(c, '\u{80}'..='\u{9f}') || crate::text::is_line_or_bidi_control(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `text` cut to at most `max_chars` at a word boundary, with "…" when cut.

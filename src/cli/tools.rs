@@ -172,9 +172,15 @@ pub fn eval_jsonl(
         if show_errors && let Some(kind) = kind {
             let headline = if item.title.is_empty() { &item.text } else { &item.title };
             let headline: String = headline.chars().take(100).collect();
-            writeln!(out, "{kind}: {} (score {:.3}) {}", item.id, verdict.score, text_collapsed(&headline))?;
+            let headline = crate::text::printable(&text_collapsed(&headline)).into_owned();
+            writeln!(
+                out,
+                "{kind}: {} (score {:.3}) {headline}",
+                crate::text::printable(&item.id),
+                verdict.score
+            )?;
             for reason in &verdict.reasons {
-                writeln!(out, "    {reason}")?;
+                writeln!(out, "    {}", crate::text::printable(reason))?;
             }
         }
     }
@@ -231,7 +237,7 @@ pub fn print_explanation(
             writeln!(out, "      {}", highlight(text, &spans, yellow, reset, color))?;
         }
     }
-    writeln!(out, "{bold}snippet{reset}: {}", verdict.snippet)?;
+    writeln!(out, "{bold}snippet{reset}: {}", crate::text::printable(&verdict.snippet))?;
     Ok(())
 }
 
@@ -254,13 +260,14 @@ fn highlight(text: &str, spans: &[&Span], on: &str, off: &str, color: bool) -> S
         if span.start < position {
             continue;
         }
-        out.push_str(&text[position..span.start]);
+        // Text is data (a page's, a feed's): the one escaping rule, around our own markers.
+        out.push_str(&crate::text::printable(&text[position..span.start]));
         out.push_str(open);
-        out.push_str(&text[span.start..span.end]);
+        out.push_str(&crate::text::printable(&text[span.start..span.end]));
         out.push_str(close);
         position = span.end;
     }
-    out.push_str(&text[position..end.max(position)]);
+    out.push_str(&crate::text::printable(&text[position..end.max(position)]));
     if end < text.len() {
         out.push('…');
     }
@@ -328,8 +335,9 @@ pub fn extract_files(
                 error: Some(err.to_string()),
             },
         };
-        serde_json::to_writer(&mut *out, &line).context("cannot write output")?;
-        out.write_all(b"\n").context("cannot write output")?;
+        // Page text is data: the one escaping rule, as for every JSON line we write.
+        let json = serde_json::to_string(&line).context("cannot serialise output")?;
+        writeln!(out, "{}", crate::text::escape_json(&json)).context("cannot write output")?;
     }
     out.flush().context("cannot write output")?;
     Ok(all_read)
@@ -377,9 +385,9 @@ pub fn parse_files(
                 if json {
                     let line = serde_json::json!({"path": shown, "ok": false, "format": null, "encoding": null,
                         "items": null, "repairs": [], "error": reason});
-                    writeln!(out, "{line}")?;
+                    writeln!(out, "{}", crate::text::escape_json(&line.to_string()))?;
                 } else {
-                    writeln!(out, "{shown}: error: {reason}")?;
+                    writeln!(out, "{}", crate::text::printable(&format!("{shown}: error: {reason}")))?;
                 }
                 continue;
             }
@@ -395,21 +403,21 @@ pub fn parse_files(
                     "items": null, "repairs": [], "error": err.reason})
                 }
             };
-            writeln!(out, "{line}")?;
+            writeln!(out, "{}", crate::text::escape_json(&line.to_string()))?;
         } else {
             match &result {
                 Ok(feed) => {
                     let repairs =
                         if feed.repairs.is_empty() { "none".to_string() } else { feed.repairs.join(",") };
-                    writeln!(
-                        out,
+                    let line = format!(
                         "{shown}: {} items, format {}, encoding {}, repairs {repairs}",
                         feed.entries.len(),
                         feed.format,
                         feed.encoding
-                    )?;
+                    );
+                    writeln!(out, "{}", crate::text::printable(&line))?;
                 }
-                Err(err) => writeln!(out, "{shown}: error: {err}")?,
+                Err(err) => writeln!(out, "{}", crate::text::printable(&format!("{shown}: error: {err}")))?,
             }
         }
     }

@@ -529,7 +529,7 @@ id = "us-russia-talks"
     #[test]
     fn every_unknown_key_is_reported_with_a_hint() {
         let text = format!(
-            "[daemon]\nper_host_rte = 3\nstate_dri = \"x\"\n[[sinks]]\nkind = \"jsonl\"\npath = \"a.jsonl\"\nformat = 1\n[[feeds]]\nname = \"two\"\nurl = \"http://127.0.0.1:8080/feed.xml\"\nscrap = true\nzzz = 1\n{MINIMAL}"
+            "[daemon]\nper_host_rte = 3\nstate_dri = \"x\"\n[[sinks]]\nkind = \"jsonl\"\npath = \"a.jsonl\"\ncolour = 1\n[[feeds]]\nname = \"two\"\nurl = \"http://127.0.0.1:8080/feed.xml\"\nscrap = true\nzzz = 1\n{MINIMAL}"
         );
         let err = load(&text).unwrap_err();
         let problems: Vec<(&str, &str)> =
@@ -541,7 +541,7 @@ id = "us-russia-talks"
                 ("daemon.state_dri", "unknown key `state_dri`; did you mean `state_dir`?"),
                 ("feeds[0].scrap", "unknown key `scrap`; did you mean `scrape`?"),
                 ("feeds[0].zzz", "unknown key `zzz`"),
-                ("sinks[0].format", "unknown key `format`"),
+                ("sinks[0].colour", "unknown key `colour`"),
             ],
             "{err}"
         );
@@ -562,7 +562,7 @@ backfill = "0s"
 [[topics]]
 id = "us-russia-talks"
 [[sinks]]
-kind = "webhook"
+kind = "pigeon"
 "#;
         let err = load(text).unwrap_err();
         let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();

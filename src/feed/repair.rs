@@ -32,9 +32,19 @@ pub(crate) struct Prepared<'a> {
     pub root: Root,
     pub repairs: Vec<&'static str>,
     /// `<item>`/`<entry>` start tags outside CDATA and comments: how many items the document
-    /// plainly has, to notice a parser that silently read fewer.
+    /// plainly has (up to the cap), to notice a parser that silently read fewer.
     pub item_tags: usize,
 }
+
+/// The body is cut before its element number `MAX_ELEMENTS + 1` (counting start tags outside
+/// CDATA and comments), whatever the items: feed-rs spends some 400 bytes on each element it
+/// keeps (200,000 `<link/>` in one entry cost 80 MiB), and a real feed at the item cap has
+/// tens of thousands at most (1,000 items of 30 elements; XHTML content adds a few hundred each).
+pub(crate) const MAX_ELEMENTS: usize = 100_000;
+
+/// Elements deeper than this are not tracked for closing a truncated document (feeds nest a
+/// handful deep; the fallback extractor tracks the same depth).
+const MAX_OPEN_ELEMENTS: usize = 64;
 
 const RSS090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
 const RSS10_NS: &str = "http://purl.org/rss/1.0/";
@@ -47,10 +57,15 @@ struct Edit {
     replacement: Cow<'static, str>,
 }
 
-/// Repairs `text` (already decoded) for feed-rs.
-pub(crate) fn prepare(text: Cow<'_, str>) -> Prepared<'_> {
+/// Repairs `text` (already decoded) for feed-rs, keeping at most `max_items` items: the document
+/// is cut just before the start tag of item `max_items + 1` and the elements open there are
+/// closed, so no parser ever builds more entries than the cap, whatever the input holds (a
+/// million `<item/>` costs a scan, not a million entries).
+pub(crate) fn prepare(text: Cow<'_, str>, max_items: usize) -> Prepared<'_> {
     let mut repairs = Vec::new();
+    // The prolog's edits (a handful) and the ones to apply later, near the end.
     let mut edits = Vec::new();
+    let mut deferred = Vec::new();
     let source: &str = &text;
     let bytes = source.as_bytes();
 
@@ -66,6 +81,7 @@ pub(crate) fn prepare(text: Cow<'_, str>) -> Prepared<'_> {
     let mut root = Root::Missing;
     let mut root_tag_end = bytes.len();
     let mut rss_root = false;
+    let mut open: Vec<&str> = Vec::new();
     while pos < bytes.len() {
         let Some(offset) = memchr::memchr(b'<', &bytes[pos..]) else {
             break;
@@ -91,6 +107,9 @@ pub(crate) fn prepare(text: Cow<'_, str>) -> Prepared<'_> {
             root_tag_end = tag.end;
             root = classify_root(&tag);
             rss_root = matches!(root, Root::Rss { .. }) && !tag.self_closing(source);
+            if !tag.self_closing(source) {
+                open.push(tag.name);
+            }
             fix_root(source, &tag, &root, &mut edits, &mut repairs);
             pos = tag.end;
             break;
@@ -103,20 +122,145 @@ pub(crate) fn prepare(text: Cow<'_, str>) -> Prepared<'_> {
         edits.push(Edit { start: root_tag_end, end: root_tag_end, replacement: Cow::Borrowed("<channel>") });
         let close =
             memchr::memmem::rfind(bytes, b"</rss").filter(|c| *c >= root_tag_end).unwrap_or(bytes.len());
-        edits.push(Edit { start: close, end: close, replacement: Cow::Borrowed("</channel>") });
+        // Found now, applied when the text gets there.
+        deferred.push(Edit { start: close, end: close, replacement: Cow::Borrowed("</channel>") });
+        open.push("channel");
     }
 
-    let item_tags = scan_body(source, pos, &mut edits, &mut repairs);
+    // The prolog's few edits, in order, then the body's as the scan finds them: the repaired
+    // text is built during the scan, so its cost is the text, not a list of edits (a document
+    // of bare `&` makes one edit every two bytes).
+    let mut out = Builder::new(source, cut);
+    edits.sort_by_key(|edit| edit.start);
+    for edit in edits {
+        out.edit(edit);
+    }
+    for edit in deferred {
+        out.defer(edit);
+    }
+    let scan = scan_body(source, pos, &mut out, &mut repairs, open, max_items);
+    let built = match scan.truncation {
+        Some(truncation) => {
+            repairs.push(truncation.note);
+            // Repairs past the cut would apply to text that is gone.
+            out.finish(truncation.at, &truncation.closing)
+        }
+        None => out.finish(bytes.len(), ""),
+    };
+    let item_tags = scan.item_tags;
 
-    let text = apply(text, cut, edits);
+    let text = match built {
+        Some(repaired) => Cow::Owned(repaired),
+        None => cut_front(text, cut),
+    };
     Prepared { text, root, repairs, item_tags }
 }
 
+/// The repaired text, built as edits come: nothing is copied until the first edit, then the
+/// source up to each edit and its replacement. Edits come in order of position, except the few
+/// `defer`red ones (an insertion near the end found early), merged in when the text gets there.
+struct Builder<'s> {
+    source: &'s str,
+    out: Option<String>,
+    /// The source before this position is in `out` (or cut from the front).
+    done: usize,
+    /// Deferred edits, sorted by position.
+    deferred: Vec<Edit>,
+}
+
+impl<'s> Builder<'s> {
+    fn new(source: &'s str, cut: usize) -> Builder<'s> {
+        Builder { source, out: None, done: cut, deferred: Vec::new() }
+    }
+
+    fn defer(&mut self, edit: Edit) {
+        let at = self.deferred.partition_point(|deferred| deferred.start <= edit.start);
+        self.deferred.insert(at, edit);
+    }
+
+    fn edit(&mut self, edit: Edit) {
+        self.flush_deferred(edit.start, true);
+        self.apply(edit.start, edit.end, &edit.replacement);
+    }
+
+    /// Applies the deferred edits before `position` (and at it, when `inclusive`).
+    fn flush_deferred(&mut self, position: usize, inclusive: bool) {
+        while self.deferred.first().is_some_and(|d| d.start < position || (inclusive && d.start == position))
+        {
+            let deferred = self.deferred.remove(0);
+            self.apply(deferred.start, deferred.end, &deferred.replacement);
+        }
+    }
+
+    fn apply(&mut self, start: usize, end: usize, replacement: &str) {
+        // Overlapping edits cannot come out of one scan, but stay safe if they do.
+        if start < self.done {
+            return;
+        }
+        let (source, done) = (self.source, self.done);
+        let out = self.out.get_or_insert_with(|| String::with_capacity(source.len() - done + 64));
+        out.push_str(&source[done..start]);
+        out.push_str(replacement);
+        self.done = end;
+    }
+
+    /// The repaired text up to `end` (deferred edits at or after it are dropped), followed by
+    /// `closing`; `None` when nothing was changed, so the caller keeps the text it has.
+    fn finish(mut self, end: usize, closing: &str) -> Option<String> {
+        let whole = end >= self.source.len();
+        self.flush_deferred(end, whole);
+        if self.out.is_none() && whole && closing.is_empty() {
+            return None;
+        }
+        self.apply(end, end, closing);
+        self.out
+    }
+}
+
+/// `text` without its first `cut` bytes; borrowed input stays borrowed.
+fn cut_front(text: Cow<'_, str>, cut: usize) -> Cow<'_, str> {
+    match text {
+        Cow::Borrowed(borrowed) => Cow::Borrowed(&borrowed[cut..]),
+        Cow::Owned(mut owned) => {
+            owned.drain(..cut);
+            Cow::Owned(owned)
+        }
+    }
+}
+
+/// What [`scan_body`] found.
+struct Scan {
+    item_tags: usize,
+    truncation: Option<Truncation>,
+}
+
+/// Where the document is cut (the start of the first item over the cap) and the end tags that
+/// close the elements open there.
+struct Truncation {
+    at: usize,
+    closing: String,
+    /// The repair note: which cap was reached.
+    note: &'static str,
+}
+
 /// Scans the body: fixes `&` and character references, drops misplaced XML declarations,
-/// closes a CDATA section left open at the end, and counts item start tags.
-fn scan_body(source: &str, mut pos: usize, edits: &mut Vec<Edit>, repairs: &mut Vec<&'static str>) -> usize {
+/// closes a CDATA section left open at the end, and counts item start tags. `open` holds the
+/// elements open where the body starts (the root, and a `<channel>` we inserted); the scan
+/// tracks open elements so it can stop at item `max_items + 1` and close what is open there.
+fn scan_body<'a>(
+    source: &'a str,
+    mut pos: usize,
+    out: &mut Builder<'_>,
+    repairs: &mut Vec<&'static str>,
+    mut open: Vec<&'a str>,
+    max_items: usize,
+) -> Scan {
     let bytes = source.as_bytes();
     let mut item_tags = 0;
+    let mut elements = 0;
+    let mut truncation = None;
+    // Elements opened beyond MAX_OPEN_ELEMENTS are counted, not named.
+    let mut untracked = 0usize;
     let mut ampersands_fixed = false;
     let mut entities_fixed = false;
     let mut char_refs_fixed = false;
@@ -131,14 +275,14 @@ fn scan_body(source: &str, mut pos: usize, edits: &mut Vec<Edit>, repairs: &mut 
                 RefFix::Keep => {}
                 RefFix::Escape => {
                     ampersands_fixed = true;
-                    edits.push(Edit { start: pos, end: pos + 1, replacement: Cow::Borrowed("&amp;") });
+                    out.edit(Edit { start: pos, end: pos + 1, replacement: Cow::Borrowed("&amp;") });
                 }
                 RefFix::Replace(text, kind) => {
                     match kind {
                         RefKind::Named => entities_fixed = true,
                         RefKind::Numeric => char_refs_fixed = true,
                     }
-                    edits.push(Edit { start: pos, end: pos + consumed, replacement: Cow::Owned(text) });
+                    out.edit(Edit { start: pos, end: pos + consumed, replacement: Cow::Owned(text) });
                 }
             }
             pos += consumed.max(1);
@@ -150,7 +294,7 @@ fn scan_body(source: &str, mut pos: usize, edits: &mut Vec<Edit>, repairs: &mut 
                 Some(end) => pos = end + 3,
                 None => {
                     repairs.push("unclosed-cdata");
-                    edits.push(Edit {
+                    out.edit(Edit {
                         start: bytes.len(),
                         end: bytes.len(),
                         replacement: Cow::Borrowed("]]>"),
@@ -163,12 +307,24 @@ fn scan_body(source: &str, mut pos: usize, edits: &mut Vec<Edit>, repairs: &mut 
         } else if is_xml_declaration(&source[pos..]) {
             let end = find_from(bytes, pos, b"?>").map_or(bytes.len(), |e| e + 2);
             repairs.push("misplaced-xml-declaration");
-            edits.push(Edit { start: pos, end, replacement: Cow::Borrowed("") });
+            out.edit(Edit { start: pos, end, replacement: Cow::Borrowed("") });
             pos = end;
         } else {
-            if is_item_tag(rest) {
-                item_tags += 1;
+            let cap = if is_item_tag(rest) && item_tags == max_items {
+                Some("items-beyond-cap-ignored")
+            } else if elements == MAX_ELEMENTS && is_start_tag(rest) {
+                Some("elements-beyond-cap-ignored")
+            } else {
+                None
+            };
+            if let Some(note) = cap {
+                let closing = open.iter().rev().map(|name| format!("</{name}>")).collect();
+                truncation = Some(Truncation { at: pos, closing, note });
+                break;
             }
+            item_tags += usize::from(is_item_tag(rest));
+            elements += usize::from(is_start_tag(rest));
+            track_element(source, pos, &mut open, &mut untracked);
             pos += 1;
         }
     }
@@ -181,7 +337,68 @@ fn scan_body(source: &str, mut pos: usize, edits: &mut Vec<Edit>, repairs: &mut 
     if char_refs_fixed {
         repairs.push("invalid-char-reference");
     }
-    item_tags
+    Scan { item_tags, truncation }
+}
+
+/// Whether `rest` starts with a start tag (`<name`), not an end tag or a declaration.
+fn is_start_tag(rest: &[u8]) -> bool {
+    rest.get(1).is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_' || *b == b':')
+}
+
+/// Updates the open elements for the tag at `pos` (`<name …>`, `<name/>` or `</name>`; other
+/// `<!…>`/`<?…>` constructs and stray `<` change nothing). An end tag closes up to its nearest
+/// open namesake, as lenient parsers do; one with no namesake is ignored.
+fn track_element<'a>(source: &'a str, pos: usize, open: &mut Vec<&'a str>, untracked: &mut usize) {
+    let bytes = source.as_bytes();
+    match bytes.get(pos + 1) {
+        Some(b'/') => {
+            let name_start = pos + 2;
+            let name_end = bytes[name_start..]
+                .iter()
+                .position(|b| b.is_ascii_whitespace() || *b == b'>')
+                .map_or(bytes.len(), |p| name_start + p);
+            let name = &source[name_start..name_end];
+            if *untracked > 0 {
+                *untracked -= 1;
+            } else if let Some(index) = open.iter().rposition(|open_name| *open_name == name) {
+                open.truncate(index);
+            }
+        }
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' || *b == b':' => {
+            let (name, self_closing) = start_tag_name(source, pos);
+            if self_closing {
+                return;
+            }
+            if open.len() >= MAX_OPEN_ELEMENTS || *untracked > 0 {
+                *untracked += 1;
+            } else {
+                open.push(name);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The name of the start tag at `pos` and whether it closes itself, read without building its
+/// attributes (this runs for every tag of the body): quoted attribute values may hold `>`.
+fn start_tag_name(source: &str, pos: usize) -> (&str, bool) {
+    let bytes = source.as_bytes();
+    let name_end = bytes[pos + 1..]
+        .iter()
+        .position(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+        .map_or(bytes.len(), |p| pos + 1 + p);
+    let mut quote = None;
+    for (index, &byte) in bytes.iter().enumerate().skip(name_end) {
+        match (quote, byte) {
+            (Some(open), _) if byte == open => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(byte),
+            (None, b'>') => return (&source[pos + 1..name_end], bytes[index - 1] == b'/'),
+            (None, b'<') => break,
+            (None, _) => {}
+        }
+    }
+    (&source[pos + 1..name_end], false)
 }
 
 enum RefKind {
@@ -451,41 +668,12 @@ fn fix_root(
     }
 }
 
-/// Applies the edits (sorted by position) after cutting `cut` bytes from the front. Borrowed
-/// input with nothing to change stays borrowed.
-fn apply(text: Cow<'_, str>, cut: usize, mut edits: Vec<Edit>) -> Cow<'_, str> {
-    if edits.is_empty() {
-        return match text {
-            Cow::Borrowed(borrowed) => Cow::Borrowed(&borrowed[cut..]),
-            Cow::Owned(mut owned) => {
-                owned.drain(..cut);
-                Cow::Owned(owned)
-            }
-        };
-    }
-    edits.sort_by_key(|edit| edit.start);
-    let source: &str = &text;
-    let mut out = String::with_capacity(source.len() + edits.len() * 8);
-    let mut pos = cut;
-    for edit in &edits {
-        // Overlapping edits cannot come out of one scan, but stay safe if they do.
-        if edit.start < pos {
-            continue;
-        }
-        out.push_str(&source[pos..edit.start]);
-        out.push_str(&edit.replacement);
-        pos = edit.end;
-    }
-    out.push_str(&source[pos.min(source.len())..]);
-    Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn run(text: &str) -> (String, Vec<&'static str>, Root) {
-        let prepared = prepare(Cow::Borrowed(text));
+        let prepared = prepare(Cow::Borrowed(text), usize::MAX);
         (prepared.text.into_owned(), prepared.repairs, prepared.root)
     }
 
@@ -501,7 +689,7 @@ mod tests {
     fn well_formed_input_is_not_copied() {
         let source =
             "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><item>a &amp; b</item></channel></rss>";
-        let prepared = prepare(Cow::Borrowed(source));
+        let prepared = prepare(Cow::Borrowed(source), usize::MAX);
         assert!(matches!(prepared.text, Cow::Borrowed(_)));
         assert!(prepared.repairs.is_empty());
         assert_eq!(prepared.item_tags, 1);
@@ -590,8 +778,51 @@ mod tests {
     #[test]
     fn items_are_counted_with_or_without_prefix() {
         let prepared =
-            prepare(Cow::Borrowed("<feed><entry/><atom:entry>x</atom:entry><entryx/><items/></feed>"));
+            prepare(Cow::Borrowed("<feed><entry/><atom:entry>x</atom:entry><entryx/><items/></feed>"), 10);
         assert_eq!(prepared.item_tags, 2);
         assert_eq!(prepared.root, Root::Atom { atom03: false });
+    }
+
+    #[test]
+    fn items_over_the_cap_are_cut_and_open_elements_closed() {
+        // A million empty items: the prepared text keeps three and closes channel and rss.
+        let mut doc = String::from("<rss version=\"2.0\"><channel><title>t</title>");
+        doc.push_str(&"<item/>".repeat(1_000_000));
+        doc.push_str("</channel></rss>");
+        let prepared = prepare(Cow::Borrowed(&doc), 3);
+        assert_eq!(
+            prepared.text,
+            "<rss version=\"2.0\"><channel><title>t</title><item/><item/><item/></channel></rss>"
+        );
+        assert_eq!(prepared.item_tags, 3);
+        assert!(prepared.repairs.contains(&"items-beyond-cap-ignored"));
+
+        // Nested markup, a prefixed root, an inserted <channel>, repairs past the cut dropped.
+        let rdf = "<rdf:RDF><channel><title>c</title></channel><item><title>a<b>x</b></title></item>\
+                   <item><title>&amp; & more</title></item></rdf:RDF>";
+        assert_eq!(
+            prepare(Cow::Borrowed(rdf), 1).text,
+            "<rdf:RDF><channel><title>c</title></channel><item><title>a<b>x</b></title></item>\
+                   </rdf:RDF>"
+        );
+        let (bare, _, _) = run("<rss><item><title>a</title></item><item>b</item></rss>");
+        assert!(bare.contains("<channel>"), "{bare}");
+        let cut = prepare(Cow::Borrowed("<rss><item><title>a</title></item><item>b</item></rss>"), 1);
+        assert_eq!(cut.text, "<rss version=\"2.0\"><channel><item><title>a</title></item></channel></rss>");
+        // At the cap exactly, nothing is cut.
+        let exact = prepare(Cow::Borrowed("<feed><entry/><entry/></feed>"), 2);
+        assert_eq!(exact.text, "<feed><entry/><entry/></feed>");
+        assert!(exact.repairs.is_empty());
+    }
+
+    #[test]
+    fn elements_over_the_cap_are_cut_even_inside_one_item() {
+        let links = "<link href=\"https://x.example/a\"/>".repeat(MAX_ELEMENTS + 10);
+        let doc = format!("<feed><entry><id>urn:x</id>{links}</entry><entry/></feed>");
+        let prepared = prepare(Cow::Borrowed(&doc), 10);
+        assert!(prepared.repairs.contains(&"elements-beyond-cap-ignored"), "{:?}", prepared.repairs);
+        assert!(prepared.text.ends_with("/></entry></feed>"), "closed where cut");
+        // The root does not count: the cut falls after MAX_ELEMENTS elements of the body.
+        assert_eq!(prepared.text.matches("<link ").count(), MAX_ELEMENTS - 2);
     }
 }

@@ -667,3 +667,62 @@ fn deep_nesting_anywhere_is_handled_without_stack_overflow() {
         check_invariants(&result, wrap);
     }
 }
+
+#[test]
+fn a_million_items_are_cut_at_the_cap_before_parsing() {
+    // Issue 11: a 7 MB feed of a million empty items peaked at 723 MB, every entry built before
+    // the cut. Now the cap applies before any parser builds entries (benches/bounds.rs prints
+    // the peak memory); the repair note says items were left unread.
+    let mut rss = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>");
+    rss.push_str(&"<item/>".repeat(1_000_000));
+    rss.push_str("</channel></rss>");
+    let parsed = parse_capped(rss.as_bytes(), &feed_url(), None, 100).expect("a feed");
+    assert_eq!(parsed.entries.len(), 100);
+    assert!(parsed.repairs.iter().any(|r| r == "items-beyond-cap-ignored"), "{:?}", parsed.repairs);
+
+    // Atom with real entries, the cap above MAX_ENTRIES (MAX_ENTRIES wins).
+    let mut atom = String::from("<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title>");
+    for index in 0..50_000 {
+        atom.push_str(&format!("<entry><id>urn:x:{index}</id><title>t{index}</title></entry>"));
+    }
+    atom.push_str("</feed>");
+    let parsed = parse_capped(atom.as_bytes(), &feed_url(), None, 100_000).expect("a feed");
+    assert_eq!(parsed.entries.len(), MAX_ENTRIES);
+    assert_eq!(parsed.entries[0].key, "id:urn:x:0");
+    assert_eq!(parsed.entries[MAX_ENTRIES - 1].title, format!("t{}", MAX_ENTRIES - 1));
+    assert!(parsed.repairs.iter().any(|r| r == "items-beyond-cap-ignored"), "{:?}", parsed.repairs);
+
+    // JSON Feed: a million empty objects.
+    let mut json = String::from("{\"version\":\"https://jsonfeed.org/version/1.1\",\"items\":[");
+    json.push_str(&"{},".repeat(1_000_000));
+    json.push_str("{}]}");
+    let parsed = parse_capped(json.as_bytes(), &feed_url(), None, 100).expect("a feed");
+    assert_eq!(parsed.entries.len(), 100);
+    assert!(parsed.repairs.iter().any(|r| r == "items-beyond-cap-ignored"), "{:?}", parsed.repairs);
+
+    // A feed at the cap exactly is not marked.
+    let small = "<rss version=\"2.0\"><channel><item><title>a</title></item></channel></rss>";
+    let parsed = parse_capped(small.as_bytes(), &feed_url(), None, 1).expect("a feed");
+    assert_eq!(parsed.entries.len(), 1);
+    assert!(parsed.repairs.is_empty(), "{:?}", parsed.repairs);
+}
+
+#[test]
+fn impossible_and_far_future_dates_are_dropped_and_said_so() {
+    // Issue 11: year 9999 at -14:00 became `+10000-…` in `published`.
+    let doc = "<rss version=\"2.0\"><channel>\
+        <item><guid>a</guid><pubDate>Fri, 31 Dec 9999 23:00:00 -1400</pubDate></item>\
+        <item><guid>b</guid><pubDate>Mon, 01 Jan 2224 00:00:00 GMT</pubDate></item>\
+        <item><guid>c</guid><pubDate>Tue, 18 Feb 2025 10:00:00 GMT</pubDate></item></channel></rss>";
+    let parsed = parse(doc.as_bytes(), &feed_url(), None).expect("a feed");
+    let published: Vec<Option<String>> =
+        parsed.entries.iter().map(|entry| entry.published.map(|date| date.to_rfc3339())).collect();
+    assert_eq!(published, [None, None, Some("2025-02-18T10:00:00+00:00".to_string())]);
+    assert!(
+        parsed.repairs.contains(
+            &"dates-dropped (1 beyond RFC 3339's years, 1 more than a day in the future)".to_string()
+        ),
+        "{:?}",
+        parsed.repairs
+    );
+}

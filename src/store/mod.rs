@@ -137,6 +137,9 @@ pub struct ItemRecord {
     pub alerts: Vec<OutboxAlert>,
     /// Set on the last item of a response.
     pub commit: Option<FeedCommit>,
+    /// `feed::fingerprint` of the entry: an item of the same feed with the same fingerprint is
+    /// a duplicate whatever its key.
+    pub fingerprint: Option<String>,
 }
 
 /// One pending alert for one sink.
@@ -286,6 +289,15 @@ impl Store {
     /// For each (key, link), whether it has never been seen (by key, or by link).
     pub async fn unseen(&self, items: Vec<(String, Option<String>)>) -> Result<Vec<bool>, StoreError> {
         self.read(move |conn| sqlite::unseen(conn, &items)).await
+    }
+
+    /// For each fingerprint, whether `feed` already had an item with it (None: never).
+    pub async fn fingerprints_seen(
+        &self,
+        feed: String,
+        fingerprints: Vec<Option<String>>,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.read(move |conn| sqlite::fingerprints_seen(conn, &feed, &fingerprints)).await
     }
 
     /// Records items in ONE transaction: each is marked seen (unless its key or link already

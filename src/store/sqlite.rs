@@ -17,6 +17,7 @@ pub(super) use rusqlite::Connection;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_unique_links_and_claims.sql")),
+    (3, include_str!("migrations/0003_seen_fingerprints.sql")),
 ];
 
 /// The schema version this build writes (the last migration).
@@ -278,6 +279,41 @@ pub(super) fn unseen(conn: &Connection, items: &[(String, Option<String>)]) -> R
     Ok(out)
 }
 
+/// Whether `feed` already had an item with this fingerprint.
+fn fingerprint_seen(conn: &Connection, feed: &str, fingerprint: Option<&str>) -> rusqlite::Result<bool> {
+    match fingerprint {
+        Some(fingerprint) => conn
+            .prepare_cached("SELECT 1 FROM seen_fingerprints WHERE feed = ?1 AND fingerprint = ?2")?
+            .exists([feed, fingerprint]),
+        None => Ok(false),
+    }
+}
+
+/// Remembers an item's fingerprint (the first item with it keeps the row).
+fn insert_fingerprint(conn: &Connection, record: &ItemRecord, now: i64) -> rusqlite::Result<()> {
+    if let Some(fingerprint) = &record.fingerprint {
+        conn.prepare_cached(
+            "INSERT INTO seen_fingerprints (feed, fingerprint, key, first_seen_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![record.feed, fingerprint, record.key, now])?;
+    }
+    Ok(())
+}
+
+/// For each fingerprint, whether `feed` already had an item with it (None: never).
+pub(super) fn fingerprints_seen(
+    conn: &Connection,
+    feed: &str,
+    fingerprints: &[Option<String>],
+) -> Result<Vec<bool>, StoreError> {
+    let mut out = Vec::with_capacity(fingerprints.len());
+    for fingerprint in fingerprints {
+        out.push(fingerprint_seen(conn, feed, fingerprint.as_deref())?);
+    }
+    Ok(out)
+}
+
 pub(super) fn record_items(
     conn: &Connection,
     records: &[ItemRecord],
@@ -298,11 +334,14 @@ pub(super) fn record_items(
     )?;
     let mut outcomes = Vec::with_capacity(records.len());
     for record in records {
-        let inserted = insert_seen
-            .query_row(params![record.key, record.link, record.feed, now, record.verdicts], |_| Ok(()))
-            .optional()?
-            .is_some();
+        // A feed's repeat of a title and summary it already had is a duplicate whatever its key.
+        let inserted = !fingerprint_seen(conn, &record.feed, record.fingerprint.as_deref())?
+            && insert_seen
+                .query_row(params![record.key, record.link, record.feed, now, record.verdicts], |_| Ok(()))
+                .optional()?
+                .is_some();
         if inserted {
+            insert_fingerprint(conn, record, now)?;
             count_seen.execute([&record.feed])?;
             for alert in &record.alerts {
                 insert_alert.execute(params![alert.alert_id, alert.sink, alert.body, now])?;

@@ -18,6 +18,7 @@ fn record(key: &str, link: Option<&str>, alert: Option<&str>) -> ItemRecord {
             .into_iter()
             .collect(),
         commit: None,
+        fingerprint: None,
     }
 }
 
@@ -56,6 +57,34 @@ async fn items_are_new_once_by_key_or_link() {
     assert_eq!(store.prune_delivered(3).await.unwrap(), 0, "delivered at 3 is not before 3");
     assert_eq!(store.prune_delivered(4).await.unwrap(), 1);
     assert_eq!(store.counts().await.unwrap(), (0, 3), "seen items stay");
+}
+
+#[tokio::test]
+async fn an_item_with_a_fingerprint_its_feed_already_had_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let with = |key: &str, feed: &str| ItemRecord {
+        feed: feed.into(),
+        fingerprint: Some("fp".into()),
+        ..record(key, None, None)
+    };
+    let outcomes =
+        store.record_items(vec![with("k1", "f"), with("k2", "f"), with("k3", "g")], 1).await.unwrap();
+    assert_eq!(outcomes, [Recorded::New, Recorded::Duplicate, Recorded::New], "per feed");
+    assert_eq!(
+        store
+            .fingerprints_seen("f".into(), vec![Some("fp".into()), Some("other".into()), None])
+            .await
+            .unwrap(),
+        [true, false, false]
+    );
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.record_items(vec![with("k4", "g")], 2).await.unwrap(),
+        [Recorded::Duplicate],
+        "kept across restarts"
+    );
 }
 
 #[tokio::test]

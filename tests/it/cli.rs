@@ -54,6 +54,7 @@ fn a_bad_config_gives_a_precise_error_and_exit_code_2() {
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in {stderr}");
     }
+    assert!(stderr.lines().count() >= 4, "one problem per line: {stderr}");
     assert!(!dir.state_dir().exists(), "nothing started");
 }
 
@@ -563,4 +564,81 @@ async fn alerts_follow_sees_the_daemons_append_across_its_rotation() {
     // The reader reads across the rotation.
     let output = newswatch(&["alerts", "--config", &config, "--format", "json"], &dir);
     assert_eq!(text(&output.stdout).lines().count(), 3);
+}
+
+/// A feed whose parse error quotes its markup: the end tag carries ESC (a screen-clearing
+/// sequence), BEL, a bidi override, U+2028, U+0085, DEL and a C1 control.
+const HOSTILE_MARKUP: &str = "\u{1b}[2J\u{7}\u{202e}\u{2028}\u{85}\u{7f}\u{9b}\u{2066}";
+
+fn assert_no_unsafe(output: &str, what: &str) {
+    for line in output.lines() {
+        assert!(!line.chars().any(newswatch::text::is_unsafe), "raw control in {what}: {line:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parse_errors_quoting_markup_are_escaped_in_every_log_format_and_cli_output() {
+    let server = FixtureServer::start().await;
+    let feed = format!("<rss version=\"2.0\"><channel><title>x</title></chan{HOSTILE_MARKUP}nel></rss>");
+    server.ok("/feed.xml", feed.clone().into_bytes(), "application/rss+xml");
+    let dir = TestDir::new();
+    dir.write_config(&[("feed", server.url("/feed.xml"))], "");
+    let config = dir.config_path().display().to_string();
+    let dir_ref = &dir;
+    for format in ["text", "json"] {
+        let output = tokio::task::block_in_place(|| {
+            newswatch(&["--log-format", format, "run", "--once", "--config", &config], dir_ref)
+        });
+        let stderr = text(&output.stderr);
+        assert_no_unsafe(&stderr, &format!("the {format} log"));
+        // The data is kept, escaped: the quoted end tag is in the log.
+        if format == "text" {
+            assert!(stderr.contains("</chan\\u{1b}[2J\\u{7}\\u{202e}\\u{2028}\\u{85}"), "{stderr}");
+        } else {
+            let quoted = stderr
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .filter_map(|line| line["fields"]["error"].as_str().map(str::to_string))
+                .find(|error| error.contains("</chan"))
+                .unwrap_or_else(|| panic!("no parse error in the JSON log: {stderr}"));
+            assert!(quoted.contains(HOSTILE_MARKUP), "{quoted:?}");
+        }
+        std::fs::remove_dir_all(dir_ref.state_dir()).unwrap();
+    }
+
+    // `feeds list` shows the stored error, `parse` the file's.
+    tokio::task::block_in_place(|| newswatch(&["run", "--once", "--config", &config], dir_ref));
+    let listed = text(&newswatch(&["feeds", "list", "--config", &config], &dir).stdout);
+    assert!(listed.contains("last error"), "{listed}");
+    assert_no_unsafe(&listed, "feeds list");
+    let path = dir.path().join("hostile.xml");
+    std::fs::write(&path, &feed).unwrap();
+    let path = path.display().to_string();
+    for args in [vec!["parse", &path], vec!["parse", "--json", &path]] {
+        let output = text(&newswatch(&args, &dir).stdout);
+        assert!(output.contains("</chan"), "{output}");
+        assert_no_unsafe(&output, &args.join(" "));
+    }
+    // `extract` prints page text, which is no safer than feed text.
+    let page = dir.path().join("hostile.html");
+    let paragraph = format!("Lavrov and Rubio met in Riyadh today for talks {HOSTILE_MARKUP} on the war. ");
+    std::fs::write(
+        &page,
+        format!("<html><body><article><p>{}</p></article></body></html>", paragraph.repeat(8)),
+    )
+    .unwrap();
+    let output = text(&newswatch(&["extract", &page.display().to_string()], &dir).stdout);
+    assert_no_unsafe(&output, "extract");
+    let line: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    assert!(line["text"].as_str().unwrap().contains("\u{202e}"), "the text is kept, escaped: {output}");
+    // `explain` quotes the text it explains.
+    let output = text(
+        &newswatch(
+            &["explain", "--topic", "us-russia-talks", "--text", &paragraph, "--config", &config],
+            &dir,
+        )
+        .stdout,
+    );
+    assert!(output.contains("Lavrov"), "{output}");
+    assert_no_unsafe(&output, "explain");
 }

@@ -1,6 +1,7 @@
 //! newswatch's integration tests: one binary, a module per area. Every test starts its own
 //! servers on loopback; nothing here reaches the internet or reads `../shared`.
 
+mod bounds;
 mod cli;
 mod crash;
 mod durability;
