@@ -77,7 +77,7 @@ const JSON_LD_MIN_WORDS: usize = 30;
 /// `url` resolves a relative canonical link. Never panics; the parse is bounded by the
 /// structural guard (see the module documentation).
 pub fn article(html: &[u8], url: Option<&Url>, http_charset: Option<&str>) -> Result<Article, ExtractError> {
-    let (text, _encoding) = decode_html(html, http_charset);
+    let (text, _encoding) = charset::decode_html_cow(html, http_charset);
     article_from_str(&text, url)
 }
 
@@ -89,19 +89,35 @@ pub fn guard_check(page: &str) -> (usize, Option<String>, usize, u64) {
     (verdict.safe_len, verdict.cut_reason, verdict.max_depth, verdict.work)
 }
 
+/// Lists the page's elements with their content scores (container `=>`, title `T`,
+/// boilerplate `x`). For diagnostics (`examples/extract_explain.rs`).
+#[doc(hidden)]
+pub fn explain(html: &[u8]) -> String {
+    let mut out = String::new();
+    let (page, _encoding) = charset::decode_html_cow(html, None);
+    let verdict = guard::check(&page);
+    let parsed = scraper::Html::parse_document(&page[..verdict.safe_len]);
+    let dom = dom::flatten(&parsed);
+    content::extract(&dom, title_hint(&dom), Some(&mut out));
+    out
+}
+
+/// OpenGraph title, else `<title>`: tells the content step which heading is the title.
+fn title_hint<'d>(dom: &'d dom::Dom<'_>) -> Option<&'d str> {
+    dom.meta
+        .metas
+        .iter()
+        .find(|(key, _)| key == "og:title")
+        .map(|(_, title)| title.as_str())
+        .or(dom.meta.title.as_deref())
+}
+
 /// [`article`] for a page that is already text.
 pub fn article_from_str(page: &str, url: Option<&Url>) -> Result<Article, ExtractError> {
     let verdict = guard::check(page);
     let parsed = scraper::Html::parse_document(&page[..verdict.safe_len]);
     let dom = dom::flatten(&parsed);
-    let title_hint = dom
-        .meta
-        .metas
-        .iter()
-        .find(|(key, _)| key == "og:title")
-        .map(|(_, title)| title.as_str())
-        .or(dom.meta.title.as_deref());
-    let extracted = content::extract(&dom, title_hint);
+    let extracted = content::extract(&dom, title_hint(&dom), None);
     let metadata = meta::collect(&dom.meta, url, extracted.h1.as_deref());
 
     let dom_words = word_count(&extracted.text);

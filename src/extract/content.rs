@@ -145,7 +145,7 @@ fn matches_title(heading: &str, title: &str) -> bool {
 
 /// Picks the article container and writes out its text. `title_hint` (OpenGraph or `<title>`)
 /// identifies the title heading, which is left out, and before which nothing is article text.
-pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
+pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&mut String>) -> Extracted {
     let nodes = &dom.nodes;
     let count = nodes.len();
     if count == 0 {
@@ -297,8 +297,60 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>) -> Extracted {
         }
         found
     };
+    if let Some(out) = explain {
+        write_explanation(out, dom, &scores, container, title_node);
+    }
     let text = write_text(dom, &scores, &value, container, title_node);
     Extracted { text, semantic, h1 }
+}
+
+/// Lists the elements holding text with their scores, indented by depth, for diagnostics.
+fn write_explanation(
+    out: &mut String,
+    dom: &Dom<'_>,
+    scores: &Scores,
+    container: usize,
+    title: Option<usize>,
+) {
+    use std::fmt::Write;
+    let nodes = &dom.nodes;
+    let mut depth = vec![0usize; nodes.len()];
+    for (index, node) in nodes.iter().enumerate() {
+        if node.parent != u32::MAX {
+            depth[index] = depth[node.parent as usize] + 1;
+        }
+        if node.tag == Tag::Text || scores.chars[index] < 20 {
+            continue;
+        }
+        let first_text = nodes[index..node.end as usize]
+            .iter()
+            .find(|n| n.tag == Tag::Text && !n.text.trim().is_empty())
+            .map_or("", |n| n.text.trim());
+        let mark = if index == container {
+            "=>"
+        } else if Some(index) == title {
+            "T "
+        } else if scores.boilerplate[index] {
+            "x "
+        } else {
+            "  "
+        };
+        let _ = writeln!(
+            out,
+            "{mark}{:indent$}{index} {}.{:.40} {:?}/{:?} chars {} link {} good {:.0} total {:.0} | {:.60}",
+            "",
+            node.name,
+            node.label,
+            node.tag,
+            node.hint,
+            scores.chars[index],
+            scores.link_chars[index],
+            scores.good[index],
+            scores.total[index],
+            first_text,
+            indent = depth[index].min(60),
+        );
+    }
 }
 
 /// Whether the output leaves out the element at `index`.

@@ -96,6 +96,9 @@ pub(crate) struct DomNode<'a> {
     pub(crate) semantic: bool,
     /// Inside an `<a>`.
     pub(crate) in_link: bool,
+    /// Element name and its `class` (else `id`) attribute, for diagnostics.
+    pub(crate) name: &'a str,
+    pub(crate) label: &'a str,
 }
 
 /// Everything the metadata step needs from the page.
@@ -148,6 +151,8 @@ pub(crate) fn flatten(html: &Html) -> Dom<'_> {
                     hint: Hint::Neutral,
                     semantic: false,
                     in_link,
+                    name: "",
+                    label: "",
                 });
             }
             Node::Element(element) => {
@@ -181,6 +186,8 @@ pub(crate) fn flatten(html: &Html) -> Dom<'_> {
                                 hint: attributes.hint,
                                 semantic: name == "article" || attributes.article_body,
                                 in_link: parent_link,
+                                name,
+                                label: attributes.label,
                             });
                             open.push((index, parent_link || tag == Tag::A));
                             if name == "time"
@@ -296,16 +303,27 @@ struct Attributes<'a> {
     article_body: bool,
     byline: bool,
     lang: Option<&'a str>,
+    /// The `class` attribute, else the `id`.
+    label: &'a str,
 }
 
 impl<'a> Attributes<'a> {
     fn read(element: &'a scraper::node::Element) -> Self {
-        let mut out =
-            Attributes { hidden: false, hint: Hint::Neutral, article_body: false, byline: false, lang: None };
+        let mut out = Attributes {
+            hidden: false,
+            hint: Hint::Neutral,
+            article_body: false,
+            byline: false,
+            lang: None,
+            label: "",
+        };
         let mut words = String::new();
         for (key, value) in element.attrs() {
             match key {
                 "class" | "id" => {
+                    if key == "class" || out.label.is_empty() {
+                        out.label = value;
+                    }
                     words.push_str(value);
                     words.push(' ');
                 }
