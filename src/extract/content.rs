@@ -169,7 +169,7 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
         let parent_block = if node.parent == u32::MAX { u32::MAX } else { block_of[node.parent as usize] };
         block_of[index] = if node.tag.is_block() { index as u32 } else { parent_block };
         if node.tag == Tag::Text {
-            let chars = node.text.chars().filter(|c| !c.is_whitespace()).count() as u32;
+            let chars = text_weight(node.text);
             scores.chars[index] = chars;
             if node.in_link {
                 scores.link_chars[index] = chars;
@@ -246,13 +246,18 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     for index in (0..count).rev() {
         let node = &nodes[index];
         let looks_boilerplate =
-            node.tag == Tag::Boilerplate || node.hint == Hint::Boilerplate || headed_boilerplate[index];
-        scores.boilerplate[index] = looks_boilerplate
-            && !scores.has_content_hint[index]
-            && scores.good[index] < all_good * WRAPPER_SHARE;
+            node.tag == Tag::Boilerplate || node.hint.is_boilerplate() || headed_boilerplate[index];
+        // A comment thread or a gallery longer than the article it follows is still boilerplate:
+        // such a section is a wrapper only when it holds the title too.
+        let holds_title = title_node.is_none_or(|title| title >= index && title < node.end as usize);
+        let wrapper =
+            scores.good[index] >= all_good * WRAPPER_SHARE && (node.hint != Hint::Sidetrack || holds_title);
+        scores.boilerplate[index] = looks_boilerplate && !scores.has_content_hint[index] && !wrapper;
         scores.total[index] += value[index];
         if node.parent != u32::MAX {
-            let contribution = if scores.boilerplate[index] {
+            let contribution = if scores.boilerplate[index] && node.hint == Hint::Sidetrack {
+                0.0
+            } else if scores.boilerplate[index] {
                 -f64::from(scores.chars[index]) * BOILERPLATE_COST
             } else {
                 scores.total[index]
@@ -304,6 +309,26 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     Extracted { text, semantic, h1 }
 }
 
+/// The length of a text run in Latin-letter equivalents: non-space characters, with Han and kana
+/// characters counting three and Hangul syllables two (a Chinese or Japanese sentence carries
+/// as much as an English one about three times as long), so paragraph thresholds hold in every
+/// script.
+fn text_weight(text: &str) -> u32 {
+    let mut weight = 0u32;
+    for c in text.chars() {
+        weight += match c {
+            c if c.is_ascii() => u32::from(!c.is_ascii_whitespace()),
+            '\u{3040}'..='\u{30FF}'
+            | '\u{3400}'..='\u{4DBF}'
+            | '\u{4E00}'..='\u{9FFF}'
+            | '\u{F900}'..='\u{FAFF}' => 3,
+            '\u{AC00}'..='\u{D7AF}' => 2,
+            c => u32::from(!c.is_whitespace()),
+        };
+    }
+    weight
+}
+
 /// Lists the elements holding text with their scores, indented by depth, for diagnostics.
 fn write_explanation(
     out: &mut String,
@@ -319,7 +344,8 @@ fn write_explanation(
         if node.parent != u32::MAX {
             depth[index] = depth[node.parent as usize] + 1;
         }
-        if node.tag == Tag::Text || scores.chars[index] < 20 {
+        let parent_boilerplate = node.parent != u32::MAX && scores.boilerplate[node.parent as usize];
+        if node.tag == Tag::Text || scores.chars[index] < 100 || parent_boilerplate {
             continue;
         }
         let first_text = nodes[index..node.end as usize]

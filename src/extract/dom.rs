@@ -77,8 +77,18 @@ pub(crate) enum Hint {
     Neutral,
     /// Looks like the article body (`itemprop=articleBody`, `article-body`, `entry-content`, ...).
     Content,
-    /// Looks like boilerplate (comments, share bars, related links, bylines, ...).
+    /// Looks like boilerplate (share bars, bylines, navigation, sidebars, ...).
     Boilerplate,
+    /// Names a section that is never the article, however long it is: reader comments, picture
+    /// galleries and slide shows, recommendation and "related" streams.
+    Sidetrack,
+}
+
+impl Hint {
+    /// Boilerplate of either kind.
+    pub(crate) fn is_boilerplate(self) -> bool {
+        matches!(self, Hint::Boilerplate | Hint::Sidetrack)
+    }
 }
 
 /// One arena node.
@@ -475,9 +485,38 @@ const BOILERPLATE_WORDS: &[&str] = &[
     "gallery",
     "slideshow",
     "newsletters",
+    "carousel",
+    "slider",
+    "slides",
+    "swiper",
+    "lightbox",
     "topics",
     "keywords",
     "alert",
+];
+/// The [`BOILERPLATE_WORDS`] (and prefixes) that name a [`Hint::Sidetrack`] section.
+const SIDETRACK_WORDS: &[&str] = &[
+    "comment",
+    "comments",
+    "disqus",
+    "respond",
+    "reply",
+    "related",
+    "recommended",
+    "recommendations",
+    "recirc",
+    "outbrain",
+    "taboola",
+    "popular",
+    "mostread",
+    "trending",
+    "gallery",
+    "slideshow",
+    "carousel",
+    "slider",
+    "slides",
+    "swiper",
+    "lightbox",
 ];
 /// Class-name words after which the rest of the class is a state, not a role.
 const MODIFIERS: &[&str] =
@@ -524,6 +563,7 @@ fn classify_words(words: &str) -> (Hint, bool) {
         return (Hint::Content, false);
     }
     let mut boilerplate = false;
+    let mut sidetrack = false;
     let mut byline = false;
     for class in lower.split_ascii_whitespace() {
         let mut modifier = false;
@@ -546,11 +586,21 @@ fn classify_words(words: &str) -> (Hint, bool) {
             });
             if matched {
                 boilerplate = true;
+                sidetrack |= SIDETRACK_WORDS
+                    .iter()
+                    .any(|word| token == *word || (word.len() >= 5 && token.starts_with(word)));
                 byline |= token.starts_with("byline") || token.starts_with("author");
             }
         }
     }
-    (if boilerplate { Hint::Boilerplate } else { Hint::Neutral }, byline)
+    let hint = if sidetrack {
+        Hint::Sidetrack
+    } else if boilerplate {
+        Hint::Boilerplate
+    } else {
+        Hint::Neutral
+    };
+    (hint, byline)
 }
 
 #[cfg(test)]
@@ -561,7 +611,8 @@ mod tests {
     fn class_words_are_matched_as_tokens() {
         assert_eq!(classify_words("article-body__share-tools").0, Hint::Content);
         assert_eq!(classify_words("c-share-bar").0, Hint::Boilerplate);
-        assert_eq!(classify_words("comments-area").0, Hint::Boilerplate);
+        assert_eq!(classify_words("comments-area").0, Hint::Sidetrack);
+        assert_eq!(classify_words("full-gallery").0, Hint::Sidetrack);
         assert_eq!(classify_words("commentary-body").0, Hint::Neutral);
         assert_eq!(classify_words("heads uploads").0, Hint::Neutral);
         assert_eq!(classify_words("card has-image with-sidebar").0, Hint::Neutral);
