@@ -117,6 +117,80 @@ const MAX_NODES_BEFORE_HEADING: usize = 32;
 /// Longest heading (in characters) checked against [`BOILERPLATE_HEADINGS`].
 const MAX_BOILERPLATE_HEADING_CHARS: usize = 60;
 
+/// Headings that open a section of boilerplate running until the next heading of their rank
+/// ("More from Opinion", "Related stories", "Comments (12)"): [`BOILERPLATE_HEADINGS`] without
+/// the labels of single boxes (advertisement, newsletter, share), matched at the start only.
+const SECTION_HEADINGS: &[&str] = &[
+    "most read",
+    "most popular",
+    "most viewed",
+    "most shared",
+    "popular",
+    "related",
+    "recommended",
+    "you may also like",
+    "you might also like",
+    "you may like",
+    "more from",
+    "more stories",
+    "more news",
+    "more on",
+    "read more",
+    "read next",
+    "also read",
+    "see also",
+    "trending",
+    "latest news",
+    "latest stories",
+    "top stories",
+    "comments",
+    "leave a reply",
+    "leave a comment",
+    "editor's picks",
+    "editors' picks",
+    "tags",
+    "tagged",
+    "filed under",
+    "самые популярные",
+    "читайте также",
+    "похожие",
+    "популярное",
+    "комментари",
+    "relacionad",
+    "leia também",
+    "mais lidas",
+    "veja também",
+    "comentários",
+    "correlati",
+    "più letti",
+    "leggi anche",
+    "commenti",
+    "weitere artikel",
+    "meistgelesen",
+    "kommentare",
+    "à lire aussi",
+    "les plus lus",
+];
+
+/// Whether a heading starts with one of the [`SECTION_HEADINGS`] as whole words.
+fn section_heading(text: &str) -> bool {
+    if text.chars().count() > MAX_BOILERPLATE_HEADING_CHARS {
+        return false;
+    }
+    let lower = text.trim_start_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    SECTION_HEADINGS.iter().any(|phrase| {
+        lower.strip_prefix(phrase).is_some_and(|rest| {
+            // Stems ("комментари", "relacionad") may continue with letters; words may not.
+            phrase.ends_with(['и', 'd']) || !rest.starts_with(char::is_alphanumeric)
+        })
+    })
+}
+
+/// 1 for `<h1>` ... 6 for `<h6>`.
+fn heading_rank(name: &str) -> u8 {
+    name.as_bytes().get(1).map_or(6, |digit| digit.saturating_sub(b'0'))
+}
+
 fn is_boilerplate_heading(text: &str) -> bool {
     if text.chars().count() > MAX_BOILERPLATE_HEADING_CHARS {
         return false;
@@ -196,21 +270,6 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
         .or_else(|| headings.iter().find(|(index, text)| nodes[*index].tag == Tag::H1 && !text.is_empty()))
         .map(|(index, _)| *index);
     let h1 = title_node.map(|index| subtree_text(dom, index));
-    // An element introduced by a boilerplate heading is boilerplate.
-    let mut headed_boilerplate = vec![false; count];
-    for (index, text) in &headings {
-        let parent = nodes[*index].parent;
-        if Some(*index) == title_node || !is_boilerplate_heading(text) || parent == u32::MAX {
-            continue;
-        }
-        // The heading opens its parent ("<aside><h2>Most read</h2><ul>..."): the parent is the
-        // boilerplate section. Otherwise (a "Comments" heading in the middle of a wrapper) only
-        // the heading itself is.
-        let first = parent as usize + 1;
-        let opens_parent = *index - first <= MAX_NODES_BEFORE_HEADING
-            && (first..*index).all(|before| scores.chars[before] == 0);
-        headed_boilerplate[if opens_parent { parent as usize } else { *index }] = true;
-    }
     // Bottom-up: character counts, paragraph text, content hints.
     let mut value = vec![0.0f64; count];
     for index in (0..count).rev() {
@@ -241,6 +300,58 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
             scores.has_content_hint[parent] |= scores.has_content_hint[index];
         }
     }
+    // An element introduced by a boilerplate heading is boilerplate.
+    let mut headed_boilerplate = vec![false; count];
+    // ... and one introduced by a section heading is a sidetrack (like comments or galleries).
+    let mut headed_sidetrack = vec![false; count];
+    for (index, text) in &headings {
+        if Some(*index) == title_node || !is_boilerplate_heading(text) {
+            continue;
+        }
+        // A section title is often wrapped ("<div class=hd><h2>More stories</h2></div>"): the
+        // wrapper holding only the heading stands for it.
+        let strict = section_heading(text);
+        let mut heading = *index;
+        while strict
+            && nodes[heading].parent != u32::MAX
+            && scores.chars[nodes[heading].parent as usize] == scores.chars[heading]
+        {
+            heading = nodes[heading].parent as usize;
+        }
+        let parent = nodes[heading].parent;
+        if parent == u32::MAX {
+            continue;
+        }
+        // The heading opens its parent ("<aside><h2>Most read</h2><ul>..."): the parent is the
+        // boilerplate section.
+        let first = parent as usize + 1;
+        let opens_parent = heading - first <= MAX_NODES_BEFORE_HEADING
+            && (first..heading).all(|before| scores.chars[before] == 0);
+        if opens_parent {
+            headed_boilerplate[parent as usize] = true;
+            headed_sidetrack[parent as usize] = strict;
+            continue;
+        }
+        headed_boilerplate[heading] = true;
+        headed_sidetrack[heading] = strict;
+        if !strict {
+            // A heading such as "Comments" in the middle of a wrapper: only the heading.
+            continue;
+        }
+        // "More from Opinion" in the middle of a wrapper: the section runs over the following
+        // siblings up to the next heading of the same or a higher rank.
+        let rank = heading_rank(nodes[*index].name);
+        let mut sibling = nodes[heading].end as usize;
+        while sibling < nodes[parent as usize].end as usize {
+            let node = &nodes[sibling];
+            if matches!(node.tag, Tag::H1 | Tag::Heading) && heading_rank(node.name) <= rank {
+                break;
+            }
+            headed_boilerplate[sibling] = true;
+            headed_sidetrack[sibling] = true;
+            sibling = node.end as usize;
+        }
+    }
     let all_good: f64 = (0..count).filter(|&i| nodes[i].parent == u32::MAX).map(|i| scores.good[i]).sum();
     // Bottom-up again: subtree totals with boilerplate decided.
     for index in (0..count).rev() {
@@ -250,13 +361,15 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
         // A comment thread or a gallery longer than the article it follows is still boilerplate:
         // such a section is a wrapper only when it holds the title too.
         let holds_title = title_node.is_none_or(|title| title >= index && title < node.end as usize);
-        let wrapper =
-            scores.good[index] >= all_good * WRAPPER_SHARE && (node.hint != Hint::Sidetrack || holds_title);
+        let sidetrack = node.hint == Hint::Sidetrack || headed_sidetrack[index];
+        let wrapper = scores.good[index] >= all_good * WRAPPER_SHARE && (!sidetrack || holds_title);
         scores.boilerplate[index] = looks_boilerplate && !scores.has_content_hint[index] && !wrapper;
         scores.total[index] += value[index];
         if node.parent != u32::MAX {
-            let contribution = if scores.boilerplate[index] && node.hint == Hint::Sidetrack {
-                0.0
+            let contribution = if scores.boilerplate[index] && sidetrack {
+                // A sidetrack costs only its links: a long gallery or comment thread inside the
+                // story must not sink it, yet a container is no better for holding one.
+                -f64::from(scores.link_chars[index]) * BOILERPLATE_COST
             } else if scores.boilerplate[index] {
                 -f64::from(scores.chars[index]) * BOILERPLATE_COST
             } else {
