@@ -402,6 +402,7 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     let Some(container) = container else {
         return Extracted { h1, ..Extracted::default() };
     };
+    drop_changes_of_character(dom, &mut scores, container);
     let semantic = {
         let mut node = container as u32;
         let mut found = false;
@@ -440,6 +441,97 @@ fn text_weight(text: &str) -> u32 {
         };
     }
     weight
+}
+
+/// The child holding this share of its parent's paragraph text is the story's branch.
+const DOMINANT_SHARE: f64 = 0.5;
+/// A sibling of the story's branch whose text is at least this share links ...
+const SIDE_LINK_SHARE: f64 = 0.3;
+/// ... and this many times the branch's share is a stream of teasers, a ticker or a link box.
+const SIDE_LINK_RATIO: f64 = 2.0;
+/// Teaser cards: at least this many siblings of one kind, each with a link ...
+const MIN_TEASERS: usize = 3;
+/// ... making up at least this share of each card's text.
+const TEASER_LINK_SHARE: f64 = 0.1;
+/// An element with this share of its text in teaser cards is a teaser stream.
+const TEASER_RUN_SHARE: f64 = 0.6;
+
+/// Where the content changes character next to the story, the story ends: walking down from
+/// the container along the child that holds most of the paragraph text (the story's branch),
+/// siblings that are much more link-dense than the branch (a "latest news" ticker, a deal
+/// box) or that are runs of teaser cards (same element and class, each with its link) are
+/// marked boilerplate, so they are left out of the text.
+fn drop_changes_of_character(dom: &Dom<'_>, scores: &mut Scores, container: usize) {
+    let nodes = &dom.nodes;
+    let link_share = |scores: &Scores, index: usize| {
+        f64::from(scores.link_chars[index]) / f64::from(scores.chars[index].max(1))
+    };
+    let mut level = container;
+    loop {
+        let children = children(dom, level);
+        let Some(&branch) = children
+            .iter()
+            .filter(|&&child| !scores.boilerplate[child])
+            .max_by(|&&a, &&b| scores.good[a].total_cmp(&scores.good[b]))
+        else {
+            return;
+        };
+        if scores.good[branch] <= 0.0 || scores.good[branch] < scores.good[level] * DOMINANT_SHARE {
+            return;
+        }
+        let branch_share = link_share(scores, branch);
+        let runs = teaser_runs(dom, scores, &children);
+        for (&child, &in_run) in children.iter().zip(&runs) {
+            if child == branch || scores.good[child] <= 0.0 || nodes[child].tag == Tag::Text {
+                continue;
+            }
+            let share = link_share(scores, child);
+            let link_dense = share >= SIDE_LINK_SHARE && share >= branch_share * SIDE_LINK_RATIO;
+            if link_dense || in_run || holds_teaser_run(dom, scores, child) {
+                scores.boilerplate[child] = true;
+            }
+        }
+        level = branch;
+    }
+}
+
+/// The element children of `index` (text nodes included, as they own text too).
+fn children(dom: &Dom<'_>, index: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut child = index + 1;
+    while child < dom.nodes[index].end as usize {
+        out.push(child);
+        child = dom.nodes[child].end as usize;
+    }
+    out
+}
+
+/// Whether an element is a card with a link ([`TEASER_LINK_SHARE`] of its text at least).
+fn is_card(dom: &Dom<'_>, scores: &Scores, index: usize) -> bool {
+    dom.nodes[index].tag != Tag::Text
+        && scores.link_chars[index] > 0
+        && f64::from(scores.link_chars[index]) >= f64::from(scores.chars[index]) * TEASER_LINK_SHARE
+}
+
+/// The `siblings` that are cards with at least [`MIN_TEASERS`] - 1 sibling cards of the same
+/// element and class. Linear in the number of siblings.
+fn teaser_runs(dom: &Dom<'_>, scores: &Scores, siblings: &[usize]) -> Vec<bool> {
+    let kind = |index: usize| (dom.nodes[index].name, dom.nodes[index].label);
+    let cards: Vec<bool> = siblings.iter().map(|&index| is_card(dom, scores, index)).collect();
+    let mut counts: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+    for (&index, _) in siblings.iter().zip(&cards).filter(|(_, card)| **card) {
+        *counts.entry(kind(index)).or_default() += 1;
+    }
+    siblings.iter().zip(&cards).map(|(&index, &card)| card && counts[&kind(index)] >= MIN_TEASERS).collect()
+}
+
+/// Whether most of the text of `index` is in a run of teaser cards among its children.
+fn holds_teaser_run(dom: &Dom<'_>, scores: &Scores, index: usize) -> bool {
+    let children = children(dom, index);
+    let runs = teaser_runs(dom, scores, &children);
+    let in_cards: u32 =
+        children.iter().zip(&runs).filter(|(_, run)| **run).map(|(&child, _)| scores.chars[child]).sum();
+    f64::from(in_cards) >= f64::from(scores.chars[index]) * TEASER_RUN_SHARE
 }
 
 /// Lists the elements holding text with their scores, indented by depth, for diagnostics.
