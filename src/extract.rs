@@ -96,7 +96,7 @@ pub fn explain(html: &[u8]) -> String {
     let mut out = String::new();
     let (page, _encoding) = charset::decode_html_cow(html, None);
     let verdict = guard::check(&page);
-    let parsed = scraper::Html::parse_document(&page[..verdict.safe_len]);
+    let parsed = scraper::Html::parse_document(&verdict.parse_input(&page));
     let dom = dom::flatten(&parsed);
     content::extract(&dom, title_hint(&dom), Some(&mut out));
     out
@@ -115,7 +115,7 @@ fn title_hint<'d>(dom: &'d dom::Dom<'_>) -> Option<&'d str> {
 /// [`article`] for a page that is already text.
 pub fn article_from_str(page: &str, url: Option<&Url>) -> Result<Article, ExtractError> {
     let verdict = guard::check(page);
-    let parsed = scraper::Html::parse_document(&page[..verdict.safe_len]);
+    let parsed = scraper::Html::parse_document(&verdict.parse_input(page));
     let dom = dom::flatten(&parsed);
     let extracted = content::extract(&dom, title_hint(&dom), None);
     let metadata = meta::collect(&dom.meta, url, extracted.h1.as_deref());

@@ -142,6 +142,8 @@ pub(crate) fn flatten(html: &Html) -> Dom<'_> {
     let mut meta = PageMeta::default();
     // Stack of (arena index, is_link) for open elements; skipped subtrees are not entered.
     let mut open: Vec<(u32, bool)> = Vec::new();
+    // Pages repeat the same class names on hundreds of elements: each is classified once.
+    let mut class_cache = ClassCache::default();
     // Iterative pre-order walk over ego_tree nodes with explicit child/sibling moves, so skipped
     // subtrees cost nothing and deep trees cannot overflow the call stack.
     let root = html.tree.root();
@@ -170,7 +172,7 @@ pub(crate) fn flatten(html: &Html) -> Dom<'_> {
                 match Tag::of(name) {
                     None => collect_head_element(name, element, node, &mut meta),
                     Some(tag) => {
-                        let attributes = Attributes::read(element);
+                        let attributes = Attributes::read(element, &mut class_cache);
                         if attributes.hidden {
                             // Hidden subtrees are neither text nor evidence.
                         } else {
@@ -317,8 +319,24 @@ struct Attributes<'a> {
     label: &'a str,
 }
 
+/// [`classify_words`] results by `class` or `id` value.
+type ClassCache<'a> = std::collections::HashMap<&'a str, (Hint, bool)>;
+
+/// Whether an inline `style` hides the element (`display: none`, `visibility: hidden`).
+fn style_hides(style: &str) -> bool {
+    style.split(';').any(|declaration| {
+        let Some((property, value)) = declaration.split_once(':') else {
+            return false;
+        };
+        let value = value.trim().trim_end_matches("!important").trim_end();
+        let property = property.trim();
+        (property.eq_ignore_ascii_case("display") && value.eq_ignore_ascii_case("none"))
+            || (property.eq_ignore_ascii_case("visibility") && value.eq_ignore_ascii_case("hidden"))
+    })
+}
+
 impl<'a> Attributes<'a> {
-    fn read(element: &'a scraper::node::Element) -> Self {
+    fn read(element: &'a scraper::node::Element, class_cache: &mut ClassCache<'a>) -> Self {
         let mut out = Attributes {
             hidden: false,
             hint: Hint::Neutral,
@@ -327,26 +345,26 @@ impl<'a> Attributes<'a> {
             lang: None,
             label: "",
         };
-        let mut words = String::new();
+        let mut class_hint = Hint::Neutral;
         for (key, value) in element.attrs() {
             match key {
                 "class" | "id" => {
                     if key == "class" || out.label.is_empty() {
                         out.label = value;
                     }
-                    words.push_str(value);
-                    words.push(' ');
+                    let (hint, byline) = *class_cache.entry(value).or_insert_with(|| classify_words(value));
+                    // Content evidence wins over boilerplate, a sidetrack over other boilerplate.
+                    class_hint = match (class_hint, hint) {
+                        (Hint::Content, _) | (_, Hint::Content) => Hint::Content,
+                        (Hint::Sidetrack, _) | (_, Hint::Sidetrack) => Hint::Sidetrack,
+                        (Hint::Boilerplate, _) | (_, Hint::Boilerplate) => Hint::Boilerplate,
+                        _ => Hint::Neutral,
+                    };
+                    out.byline |= byline;
                 }
                 "hidden" => out.hidden = true,
                 "aria-hidden" => out.hidden |= value.trim().eq_ignore_ascii_case("true"),
-                "style" => {
-                    let style: String = value
-                        .chars()
-                        .filter(|c| !c.is_ascii_whitespace())
-                        .collect::<String>()
-                        .to_ascii_lowercase();
-                    out.hidden |= style.contains("display:none") || style.contains("visibility:hidden");
-                }
+                "style" => out.hidden |= style_hides(value),
                 "itemprop" => {
                     let value = value.to_ascii_lowercase();
                     if value.contains("articlebody") || value == "text" || value == "reviewbody" {
@@ -379,12 +397,8 @@ impl<'a> Attributes<'a> {
                 _ => {}
             }
         }
-        if !words.is_empty() {
-            let (hint, byline) = classify_words(&words);
-            if out.hint == Hint::Neutral {
-                out.hint = hint;
-            }
-            out.byline |= byline;
+        if out.hint == Hint::Neutral {
+            out.hint = class_hint;
         }
         if out.article_body {
             out.hint = Hint::Content;
