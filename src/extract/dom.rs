@@ -4,6 +4,7 @@
 //! No I/O.
 
 use scraper::{Html, Node};
+use web_atoms::local_name;
 
 /// What an arena node is, reduced to what the scorer cares about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,26 +41,76 @@ pub(crate) enum Tag {
 }
 
 impl Tag {
-    fn of(name: &str) -> Option<Tag> {
-        Some(match name {
-            "script" | "style" | "noscript" | "template" | "svg" | "math" | "iframe" | "object" | "embed"
-            | "canvas" | "video" | "audio" | "select" | "option" | "button" | "input" | "textarea"
-            | "link" | "meta" | "map" | "title" | "img" | "picture" | "source" | "label" => return None,
-            "br" | "hr" => Tag::Br,
-            "a" => Tag::A,
-            "p" => Tag::P,
-            "h1" => Tag::H1,
-            "h2" | "h3" | "h4" | "h5" | "h6" => Tag::Heading,
-            "li" | "dd" | "dt" => Tag::ListItem,
-            "ul" | "ol" | "dl" => Tag::List,
-            "pre" | "blockquote" => Tag::Quote,
-            "td" | "th" => Tag::Cell,
-            "table" | "tr" | "tbody" | "thead" | "tfoot" | "caption" => Tag::Table,
-            "nav" | "aside" | "footer" | "header" | "form" | "figure" | "figcaption" | "dialog" | "menu"
-            | "fieldset" => Tag::Boilerplate,
+    /// Matches interned names (integer comparisons), not strings: this runs for every element.
+    fn of(name: &web_atoms::LocalName) -> Option<Tag> {
+        Some(match *name {
+            local_name!("script")
+            | local_name!("style")
+            | local_name!("noscript")
+            | local_name!("template")
+            | local_name!("svg")
+            | local_name!("math")
+            | local_name!("iframe")
+            | local_name!("object")
+            | local_name!("embed")
+            | local_name!("canvas")
+            | local_name!("video")
+            | local_name!("audio")
+            | local_name!("select")
+            | local_name!("option")
+            | local_name!("button")
+            | local_name!("input")
+            | local_name!("textarea")
+            | local_name!("link")
+            | local_name!("meta")
+            | local_name!("map")
+            | local_name!("title")
+            | local_name!("img")
+            | local_name!("picture")
+            | local_name!("source")
+            | local_name!("label") => return None,
+            local_name!("br") | local_name!("hr") => Tag::Br,
+            local_name!("a") => Tag::A,
+            local_name!("p") => Tag::P,
+            local_name!("h1") => Tag::H1,
+            local_name!("h2")
+            | local_name!("h3")
+            | local_name!("h4")
+            | local_name!("h5")
+            | local_name!("h6") => Tag::Heading,
+            local_name!("li") | local_name!("dd") | local_name!("dt") => Tag::ListItem,
+            local_name!("ul") | local_name!("ol") | local_name!("dl") => Tag::List,
+            local_name!("pre") | local_name!("blockquote") => Tag::Quote,
+            local_name!("td") | local_name!("th") => Tag::Cell,
+            local_name!("table")
+            | local_name!("tr")
+            | local_name!("tbody")
+            | local_name!("thead")
+            | local_name!("tfoot")
+            | local_name!("caption") => Tag::Table,
+            local_name!("nav")
+            | local_name!("aside")
+            | local_name!("footer")
+            | local_name!("header")
+            | local_name!("form")
+            | local_name!("figure")
+            | local_name!("figcaption")
+            | local_name!("dialog")
+            | local_name!("menu")
+            | local_name!("fieldset") => Tag::Boilerplate,
             // `head` is entered only for its metadata elements; its own text is whitespace.
-            "div" | "article" | "main" | "section" | "body" | "html" | "head" | "center" | "address"
-            | "details" | "summary" | "hgroup" => Tag::Block,
+            local_name!("div")
+            | local_name!("article")
+            | local_name!("main")
+            | local_name!("section")
+            | local_name!("body")
+            | local_name!("html")
+            | local_name!("head")
+            | local_name!("center")
+            | local_name!("address")
+            | local_name!("details")
+            | local_name!("summary")
+            | local_name!("hgroup") => Tag::Block,
             _ => Tag::Inline,
         })
     }
@@ -169,7 +220,7 @@ pub(crate) fn flatten(html: &Html) -> Dom<'_> {
             }
             Node::Element(element) => {
                 let name = element.name();
-                match Tag::of(name) {
+                match Tag::of(&element.name.local) {
                     None => collect_head_element(name, element, node, &mut meta),
                     Some(tag) => {
                         let attributes = Attributes::read(element, &mut class_cache);
