@@ -585,12 +585,24 @@ fn write_explanation(
 }
 
 /// Whether the output leaves out the element at `index`.
-fn skip_in_output(dom: &Dom<'_>, scores: &Scores, index: usize, title_node: Option<usize>) -> bool {
+fn skip_in_output(
+    dom: &Dom<'_>,
+    scores: &Scores,
+    value: &[f64],
+    index: usize,
+    title_node: Option<usize>,
+) -> bool {
     let node = &dom.nodes[index];
     match node.tag {
         Tag::Text | Tag::Br => false,
         _ if Some(index) == title_node => true,
         _ if scores.boilerplate[index] => true,
+        // A heading that is a link ("<h3><a>Rez Infinite ($30)</a></h3>") followed by a
+        // paragraph of the story is the title of that part of it.
+        Tag::Heading if introduces_prose(dom, scores, value, index) => false,
+        // An item of a list that is kept is kept: the list as a whole says whether it is a
+        // link list ("Here's our year in review!" in a list of news items is the story).
+        Tag::ListItem if node.parent != u32::MAX && dom.nodes[node.parent as usize].tag == Tag::List => false,
         Tag::List
         | Tag::Table
         | Tag::Block
@@ -604,6 +616,31 @@ fn skip_in_output(dom: &Dom<'_>, scores: &Scores, index: usize, title_node: Opti
         }
         _ => false,
     }
+}
+
+/// Whether the first element with text after `index`, in the same parent, is a paragraph.
+fn introduces_prose(dom: &Dom<'_>, scores: &Scores, value: &[f64], index: usize) -> bool {
+    let nodes = &dom.nodes;
+    let parent = nodes[index].parent;
+    let parent_end = if parent == u32::MAX { nodes.len() } else { nodes[parent as usize].end as usize };
+    let mut next = nodes[index].end as usize;
+    while next < parent_end {
+        let node = &nodes[next];
+        if scores.chars[next] == 0 {
+            next = node.end as usize;
+            continue;
+        }
+        // The paragraph may be wrapped ("<div><p>..."): look at the first block inside.
+        let mut inner = next;
+        while inner < node.end as usize && !(nodes[inner].tag.is_block() && value[inner] != 0.0) {
+            if nodes[inner].tag == Tag::Text && !nodes[inner].text.trim().is_empty() {
+                return false;
+            }
+            inner += 1;
+        }
+        return inner < node.end as usize && value[inner] > 0.0;
+    }
+    false
 }
 
 /// Writes the text of `container`, a paragraph per block, starting after the title heading
@@ -644,7 +681,7 @@ fn write_text(
             writer.flush();
         }
         let node = &nodes[index];
-        if skip_in_output(dom, scores, index, title_node) {
+        if skip_in_output(dom, scores, value, index, title_node) {
             if node.tag.is_block() {
                 writer.flush();
             } else {
