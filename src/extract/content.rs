@@ -117,6 +117,63 @@ const MAX_NODES_BEFORE_HEADING: usize = 32;
 /// Longest heading (in characters) checked against [`BOILERPLATE_HEADINGS`].
 const MAX_BOILERPLATE_HEADING_CHARS: usize = 60;
 
+/// A data table has at least this many rows ...
+const MIN_DATA_TABLE_ROWS: u32 = 3;
+/// ... and on average at least this many cells a row.
+const MIN_DATA_TABLE_COLUMNS: u32 = 2;
+
+/// Which `<table>` each node is in, and the shape of each table: a table of rows of cells with
+/// no table inside is data (standings, results, a schedule); nested tables are page layout.
+struct Tables {
+    /// Nearest enclosing `<table>` (the node itself for a table), or `u32::MAX`.
+    table_of: Vec<u32>,
+    rows: Vec<u32>,
+    cells: Vec<u32>,
+    nested: Vec<bool>,
+}
+
+impl Tables {
+    fn new(count: usize) -> Self {
+        Tables {
+            table_of: vec![u32::MAX; count],
+            rows: vec![0; count],
+            cells: vec![0; count],
+            nested: vec![false; count],
+        }
+    }
+
+    /// Records node `index`; parents are visited before children (pre-order).
+    fn visit(&mut self, dom: &Dom<'_>, index: usize) {
+        let node = &dom.nodes[index];
+        let outer = if node.parent == u32::MAX { u32::MAX } else { self.table_of[node.parent as usize] };
+        if node.name == "table" {
+            self.table_of[index] = index as u32;
+            if outer != u32::MAX {
+                self.nested[outer as usize] = true;
+            }
+            return;
+        }
+        self.table_of[index] = outer;
+        if outer != u32::MAX {
+            match node.name {
+                "tr" => self.rows[outer as usize] += 1,
+                "td" | "th" => self.cells[outer as usize] += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn is_data_cell(&self, index: usize) -> bool {
+        let table = self.table_of[index];
+        table != u32::MAX && {
+            let table = table as usize;
+            self.rows[table] >= MIN_DATA_TABLE_ROWS
+                && self.cells[table] >= self.rows[table] * MIN_DATA_TABLE_COLUMNS
+                && !self.nested[table]
+        }
+    }
+}
+
 /// Headings that open a section of boilerplate running until the next heading of their rank
 /// ("More from Opinion", "Related stories", "Comments (12)"): [`BOILERPLATE_HEADINGS`] without
 /// the labels of single boxes (advertisement, newsletter, share), matched at the start only.
@@ -238,10 +295,12 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     let mut own_link_chars = vec![0u32; count];
     let mut block_of = vec![u32::MAX; count];
     let mut headings: Vec<(usize, String)> = Vec::new();
+    let mut tables = Tables::new(count);
     for index in 0..count {
         let node = &nodes[index];
         let parent_block = if node.parent == u32::MAX { u32::MAX } else { block_of[node.parent as usize] };
         block_of[index] = if node.tag.is_block() { index as u32 } else { parent_block };
+        tables.visit(dom, index);
         if node.tag == Tag::Text {
             let chars = text_weight(node.text);
             scores.chars[index] = chars;
@@ -282,6 +341,9 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
                 0.0
             } else if plain >= MIN_PARAGRAPH_CHARS && own_link < plain {
                 // Paragraph text earns, link text inside it costs.
+                f64::from(plain) - f64::from(own_link) * LINK_COST
+            } else if node.tag == Tag::Cell && tables.is_data_cell(index) && own_link < plain {
+                // Standings, results, schedules: short cells of a data table are content.
                 f64::from(plain) - f64::from(own_link) * LINK_COST
             } else if node.tag == Tag::Heading && own_link == 0 {
                 0.0
@@ -419,8 +481,46 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     if let Some(out) = explain {
         write_explanation(out, dom, &scores, container, title_node);
     }
-    let text = write_text(dom, &scores, &value, container, title_node);
-    Extracted { text, semantic, h1 }
+    let mut parts = Vec::new();
+    for root in with_sibling_sections(dom, &scores, container) {
+        let part = write_text(dom, &scores, &value, root, title_node);
+        if !part.is_empty() {
+            parts.push(part);
+        }
+    }
+    Extracted { text: parts.join("\n\n"), semantic, h1 }
+}
+
+/// A sibling of the container scoring at least this share of the container's total is another
+/// section of the same text ...
+const SIBLING_SECTION_SHARE: f64 = 0.2;
+/// ... unless its share of link text exceeds the container's by this factor (and is at least
+/// [`SIDE_LINK_SHARE`]).
+const SIBLING_LINK_RATIO: f64 = 1.5;
+
+/// The container and, in document order, its siblings that continue the same text: pages
+/// split into sections (documentation, long reads) put each in its own element, and the best
+/// one alone is only part of the page. A sibling qualifies when it scores a good share of the
+/// container's total, is not boilerplate and is not much more link-dense.
+fn with_sibling_sections(dom: &Dom<'_>, scores: &Scores, container: usize) -> Vec<usize> {
+    let parent = dom.nodes[container].parent;
+    if parent == u32::MAX {
+        return vec![container];
+    }
+    let link_share =
+        |index: usize| f64::from(scores.link_chars[index]) / f64::from(scores.chars[index].max(1));
+    let max_link_share = (link_share(container) * SIBLING_LINK_RATIO).max(SIDE_LINK_SHARE);
+    children(dom, parent as usize)
+        .into_iter()
+        .filter(|&child| {
+            child == container
+                || (dom.nodes[child].tag != Tag::Text
+                    && !scores.boilerplate[child]
+                    && scores.total[child] > 0.0
+                    && scores.total[child] >= scores.total[container] * SIBLING_SECTION_SHARE
+                    && link_share(child) <= max_link_share)
+        })
+        .collect()
 }
 
 /// The length of a text run in Latin-letter equivalents: non-space characters, with Han and kana
