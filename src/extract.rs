@@ -391,6 +391,103 @@ mod tests {
         assert_eq!(found.text, "Talks ended.");
     }
 
+    /// Extracts a fixture page and checks what is kept and what is left out.
+    fn check_kept_and_dropped(page: &str, kept: &[&str], dropped: &[&str]) -> Article {
+        let found = article(&fixture(page), None, None).expect("the page has an article");
+        for phrase in kept {
+            assert!(found.text.contains(phrase), "{page}: {phrase:?} is missing from\n{}", found.text);
+        }
+        for phrase in dropped {
+            assert!(!found.text.contains(phrase), "{page}: {phrase:?} leaked into\n{}", found.text);
+        }
+        found
+    }
+
+    #[test]
+    fn issue_14_story_ends_before_a_ticker_and_a_teaser_stream() {
+        check_kept_and_dropped(
+            "teaser-stream.html",
+            &["ending months of argument", "until the work is finished."],
+            &[
+                // The live ticker: far more link-dense than the story.
+                "Ferry timetable",
+                "two fewer crossings",
+                "Lifeboat crew",
+                // The stream of opinion teasers: cards of one kind, each with its link.
+                "moved inland",
+                "Our columnist argues",
+                "made very different ones",
+                "About us",
+            ],
+        );
+    }
+
+    #[test]
+    fn issue_14_gallery_inside_the_story_is_left_out_and_does_not_sink_it() {
+        // The slides hold more text than the story itself.
+        check_kept_and_dropped(
+            "gallery-after-article.html",
+            &["reopened its doors on Saturday", "researchers early next year.", "within its budget."],
+            &["1/12", "Scaffolding covered", "mosaic floor", "In pictures", "doors opened at ten"],
+        );
+    }
+
+    #[test]
+    fn issue_14_photo_post_with_short_captions_beats_its_longer_comment_thread() {
+        let found = check_kept_and_dropped(
+            "captions-and-comments.html",
+            &["Morning mist over the lake", "The trail down to the falls", "Sunset from the lookout"],
+            &["Margaret", "What a beautiful set of photos", "proper boots", "Answer", "thoughts on"],
+        );
+        assert_eq!(found.text.split("\n\n").count(), 8, "{}", found.text);
+    }
+
+    #[test]
+    fn issue_14_table_bodied_page_gives_its_table() {
+        let found = check_kept_and_dropped(
+            "standings-table.html",
+            &["Riverside Rovers", "Westgate Wanderers", "St Anne's", "Pts"],
+            &["Comments are moderated", "County Sport", "Privacy"],
+        );
+        // Every team's row is there, in order, with its points.
+        let rovers = found.text.find("Riverside Rovers").unwrap();
+        let anne = found.text.find("St Anne's").unwrap();
+        assert!(rovers < anne);
+        assert!(found.text[rovers..].starts_with("Riverside Rovers\n\n12\n\n9\n\n2\n\n1\n\n27\n\n9\n\n29"));
+    }
+
+    #[test]
+    fn issue_14_documentation_page_keeps_every_section() {
+        check_kept_and_dropped(
+            "docs-sections.html",
+            &[
+                "Install the tool",
+                "tidewatch --version",
+                "thresholds that raise an alarm",
+                "Start the daemon",
+                "Configuration reference",
+                "never stops the polling.",
+            ],
+            &["On this page", "Overview of the tool", "Release notes", "Previous: Overview"],
+        );
+    }
+
+    #[test]
+    fn issue_14_utf8_page_declaring_a_legacy_charset_is_read_as_utf8() {
+        let found = check_kept_and_dropped(
+            "wrong-charset-utf8.html",
+            &[
+                "a adopté mardi soir le budget de l’année prochaine",
+                "« Nous avons fait des choix difficiles »",
+            ],
+            &["Ã©", "\u{FFFD}", "Accueil"],
+        );
+        assert_eq!(found.title.as_deref(), Some("Le conseil municipal adopte le budget"));
+        // An HTTP header naming the legacy charset is overruled the same way.
+        let found = article(&fixture("wrong-charset-utf8.html"), None, Some("iso-8859-1")).expect("article");
+        assert!(found.text.contains("débat animé"), "{}", found.text);
+    }
+
     #[test]
     fn page_without_text_is_empty_not_an_error_of_the_guard() {
         assert!(matches!(

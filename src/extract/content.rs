@@ -500,8 +500,9 @@ const SIBLING_LINK_RATIO: f64 = 1.5;
 
 /// The container and, in document order, its siblings that continue the same text: pages
 /// split into sections (documentation, long reads) put each in its own element, and the best
-/// one alone is only part of the page. A sibling qualifies when it scores a good share of the
-/// container's total, is not boilerplate and is not much more link-dense.
+/// one alone is only part of the page. A sibling qualifies when it scores above zero and either
+/// a good share of the container's total or is the same element with the same class (another
+/// `div.section`), is not boilerplate and is not much more link-dense.
 fn with_sibling_sections(dom: &Dom<'_>, scores: &Scores, container: usize) -> Vec<usize> {
     let parent = dom.nodes[container].parent;
     if parent == u32::MAX {
@@ -517,7 +518,8 @@ fn with_sibling_sections(dom: &Dom<'_>, scores: &Scores, container: usize) -> Ve
                 || (dom.nodes[child].tag != Tag::Text
                     && !scores.boilerplate[child]
                     && scores.total[child] > 0.0
-                    && scores.total[child] >= scores.total[container] * SIBLING_SECTION_SHARE
+                    && (scores.total[child] >= scores.total[container] * SIBLING_SECTION_SHARE
+                        || same_kind(dom, child, container))
                     && link_share(child) <= max_link_share)
         })
         .collect()
@@ -604,6 +606,11 @@ fn children(dom: &Dom<'_>, index: usize) -> Vec<usize> {
         child = dom.nodes[child].end as usize;
     }
     out
+}
+
+/// Same element name and class (or id).
+fn same_kind(dom: &Dom<'_>, a: usize, b: usize) -> bool {
+    dom.nodes[a].name == dom.nodes[b].name && dom.nodes[a].label == dom.nodes[b].label
 }
 
 /// Whether an element is a card with a link ([`TEASER_LINK_SHARE`] of its text at least).
