@@ -846,6 +846,12 @@ const TRAILING_BOILERPLATE: &[&str] = &[
     "tell us what you think",
     "leave a comment",
     "comments",
+    "comentários",
+    "comentarios",
+    "commenti",
+    "kommentare",
+    "commentaires",
+    "комментари",
 ];
 /// Paragraphs longer than this (in characters) are never trimmed as edge boilerplate.
 const MAX_EDGE_BOILERPLATE_CHARS: usize = 300;
