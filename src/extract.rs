@@ -1,11 +1,13 @@
 //! HTML page -> article: title, main text, authors, publication time, language, canonical URL.
 //!
 //! The steps, all synchronous and without I/O:
-//! 1. [`decode_html`]: bytes to text (BOM, HTTP charset, `<meta>`, then detection).
+//! 1. [`decode_html`]: bytes to text (BOM, HTTP charset, `<meta>`, then detection; bytes that
+//!    are valid UTF-8 win over a declared legacy charset).
 //! 2. The structural guard (`guard`): a linear pre-scan that simulates html5ever's stack of open
 //!    elements and cuts the page before any tag that would make the parse expensive (nesting
 //!    deeper than 512, a tag with over 1,000 attributes, too much stack walking overall); a page
-//!    cut so early that no article is left is refused with [`ExtractError::Refused`].
+//!    cut so early that no article is left is refused with [`ExtractError::Refused`]. It also
+//!    notes the bodies of scripts and styles, which are left out of the parse.
 //! 3. One html5ever parse (`scraper`), flattened into an arena with the page's metadata (`dom`).
 //! 4. Metadata (`meta`): JSON-LD `NewsArticle`/`Article`, OpenGraph and other meta tags.
 //! 5. Main text (`content`): content scoring picks the container with the most paragraph text and

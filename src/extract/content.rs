@@ -1,13 +1,18 @@
 //! Main-text selection by content scoring over the flattened page.
 //!
 //! Every text run belongs to its nearest block element. A block whose own text is long enough and
-//! not mostly link text is a paragraph and scores its non-link characters; any other block scores
-//! minus its characters (navigation, link lists, buttons, one-word labels). Boilerplate elements
-//! (by tag: `nav`, `aside`, `footer`, ...; by class/id/role words: comments, share bars, related
-//! links, cookie banners, bylines, ...) score minus their whole text. Each element's score is the
-//! sum over its subtree, and the element with the highest sum is the article container: it holds
-//! as many paragraphs and as little boilerplate as any subtree can. The text is then written out
-//! from that container, leaving out boilerplate subtrees, link-dense lists, the `<h1>` title and
+//! not mostly link text is a paragraph and scores its non-link characters (Han, kana and Hangul
+//! weigh more per character, so the threshold holds in every script); cells of a data table score
+//! the same way; any other block scores minus its characters (navigation, link lists, buttons,
+//! one-word labels). Boilerplate elements (by tag: `nav`, `aside`, `footer`, ...; by class/id/role
+//! words: share bars, cookie banners, bylines, ...) score minus their whole text. Sidetracks -
+//! comment threads, galleries and slide shows, recommendation streams, and sections opened by a
+//! "More from ..." / "Related" heading - are boilerplate however long they are and cost only their
+//! links. Each element's score is the sum over its subtree, and the element with the highest sum
+//! is the article container: it holds as many paragraphs and as little boilerplate as any subtree
+//! can. Below it, siblings of the story's branch that change character (much more link-dense, or
+//! runs of teaser cards) are cut off; beside it, sibling sections of the same kind are added. The
+//! text is then written out, leaving out boilerplate subtrees, link lists, the title heading and
 //! captions. Linear in the page size. No I/O.
 
 use super::dom::{Dom, Hint, Tag};
