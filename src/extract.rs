@@ -491,6 +491,20 @@ mod tests {
     }
 
     #[test]
+    fn links_with_boilerplate_classes_inside_a_sentence_stay_in_it() {
+        let page = format!(
+            "<html><body><nav><a href=/>Home</a></nav><article><p>{} the government plans to reverse \
+             its position on <a class=meta-loc href=/sudan>Sudan</a> and lift trade sanctions<span \
+             class=sr-only> (opens in a new window)</span>, officials said late on Thursday.</p></article>\
+             </body></html>",
+            "After nearly twenty years of hostile relations, "
+        );
+        let found = article(page.as_bytes(), None, None).expect("article");
+        assert!(found.text.contains("position on Sudan and lift"), "{}", found.text);
+        assert!(!found.text.contains("new window"), "{}", found.text);
+    }
+
+    #[test]
     fn page_without_text_is_empty_not_an_error_of_the_guard() {
         assert!(matches!(
             article(b"<html><body><nav><a href=/>Home</a></nav></body></html>", None, None),

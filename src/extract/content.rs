@@ -708,6 +708,11 @@ fn skip_in_output(
     match node.tag {
         Tag::Text | Tag::Br => false,
         _ if Some(index) == title_node => true,
+        // A link or span inside a paragraph is part of the sentence whatever its class says
+        // ("<a class=meta-loc>Sudan</a>"), unless the class hides it from sight.
+        Tag::A | Tag::Inline if scores.boilerplate[index] => {
+            !in_paragraph(dom, value, index) || stays_out_of_sentences(node.label)
+        }
         _ if scores.boilerplate[index] => true,
         // A heading that is a link ("<h3><a>Rez Infinite ($30)</a></h3>") followed by a
         // paragraph of the story is the title of that part of it.
@@ -728,6 +733,41 @@ fn skip_in_output(
         }
         _ => false,
     }
+}
+
+/// Whether the nearest block around `index` is a paragraph (positive own score).
+fn in_paragraph(dom: &Dom<'_>, value: &[f64], index: usize) -> bool {
+    let mut ancestor = dom.nodes[index].parent;
+    while ancestor != u32::MAX {
+        let node = &dom.nodes[ancestor as usize];
+        if node.tag.is_block() {
+            return value[ancestor as usize] > 0.0;
+        }
+        ancestor = node.parent;
+    }
+    false
+}
+
+/// Class names of inline text that is never part of a sentence even inside a paragraph: text
+/// for screen readers only or hidden by style sheets, captions and credits of an inline image.
+fn stays_out_of_sentences(label: &str) -> bool {
+    let lower = label.to_ascii_lowercase();
+    [
+        "sr-only",
+        "screen-reader",
+        "visually-hidden",
+        "visuallyhidden",
+        "hidden",
+        "offscreen",
+        "hide",
+        "caption",
+        "credit",
+        "photo",
+        "image",
+        "figure",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
 }
 
 /// Whether the first element with text after `index`, in the same parent, is a paragraph.
