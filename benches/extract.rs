@@ -134,5 +134,23 @@ fn hostile_pages() -> Vec<(&'static str, String)> {
             format!("<i{}>x</i>", (0..1000).map(|i| format!(" a{i}=x")).collect::<String>()).repeat(3000),
         ),
         ("4 MB of paragraphs", article.repeat((4 << 20) / article.len())),
+        // Shapes aimed at the content step's section, teaser and sentence rules.
+        (
+            "article then 60k teaser cards",
+            format!(
+                "{}{}",
+                article.repeat(20),
+                "<div class=c><a href=/x>Teaser</a><p>Summary text.</p></div>".repeat(60_000)
+            ),
+        ),
+        (
+            "30k 'Related' headings and paragraphs",
+            "<h3>Related stories</h3><p>The council approved the budget after a long debate.</p>"
+                .repeat(30_000),
+        ),
+        (
+            "paragraphs of 400 nested classed spans",
+            format!("<p>{}{}</p>", "<span class=meta>word ".repeat(400), "x").repeat(300),
+        ),
     ]
 }

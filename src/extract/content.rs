@@ -56,6 +56,8 @@ struct Scores {
     total: Vec<f64>,
     /// Decided boilerplate.
     boilerplate: Vec<bool>,
+    /// The nearest block element (the node itself for a block).
+    block_of: Vec<u32>,
 }
 
 /// Headings that introduce boilerplate ("Most read", "Related", "Leave a Reply", ...), lower case;
@@ -294,17 +296,18 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
         has_content_hint: vec![false; count],
         total: vec![0.0; count],
         boilerplate: vec![false; count],
+        block_of: vec![u32::MAX; count],
     };
     // Own (direct, not in a nested block) text of each block.
     let mut own_chars = vec![0u32; count];
     let mut own_link_chars = vec![0u32; count];
-    let mut block_of = vec![u32::MAX; count];
     let mut headings: Vec<(usize, String)> = Vec::new();
     let mut tables = Tables::new(count);
     for index in 0..count {
         let node = &nodes[index];
-        let parent_block = if node.parent == u32::MAX { u32::MAX } else { block_of[node.parent as usize] };
-        block_of[index] = if node.tag.is_block() { index as u32 } else { parent_block };
+        let parent_block =
+            if node.parent == u32::MAX { u32::MAX } else { scores.block_of[node.parent as usize] };
+        scores.block_of[index] = if node.tag.is_block() { index as u32 } else { parent_block };
         tables.visit(dom, index);
         if node.tag == Tag::Text {
             let chars = text_weight(node.text);
@@ -711,7 +714,7 @@ fn skip_in_output(
         // A link or span inside a paragraph is part of the sentence whatever its class says
         // ("<a class=meta-loc>Sudan</a>"), unless the class hides it from sight.
         Tag::A | Tag::Inline if scores.boilerplate[index] => {
-            !in_paragraph(dom, value, index) || stays_out_of_sentences(node.label)
+            !in_paragraph(dom, scores, value, index) || stays_out_of_sentences(node.label)
         }
         _ if scores.boilerplate[index] => true,
         // A heading that is a link ("<h3><a>Rez Infinite ($30)</a></h3>") followed by a
@@ -736,16 +739,12 @@ fn skip_in_output(
 }
 
 /// Whether the nearest block around `index` is a paragraph (positive own score).
-fn in_paragraph(dom: &Dom<'_>, value: &[f64], index: usize) -> bool {
-    let mut ancestor = dom.nodes[index].parent;
-    while ancestor != u32::MAX {
-        let node = &dom.nodes[ancestor as usize];
-        if node.tag.is_block() {
-            return value[ancestor as usize] > 0.0;
-        }
-        ancestor = node.parent;
+fn in_paragraph(dom: &Dom<'_>, scores: &Scores, value: &[f64], index: usize) -> bool {
+    let parent = dom.nodes[index].parent;
+    parent != u32::MAX && {
+        let block = scores.block_of[parent as usize];
+        block != u32::MAX && value[block as usize] > 0.0
     }
-    false
 }
 
 /// Class names of inline text that is never part of a sentence even inside a paragraph: text
