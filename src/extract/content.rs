@@ -303,8 +303,7 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     let mut own_link_chars = vec![0u32; count];
     let mut headings: Vec<(usize, String)> = Vec::new();
     let mut tables = Tables::new(count);
-    for index in 0..count {
-        let node = &nodes[index];
+    for (index, node) in nodes.iter().enumerate() {
         let parent_block =
             if node.parent == u32::MAX { u32::MAX } else { scores.block_of[node.parent as usize] };
         scores.block_of[index] = if node.tag.is_block() { index as u32 } else { parent_block };
