@@ -236,12 +236,43 @@ const SECTION_HEADINGS: &[&str] = &[
     "les plus lus",
 ];
 
-/// Whether a heading starts with one of the [`SECTION_HEADINGS`] as whole words.
+/// Words after a count that title a comment thread ("6 thoughts on", "12 Comments").
+const REPLY_COUNT_WORDS: &[&str] = &[
+    "comments",
+    "comment",
+    "responses",
+    "response",
+    "replies",
+    "reply",
+    "thoughts on",
+    "thought on",
+    "comentários",
+    "comentarios",
+    "commenti",
+    "kommentare",
+    "commentaires",
+    "комментари",
+];
+
+/// Whether a heading starts with one of the [`SECTION_HEADINGS`] as whole words, or with a count
+/// of replies.
 fn section_heading(text: &str) -> bool {
     if text.chars().count() > MAX_BOILERPLATE_HEADING_CHARS {
         return false;
     }
     let lower = text.trim_start_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    // "12 Comments", "3 Responses to ...", "6 thoughts on ...": a count of replies opens a thread.
+    let after_count = lower.trim_start_matches(|c: char| c.is_ascii_digit());
+    if after_count.len() < lower.len()
+        && let Some(rest) = after_count.strip_prefix(' ')
+        && REPLY_COUNT_WORDS.iter().any(|word| {
+            // "комментари" is a stem (комментариев, комментария); the others are words.
+            rest.strip_prefix(word)
+                .is_some_and(|after| word.ends_with('и') || !after.starts_with(char::is_alphanumeric))
+        })
+    {
+        return true;
+    }
     SECTION_HEADINGS.iter().any(|phrase| {
         lower.strip_prefix(phrase).is_some_and(|rest| {
             // Stems ("комментари", "relacionad") may continue with letters; words may not.
@@ -374,7 +405,7 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     // ... and one introduced by a section heading is a sidetrack (like comments or galleries).
     let mut headed_sidetrack = vec![false; count];
     for (index, text) in &headings {
-        if Some(*index) == title_node || !is_boilerplate_heading(text) {
+        if Some(*index) == title_node || !(is_boilerplate_heading(text) || section_heading(text)) {
             continue;
         }
         // A section title is often wrapped ("<div class=hd><h2>More stories</h2></div>"): the
