@@ -631,6 +631,11 @@ fn classify_words(words: &str) -> (Hint, bool) {
     let mut sidetrack = false;
     let mut byline = false;
     for class in lower.split_ascii_whitespace() {
+        // "social-media-embed": a post embedded in the story, not a share bar ("social" alone
+        // names share bars; a video embed's player menus still count as boilerplate).
+        let embedded = class
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|token| token == "embed" || token == "embedded");
         let mut modifier = false;
         for token in class.split(|c: char| !c.is_ascii_alphanumeric()) {
             if token.is_empty() {
@@ -640,6 +645,9 @@ fn classify_words(words: &str) -> (Hint, bool) {
             // they do not name it.
             if modifier {
                 break;
+            }
+            if embedded && token == "social" {
+                continue;
             }
             if MODIFIERS.contains(&token) {
                 modifier = true;
@@ -678,6 +686,8 @@ mod tests {
         assert_eq!(classify_words("c-share-bar").0, Hint::Boilerplate);
         assert_eq!(classify_words("comments-area").0, Hint::Sidetrack);
         assert_eq!(classify_words("full-gallery").0, Hint::Sidetrack);
+        assert_eq!(classify_words("social-media-embed").0, Hint::Neutral);
+        assert_eq!(classify_words("video-embed").0, Hint::Boilerplate);
         assert_eq!(classify_words("commentary-body").0, Hint::Neutral);
         assert_eq!(classify_words("heads uploads").0, Hint::Neutral);
         assert_eq!(classify_words("card has-image with-sidebar").0, Hint::Neutral);
