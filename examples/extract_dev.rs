@@ -5,6 +5,9 @@
 //! cargo run --release --example extract_dev -- ../shared/datasets/extraction > /tmp/pred.json
 //! python3 ../shared/tools/extraction_score.py ../shared/datasets/extraction/ground-truth.json /tmp/pred.json
 //! ```
+//!
+//! The same works for `../shared/datasets/extraction-readability` (Mozilla Readability's test
+//! pages). Pages whose ground truth has no `url` are extracted without one.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,11 +1,13 @@
 //! HTML page -> article: title, main text, authors, publication time, language, canonical URL.
 //!
 //! The steps, all synchronous and without I/O:
-//! 1. [`decode_html`]: bytes to text (BOM, HTTP charset, `<meta>`, then detection).
+//! 1. [`decode_html`]: bytes to text (BOM, HTTP charset, `<meta>`, then detection; bytes that
+//!    are valid UTF-8 win over a declared legacy charset).
 //! 2. The structural guard (`guard`): a linear pre-scan that simulates html5ever's stack of open
 //!    elements and cuts the page before any tag that would make the parse expensive (nesting
 //!    deeper than 512, a tag with over 1,000 attributes, too much stack walking overall); a page
-//!    cut so early that no article is left is refused with [`ExtractError::Refused`].
+//!    cut so early that no article is left is refused with [`ExtractError::Refused`]. It also
+//!    notes the bodies of scripts and styles, which are left out of the parse.
 //! 3. One html5ever parse (`scraper`), flattened into an arena with the page's metadata (`dom`).
 //! 4. Metadata (`meta`): JSON-LD `NewsArticle`/`Article`, OpenGraph and other meta tags.
 //! 5. Main text (`content`): content scoring picks the container with the most paragraph text and
@@ -73,7 +75,7 @@ const JSON_LD_MIN_WORDS: usize = 30;
 /// `url` resolves a relative canonical link. Never panics; the parse is bounded by the
 /// structural guard (see the module documentation).
 pub fn article(html: &[u8], url: Option<&Url>, http_charset: Option<&str>) -> Result<Article, ExtractError> {
-    let (text, _encoding) = decode_html(html, http_charset);
+    let (text, _encoding) = charset::decode_html_cow(html, http_charset);
     article_from_str(&text, url)
 }
 
@@ -85,19 +87,35 @@ pub fn guard_check(page: &str) -> (usize, Option<String>, usize, u64) {
     (verdict.safe_len, verdict.cut_reason, verdict.max_depth, verdict.work)
 }
 
-/// [`article`] for a page that is already text.
-pub fn article_from_str(page: &str, url: Option<&Url>) -> Result<Article, ExtractError> {
-    let verdict = guard::check(page);
-    let parsed = scraper::Html::parse_document(&page[..verdict.safe_len]);
+/// Lists the page's elements with their content scores (container `=>`, title `T`,
+/// boilerplate `x`). For diagnostics (`examples/extract_explain.rs`).
+#[doc(hidden)]
+pub fn explain(html: &[u8]) -> String {
+    let mut out = String::new();
+    let (page, _encoding) = charset::decode_html_cow(html, None);
+    let verdict = guard::check(&page);
+    let parsed = scraper::Html::parse_document(&verdict.parse_input(&page));
     let dom = dom::flatten(&parsed);
-    let title_hint = dom
-        .meta
+    content::extract(&dom, title_hint(&dom), Some(&mut out));
+    out
+}
+
+/// OpenGraph title, else `<title>`: tells the content step which heading is the title.
+fn title_hint<'d>(dom: &'d dom::Dom<'_>) -> Option<&'d str> {
+    dom.meta
         .metas
         .iter()
         .find(|(key, _)| key == "og:title")
         .map(|(_, title)| title.as_str())
-        .or(dom.meta.title.as_deref());
-    let extracted = content::extract(&dom, title_hint);
+        .or(dom.meta.title.as_deref())
+}
+
+/// [`article`] for a page that is already text.
+pub fn article_from_str(page: &str, url: Option<&Url>) -> Result<Article, ExtractError> {
+    let verdict = guard::check(page);
+    let parsed = scraper::Html::parse_document(&verdict.parse_input(page));
+    let dom = dom::flatten(&parsed);
+    let extracted = content::extract(&dom, title_hint(&dom), None);
     let metadata = meta::collect(&dom.meta, url, extracted.h1.as_deref());
 
     let dom_words = word_count(&extracted.text);
@@ -283,6 +301,117 @@ mod tests {
         let brief = format!("{}<p>Talks ended.</p>{}", &page[..start], &page[end..]);
         let found = article(brief.as_bytes(), None, None).expect("article");
         assert_eq!(found.text, "Talks ended.");
+    }
+
+    /// Extracts a fixture page and checks what is kept and what is left out.
+    fn check_kept_and_dropped(page: &str, kept: &[&str], dropped: &[&str]) -> Article {
+        let found = article(&fixture(page), None, None).expect("the page has an article");
+        for phrase in kept {
+            assert!(found.text.contains(phrase), "{page}: {phrase:?} is missing from\n{}", found.text);
+        }
+        for phrase in dropped {
+            assert!(!found.text.contains(phrase), "{page}: {phrase:?} leaked into\n{}", found.text);
+        }
+        found
+    }
+
+    #[test]
+    fn issue_14_story_ends_before_a_ticker_and_a_teaser_stream() {
+        check_kept_and_dropped(
+            "teaser-stream.html",
+            &["ending months of argument", "until the work is finished."],
+            &[
+                // The live ticker: far more link-dense than the story.
+                "Ferry timetable",
+                "two fewer crossings",
+                "Lifeboat crew",
+                // The stream of opinion teasers: cards of one kind, each with its link.
+                "moved inland",
+                "Our columnist argues",
+                "made very different ones",
+                "About us",
+            ],
+        );
+    }
+
+    #[test]
+    fn issue_14_gallery_inside_the_story_is_left_out_and_does_not_sink_it() {
+        // The slides hold more text than the story itself.
+        check_kept_and_dropped(
+            "gallery-after-article.html",
+            &["reopened its doors on Saturday", "researchers early next year.", "within its budget."],
+            &["1/12", "Scaffolding covered", "mosaic floor", "In pictures", "doors opened at ten"],
+        );
+    }
+
+    #[test]
+    fn issue_14_photo_post_with_short_captions_beats_its_longer_comment_thread() {
+        let found = check_kept_and_dropped(
+            "captions-and-comments.html",
+            &["Morning mist over the lake", "The trail down to the falls", "Sunset from the lookout"],
+            &["Margaret", "What a beautiful set of photos", "proper boots", "Answer", "thoughts on"],
+        );
+        assert_eq!(found.text.split("\n\n").count(), 8, "{}", found.text);
+    }
+
+    #[test]
+    fn issue_14_table_bodied_page_gives_its_table() {
+        let found = check_kept_and_dropped(
+            "standings-table.html",
+            &["Riverside Rovers", "Westgate Wanderers", "St Anne's", "Pts"],
+            &["Comments are moderated", "County Sport", "Privacy"],
+        );
+        // Every team's row is there, in order, with its points.
+        let rovers = found.text.find("Riverside Rovers").unwrap();
+        let anne = found.text.find("St Anne's").unwrap();
+        assert!(rovers < anne);
+        assert!(found.text[rovers..].starts_with("Riverside Rovers\n\n12\n\n9\n\n2\n\n1\n\n27\n\n9\n\n29"));
+    }
+
+    #[test]
+    fn issue_14_documentation_page_keeps_every_section() {
+        check_kept_and_dropped(
+            "docs-sections.html",
+            &[
+                "Install the tool",
+                "tidewatch --version",
+                "thresholds that raise an alarm",
+                "Start the daemon",
+                "Configuration reference",
+                "never stops the polling.",
+            ],
+            &["On this page", "Overview of the tool", "Release notes", "Previous: Overview"],
+        );
+    }
+
+    #[test]
+    fn issue_14_utf8_page_declaring_a_legacy_charset_is_read_as_utf8() {
+        let found = check_kept_and_dropped(
+            "wrong-charset-utf8.html",
+            &[
+                "a adopté mardi soir le budget de l’année prochaine",
+                "« Nous avons fait des choix difficiles »",
+            ],
+            &["Ã©", "\u{FFFD}", "Accueil"],
+        );
+        assert_eq!(found.title.as_deref(), Some("Le conseil municipal adopte le budget"));
+        // An HTTP header naming the legacy charset is overruled the same way.
+        let found = article(&fixture("wrong-charset-utf8.html"), None, Some("iso-8859-1")).expect("article");
+        assert!(found.text.contains("débat animé"), "{}", found.text);
+    }
+
+    #[test]
+    fn links_with_boilerplate_classes_inside_a_sentence_stay_in_it() {
+        let page = format!(
+            "<html><body><nav><a href=/>Home</a></nav><article><p>{} the government plans to reverse \
+             its position on <a class=meta-loc href=/sudan>Sudan</a> and lift trade sanctions<span \
+             class=sr-only> (opens in a new window)</span>, officials said late on Thursday.</p></article>\
+             </body></html>",
+            "After nearly twenty years of hostile relations, "
+        );
+        let found = article(page.as_bytes(), None, None).expect("article");
+        assert!(found.text.contains("position on Sudan and lift"), "{}", found.text);
+        assert!(!found.text.contains("new window"), "{}", found.text);
     }
 
     #[test]

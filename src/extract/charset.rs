@@ -1,6 +1,12 @@
 //! Bytes -> text for HTML pages, in the order browsers use: byte-order mark, the HTTP
 //! `Content-Type` charset, a `<meta charset>` / `http-equiv` declaration near the top of the page,
-//! then content detection (valid UTF-8 first, chardetng otherwise). No I/O.
+//! then content detection (valid UTF-8 first, chardetng otherwise).
+//!
+//! A declaration is checked against the bytes, as chardetng-style detection does: pages are often
+//! re-saved or re-served as UTF-8 while still declaring their old legacy charset, and a page
+//! declared UTF-8 is sometimes written in a legacy one. Non-ASCII bytes that form valid UTF-8 are
+//! all but impossible in legacy-encoded text, so such a page is read as UTF-8 whatever it
+//! declares; a page declared UTF-8 whose non-ASCII bytes are mostly malformed is detected. No I/O.
 
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 
@@ -10,13 +16,26 @@ use super::scan::{Token, Tokenizer};
 /// 1024 bytes; real pages often put a long `<title>` or scripts first, and browsers look further.
 const META_PRESCAN_BYTES: usize = 8192;
 
+/// A page declared UTF-8 is re-detected only when it has at least this many malformed sequences
+/// (a stray byte or two in a UTF-8 page is damage, not another encoding).
+const MIN_MALFORMED_FOR_REDETECTION: usize = 4;
+
 /// Decodes `bytes` to text and says which encoding was used. Malformed sequences become U+FFFD;
 /// this never fails.
 pub fn decode_html(bytes: &[u8], http_charset: Option<&str>) -> (String, &'static Encoding) {
+    let (text, used) = decode_html_cow(bytes, http_charset);
+    (text.into_owned(), used)
+}
+
+/// [`decode_html`] without the copy when the page is already valid UTF-8.
+pub(crate) fn decode_html_cow<'a>(
+    bytes: &'a [u8],
+    http_charset: Option<&str>,
+) -> (std::borrow::Cow<'a, str>, &'static Encoding) {
     let encoding = sniff_encoding(bytes, http_charset);
     // `decode` removes a BOM of any kind and lets it win over `encoding`, as browsers do.
     let (text, used, _had_errors) = encoding.decode(bytes);
-    (text.into_owned(), used)
+    (text, used)
 }
 
 /// Chooses the encoding of `bytes` without decoding them.
@@ -24,19 +43,47 @@ pub(crate) fn sniff_encoding(bytes: &[u8], http_charset: Option<&str>) -> &'stat
     if let Some((encoding, _bom_len)) = Encoding::for_bom(bytes) {
         return encoding;
     }
-    if let Some(encoding) = http_charset.and_then(label_to_encoding) {
-        return encoding;
+    let declared = http_charset.and_then(label_to_encoding).or_else(|| {
+        let head = &bytes[..bytes.len().min(META_PRESCAN_BYTES)];
+        meta_charset(head)
+    });
+    match declared {
+        // A legacy declaration over bytes that are valid UTF-8 with non-ASCII text would turn
+        // every accented letter into mojibake ("Ã©"): the bytes win.
+        Some(encoding) if encoding != UTF_8 => {
+            if !bytes.is_ascii() && std::str::from_utf8(bytes).is_ok() {
+                UTF_8
+            } else {
+                encoding
+            }
+        }
+        Some(_) if mostly_malformed_utf8(bytes) => detect(bytes),
+        Some(encoding) => encoding,
+        None if std::str::from_utf8(bytes).is_ok() => UTF_8,
+        None => detect(bytes),
     }
-    let head = &bytes[..bytes.len().min(META_PRESCAN_BYTES)];
-    if let Some(encoding) = meta_charset(head) {
-        return encoding;
-    }
-    if std::str::from_utf8(bytes).is_ok() {
-        return UTF_8;
-    }
+}
+
+/// chardetng's guess for bytes that are not valid UTF-8.
+fn detect(bytes: &[u8]) -> &'static Encoding {
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     detector.feed(bytes, true);
     detector.guess(None, chardetng::Utf8Detection::Allow)
+}
+
+/// Whether more of the non-ASCII sequences in `bytes` are malformed UTF-8 than well-formed (and
+/// at least [`MIN_MALFORMED_FOR_REDETECTION`] are): the text would come out as replacement
+/// characters.
+fn mostly_malformed_utf8(bytes: &[u8]) -> bool {
+    if std::str::from_utf8(bytes).is_ok() {
+        return false;
+    }
+    let (mut malformed, mut well_formed) = (0usize, 0usize);
+    for chunk in bytes.utf8_chunks() {
+        well_formed += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        malformed += usize::from(!chunk.invalid().is_empty());
+    }
+    malformed >= MIN_MALFORMED_FOR_REDETECTION && malformed > well_formed
 }
 
 /// Maps a charset label to an encoding with the HTML standard's adjustments: a page cannot
@@ -161,6 +208,32 @@ mod tests {
             assert!(same_family, "detected {}", used.name());
             assert!(text.contains("Министр иностранных дел"));
         }
+    }
+
+    #[test]
+    fn legacy_declaration_over_valid_utf8_bytes_is_overruled() {
+        let html = format!("<meta charset=iso-8859-1><p>Café, naïve, {RUSSIAN}</p>");
+        let (text, encoding) = decode_html(html.as_bytes(), None);
+        assert_eq!(encoding, UTF_8);
+        assert!(text.contains("Café, naïve") && text.contains(RUSSIAN), "{text}");
+        // The same holds for an HTTP header naming a legacy charset.
+        assert_eq!(sniff_encoding(html.as_bytes(), Some("windows-1251")), UTF_8);
+        // Pure ASCII pages keep their declaration (it decides nothing, but it is what was said).
+        assert_eq!(sniff_encoding(b"<meta charset=koi8-r><p>plain</p>", None), encoding_rs::KOI8_R);
+    }
+
+    #[test]
+    fn utf8_declaration_over_legacy_bytes_is_detected_but_a_stray_byte_is_not() {
+        let sentence = "Министр иностранных дел России заявил журналистам, что переговоры \
+                        продолжатся на следующей неделе. ";
+        let html = format!("<meta charset=utf-8><p>{}</p>", sentence.repeat(4));
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(&html);
+        let (text, encoding) = decode_html(&bytes, None);
+        assert_eq!(encoding, encoding_rs::WINDOWS_1251);
+        assert!(text.contains("Министр иностранных дел"));
+        let mut damaged = html.clone().into_bytes();
+        damaged.push(0xFF);
+        assert_eq!(sniff_encoding(&damaged, None), UTF_8);
     }
 
     #[test]

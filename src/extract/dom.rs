@@ -4,6 +4,7 @@
 //! No I/O.
 
 use scraper::{Html, Node};
+use web_atoms::local_name;
 
 /// What an arena node is, reduced to what the scorer cares about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,26 +41,76 @@ pub(crate) enum Tag {
 }
 
 impl Tag {
-    fn of(name: &str) -> Option<Tag> {
-        Some(match name {
-            "script" | "style" | "noscript" | "template" | "svg" | "math" | "iframe" | "object" | "embed"
-            | "canvas" | "video" | "audio" | "select" | "option" | "button" | "input" | "textarea"
-            | "link" | "meta" | "map" | "title" | "img" | "picture" | "source" | "label" => return None,
-            "br" | "hr" => Tag::Br,
-            "a" => Tag::A,
-            "p" => Tag::P,
-            "h1" => Tag::H1,
-            "h2" | "h3" | "h4" | "h5" | "h6" => Tag::Heading,
-            "li" | "dd" | "dt" => Tag::ListItem,
-            "ul" | "ol" | "dl" => Tag::List,
-            "pre" | "blockquote" => Tag::Quote,
-            "td" | "th" => Tag::Cell,
-            "table" | "tr" | "tbody" | "thead" | "tfoot" | "caption" => Tag::Table,
-            "nav" | "aside" | "footer" | "header" | "form" | "figure" | "figcaption" | "dialog" | "menu"
-            | "fieldset" => Tag::Boilerplate,
+    /// Matches interned names (integer comparisons), not strings: this runs for every element.
+    fn of(name: &web_atoms::LocalName) -> Option<Tag> {
+        Some(match *name {
+            local_name!("script")
+            | local_name!("style")
+            | local_name!("noscript")
+            | local_name!("template")
+            | local_name!("svg")
+            | local_name!("math")
+            | local_name!("iframe")
+            | local_name!("object")
+            | local_name!("embed")
+            | local_name!("canvas")
+            | local_name!("video")
+            | local_name!("audio")
+            | local_name!("select")
+            | local_name!("option")
+            | local_name!("button")
+            | local_name!("input")
+            | local_name!("textarea")
+            | local_name!("link")
+            | local_name!("meta")
+            | local_name!("map")
+            | local_name!("title")
+            | local_name!("img")
+            | local_name!("picture")
+            | local_name!("source")
+            | local_name!("label") => return None,
+            local_name!("br") | local_name!("hr") => Tag::Br,
+            local_name!("a") => Tag::A,
+            local_name!("p") => Tag::P,
+            local_name!("h1") => Tag::H1,
+            local_name!("h2")
+            | local_name!("h3")
+            | local_name!("h4")
+            | local_name!("h5")
+            | local_name!("h6") => Tag::Heading,
+            local_name!("li") | local_name!("dd") | local_name!("dt") => Tag::ListItem,
+            local_name!("ul") | local_name!("ol") | local_name!("dl") => Tag::List,
+            local_name!("pre") | local_name!("blockquote") => Tag::Quote,
+            local_name!("td") | local_name!("th") => Tag::Cell,
+            local_name!("table")
+            | local_name!("tr")
+            | local_name!("tbody")
+            | local_name!("thead")
+            | local_name!("tfoot")
+            | local_name!("caption") => Tag::Table,
+            local_name!("nav")
+            | local_name!("aside")
+            | local_name!("footer")
+            | local_name!("header")
+            | local_name!("form")
+            | local_name!("figure")
+            | local_name!("figcaption")
+            | local_name!("dialog")
+            | local_name!("menu")
+            | local_name!("fieldset") => Tag::Boilerplate,
             // `head` is entered only for its metadata elements; its own text is whitespace.
-            "div" | "article" | "main" | "section" | "body" | "html" | "head" | "center" | "address"
-            | "details" | "summary" | "hgroup" => Tag::Block,
+            local_name!("div")
+            | local_name!("article")
+            | local_name!("main")
+            | local_name!("section")
+            | local_name!("body")
+            | local_name!("html")
+            | local_name!("head")
+            | local_name!("center")
+            | local_name!("address")
+            | local_name!("details")
+            | local_name!("summary")
+            | local_name!("hgroup") => Tag::Block,
             _ => Tag::Inline,
         })
     }
@@ -77,8 +128,18 @@ pub(crate) enum Hint {
     Neutral,
     /// Looks like the article body (`itemprop=articleBody`, `article-body`, `entry-content`, ...).
     Content,
-    /// Looks like boilerplate (comments, share bars, related links, bylines, ...).
+    /// Looks like boilerplate (share bars, bylines, navigation, sidebars, ...).
     Boilerplate,
+    /// Names a section that is never the article, however long it is: reader comments, picture
+    /// galleries and slide shows, recommendation and "related" streams.
+    Sidetrack,
+}
+
+impl Hint {
+    /// Boilerplate of either kind.
+    pub(crate) fn is_boilerplate(self) -> bool {
+        matches!(self, Hint::Boilerplate | Hint::Sidetrack)
+    }
 }
 
 /// One arena node.
@@ -96,6 +157,9 @@ pub(crate) struct DomNode<'a> {
     pub(crate) semantic: bool,
     /// Inside an `<a>`.
     pub(crate) in_link: bool,
+    /// Element name and its `class` (else `id`) attribute, for diagnostics.
+    pub(crate) name: &'a str,
+    pub(crate) label: &'a str,
 }
 
 /// Everything the metadata step needs from the page.
@@ -129,6 +193,8 @@ pub(crate) fn flatten(html: &Html) -> Dom<'_> {
     let mut meta = PageMeta::default();
     // Stack of (arena index, is_link) for open elements; skipped subtrees are not entered.
     let mut open: Vec<(u32, bool)> = Vec::new();
+    // Pages repeat the same class names on hundreds of elements: each is classified once.
+    let mut class_cache = ClassCache::default();
     // Iterative pre-order walk over ego_tree nodes with explicit child/sibling moves, so skipped
     // subtrees cost nothing and deep trees cannot overflow the call stack.
     let root = html.tree.root();
@@ -148,14 +214,16 @@ pub(crate) fn flatten(html: &Html) -> Dom<'_> {
                     hint: Hint::Neutral,
                     semantic: false,
                     in_link,
+                    name: "",
+                    label: "",
                 });
             }
             Node::Element(element) => {
                 let name = element.name();
-                match Tag::of(name) {
+                match Tag::of(&element.name.local) {
                     None => collect_head_element(name, element, node, &mut meta),
                     Some(tag) => {
-                        let attributes = Attributes::read(element);
+                        let attributes = Attributes::read(element, &mut class_cache);
                         if attributes.hidden {
                             // Hidden subtrees are neither text nor evidence.
                         } else {
@@ -181,6 +249,8 @@ pub(crate) fn flatten(html: &Html) -> Dom<'_> {
                                 hint: attributes.hint,
                                 semantic: name == "article" || attributes.article_body,
                                 in_link: parent_link,
+                                name,
+                                label: attributes.label,
                             });
                             open.push((index, parent_link || tag == Tag::A));
                             if name == "time"
@@ -296,29 +366,56 @@ struct Attributes<'a> {
     article_body: bool,
     byline: bool,
     lang: Option<&'a str>,
+    /// The `class` attribute, else the `id`.
+    label: &'a str,
+}
+
+/// [`classify_words`] results by `class` or `id` value.
+type ClassCache<'a> = std::collections::HashMap<&'a str, (Hint, bool)>;
+
+/// Whether an inline `style` hides the element (`display: none`, `visibility: hidden`).
+fn style_hides(style: &str) -> bool {
+    style.split(';').any(|declaration| {
+        let Some((property, value)) = declaration.split_once(':') else {
+            return false;
+        };
+        let value = value.trim().trim_end_matches("!important").trim_end();
+        let property = property.trim();
+        (property.eq_ignore_ascii_case("display") && value.eq_ignore_ascii_case("none"))
+            || (property.eq_ignore_ascii_case("visibility") && value.eq_ignore_ascii_case("hidden"))
+    })
 }
 
 impl<'a> Attributes<'a> {
-    fn read(element: &'a scraper::node::Element) -> Self {
-        let mut out =
-            Attributes { hidden: false, hint: Hint::Neutral, article_body: false, byline: false, lang: None };
-        let mut words = String::new();
+    fn read(element: &'a scraper::node::Element, class_cache: &mut ClassCache<'a>) -> Self {
+        let mut out = Attributes {
+            hidden: false,
+            hint: Hint::Neutral,
+            article_body: false,
+            byline: false,
+            lang: None,
+            label: "",
+        };
+        let mut class_hint = Hint::Neutral;
         for (key, value) in element.attrs() {
             match key {
                 "class" | "id" => {
-                    words.push_str(value);
-                    words.push(' ');
+                    if key == "class" || out.label.is_empty() {
+                        out.label = value;
+                    }
+                    let (hint, byline) = *class_cache.entry(value).or_insert_with(|| classify_words(value));
+                    // Content evidence wins over boilerplate, a sidetrack over other boilerplate.
+                    class_hint = match (class_hint, hint) {
+                        (Hint::Content, _) | (_, Hint::Content) => Hint::Content,
+                        (Hint::Sidetrack, _) | (_, Hint::Sidetrack) => Hint::Sidetrack,
+                        (Hint::Boilerplate, _) | (_, Hint::Boilerplate) => Hint::Boilerplate,
+                        _ => Hint::Neutral,
+                    };
+                    out.byline |= byline;
                 }
                 "hidden" => out.hidden = true,
                 "aria-hidden" => out.hidden |= value.trim().eq_ignore_ascii_case("true"),
-                "style" => {
-                    let style: String = value
-                        .chars()
-                        .filter(|c| !c.is_ascii_whitespace())
-                        .collect::<String>()
-                        .to_ascii_lowercase();
-                    out.hidden |= style.contains("display:none") || style.contains("visibility:hidden");
-                }
+                "style" => out.hidden |= style_hides(value),
                 "itemprop" => {
                     let value = value.to_ascii_lowercase();
                     if value.contains("articlebody") || value == "text" || value == "reviewbody" {
@@ -351,12 +448,8 @@ impl<'a> Attributes<'a> {
                 _ => {}
             }
         }
-        if !words.is_empty() {
-            let (hint, byline) = classify_words(&words);
-            if out.hint == Hint::Neutral {
-                out.hint = hint;
-            }
-            out.byline |= byline;
+        if out.hint == Hint::Neutral {
+            out.hint = class_hint;
         }
         if out.article_body {
             out.hint = Hint::Content;
@@ -457,9 +550,38 @@ const BOILERPLATE_WORDS: &[&str] = &[
     "gallery",
     "slideshow",
     "newsletters",
+    "carousel",
+    "slider",
+    "slides",
+    "swiper",
+    "lightbox",
     "topics",
     "keywords",
     "alert",
+];
+/// The [`BOILERPLATE_WORDS`] (and prefixes) that name a [`Hint::Sidetrack`] section.
+const SIDETRACK_WORDS: &[&str] = &[
+    "comment",
+    "comments",
+    "disqus",
+    "respond",
+    "reply",
+    "related",
+    "recommended",
+    "recommendations",
+    "recirc",
+    "outbrain",
+    "taboola",
+    "popular",
+    "mostread",
+    "trending",
+    "gallery",
+    "slideshow",
+    "carousel",
+    "slider",
+    "slides",
+    "swiper",
+    "lightbox",
 ];
 /// Class-name words after which the rest of the class is a state, not a role.
 const MODIFIERS: &[&str] =
@@ -506,8 +628,14 @@ fn classify_words(words: &str) -> (Hint, bool) {
         return (Hint::Content, false);
     }
     let mut boilerplate = false;
+    let mut sidetrack = false;
     let mut byline = false;
     for class in lower.split_ascii_whitespace() {
+        // "social-media-embed": a post embedded in the story, not a share bar ("social" alone
+        // names share bars; a video embed's player menus still count as boilerplate).
+        let embedded = class
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|token| token == "embed" || token == "embedded");
         let mut modifier = false;
         for token in class.split(|c: char| !c.is_ascii_alphanumeric()) {
             if token.is_empty() {
@@ -517,6 +645,9 @@ fn classify_words(words: &str) -> (Hint, bool) {
             // they do not name it.
             if modifier {
                 break;
+            }
+            if embedded && token == "social" {
+                continue;
             }
             if MODIFIERS.contains(&token) {
                 modifier = true;
@@ -528,11 +659,21 @@ fn classify_words(words: &str) -> (Hint, bool) {
             });
             if matched {
                 boilerplate = true;
+                sidetrack |= SIDETRACK_WORDS
+                    .iter()
+                    .any(|word| token == *word || (word.len() >= 5 && token.starts_with(word)));
                 byline |= token.starts_with("byline") || token.starts_with("author");
             }
         }
     }
-    (if boilerplate { Hint::Boilerplate } else { Hint::Neutral }, byline)
+    let hint = if sidetrack {
+        Hint::Sidetrack
+    } else if boilerplate {
+        Hint::Boilerplate
+    } else {
+        Hint::Neutral
+    };
+    (hint, byline)
 }
 
 #[cfg(test)]
@@ -543,7 +684,10 @@ mod tests {
     fn class_words_are_matched_as_tokens() {
         assert_eq!(classify_words("article-body__share-tools").0, Hint::Content);
         assert_eq!(classify_words("c-share-bar").0, Hint::Boilerplate);
-        assert_eq!(classify_words("comments-area").0, Hint::Boilerplate);
+        assert_eq!(classify_words("comments-area").0, Hint::Sidetrack);
+        assert_eq!(classify_words("full-gallery").0, Hint::Sidetrack);
+        assert_eq!(classify_words("social-media-embed").0, Hint::Neutral);
+        assert_eq!(classify_words("video-embed").0, Hint::Boilerplate);
         assert_eq!(classify_words("commentary-body").0, Hint::Neutral);
         assert_eq!(classify_words("heads uploads").0, Hint::Neutral);
         assert_eq!(classify_words("card has-image with-sidebar").0, Hint::Neutral);

@@ -42,6 +42,42 @@ pub(crate) struct Verdict {
     pub(crate) max_depth: usize,
     /// Work units charged for the safe part.
     pub(crate) work: u64,
+    /// Byte ranges (inside the safe part) of the bodies of `<script>` (other than JSON-LD),
+    /// `<style>` and `<noscript>` elements: raw text the extractor never reads, usually more
+    /// than half of a news page's bytes. Leaving them out of what html5ever parses gives the
+    /// same tree without that text.
+    pub(crate) unread: Vec<Range<usize>>,
+}
+
+impl Verdict {
+    /// The safe part of `html` without the [`Verdict::unread`] ranges.
+    pub(crate) fn parse_input<'a>(&self, html: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.unread.is_empty() {
+            return std::borrow::Cow::Borrowed(&html[..self.safe_len]);
+        }
+        let removed: usize = self.unread.iter().map(|range| range.len()).sum();
+        let mut out = String::with_capacity(self.safe_len - removed);
+        let mut from = 0;
+        for range in &self.unread {
+            out.push_str(&html[from..range.start]);
+            from = range.end;
+        }
+        out.push_str(&html[from..self.safe_len]);
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+/// Whether a raw-text element's body is never read by the extractor: scripts other than
+/// JSON-LD, styles, and `noscript` (raw text, since html5ever parses with scripting on).
+fn is_unread(input: &[u8], name: &[u8], attributes: &[(Range<usize>, Range<usize>)]) -> bool {
+    if name.eq_ignore_ascii_case(b"style") || name.eq_ignore_ascii_case(b"noscript") {
+        return true;
+    }
+    name.eq_ignore_ascii_case(b"script")
+        && !attributes.iter().any(|(key, value)| {
+            input[key.clone()].eq_ignore_ascii_case(b"type")
+                && input[value.clone()].to_ascii_lowercase().windows(7).any(|window| window == b"ld+json")
+        })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +103,10 @@ struct Open {
     integration: bool,
     /// An entry of the list of active formatting elements, by its attribute hash.
     formatting: Option<u64>,
+    /// The name lower-cased and its [`name_flags`], computed once when the entry is pushed
+    /// (stack walks look at them for every entry they pass).
+    lower: LowerName,
+    flags: u16,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -259,12 +299,12 @@ enum Scope {
 }
 
 impl Scope {
-    fn is_boundary(self, name: &str) -> bool {
+    fn is_boundary(self, name: &str, flags: u16) -> bool {
         match self {
-            Scope::Default => is_in(SCOPE_BOUNDARY, name),
-            Scope::Button => name == "button" || is_in(SCOPE_BOUNDARY, name),
-            Scope::ListItem => matches!(name, "ol" | "ul") || is_in(SCOPE_BOUNDARY, name),
-            Scope::Table => is_in(TABLE_SCOPE_BOUNDARY, name),
+            Scope::Default => flags & F_SCOPE_BOUNDARY != 0,
+            Scope::Button => name == "button" || flags & F_SCOPE_BOUNDARY != 0,
+            Scope::ListItem => matches!(name, "ol" | "ul") || flags & F_SCOPE_BOUNDARY != 0,
+            Scope::Table => flags & F_TABLE_SCOPE_BOUNDARY != 0,
         }
     }
 }
@@ -331,8 +371,41 @@ fn is_integration_point(namespace: Namespace, lower: &str, html_annotation: bool
     }
 }
 
-fn is_in(list: &[&str], lower: &str) -> bool {
-    list.contains(&lower)
+const F_SPECIAL: u16 = 1;
+const F_FOREIGN_SPECIAL: u16 = 1 << 1;
+const F_VOID: u16 = 1 << 2;
+const F_FORMATTING: u16 = 1 << 3;
+const F_CLOSES_P: u16 = 1 << 4;
+const F_SCOPE_BOUNDARY: u16 = 1 << 5;
+const F_TABLE_SCOPE_BOUNDARY: u16 = 1 << 6;
+const F_TABLE_PARTS: u16 = 1 << 7;
+const F_BREAKOUT: u16 = 1 << 8;
+
+/// Which of the name lists above hold `lower`, as `F_*` bits: one hash lookup instead of a
+/// walk over each list for every tag and every stack entry.
+fn name_flags(lower: &str) -> u16 {
+    static FLAGS: std::sync::OnceLock<std::collections::HashMap<&'static str, u16>> =
+        std::sync::OnceLock::new();
+    let table = FLAGS.get_or_init(|| {
+        let mut table = std::collections::HashMap::new();
+        for (list, flag) in [
+            (SPECIAL, F_SPECIAL),
+            (FOREIGN_SPECIAL, F_FOREIGN_SPECIAL),
+            (VOID, F_VOID),
+            (FORMATTING, F_FORMATTING),
+            (CLOSES_P, F_CLOSES_P),
+            (SCOPE_BOUNDARY, F_SCOPE_BOUNDARY),
+            (TABLE_SCOPE_BOUNDARY, F_TABLE_SCOPE_BOUNDARY),
+            (TABLE_PARTS, F_TABLE_PARTS),
+            (BREAKOUT, F_BREAKOUT),
+        ] {
+            for name in list {
+                *table.entry(*name).or_insert(0) |= flag;
+            }
+        }
+        table
+    });
+    table.get(lower).copied().unwrap_or(0)
 }
 
 /// The simulation state.
@@ -360,6 +433,12 @@ impl<'a> Simulation<'a> {
         self.name_bytes(a).eq_ignore_ascii_case(self.name_bytes(b))
     }
 
+    fn entry(&self, name: Name, namespace: Namespace, integration: bool, formatting: Option<u64>) -> Open {
+        let lower = self.lower(name);
+        let flags = name_flags(lower.as_str());
+        Open { name, namespace, integration, formatting, lower, flags }
+    }
+
     fn push(&mut self, open: Open) {
         self.stack.push(open);
         self.max_depth = self.max_depth.max(self.stack.len());
@@ -384,12 +463,12 @@ impl<'a> Simulation<'a> {
     fn find_in_scope(&mut self, name: &str, scope: Scope, stop_at_special: bool) -> Option<usize> {
         for index in (0..self.stack.len()).rev() {
             self.work += 1;
-            let lower = self.lower(self.stack[index].name);
-            let lower = lower.as_str();
-            if lower == name && self.stack[index].namespace == Namespace::Html {
+            let open = &self.stack[index];
+            let lower = open.lower.as_str();
+            if lower == name && open.namespace == Namespace::Html {
                 return Some(index);
             }
-            if scope.is_boundary(lower) || (stop_at_special && is_in(SPECIAL, lower)) {
+            if scope.is_boundary(lower, open.flags) || (stop_at_special && open.flags & F_SPECIAL != 0) {
                 return None;
             }
         }
@@ -421,12 +500,7 @@ impl<'a> Simulation<'a> {
             self.active[index].in_stack = true;
             // Each reopened element is a new node the markup did not pay for in bytes.
             self.work += RECONSTRUCTED_ELEMENT_WORK + self.stack.len() as u64;
-            self.push(Open {
-                name: entry.name,
-                namespace: Namespace::Html,
-                integration: false,
-                formatting: Some(entry.attribute_hash),
-            });
+            self.push(self.entry(entry.name, Namespace::Html, false, Some(entry.attribute_hash)));
         }
     }
 
@@ -435,9 +509,7 @@ impl<'a> Simulation<'a> {
         for index in (0..self.stack.len()).rev() {
             self.work += 1;
             let open = self.stack[index];
-            if open.namespace == Namespace::Html
-                && matches!(self.lower(open.name).as_str(), "table" | "template")
-            {
+            if open.namespace == Namespace::Html && matches!(open.lower.as_str(), "table" | "template") {
                 return true;
             }
         }
@@ -446,9 +518,9 @@ impl<'a> Simulation<'a> {
 
     /// Whether the current node is one of `names` (HTML namespace).
     fn top_is(&self, names: &[&str]) -> bool {
-        self.stack.last().is_some_and(|top| {
-            top.namespace == Namespace::Html && names.contains(&self.lower(top.name).as_str())
-        })
+        self.stack
+            .last()
+            .is_some_and(|top| top.namespace == Namespace::Html && names.contains(&top.lower.as_str()))
     }
 
     fn top_is_foreign_content(&self) -> bool {
@@ -468,8 +540,9 @@ impl<'a> Simulation<'a> {
         self.work += self.stack.len() as u64 + 1;
         let lower = self.lower(name);
         let lower = lower.as_str();
+        let flags = name_flags(lower);
         if self.top_is_foreign_content() {
-            if is_in(BREAKOUT, lower) {
+            if flags & F_BREAKOUT != 0 {
                 while self.top_is_foreign_content() {
                     self.pop();
                 }
@@ -479,7 +552,7 @@ impl<'a> Simulation<'a> {
                 let namespace = self.stack.last().map_or(Namespace::Html, |top| top.namespace);
                 if !self_closing {
                     let integration = is_integration_point(namespace, lower, html_annotation);
-                    self.push(Open { name, namespace, integration, formatting: None });
+                    self.push(self.entry(name, namespace, integration, None));
                 }
                 return false;
             }
@@ -490,13 +563,13 @@ impl<'a> Simulation<'a> {
                 self.reconstruct();
                 if !self_closing {
                     let namespace = if lower == "svg" { Namespace::Svg } else { Namespace::MathMl };
-                    self.push(Open { name, namespace, integration: false, formatting: None });
+                    self.push(self.entry(name, namespace, false, None));
                 }
                 return false;
             }
             _ => {}
         }
-        if is_in(CLOSES_P, lower) {
+        if flags & F_CLOSES_P != 0 {
             self.close_if_in_scope("p", Scope::Button);
         }
         match lower {
@@ -507,13 +580,14 @@ impl<'a> Simulation<'a> {
                 let closes: &[&str] = if lower == "li" { &["li"] } else { &["dd", "dt"] };
                 for index in (0..self.stack.len()).rev() {
                     self.work += 1;
-                    let open = self.lower(self.stack[index].name);
+                    let flags = self.stack[index].flags;
+                    let open = self.stack[index].lower;
                     let open = open.as_str();
                     if closes.contains(&open) {
                         self.pop_to(index);
                         break;
                     }
-                    if is_in(SPECIAL, open) && !matches!(open, "address" | "div" | "p") {
+                    if flags & F_SPECIAL != 0 && !matches!(open, "address" | "div" | "p") {
                         break;
                     }
                 }
@@ -534,18 +608,8 @@ impl<'a> Simulation<'a> {
                     self.pop_to(index);
                 }
                 if !self.top_is(&["tr"]) {
-                    self.push(Open {
-                        name: Name::Implied("tbody"),
-                        namespace: Namespace::Html,
-                        integration: false,
-                        formatting: None,
-                    });
-                    self.push(Open {
-                        name: Name::Implied("tr"),
-                        namespace: Namespace::Html,
-                        integration: false,
-                        formatting: None,
-                    });
+                    self.push(self.entry(Name::Implied("tbody"), Namespace::Html, false, None));
+                    self.push(self.entry(Name::Implied("tr"), Namespace::Html, false, None));
                 }
             }
             "tr" => {
@@ -553,14 +617,9 @@ impl<'a> Simulation<'a> {
                 if !self
                     .stack
                     .last()
-                    .is_some_and(|top| matches!(self.lower(top.name).as_str(), "tbody" | "thead" | "tfoot"))
+                    .is_some_and(|top| matches!(top.lower.as_str(), "tbody" | "thead" | "tfoot"))
                 {
-                    self.push(Open {
-                        name: Name::Implied("tbody"),
-                        namespace: Namespace::Html,
-                        integration: false,
-                        formatting: None,
-                    });
+                    self.push(self.entry(Name::Implied("tbody"), Namespace::Html, false, None));
                 }
             }
             "tbody" | "thead" | "tfoot" => {
@@ -570,15 +629,15 @@ impl<'a> Simulation<'a> {
             }
             _ => {}
         }
-        if is_in(VOID, lower) {
-            if !is_in(SPECIAL, lower)
+        if flags & F_VOID != 0 {
+            if flags & F_SPECIAL == 0
                 || matches!(lower, "img" | "image" | "input" | "embed" | "wbr" | "keygen" | "area" | "br")
             {
                 self.reconstruct();
             }
             return true;
         }
-        if is_in(FORMATTING, lower) {
+        if flags & F_FORMATTING != 0 {
             self.reconstruct();
             // Noah's Ark: at most three identical entries are kept.
             let mut identical = 0;
@@ -598,21 +657,16 @@ impl<'a> Simulation<'a> {
                 self.active.remove(index);
             }
             self.active.push(Active { name, attribute_hash, in_stack: true });
-            self.push(Open {
-                name,
-                namespace: Namespace::Html,
-                integration: false,
-                formatting: Some(attribute_hash),
-            });
+            self.push(self.entry(name, Namespace::Html, false, Some(attribute_hash)));
             return true;
         }
-        if !is_in(SPECIAL, lower)
-            || is_in(FOREIGN_SPECIAL, lower)
+        if flags & F_SPECIAL == 0
+            || flags & F_FOREIGN_SPECIAL != 0
             || matches!(lower, "applet" | "marquee" | "object")
         {
             self.reconstruct();
         }
-        self.push(Open { name, namespace: Namespace::Html, integration: false, formatting: None });
+        self.push(self.entry(name, Namespace::Html, false, None));
         true
     }
 
@@ -620,13 +674,14 @@ impl<'a> Simulation<'a> {
         self.work += self.stack.len() as u64 + 1;
         let lower = self.lower(name);
         let lower = lower.as_str();
-        if is_in(FORMATTING, lower) {
+        let flags = name_flags(lower);
+        if flags & F_FORMATTING != 0 {
             self.formatting_end_tag(name);
             return;
         }
         match lower {
             "html" | "body" | "head" | "br" => {}
-            _ if is_in(TABLE_PARTS, lower) => self.close_if_in_scope(lower, Scope::Table),
+            _ if flags & F_TABLE_PARTS != 0 => self.close_if_in_scope(lower, Scope::Table),
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
                 // Any heading end tag closes the nearest open heading of any level.
                 let nearest = ["h1", "h2", "h3", "h4", "h5", "h6"]
@@ -647,7 +702,7 @@ impl<'a> Simulation<'a> {
             "li" => self.close_if_in_scope("li", Scope::ListItem),
             // MathML/SVG names are special only in their namespaces; as HTML end tags they take
             // the generic path below.
-            _ if is_in(SPECIAL, lower) && !is_in(FOREIGN_SPECIAL, lower) => {
+            _ if flags & F_SPECIAL != 0 && flags & F_FOREIGN_SPECIAL == 0 => {
                 self.close_if_in_scope(lower, Scope::Default)
             }
             _ => self.any_other_end_tag(name),
@@ -664,7 +719,7 @@ impl<'a> Simulation<'a> {
                 self.pop_to(index);
                 return;
             }
-            if is_in(SPECIAL, self.lower(open.name).as_str()) {
+            if open.flags & F_SPECIAL != 0 {
                 return;
             }
         }
@@ -701,7 +756,7 @@ impl<'a> Simulation<'a> {
                 }
                 return;
             }
-            special_above |= is_in(SPECIAL, self.lower(open.name).as_str());
+            special_above |= open.flags & F_SPECIAL != 0;
         }
     }
 
@@ -713,6 +768,7 @@ impl<'a> Simulation<'a> {
 }
 
 /// A lower-cased tag name on the stack (names longer than any known tag are never "known").
+#[derive(Debug, Clone, Copy)]
 struct LowerName {
     bytes: [u8; 16],
     len: usize,
@@ -748,6 +804,7 @@ pub(crate) fn check(html: &str) -> Verdict {
     let input = html.as_bytes();
     let mut tokenizer = Tokenizer::new(input);
     let mut simulation = Simulation { input, stack: Vec::new(), active: Vec::new(), work: 0, max_depth: 0 };
+    let mut unread: Vec<Range<usize>> = Vec::new();
     loop {
         // Everything before `token_start` was simulated within the limits, so it is a safe prefix.
         let token_start = tokenizer.position();
@@ -762,6 +819,7 @@ pub(crate) fn check(html: &str) -> Verdict {
                         cut_reason: None,
                         max_depth: simulation.max_depth,
                         work: simulation.work,
+                        unread,
                     };
                 }
                 Token::Text { blank } => {
@@ -794,7 +852,12 @@ pub(crate) fn check(html: &str) -> Verdict {
                         if let Some(kind) = raw_text_kind(&input[name.clone()])
                             && html_element
                         {
+                            let body_start = tokenizer.position();
+                            let skip = is_unread(input, &input[name.clone()], tokenizer.attributes());
                             tokenizer.skip_raw_text(kind, name);
+                            if skip && tokenizer.position() > body_start {
+                                unread.push(body_start..tokenizer.position());
+                            }
                         }
                     }
                 }
@@ -809,8 +872,11 @@ pub(crate) fn check(html: &str) -> Verdict {
             }
         }
         if let Some(reason) = problem {
+            let safe_len = floor_char_boundary(html, token_start);
+            unread.retain(|range| range.end <= safe_len);
             return Verdict {
-                safe_len: floor_char_boundary(html, token_start),
+                safe_len,
+                unread,
                 cut_reason: Some(reason),
                 max_depth: simulation.max_depth,
                 work: simulation.work,
