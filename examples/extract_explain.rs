@@ -3,7 +3,7 @@
 
 fn main() -> anyhow::Result<()> {
     let path = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: extract_explain PAGE"))?;
-    let bytes = newswatch::extract::read_page(std::path::Path::new(&path))?;
+    let bytes = newswatch::cli::tools::read_page(std::path::Path::new(&path))?;
     print!("{}", newswatch::extract::explain(&bytes));
     Ok(())
 }
