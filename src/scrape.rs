@@ -9,23 +9,35 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
-/// Runs until the item channel closes, scraping up to `concurrency` pages at once.
+/// Runs until the item channel closes, scraping up to `concurrency` pages at once. Each item is
+/// fetched, extracted AND sent within its own future, and all of them are polled together: a
+/// future waiting to send (the classifier is busy) never stops the others, which may hold a
+/// connection slot or a CPU-pool permit granted to them (with `buffer_unordered` and one send
+/// loop, those starved and the pipeline deadlocked once the CPU pool was bounded).
 pub async fn run(
     items: mpsc::Receiver<Item>,
     fetcher: Fetcher,
     concurrency: usize,
     articles: mpsc::Sender<Article>,
 ) {
-    let stream = futures_util::stream::unfold(items, |mut items| async move {
-        items.recv().await.map(|item| (item, items))
-    });
-    let results = stream.map(|item| scrape(item, &fetcher)).buffer_unordered(concurrency.max(1));
-    let mut results = std::pin::pin!(results);
-    while let Some(article) = results.next().await {
-        if articles.send(article).await.is_err() {
-            return;
-        }
-    }
+    let stream =
+        futures_util::stream::unfold((items, articles.clone()), |(mut items, articles)| async move {
+            // Nobody left downstream: stop taking items, so the pollers see their channel close.
+            if articles.is_closed() {
+                return None;
+            }
+            items.recv().await.map(|item| (item, (items, articles)))
+        });
+    stream
+        .for_each_concurrent(concurrency.max(1), |item| {
+            let (fetcher, articles) = (&fetcher, &articles);
+            async move {
+                let article = scrape(item, fetcher).await;
+                // A closed channel is seen by the stream above, which then stops.
+                let _ = articles.send(article).await;
+            }
+        })
+        .await;
 }
 
 /// Turns one item into an article: the page's text when it can be had, else the feed's.

@@ -252,3 +252,35 @@ async fn a_database_from_a_newer_schema_is_refused_untouched() {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
     assert_eq!(version, SCHEMA_VERSION + 1, "left untouched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_reading_and_writing_at_once_are_all_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for round in 0..20 {
+                    let key = format!("k{n}-{round}");
+                    store.unseen(vec![(key.clone(), None)]).await.unwrap();
+                    store.feed_state("f").await.unwrap();
+                    let outcome = FetchOutcome {
+                        feed: format!("feed{n}"),
+                        status: "200".into(),
+                        ..FetchOutcome::default()
+                    };
+                    store.record_fetch(outcome).await.unwrap();
+                    store.record_items(vec![record(&key, None, Some(&key))], round).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let all = async {
+        for task in tasks {
+            task.await.unwrap();
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), all).await.expect("every call answered");
+    assert_eq!(store.counts().await.unwrap(), (4000, 4000));
+}
