@@ -6,7 +6,7 @@
 //! call in a savepoint of its own, so one failing call does not undo the others); reads go to a
 //! small pool of reader threads with their own connections. The domain types here carry no
 //! database type, so another backend (PostgreSQL, for several instances) can provide the same
-//! API; [`sqlite`] is the embedded one (WAL, `synchronous=FULL`), with numbered migrations.
+//! API; `sqlite.rs` is the embedded one (WAL, `synchronous=FULL`), with numbered migrations.
 //!
 //! An item is marked seen in the same transaction that stores its verdicts, its outbox alerts
 //! and, when it is the last item of a response, that response's validators: a crash can never
