@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod durability;
 mod hostile;
+mod layering;
 mod pipeline;
 mod safety;
 mod supervision;
