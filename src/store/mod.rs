@@ -302,6 +302,13 @@ impl Store {
         self.write(move |conn| sqlite::release(conn, &seqs)).await
     }
 
+    /// Frees every claim of a sink: for the start of a run, when no delivery task of this
+    /// process is running for it (a reload ended the previous one mid-delivery). Returns how many.
+    pub async fn release_all(&self, sink: &str) -> Result<usize, StoreError> {
+        let sink = sink.to_string();
+        self.write(move |conn| sqlite::release_all(conn, &sink)).await
+    }
+
     /// Marks outbox rows delivered, in one transaction.
     pub async fn mark_delivered(&self, seqs: Vec<i64>, now: i64) -> Result<(), StoreError> {
         self.write(move |conn| sqlite::mark_delivered(conn, &seqs, now)).await

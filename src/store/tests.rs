@@ -120,6 +120,8 @@ async fn claimed_rows_are_not_claimed_twice_until_released_or_stale() {
     let stale = store.claim("s", 10, 102 + CLAIM_LEASE_SECS).await.unwrap();
     assert_eq!(stale.len(), 2, "claims older than the lease are free again");
     assert_eq!(store.pending("s").await.unwrap().len(), 2, "claimed is still pending");
+    assert_eq!(store.release_all("s").await.unwrap(), 2, "a new round frees every claim");
+    assert_eq!(store.claim("s", 10, 103).await.unwrap().len(), 2);
     store.mark_delivered(stale.iter().map(|row| row.seq).collect(), 200).await.unwrap();
     assert!(store.claim("s", 10, 10_000).await.unwrap().is_empty());
 }
