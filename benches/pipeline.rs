@@ -139,7 +139,7 @@ fn main() {
 
         let dir = tempfile::tempdir().unwrap();
         let mut text = format!(
-            "[daemon]\nstate_dir = {:?}\nallow_private_networks = true\nper_host_concurrency = 8\n[[topics]]\nid = \"us-russia-talks\"\n[[sinks]]\nkind = \"jsonl\"\npath = {:?}\n",
+            "[daemon]\nstate_dir = {:?}\nallow_private_networks = true\nper_host_concurrency = 8\nper_host_rate = 0\n[[topics]]\nid = \"us-russia-talks\"\n[[sinks]]\nkind = \"jsonl\"\npath = {:?}\n",
             dir.path().join("state").display().to_string(),
             dir.path().join("alerts.jsonl").display().to_string()
         );

@@ -1,12 +1,13 @@
 //! newswatch watches news feeds and writes an alert line for every *new* story about a topic.
 //!
 //! The pipeline: a task per feed ([`poll`]) fetches its feed through the one HTTP client
-//! ([`fetch`]), parses it ([`feed`]) and sends every item downstream; [`scrape`] drops items the
-//! store has already seen, fetches the article page and extracts its text ([`extract`]);
-//! [`classify`] scores the text against every topic; the recorder ([`alert`]) marks the item seen
-//! and stores any alert in the outbox in one transaction ([`store`]), then appends it to the JSON
-//! Lines log and marks it delivered. [`pipeline`] wires the stages with bounded channels and a
-//! cancellation token; [`config`] loads and validates everything before anything starts.
+//! ([`fetch`]), parses it ([`feed`]) and sends every unseen item downstream; [`scrape`] fetches
+//! the article page and extracts its text ([`extract`]); [`judge`] scores the text against every
+//! topic ([`classify`]); the recorder ([`record`]) marks the item seen and queues its alerts
+//! ([`alert`]) in the outbox in one transaction ([`store`]), and wakes one delivery task per
+//! [`sink`]. CPU work runs on a bounded pool ([`cpu`]). [`pipeline`] wires the stages with bounded
+//! channels and supervises them; [`config`] loads and validates everything before anything
+//! starts; [`cli`] is everything a person runs and reads.
 
 pub mod alert;
 pub mod classify;

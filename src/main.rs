@@ -18,8 +18,8 @@ fn main() {
         }
     };
     let result = runtime.block_on(cli::run(cli));
-    // CPU jobs abandoned at shutdown (a long classification past the grace period) must not hold
-    // the process: give them a moment, then exit without them. They changed no state.
+    // Blocking work abandoned at shutdown must not hold the process: give it a moment, then exit
+    // without it. (CPU jobs run on the CPU pool's own threads, which never hold the exit.)
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     if let Err(failure) = result {
         // `newswatch alerts | head` closing the pipe early is not an error.

@@ -14,7 +14,7 @@ pub enum RunMode {
     Once,
 }
 
-/// One entry of a feed, normalised by [`crate::feed::parse`]. It does not know which configured
+/// One entry of a feed, normalised by `feed::parse`. It does not know which configured
 /// feed it came from; the poller wraps it into an [`Item`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {

@@ -44,7 +44,10 @@ enum Page {
     Unusable(String),
 }
 
-/// Runs until the item channel closes, scraping up to `concurrency` pages at once.
+/// Runs until the item channel closes, scraping up to `concurrency` pages at once, the next page
+/// always from the least busy host. CPU work (extraction) is queued on the CPU pool, which runs
+/// it whether or not the fetch's future is being polled, so a send waiting on a busy classifier
+/// holds no CPU capacity the classifier needs.
 pub async fn run(
     mut items: mpsc::Receiver<Item>,
     fetcher: Fetcher,

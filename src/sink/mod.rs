@@ -106,6 +106,11 @@ pub async fn prepare(store: &Store, configs: &[SinkConfig], sinks: &[Arc<dyn Sin
         }
     }
     for sink in sinks {
+        // No delivery task runs yet: a claim left by the previous round (a reload that stopped
+        // it mid-delivery) is stale, and reconciliation below finds what it had written.
+        if let Err(err) = store.release_all(sink.name()).await {
+            warn!(sink = %sink.name(), error = %error_chain(&err), "cannot free stale claims");
+        }
         if let Err(err) = reconcile(store, sink.as_ref()).await {
             warn!(sink = %sink.name(), error = %err, "cannot reconcile the sink with the outbox");
         }

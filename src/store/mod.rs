@@ -6,7 +6,7 @@
 //! call in a savepoint of its own, so one failing call does not undo the others); reads go to a
 //! small pool of reader threads with their own connections. The domain types here carry no
 //! database type, so another backend (PostgreSQL, for several instances) can provide the same
-//! API; [`sqlite`] is the embedded one (WAL, `synchronous=FULL`), with numbered migrations.
+//! API; `sqlite.rs` is the embedded one (WAL, `synchronous=FULL`), with numbered migrations.
 //!
 //! An item is marked seen in the same transaction that stores its verdicts, its outbox alerts
 //! and, when it is the last item of a response, that response's validators: a crash can never
@@ -326,6 +326,13 @@ impl Store {
     /// Gives claimed rows back (their delivery failed; they are retried).
     pub async fn release(&self, seqs: Vec<i64>) -> Result<(), StoreError> {
         self.write(move |conn| sqlite::release(conn, &seqs)).await
+    }
+
+    /// Frees every claim of a sink: for the start of a run, when no delivery task of this
+    /// process is running for it (a reload ended the previous one mid-delivery). Returns how many.
+    pub async fn release_all(&self, sink: &str) -> Result<usize, StoreError> {
+        let sink = sink.to_string();
+        self.write(move |conn| sqlite::release_all(conn, &sink)).await
     }
 
     /// Marks outbox rows delivered, in one transaction.

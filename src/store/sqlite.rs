@@ -402,6 +402,14 @@ pub(super) fn release(conn: &Connection, seqs: &[i64]) -> Result<(), StoreError>
     Ok(())
 }
 
+pub(super) fn release_all(conn: &Connection, sink: &str) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE outbox SET claimed_at = NULL WHERE sink = ?1 AND claimed_at IS NOT NULL AND delivered_at IS NULL",
+        )?
+        .execute([sink])?)
+}
+
 pub(super) fn mark_delivered(conn: &Connection, seqs: &[i64], now: i64) -> Result<(), StoreError> {
     let mut stmt =
         conn.prepare_cached("UPDATE outbox SET delivered_at = ?2, claimed_at = NULL WHERE seq = ?1")?;

@@ -149,6 +149,8 @@ async fn claimed_rows_are_not_claimed_twice_until_released_or_stale() {
     let stale = store.claim("s", 10, 102 + CLAIM_LEASE_SECS).await.unwrap();
     assert_eq!(stale.len(), 2, "claims older than the lease are free again");
     assert_eq!(store.pending("s").await.unwrap().len(), 2, "claimed is still pending");
+    assert_eq!(store.release_all("s").await.unwrap(), 2, "a new round frees every claim");
+    assert_eq!(store.claim("s", 10, 103).await.unwrap().len(), 2);
     store.mark_delivered(stale.iter().map(|row| row.seq).collect(), 200).await.unwrap();
     assert!(store.claim("s", 10, 10_000).await.unwrap().is_empty());
 }
@@ -280,4 +282,36 @@ async fn a_database_from_a_newer_schema_is_refused_untouched() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
     assert_eq!(version, SCHEMA_VERSION + 1, "left untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_reading_and_writing_at_once_are_all_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for round in 0..20 {
+                    let key = format!("k{n}-{round}");
+                    store.unseen(vec![(key.clone(), None)]).await.unwrap();
+                    store.feed_state("f").await.unwrap();
+                    let outcome = FetchOutcome {
+                        feed: format!("feed{n}"),
+                        status: "200".into(),
+                        ..FetchOutcome::default()
+                    };
+                    store.record_fetch(outcome).await.unwrap();
+                    store.record_items(vec![record(&key, None, Some(&key))], round).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let all = async {
+        for task in tasks {
+            task.await.unwrap();
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), all).await.expect("every call answered");
+    assert_eq!(store.counts().await.unwrap(), (4000, 4000));
 }

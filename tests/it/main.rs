@@ -7,6 +7,7 @@ mod crash;
 mod durability;
 mod feeds;
 mod hostile;
+mod layering;
 mod pipeline;
 mod safety;
 mod sinks;

@@ -166,3 +166,31 @@ async fn the_same_link_from_two_feeds_is_one_item() {
     let alerts = dir.alerts();
     assert_eq!(alerts.len(), 2, "{alerts:?}");
 }
+
+/// A round with hundreds of pages, more than the stage queues hold, must finish: the scrape
+/// stage once waited to hand an article on while its other in-flight pages sat unpolled on the
+/// CPU-pool permits granted to them, and the classifier waited for those permits forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_with_more_pages_than_the_queues_hold_finishes() {
+    let server = FixtureServer::start().await;
+    let page = fixture("site/riyadh-talks.html");
+    let mut feeds = Vec::new();
+    for feed in 0..6 {
+        let links: Vec<String> = (0..50).map(|n| format!("{{{{BASE}}}}/p/{feed}/{n}.html")).collect();
+        for n in 0..50 {
+            server.ok(&format!("/p/{feed}/{n}.html"), page.clone(), "text/html; charset=utf-8");
+        }
+        server.ok(&format!("/f{feed}.xml"), crate::support::talks_feed(&links), "application/rss+xml");
+        feeds.push((format!("f{feed}"), server.url(&format!("/f{feed}.xml"))));
+    }
+    let feeds: Vec<(&str, String)> = feeds.iter().map(|(name, url)| (name.as_str(), url.clone())).collect();
+    let dir = TestDir::new();
+    dir.write_config(&feeds, "per_host_rate = 0\nper_host_concurrency = 8\n");
+    let config = dir.config();
+    let summary = tokio::time::timeout(std::time::Duration::from_secs(120), run_once(&config))
+        .await
+        .expect("the round must finish, not deadlock");
+    assert_eq!(summary.new_items, 300);
+    assert_eq!(summary.recorded, 300);
+    assert_eq!(dir.alerts().len(), 300);
+}
