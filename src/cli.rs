@@ -134,6 +134,15 @@ pub enum Command {
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
+    /// Cluster items into stories offline, as the daemon would: one JSON line per item.
+    #[command(
+        after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"published\", \"url\"?, \"feed\"?}, clustered in\npublished order; prints {\"id\", \"story\", \"why\", \"similarity\", \"matched\"} per item.\n\nExample:\n  newswatch cluster items.jsonl"
+    )]
+    Cluster {
+        /// The items.
+        #[arg(value_name = "FILE.jsonl")]
+        file: PathBuf,
+    },
     /// Parse feed files as the daemon would: format, encoding, items, repairs, or the error.
     #[command(
         after_help = "With --json: one {\"path\", \"ok\", \"format\", \"encoding\", \"items\", \"repairs\", \"error\"} per line.\nExits 0 even when some files fail to parse; only unreadable paths are errors.\n\nExample:\n  newswatch parse --json feeds/*.xml"
@@ -209,6 +218,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let all_read = crate::extract::extract_files(&files, url.as_ref(), charset.as_deref(), &mut out)?;
             if all_read { Ok(()) } else { Err(anyhow::anyhow!("some files could not be read")) }
         }
+        Command::Cluster { file } => crate::story::cluster_file(&file),
         Command::Parse { json, charset, files } => {
             let mut out = std::io::stdout().lock();
             let all_read = crate::feed::parse_files(&files, json, charset.as_deref(), &mut out)?;

@@ -20,4 +20,5 @@ pub mod pipeline;
 pub mod poll;
 pub mod scrape;
 pub mod store;
+pub mod story;
 pub mod text;
