@@ -63,12 +63,18 @@ pub struct StoryParams {
     pub near_copy: f64,
     /// The fewest distinct shingles a body needs to be judged a near copy.
     pub min_shingles: u32,
-    /// Weighted-term cosine from which an item is a rewrite (with the same main actors).
+    /// The share of the shorter item's tf·idf term weight found in the other from which an item
+    /// is a rewrite (when it also names an actor of the other, and nothing conflicts).
     pub rewrite: f64,
-    /// Added to `rewrite` when either item names no actor at all.
-    pub rewrite_without_actors: f64,
+    /// Added to `rewrite` when only one of the two headlines names the kind of contact (a call
+    /// or a meeting): the other may be about something else the same people did.
+    pub rewrite_one_kind: f64,
+    /// The lowest tf·idf cosine of a rewrite.
+    pub rewrite_cosine: f64,
     /// How many of an item's rarest terms are lookup keys.
     pub term_keys: usize,
+    /// How many of an item's main actors are lookup keys.
+    pub actor_keys: usize,
     /// How many candidates, most keys shared first, are compared in full.
     pub max_candidates: usize,
 }
@@ -79,12 +85,32 @@ impl Default for StoryParams {
             window_secs: DEFAULT_WINDOW_SECS,
             near_copy: 0.7,
             min_shingles: 12,
-            rewrite: 0.38,
-            rewrite_without_actors: 0.15,
-            term_keys: 8,
+            rewrite: 0.40,
+            rewrite_one_kind: 0.10,
+            rewrite_cosine: 0.20,
+            term_keys: 12,
+            actor_keys: 6,
             max_candidates: 64,
         }
     }
+}
+
+/// How a new item compares with one item of the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// The share of the smaller body's shingles found in the other (MinHash estimate).
+    pub containment: f64,
+    /// The share of the shorter item's tf·idf term weight found in the other.
+    pub overlap: f64,
+    /// The tf·idf cosine of the two items' terms.
+    pub cosine: f64,
+    /// How many actors both name.
+    pub common_actors: usize,
+    /// The detail saying these are two events, if any (checked against the story's first item
+    /// too).
+    pub conflict: Option<&'static str>,
+    /// Why the new item joins, and the similarity behind it; `None` when it does not.
+    pub decision: Option<(Why, f64)>,
 }
 
 /// What the clusterer decided for one item.
@@ -246,6 +272,14 @@ impl<I: CandidateIndex> Clusterer<I> {
             .collect();
         ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         keys.extend(ranked.iter().take(self.params.term_keys).map(|(_, term)| mix(*term ^ 0x74)));
+        // Rewrites share the names more reliably than any wording: the main actors are keys too.
+        let mut actors: Vec<(f64, u64)> = fingerprint
+            .actors
+            .iter()
+            .map(|(actor, count)| (f64::from(*count) * self.idf(*actor), *actor))
+            .collect();
+        actors.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        keys.extend(actors.iter().take(self.params.actor_keys).map(|(_, actor)| mix(*actor ^ 0x61)));
         keys
     }
 
@@ -293,33 +327,49 @@ impl<I: CandidateIndex> Clusterer<I> {
 
     /// Whether `new` joins the story of `entry`, and why.
     fn judge(&self, new: &Fingerprint, entry: &Entry) -> Option<(Why, f64)> {
-        let old = &entry.fingerprint;
-        if new.url.is_some() && new.url == old.url {
-            return Some((Why::SameUrl, 1.0));
-        }
-        if new.shingles.min(old.shingles) >= self.params.min_shingles {
-            let copied = containment(new, old);
-            // A copy that names another venue is another event's copy (a template reused).
-            if copied >= self.params.near_copy && !venues_differ(new, old) {
-                return Some((Why::NearCopy, copied));
-            }
-        }
-        if new.lang != old.lang || conflicts(new, old) {
-            return None;
-        }
-        if let Some(story) = self.stories.get(&entry.story)
-            && conflicts(new, &story.head)
-        {
-            return None;
-        }
-        let similarity = self.cosine(new, old);
-        let (shared, needed) = self.shared_actors(new, old);
-        let threshold = if needed == 0 {
-            self.params.rewrite + self.params.rewrite_without_actors
-        } else {
-            self.params.rewrite
+        let head = self.stories.get(&entry.story).map(|story| &story.head);
+        self.compare(new, &entry.fingerprint, head).decision
+    }
+
+    /// Compares a new item with an item of the window (and the first item of its story, whose
+    /// details a rewrite must not contradict either): every measure and the decision. Public
+    /// so that a caller can explain a decision.
+    pub fn compare(&self, new: &Fingerprint, old: &Fingerprint, head: Option<&Fingerprint>) -> Comparison {
+        let mut comparison = Comparison {
+            containment: containment(new, old),
+            overlap: self.term_overlap(new, old),
+            cosine: self.cosine(new, old),
+            common_actors: self.common_actors(new, old),
+            conflict: conflict(new, old).or_else(|| head.and_then(|head| conflict(new, head))),
+            decision: None,
         };
-        (similarity >= threshold && shared >= needed).then_some((Why::Rewrite, similarity))
+        if new.url.is_some() && new.url == old.url {
+            comparison.decision = Some((Why::SameUrl, 1.0));
+            return comparison;
+        }
+        // A copy that names another venue is another event's copy (a template reused).
+        if new.shingles.min(old.shingles) >= self.params.min_shingles
+            && comparison.containment >= self.params.near_copy
+            && !venues_differ(new, old)
+        {
+            comparison.decision = Some((Why::NearCopy, comparison.containment));
+            return comparison;
+        }
+        if new.lang != old.lang || comparison.conflict.is_some() {
+            return comparison;
+        }
+        // Short feed items word the same event differently: the share of the shorter item's
+        // weighted terms found in the other decides, with a floor on the cosine so that a short
+        // item cannot join a long one on a few shared words alone.
+        let mut needed = self.params.rewrite;
+        if (new.predicate == Predicate::Unknown) != (old.predicate == Predicate::Unknown) {
+            needed += self.params.rewrite_one_kind;
+        }
+        let actors_agree = new.actors.is_empty() || old.actors.is_empty() || comparison.common_actors > 0;
+        if comparison.overlap >= needed && comparison.cosine >= self.params.rewrite_cosine && actors_agree {
+            comparison.decision = Some((Why::Rewrite, comparison.overlap));
+        }
+        comparison
     }
 
     /// The cosine of the two items' term vectors weighted by tf·idf.
@@ -346,40 +396,57 @@ impl<I: CandidateIndex> Clusterer<I> {
         dot / (left_norm * right_norm)
     }
 
-    /// The main actors (the three with the highest count·idf) of each item found among the
-    /// other's actors, and how many must be: two, or fewer when an item names fewer.
-    fn shared_actors(&self, left: &Fingerprint, right: &Fingerprint) -> (usize, usize) {
-        let main = |fingerprint: &Fingerprint| {
-            let mut ranked: Vec<(f64, u64)> = fingerprint
-                .actors
-                .iter()
-                .map(|(actor, count)| (f64::from(*count) * self.idf(*actor), *actor))
-                .collect();
-            ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            ranked.into_iter().take(3).map(|(_, actor)| actor).collect::<Vec<u64>>()
+    /// The share of the smaller item's term weight (tf·idf) that the other item shares.
+    fn term_overlap(&self, left: &Fingerprint, right: &Fingerprint) -> f64 {
+        let total = |terms: &[(u64, f32)]| {
+            terms.iter().map(|(term, tf)| f64::from(*tf) * self.idf(*term)).sum::<f64>()
         };
-        let has = |fingerprint: &Fingerprint, actor: u64| fingerprint.actors.iter().any(|(a, _)| *a == actor);
-        let (left_main, right_main) = (main(left), main(right));
-        let needed = 2.min(left_main.len()).min(right_main.len());
-        let left_found = left_main.iter().filter(|actor| has(right, **actor)).count();
-        let right_found = right_main.iter().filter(|actor| has(left, **actor)).count();
-        (left_found.min(right_found), needed)
+        let (mut i, mut j, mut common) = (0, 0, 0.0);
+        while i < left.terms.len() && j < right.terms.len() {
+            match left.terms[i].0.cmp(&right.terms[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    common += f64::from(left.terms[i].1.min(right.terms[j].1)) * self.idf(left.terms[i].0);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        let smaller = total(&left.terms).min(total(&right.terms));
+        if smaller == 0.0 { 0.0 } else { common / smaller }
+    }
+
+    /// How many actors both items name.
+    fn common_actors(&self, left: &Fingerprint, right: &Fingerprint) -> usize {
+        left.actors.iter().filter(|(actor, _)| right.actors.iter().any(|(other, _)| other == actor)).count()
     }
 }
 
-/// Details that make two items about the same people two different events.
-fn conflicts(left: &Fingerprint, right: &Fingerprint) -> bool {
-    let modes =
-        matches!((left.mode, right.mode), (Mode::Planned, Mode::Happened) | (Mode::Happened, Mode::Planned));
-    let predicates = matches!(
+/// The detail that makes two items about the same people two different events, if any.
+fn conflict(left: &Fingerprint, right: &Fingerprint) -> Option<&'static str> {
+    if matches!((left.mode, right.mode), (Mode::Planned, Mode::Happened) | (Mode::Happened, Mode::Planned)) {
+        return Some("planned vs held");
+    }
+    if matches!(
         (left.predicate, right.predicate),
         (Predicate::Call, Predicate::Meeting) | (Predicate::Meeting, Predicate::Call)
-    );
-    let venues = venues_differ(left, right);
-    let days = !left.days.is_empty()
+    ) {
+        return Some("call vs meeting");
+    }
+    if venues_differ(left, right) {
+        return Some("another venue");
+    }
+    if !left.days.is_empty()
         && !right.days.is_empty()
-        && !left.days.iter().any(|day| right.days.contains(day));
-    modes || predicates || venues || days || left.repeat != right.repeat
+        && !left.days.iter().any(|day| right.days.contains(day))
+    {
+        return Some("another day");
+    }
+    if left.repeat != right.repeat {
+        return Some("a repeat");
+    }
+    None
 }
 
 /// Both items name a venue, and no venue is common to both.

@@ -15,8 +15,8 @@ pub const SHINGLE_WORDS: usize = 3;
 /// Only this many words of the body count (the lead carries the story; page furniture and
 /// "related stories" lists come last, and a bound keeps the cost per item bounded).
 pub const MAX_BODY_WORDS: usize = 600;
-/// Words of the body, after the title, that count as the "lead" for predicates, venues and days.
-const LEAD_WORDS: usize = 60;
+/// Words of the body, after the title, that count as the "lead" for venues and days.
+const LEAD_WORDS: usize = 35;
 
 /// The language of an item, by the script of most of its letters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,8 @@ pub struct Fingerprint {
     pub url: Option<String>,
     /// Content-word stems (hashed) with their weight: title words count twice.
     pub terms: Vec<(u64, f32)>,
+    /// The headline's content-word stems (hashed), sorted.
+    pub title_terms: Vec<u64>,
     /// Named entities (hashed stems of capitalised words that are not sentence openers, titles
     /// or months), with their counts, most frequent first.
     pub actors: Vec<(u64, u32)>,
@@ -241,37 +243,39 @@ const VENUES: &[(&str, &[&str])] = &[
     ("stockholm", &["stockholm", "стокгольм"]), ("lausanne", &["lausanne", "лозанн"]),
     ("prague", &["prague", "праге ", "прага ", "прагу "]), ("oman", &["oman", "muscat", "оман", "маскат"]),
     ("doha", &["doha", "qatar", "доха", "катар"]), ("jeddah", &["jeddah", "джидд"]),
-    ("kyiv", &["kyiv", "kiev", "киев"]),
+    
 ];
 
 /// Headline words saying the event is still to come.
 #[rustfmt::skip]
 const PLANNED: &[&str] = &[
-    "will", "to meet", "to hold", "to speak", "to talk", "to visit", "set to", "plans", "plan to",
-    "planned", "expected", "upcoming", "ahead of", "next week", "prepare", "preparing", "likely",
-    "could meet", "may meet", "agree to meet", "proposes", "propose", "invite", "invites",
-    "встретятся", "проведут", "состоится", "планируют", "планирует", "намерены", "может", "готовят",
-    "подготовк", "предстоящ", "пройдет", "пройдут",
+    "to meet", "to hold", "to speak", "to talk", "to visit", "to travel", "set to", "plans to",
+    "plan to", "planned", "expected to", "upcoming", "ahead of", "next week", "preparing", "will meet",
+    "will hold", "will speak", "will talk", "will visit", "will travel", "could meet", "may meet",
+    "agree to meet", "встретятся", "проведут", "состоится", "планируют", "планирует", "намерены",
+    "готовят", "подготовк", "предстоящ", "пройдет", "пройдут",
 ];
 
-/// Headline words saying the event has happened.
+/// Headline words saying the meeting or call has happened.
 #[rustfmt::skip]
 const HAPPENED: &[&str] = &[
-    "met", "meet", "meets", "held", "holds", "spoke", "speaks", "talked", "discussed", "discuss",
-    "discusses", "confronts", "encounter", "hold talks", "called", "calls", "begin", "began",
-    "begins", "kicks off", "встретились", "провели", "обсудили", "состоялись", "состоялся",
-    "состоялась", "поговорили", "созвонились", "начались", "провел", "обсудил",
+    "met", "meet", "meets", "held", "holds", "spoke", "speaks", "talked", "confronts", "encounter",
+    "hold talks", "began", "begin", "begins", "kicks off", "встретились", "провели", "обсудили",
+    "состоялись", "состоялся", "состоялась", "поговорили", "созвонились", "начались", "провел",
+    "обсудил",
 ];
 
+/// A call: "call" alone is not enough ("calls on", "calls for", "calls it a mistake").
 #[rustfmt::skip]
 const CALL_WORDS: &[&str] = &[
-    "call", "calls", "called", "phone", "telephone", "phoned", "телефон", "звонок", "созвонились",
+    "phone", "telephone", "phoned", "call with", "calls with", "a call", "the call", "rare call",
+    "in call", "first call", "second call", "phone call", "телефон", "звонок", "созвонились",
     "разговор",
 ];
 
 #[rustfmt::skip]
 const MEETING_WORDS: &[&str] = &[
-    "meet", "meets", "met", "meeting", "meetings", "summit", "face-to-face", "encounter", "встреч",
+    "meet", "meets", "met", "meeting", "meetings", "summit", "face to face", "encounter", "встреч",
     "встретил", "встретят", "саммит",
 ];
 
@@ -471,8 +475,19 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
         (false, true) => Mode::Happened,
         (false, false) => Mode::Unknown,
     };
-    let call = any_marker(&head_text, CALL_WORDS);
-    let meeting = any_marker(&head_text, MEETING_WORDS);
+    // The kind of contact: from the headline, or the first sentence when the headline is silent.
+    let first_sentence_end = body_words
+        .iter()
+        .skip(1)
+        .position(|word| word.sentence_start)
+        .map_or(lead_end, |at| (at + 1).min(lead_end));
+    let kind_text = format!("{head_text}{}", headline(&body_words[..first_sentence_end]));
+    let headline_kind = (any_marker(&head_text, CALL_WORDS), any_marker(&head_text, MEETING_WORDS));
+    let (call, meeting) = if headline_kind == (false, false) {
+        (any_marker(&kind_text, CALL_WORDS), any_marker(&kind_text, MEETING_WORDS))
+    } else {
+        headline_kind
+    };
     let predicate = match (call, meeting) {
         (true, false) => Predicate::Call,
         (false, true) => Predicate::Meeting,
@@ -493,6 +508,7 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
     // Terms and actors.
     let mut terms: HashMap<u64, f32> = HashMap::with_capacity(128);
     let mut actors: HashMap<u64, (u32, usize)> = HashMap::new();
+    let mut title_terms = Vec::with_capacity(16);
     for (position, word) in words.iter().chain(&body_words).enumerate() {
         if STOPWORD_SET.contains(word.lower.as_str()) || word.lower.chars().count() < 2 {
             continue;
@@ -500,6 +516,9 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
         let stemmed = stem(&word.lower);
         let hash = stable_hash(stemmed.as_bytes());
         *terms.entry(hash).or_default() += if word.in_title { 2.0 } else { 1.0 };
+        if word.in_title {
+            title_terms.push(hash);
+        }
         // A capital in a Title Case headline says nothing about a name.
         let capital_of_headline = word.in_title && title_case;
         let counts_as_name = word.capitalised
@@ -522,9 +541,12 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
     actors.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
     let actors = actors.into_iter().map(|(hash, count, _)| (hash, count)).collect();
 
+    title_terms.sort_unstable();
+    title_terms.dedup();
     Fingerprint {
         url: url.and_then(canonical_url),
         terms,
+        title_terms,
         actors,
         venues,
         days,

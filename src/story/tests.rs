@@ -65,24 +65,35 @@ fn the_same_link_from_another_feed_joins() {
 #[test]
 fn a_rewrite_with_a_new_headline_joins() {
     let mut stories = clusterer();
-    let first = add(
-        &mut stories,
-        T0,
+    let original = fingerprint(
         "Blinken Demands Release of Evan Gershkovich in Call With Lavrov",
         WIRE,
-        "https://a.example/1",
+        Some("https://a.example/1"),
     );
-    let rewrite = add(
-        &mut stories,
-        T0 + 5 * HOUR,
+    let first = stories.add(T0, original.clone());
+    let rewrite = fingerprint(
         "Blinken tells Lavrov to free jailed Wall Street Journal reporter",
         "In a rare call with his Russian counterpart Sergei Lavrov, Antony Blinken urged Moscow to free \
          Evan Gershkovich at once. The Wall Street Journal correspondent was arrested last week in \
          Yekaterinburg and accused of spying. Lavrov replied that the reporter's fate was for a Russian \
          court and that the United States should not make a fuss. Blinken also pressed for Paul Whelan.",
-        "https://b.example/2",
+        Some("https://b.example/2"),
     );
-    assert_eq!((rewrite.story, rewrite.why), (first.story, Some(Why::Rewrite)), "{rewrite:?}");
+    let comparison = stories.compare(&rewrite, &original, None);
+    let joined = stories.add(T0 + 5 * HOUR, rewrite);
+    assert_eq!((joined.story, joined.why), (first.story, Some(Why::Rewrite)), "{comparison:?}");
+}
+
+#[test]
+fn compare_explains_a_pair() {
+    let stories = clusterer();
+    let call =
+        fingerprint("Blinken and Lavrov speak by phone", "Antony Blinken spoke with Sergei Lavrov.", None);
+    let meeting = fingerprint("Blinken and Lavrov meet in Geneva", "Antony Blinken met Sergei Lavrov.", None);
+    let comparison = stories.compare(&meeting, &call, None);
+    assert_eq!(comparison.conflict, Some("call vs meeting"));
+    assert_eq!(comparison.decision, None);
+    assert_eq!(comparison.common_actors, 3);
 }
 
 #[test]
