@@ -136,6 +136,19 @@ struct Entry {
     story: Slot,
     keys: Vec<u64>,
     fingerprint: Fingerprint,
+    weights: Weights,
+}
+
+/// An item's terms weighted by tf·idf, with the document frequencies of the moment it was
+/// added (kept, so that comparing with it needs no logarithm).
+#[derive(Debug, Clone)]
+struct Weights {
+    /// (term, tf·idf), sorted by term.
+    terms: Vec<(u64, f32)>,
+    /// The Euclidean norm of the weights.
+    norm: f64,
+    /// The sum of the weights.
+    total: f64,
 }
 
 /// What a story keeps of its first item: the details a joining rewrite must not contradict,
@@ -145,6 +158,10 @@ struct Story {
     head: Fingerprint,
     live_items: u32,
 }
+
+/// Items read per lookup key, newest first: an item of the same story shares several keys, so
+/// the newest few per key find it even under a very common name.
+const CANDIDATES_PER_KEY: usize = 32;
 
 /// Document frequencies, hashed into a fixed table (bounded memory, no expiry needed).
 const DF_BUCKETS: usize = 1 << 18;
@@ -198,14 +215,16 @@ impl<I: CandidateIndex> Clusterer<I> {
         self.expire_before(published.saturating_sub(self.params.window_secs));
         let slot = self.next_slot;
         self.next_slot += 1;
-        let keys = self.keys(&fingerprint);
-        let (story, why, similarity, matched) = match self.best_match(published, &fingerprint, &keys) {
-            Some((matched, why, similarity)) => {
-                let story = self.items[&matched].story;
-                (story, Some(why), Some(similarity), Some(matched))
-            }
-            None => (slot, None, None, None),
-        };
+        let weights = self.weigh(&fingerprint);
+        let keys = self.keys(&fingerprint, &weights);
+        let (story, why, similarity, matched) =
+            match self.best_match(published, &fingerprint, &weights, &keys) {
+                Some((matched, why, similarity)) => {
+                    let story = self.items[&matched].story;
+                    (story, Some(why), Some(similarity), Some(matched))
+                }
+                None => (slot, None, None, None),
+            };
         for (term, _) in &fingerprint.terms {
             let bucket = &mut self.document_frequency[(*term as usize) % DF_BUCKETS];
             *bucket = bucket.saturating_add(1);
@@ -218,7 +237,7 @@ impl<I: CandidateIndex> Clusterer<I> {
                 self.stories.insert(story, Story { head: fingerprint.clone(), live_items: 1 });
             }
         }
-        self.items.insert(slot, Entry { published, story, keys, fingerprint });
+        self.items.insert(slot, Entry { published, story, keys, fingerprint, weights });
         self.order.push_back((published, slot));
         Decision { slot, story, why, similarity, matched }
     }
@@ -251,7 +270,7 @@ impl<I: CandidateIndex> Clusterer<I> {
 
     /// The lookup keys of an item: its link, the LSH bands of its body signature, its rarest
     /// terms. Each kind is tagged so that they cannot collide.
-    fn keys(&self, fingerprint: &Fingerprint) -> Vec<u64> {
+    fn keys(&self, fingerprint: &Fingerprint, weights: &Weights) -> Vec<u64> {
         let mut keys = Vec::with_capacity(48);
         if let Some(url) = &fingerprint.url {
             keys.push(mix(stable_hash(url.as_bytes()) ^ 0x75));
@@ -265,11 +284,8 @@ impl<I: CandidateIndex> Clusterer<I> {
                 keys.push(hash);
             }
         }
-        let mut ranked: Vec<(f64, u64)> = fingerprint
-            .terms
-            .iter()
-            .map(|(term, weight)| (f64::from(*weight) * self.idf(*term), *term))
-            .collect();
+        let mut ranked: Vec<(f64, u64)> =
+            weights.terms.iter().map(|(term, weight)| (f64::from(*weight), *term)).collect();
         ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         keys.extend(ranked.iter().take(self.params.term_keys).map(|(_, term)| mix(*term ^ 0x74)));
         // Rewrites share the names more reliably than any wording: the main actors are keys too.
@@ -287,16 +303,21 @@ impl<I: CandidateIndex> Clusterer<I> {
         &self,
         published: i64,
         fingerprint: &Fingerprint,
+        weights: &Weights,
         keys: &[u64],
     ) -> Option<(Slot, Why, f64)> {
-        let mut found = Vec::new();
-        self.index.candidates(keys, 64, &mut found);
-        // Rank by the number of keys shared, then newest first.
-        let mut votes: HashMap<Slot, u32> = HashMap::with_capacity(found.len());
+        let mut found = Vec::with_capacity(keys.len() * CANDIDATES_PER_KEY);
+        self.index.candidates(keys, CANDIDATES_PER_KEY, &mut found);
+        // Rank by the number of keys shared, then newest first (a sort is cheaper than a map
+        // for a few thousand slots).
+        found.sort_unstable();
+        let mut ranked: Vec<(Slot, u32)> = Vec::with_capacity(found.len() / 2 + 1);
         for slot in found {
-            *votes.entry(slot).or_default() += 1;
+            match ranked.last_mut() {
+                Some((last, votes)) if *last == slot => *votes += 1,
+                _ => ranked.push((slot, 1)),
+            }
         }
-        let mut ranked: Vec<(Slot, u32)> = votes.into_iter().collect();
         ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
         ranked.truncate(self.params.max_candidates);
 
@@ -311,7 +332,9 @@ impl<I: CandidateIndex> Clusterer<I> {
             if (published - entry.published).abs() > self.params.window_secs {
                 continue;
             }
-            let Some((why, similarity)) = self.judge(fingerprint, entry) else { continue };
+            let head = self.stories.get(&entry.story).map(|story| &story.head);
+            let comparison = self.measure((fingerprint, weights), (&entry.fingerprint, &entry.weights), head);
+            let Some((why, similarity)) = comparison.decision else { continue };
             let better = match best {
                 None => true,
                 Some((_, best_why, best_similarity)) => {
@@ -325,20 +348,38 @@ impl<I: CandidateIndex> Clusterer<I> {
         best
     }
 
-    /// Whether `new` joins the story of `entry`, and why.
-    fn judge(&self, new: &Fingerprint, entry: &Entry) -> Option<(Why, f64)> {
-        let head = self.stories.get(&entry.story).map(|story| &story.head);
-        self.compare(new, &entry.fingerprint, head).decision
-    }
-
     /// Compares a new item with an item of the window (and the first item of its story, whose
     /// details a rewrite must not contradict either): every measure and the decision. Public
     /// so that a caller can explain a decision.
     pub fn compare(&self, new: &Fingerprint, old: &Fingerprint, head: Option<&Fingerprint>) -> Comparison {
+        self.measure((new, &self.weigh(new)), (old, &self.weigh(old)), head)
+    }
+
+    /// The terms of an item weighted by tf·idf with today's document frequencies.
+    fn weigh(&self, fingerprint: &Fingerprint) -> Weights {
+        let terms: Vec<(u64, f32)> = fingerprint
+            .terms
+            .iter()
+            .map(|(term, tf)| (*term, (f64::from(*tf) * self.idf(*term)) as f32))
+            .collect();
+        let norm = terms.iter().map(|(_, weight)| f64::from(*weight).powi(2)).sum::<f64>().sqrt();
+        let total = terms.iter().map(|(_, weight)| f64::from(*weight)).sum();
+        Weights { terms, norm, total }
+    }
+
+    fn measure(
+        &self,
+        (new, new_weights): (&Fingerprint, &Weights),
+        (old, old_weights): (&Fingerprint, &Weights),
+        head: Option<&Fingerprint>,
+    ) -> Comparison {
+        let (dot, common) = shared_weight(new_weights, old_weights);
+        let smaller_total = new_weights.total.min(old_weights.total);
+        let norms = new_weights.norm * old_weights.norm;
         let mut comparison = Comparison {
             containment: containment(new, old),
-            overlap: self.term_overlap(new, old),
-            cosine: self.cosine(new, old),
+            overlap: if smaller_total > 0.0 { common / smaller_total } else { 0.0 },
+            cosine: if norms > 0.0 { dot / norms } else { 0.0 },
             common_actors: self.common_actors(new, old),
             conflict: conflict(new, old).or_else(|| head.and_then(|head| conflict(new, head))),
             decision: None,
@@ -372,55 +413,30 @@ impl<I: CandidateIndex> Clusterer<I> {
         comparison
     }
 
-    /// The cosine of the two items' term vectors weighted by tf·idf.
-    fn cosine(&self, left: &Fingerprint, right: &Fingerprint) -> f64 {
-        let weight = |(term, tf): &(u64, f32)| f64::from(*tf) * self.idf(*term);
-        let norm = |terms: &[(u64, f32)]| terms.iter().map(|pair| weight(pair).powi(2)).sum::<f64>().sqrt();
-        let (left_norm, right_norm) = (norm(&left.terms), norm(&right.terms));
-        if left_norm == 0.0 || right_norm == 0.0 {
-            return 0.0;
-        }
-        let (mut i, mut j, mut dot) = (0, 0, 0.0);
-        while i < left.terms.len() && j < right.terms.len() {
-            match left.terms[i].0.cmp(&right.terms[j].0) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    let idf = self.idf(left.terms[i].0);
-                    dot += f64::from(left.terms[i].1) * f64::from(right.terms[j].1) * idf * idf;
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        dot / (left_norm * right_norm)
-    }
-
-    /// The share of the smaller item's term weight (tf·idf) that the other item shares.
-    fn term_overlap(&self, left: &Fingerprint, right: &Fingerprint) -> f64 {
-        let total = |terms: &[(u64, f32)]| {
-            terms.iter().map(|(term, tf)| f64::from(*tf) * self.idf(*term)).sum::<f64>()
-        };
-        let (mut i, mut j, mut common) = (0, 0, 0.0);
-        while i < left.terms.len() && j < right.terms.len() {
-            match left.terms[i].0.cmp(&right.terms[j].0) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    common += f64::from(left.terms[i].1.min(right.terms[j].1)) * self.idf(left.terms[i].0);
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        let smaller = total(&left.terms).min(total(&right.terms));
-        if smaller == 0.0 { 0.0 } else { common / smaller }
-    }
-
     /// How many actors both items name.
     fn common_actors(&self, left: &Fingerprint, right: &Fingerprint) -> usize {
         left.actors.iter().filter(|(actor, _)| right.actors.iter().any(|(other, _)| other == actor)).count()
     }
+}
+
+/// The dot product of two weight vectors and the weight they share (the smaller of the two
+/// weights of each common term).
+fn shared_weight(left: &Weights, right: &Weights) -> (f64, f64) {
+    let (mut i, mut j, mut dot, mut common) = (0, 0, 0.0, 0.0);
+    while i < left.terms.len() && j < right.terms.len() {
+        match left.terms[i].0.cmp(&right.terms[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                let (a, b) = (f64::from(left.terms[i].1), f64::from(right.terms[j].1));
+                dot += a * b;
+                common += a.min(b);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (dot, common)
 }
 
 /// The detail that makes two items about the same people two different events, if any.

@@ -7,4 +7,5 @@ mod durability;
 mod hostile;
 mod pipeline;
 mod safety;
+mod story;
 mod support;
