@@ -234,9 +234,19 @@ impl<I: CandidateIndex> Clusterer<I> {
         match self.stories.get_mut(&story) {
             Some(existing) => existing.live_items += 1,
             None => {
-                self.stories.insert(story, Story { head: fingerprint.clone(), live_items: 1 });
+                // The head is kept for its event details only: no terms, actors or signature.
+                let head = Fingerprint {
+                    terms: Vec::new(),
+                    actors: Vec::new(),
+                    minhash: Vec::new(),
+                    url: None,
+                    ..fingerprint.clone()
+                };
+                self.stories.insert(story, Story { head, live_items: 1 });
             }
         }
+        // Comparisons use the weights from now on; the raw term counts would only double memory.
+        let fingerprint = Fingerprint { terms: Vec::new(), ..fingerprint };
         self.items.insert(slot, Entry { published, story, keys, fingerprint, weights });
         self.order.push_back((published, slot));
         Decision { slot, story, why, similarity, matched }

@@ -49,8 +49,6 @@ pub struct Fingerprint {
     pub url: Option<String>,
     /// Content-word stems (hashed) with their weight: title words count twice.
     pub terms: Vec<(u64, f32)>,
-    /// The headline's content-word stems (hashed), sorted.
-    pub title_terms: Vec<u64>,
     /// Named entities (hashed stems of capitalised words that are not sentence openers, titles
     /// or months), with their counts, most frequent first.
     pub actors: Vec<(u64, u32)>,
@@ -508,7 +506,6 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
     // Terms and actors.
     let mut terms: HashMap<u64, f32> = HashMap::with_capacity(128);
     let mut actors: HashMap<u64, (u32, usize)> = HashMap::new();
-    let mut title_terms = Vec::with_capacity(16);
     for (position, word) in words.iter().chain(&body_words).enumerate() {
         if STOPWORD_SET.contains(word.lower.as_str()) || word.lower.chars().count() < 2 {
             continue;
@@ -516,9 +513,6 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
         let stemmed = stem(&word.lower);
         let hash = stable_hash(stemmed.as_bytes());
         *terms.entry(hash).or_default() += if word.in_title { 2.0 } else { 1.0 };
-        if word.in_title {
-            title_terms.push(hash);
-        }
         // A capital in a Title Case headline says nothing about a name.
         let capital_of_headline = word.in_title && title_case;
         let counts_as_name = word.capitalised
@@ -541,12 +535,9 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
     actors.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
     let actors = actors.into_iter().map(|(hash, count, _)| (hash, count)).collect();
 
-    title_terms.sort_unstable();
-    title_terms.dedup();
     Fingerprint {
         url: url.and_then(canonical_url),
         terms,
-        title_terms,
         actors,
         venues,
         days,

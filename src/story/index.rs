@@ -27,7 +27,15 @@ pub const MAX_SLOTS_PER_KEY: usize = 256;
 /// first.
 #[derive(Debug, Default)]
 pub struct MemoryIndex {
-    postings: HashMap<u64, VecDeque<Slot>>,
+    postings: HashMap<u64, Posting>,
+}
+
+/// The slots filed under one key. Most keys (LSH bands, rare terms) hold one item: they need no
+/// list of their own.
+#[derive(Debug)]
+enum Posting {
+    One(Slot),
+    Many(VecDeque<Slot>),
 }
 
 impl MemoryIndex {
@@ -45,36 +53,54 @@ impl MemoryIndex {
 impl CandidateIndex for MemoryIndex {
     fn insert(&mut self, slot: Slot, keys: &[u64]) {
         for key in keys {
-            let list = self.postings.entry(*key).or_default();
-            if list.back() != Some(&slot) {
-                list.push_back(slot);
-            }
-            if list.len() > MAX_SLOTS_PER_KEY {
-                list.pop_front();
+            match self.postings.get_mut(key) {
+                None => {
+                    self.postings.insert(*key, Posting::One(slot));
+                }
+                Some(Posting::One(filed)) if *filed == slot => {}
+                Some(posting @ Posting::One(_)) => {
+                    let Posting::One(filed) = *posting else { continue };
+                    *posting = Posting::Many(VecDeque::from([filed, slot]));
+                }
+                Some(Posting::Many(list)) => {
+                    if list.back() != Some(&slot) {
+                        list.push_back(slot);
+                    }
+                    if list.len() > MAX_SLOTS_PER_KEY {
+                        list.pop_front();
+                    }
+                }
             }
         }
     }
 
     fn candidates(&self, keys: &[u64], per_key: usize, out: &mut Vec<Slot>) {
         for key in keys {
-            if let Some(list) = self.postings.get(key) {
-                out.extend(list.iter().rev().take(per_key));
+            match self.postings.get(key) {
+                None => {}
+                Some(Posting::One(slot)) => out.push(*slot),
+                Some(Posting::Many(list)) => out.extend(list.iter().rev().take(per_key)),
             }
         }
     }
 
     fn remove(&mut self, slot: Slot, keys: &[u64]) {
         for key in keys {
-            if let Some(list) = self.postings.get_mut(key) {
-                // Items leave the window oldest first, so the slot is almost always in front.
-                if list.front() == Some(&slot) {
-                    list.pop_front();
-                } else if let Some(position) = list.iter().position(|filed| *filed == slot) {
-                    list.remove(position);
+            let now_empty = match self.postings.get_mut(key) {
+                None => false,
+                Some(Posting::One(filed)) => *filed == slot,
+                Some(Posting::Many(list)) => {
+                    // Items leave the window oldest first, so the slot is almost always in front.
+                    if list.front() == Some(&slot) {
+                        list.pop_front();
+                    } else if let Some(position) = list.iter().position(|filed| *filed == slot) {
+                        list.remove(position);
+                    }
+                    list.is_empty()
                 }
-                if list.is_empty() {
-                    self.postings.remove(key);
-                }
+            };
+            if now_empty {
+                self.postings.remove(key);
             }
         }
     }
