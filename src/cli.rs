@@ -134,7 +134,7 @@ pub enum Command {
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
-    /// Cluster items into stories offline, as the daemon would: one JSON line per item.
+    /// Group items into stories offline: one JSON line per item with its story and why it joined.
     #[command(
         after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"published\", \"url\"?, \"feed\"?}, clustered in\npublished order; prints {\"id\", \"story\", \"why\", \"similarity\", \"matched\"} per item.\n\nExample:\n  newswatch cluster items.jsonl"
     )]

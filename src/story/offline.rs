@@ -149,6 +149,6 @@ pub fn cluster_file(path: &std::path::Path) -> anyhow::Result<()> {
         &mut std::io::stderr().lock(),
     )?;
     out.flush().context("cannot write the output")?;
-    anyhow::ensure!(summary.skipped == 0, "{}: {} lines were not items", path.display(), summary.skipped);
+    anyhow::ensure!(summary.skipped == 0, "{}: {} line(s) were not items", path.display(), summary.skipped);
     Ok(())
 }
