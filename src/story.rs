@@ -2,13 +2,15 @@
 //! link, content-word stems, named actors, the event's kind, time and place as its headline
 //! states them, and a MinHash signature of its body's word shingles); a [`Clusterer`] joins a
 //! new item to the story of a recent item when it is the same article (`same_url`), a near copy
-//! of its body (`near_copy`), or a rewrite of it (`rewrite`: similar weighted terms, the same
-//! main actors, and nothing that says another event: a planned vs a held meeting, a call vs a
-//! meeting, another venue, another day, "for the second time"). Otherwise it starts a story.
+//! of its body (`near_copy`), or a rewrite of it (`rewrite`: most of the shorter item's tf·idf
+//! term weight found in the other, a name in common, and nothing that says another event: a
+//! planned vs a held meeting, a call vs a meeting, another venue, another day, "for the second
+//! time"). Otherwise it starts a story.
 //!
 //! Clustering is pure like `classify`: no I/O, deterministic, never panics on input. Candidates
-//! come from a [`CandidateIndex`] (LSH bands of the body signature plus the item's rarest terms
-//! and its link), so the cost per item does not grow with the number of items in the window.
+//! come from a [`CandidateIndex`] (LSH bands of the body signature, the item's rarest terms, its
+//! main actors and its link), so the cost per item does not grow with the number of items in
+//! the window.
 //! Items leave the window (default 72 h) by their published time. The only I/O is
 //! [`cluster_jsonl`], the offline clustering behind `newswatch cluster`.
 //!
