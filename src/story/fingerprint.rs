@@ -298,6 +298,47 @@ const MONTHS: &[(&str, u16)] = &[
     ("июля", 7), ("августа", 8), ("сентября", 9), ("октября", 10), ("ноября", 11), ("декабря", 12),
 ];
 
+/// Words that news rewrites use for one another ("postpones" / "delays" / "calls off",
+/// "reporter" / "journalist"): each group is one term, so that a rewrite in other words still
+/// shares it. English words are listed whole; Russian ones are prefixes. A group's name starts
+/// with `#`, which no word can.
+#[rustfmt::skip]
+const CONCEPTS: &[(&str, &[&str])] = &[
+    ("#meet", &["meet", "meets", "met", "meeting", "meetings", "talk", "talks", "talked", "encounter",
+        "encounters", "confront", "confronts", "confronted", "встреч", "встрет", "переговор"]),
+    ("#phone", &["phone", "phoned", "phones", "telephone", "телефон", "созвон"]),
+    ("#postpone", &["postpone", "postpones", "postponed", "delay", "delays", "delayed", "cancel",
+        "cancels", "cancelled", "canceled", "scrap", "scraps", "scrapped", "отлож", "отмен", "перенес",
+        "перенос"]),
+    ("#swap", &["swap", "swaps", "swapped", "exchange", "exchanges", "exchanged", "обмен"]),
+    ("#release", &["release", "releases", "released", "free", "frees", "freed", "freeing", "освобо"]),
+    ("#journalist", &["reporter", "reporters", "journalist", "journalists", "correspondent",
+        "correspondents", "журналист", "корреспондент", "репортер"]),
+    ("#detain", &["detain", "detains", "detained", "detention", "arrest", "arrests", "arrested",
+        "jail", "jailed", "imprisoned", "задерж", "арест"]),
+];
+
+/// English words of [`CONCEPTS`] to their group.
+static ENGLISH_CONCEPTS: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
+    CONCEPTS
+        .iter()
+        .flat_map(|(name, words)| {
+            words.iter().filter(|word| !is_cyrillic(word)).map(move |word| (*word, *name))
+        })
+        .collect()
+});
+
+/// The group a word belongs to, if any (see [`CONCEPTS`]).
+fn concept(lower: &str) -> Option<&'static str> {
+    if !is_cyrillic(lower) {
+        return ENGLISH_CONCEPTS.get(lower).copied();
+    }
+    CONCEPTS
+        .iter()
+        .find(|(_, words)| words.iter().any(|word| is_cyrillic(word) && lower.starts_with(word)))
+        .map(|(name, _)| *name)
+}
+
 static STOPWORD_SET: LazyLock<std::collections::HashSet<&'static str>> =
     LazyLock::new(|| STOPWORDS.iter().copied().collect());
 static NOT_ACTOR_SET: LazyLock<std::collections::HashSet<&'static str>> =
@@ -510,7 +551,10 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
         if STOPWORD_SET.contains(word.lower.as_str()) || word.lower.chars().count() < 2 {
             continue;
         }
-        let stemmed = stem(&word.lower);
+        let stemmed = match concept(&word.lower) {
+            Some(concept) => concept.to_string(),
+            None => stem(&word.lower),
+        };
         let hash = stable_hash(stemmed.as_bytes());
         *terms.entry(hash).or_default() += if word.in_title { 2.0 } else { 1.0 };
         // A capital in a Title Case headline says nothing about a name.

@@ -297,6 +297,17 @@ fn fingerprints_read_mode_predicate_venue_and_day() {
 }
 
 #[test]
+fn rewrites_in_other_words_share_their_terms() {
+    let postponed = fingerprint("Russia postpones arms talks", "", None);
+    let delayed = fingerprint("Russia delays arms meeting", "", None);
+    let russian = fingerprint("Россия отложила переговоры", "", None);
+    let terms = |print: &Fingerprint| print.terms.iter().map(|(term, _)| *term).collect::<Vec<u64>>();
+    assert_eq!(terms(&postponed), terms(&delayed));
+    let shared = terms(&russian).iter().filter(|term| terms(&postponed).contains(term)).count();
+    assert_eq!(shared, 2, "the Russian words for postponing and talks join the same groups");
+}
+
+#[test]
 fn hostile_input_gives_a_fingerprint_without_panicking() {
     for text in ["", "\u{0}\u{202e}''..", &"word ".repeat(10_000), "U.S.", "'s", "ё"] {
         let print = fingerprint(text, text, Some(text));
