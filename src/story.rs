@@ -202,6 +202,11 @@ impl<I: CandidateIndex> Clusterer<I> {
         }
     }
 
+    /// The candidate index.
+    pub fn index(&self) -> &I {
+        &self.index
+    }
+
     /// The number of items in the window.
     pub fn window_items(&self) -> usize {
         self.items.len()

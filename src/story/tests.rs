@@ -348,3 +348,56 @@ fn cluster_jsonl_orders_by_published_and_reports_bad_lines() {
     assert!(errors.contains("items.jsonl:3: not an item"), "{errors}");
     assert!(errors.contains("items.jsonl:4: item \"c\""), "{errors}");
 }
+
+/// A [`CandidateIndex`] that counts what each look-up returns, over the in-memory one.
+#[derive(Default)]
+struct CountingIndex {
+    inner: MemoryIndex,
+    largest_lookup: std::cell::Cell<usize>,
+}
+
+impl CandidateIndex for CountingIndex {
+    fn insert(&mut self, slot: Slot, keys: &[u64]) {
+        self.inner.insert(slot, keys);
+    }
+
+    fn candidates(&self, keys: &[u64], per_key: usize, out: &mut Vec<Slot>) {
+        let before = out.len();
+        self.inner.candidates(keys, per_key, out);
+        self.largest_lookup.set(self.largest_lookup.get().max(out.len() - before));
+    }
+
+    fn remove(&mut self, slot: Slot, keys: &[u64]) {
+        self.inner.remove(slot, keys);
+    }
+}
+
+#[test]
+fn a_lookup_reads_a_bounded_number_of_items_however_full_the_window() {
+    let mut stories = Clusterer::with_index(StoryParams::default(), CountingIndex::default());
+    // Distinct items that all name the same people: each shares keys with every other, the
+    // worst case for an index.
+    let add_items = |stories: &mut Clusterer<CountingIndex>, range: std::ops::Range<i64>| {
+        for number in range {
+            let title =
+                format!("Lavrov and Rubio discuss item {number} of agenda {}", number * 7919 % 10_007);
+            let text = format!(
+                "Sergei Lavrov and Marco Rubio discussed point {number}, code {}, said official {}.",
+                number * 104_729 % 1_000_003,
+                number * 31
+            );
+            stories.add(T0 + number, fingerprint(&title, &text, None));
+        }
+    };
+    add_items(&mut stories, 0..1_000);
+    let largest_at_1000 = stories.index().largest_lookup.get();
+    stories.index().largest_lookup.set(0);
+    add_items(&mut stories, 1_000..2_000);
+    let largest_at_2000 = stories.index().largest_lookup.get();
+    assert_eq!(stories.window_items(), 2_000);
+    // Twice the items in the window, (almost) no more read per look-up: a linear index would
+    // read twice as many.
+    assert!(largest_at_2000 * 4 < largest_at_1000 * 5, "{largest_at_1000} then {largest_at_2000}");
+    let keys_per_item = 1 + 32 + 12 + 6; // link, LSH bands, rarest terms, main actors
+    assert!(largest_at_2000 <= keys_per_item * 32, "a look-up returned {largest_at_2000} slots");
+}
