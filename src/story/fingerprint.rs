@@ -547,6 +547,8 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
     // Terms and actors.
     let mut terms: HashMap<u64, f32> = HashMap::with_capacity(128);
     let mut actors: HashMap<u64, (u32, usize)> = HashMap::new();
+    let mut doubtful: HashMap<u64, (u32, usize)> = HashMap::new();
+    let mut written_lower: std::collections::HashSet<u64> = std::collections::HashSet::new();
     for (position, word) in words.iter().chain(&body_words).enumerate() {
         if STOPWORD_SET.contains(word.lower.as_str()) || word.lower.chars().count() < 2 {
             continue;
@@ -559,18 +561,27 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
         *terms.entry(hash).or_default() += if word.in_title { 2.0 } else { 1.0 };
         // A capital in a Title Case headline says nothing about a name.
         let capital_of_headline = word.in_title && title_case;
-        let counts_as_name = word.capitalised
-            && !word.sentence_start
-            && !capital_of_headline
+        let could_be_name = word.capitalised
             && !word.lower.chars().all(|c| c.is_ascii_digit())
             && !NOT_ACTOR_SET.contains(word.lower.as_str());
-        if counts_as_name {
+        if could_be_name && !word.sentence_start && !capital_of_headline {
             let entry = actors.entry(hash).or_insert((0, position));
             entry.0 += 1;
+        } else if could_be_name {
+            let entry = doubtful.entry(hash).or_insert((0, position));
+            entry.0 += 1;
+        } else if !word.capitalised {
+            written_lower.insert(hash);
         }
     }
-    // A name that opened a sentence or sat in a Title Case headline counts when it is also
-    // written capitalised elsewhere (already an actor).
+    // A capital that opened a sentence or sat in a Title Case headline is a name when the item
+    // also writes it capitalised inside a sentence, or never writes it in lower case.
+    for (hash, (count, first)) in doubtful {
+        if actors.contains_key(&hash) || !written_lower.contains(&hash) {
+            let entry = actors.entry(hash).or_insert((0, first));
+            entry.0 += count;
+        }
+    }
     let mut terms: Vec<(u64, f32)> =
         terms.into_iter().map(|(hash, count)| (hash, 1.0 + count.ln())).collect();
     terms.sort_unstable_by_key(|(hash, _)| *hash);
