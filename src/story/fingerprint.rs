@@ -408,9 +408,6 @@ fn is_title_case(words: &[Word]) -> bool {
 /// Whether `needle` occurs in `haystack` as whole words (both lower case, words joined by one
 /// space, padded with spaces).
 fn has_phrase(haystack: &str, needle: &str) -> bool {
-    if needle.ends_with(' ') || needle.contains(' ') {
-        return haystack.contains(&format!(" {needle} "));
-    }
     haystack.contains(&format!(" {needle} "))
 }
 
