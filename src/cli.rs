@@ -136,9 +136,12 @@ pub enum Command {
     },
     /// Group items into stories offline: one JSON line per item with its story and why it joined.
     #[command(
-        after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"published\", \"url\"?, \"feed\"?}, clustered in\npublished order; prints {\"id\", \"story\", \"why\", \"similarity\", \"matched\"} per item.\n\nExample:\n  newswatch cluster items.jsonl"
+        after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"published\", \"url\"?, \"feed\"?}, clustered in\npublished order; prints {\"id\", \"story\", \"why\", \"similarity\", \"matched\"} per item.\n\nExamples:\n  newswatch cluster items.jsonl\n  newswatch cluster --window 24h items.jsonl | jq -c 'select(.why != \"new\")'"
     )]
     Cluster {
+        /// Items join only items published this close to them (e.g. 24h, 3d).
+        #[arg(long, value_name = "DURATION", default_value = "72h")]
+        window: String,
         /// The items.
         #[arg(value_name = "FILE.jsonl")]
         file: PathBuf,
@@ -218,7 +221,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let all_read = crate::extract::extract_files(&files, url.as_ref(), charset.as_deref(), &mut out)?;
             if all_read { Ok(()) } else { Err(anyhow::anyhow!("some files could not be read")) }
         }
-        Command::Cluster { file } => crate::story::cluster_file(&file),
+        Command::Cluster { window, file } => crate::story::cluster_file(&file, &window),
         Command::Parse { json, charset, files } => {
             let mut out = std::io::stdout().lock();
             let all_read = crate::feed::parse_files(&files, json, charset.as_deref(), &mut out)?;

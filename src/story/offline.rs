@@ -135,16 +135,23 @@ pub fn cluster_jsonl(
     Ok(summary)
 }
 
-/// `newswatch cluster FILE`: clusters a file to stdout; fails when the file cannot be read or
-/// some lines were not items (after clustering the others).
-pub fn cluster_file(path: &std::path::Path) -> anyhow::Result<()> {
+/// `newswatch cluster [--window D] FILE`: clusters a file to stdout; fails when the window is not
+/// a duration, the file cannot be read, or some lines were not items (after clustering the
+/// others).
+pub fn cluster_file(path: &std::path::Path, window: &str) -> anyhow::Result<()> {
     use anyhow::Context;
+    let window = humantime::parse_duration(window)
+        .ok()
+        .and_then(|window| i64::try_from(window.as_secs()).ok())
+        .filter(|secs| *secs > 0)
+        .with_context(|| format!("--window {window:?} is not a positive duration such as 72h"))?;
+    let params = StoryParams { window_secs: window, ..StoryParams::default() };
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let summary = cluster_jsonl(
         std::io::BufReader::new(file),
         &path.display().to_string(),
-        StoryParams::default(),
+        params,
         &mut out,
         &mut std::io::stderr().lock(),
     )?;

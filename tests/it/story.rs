@@ -95,3 +95,43 @@ fn cluster_finds_the_labelled_stories_without_false_merges() {
         assert!(whys.get(why).copied().unwrap_or(0) > 0, "no item with why = {why}: {whys:?}");
     }
 }
+
+#[test]
+fn cluster_window_is_configurable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("items.jsonl");
+    let text = "Sergei Lavrov and Marco Rubio spoke by phone on Monday about a meeting of the two \
+                presidents, the foreign ministry in Moscow said in a statement after the call.";
+    let lines: Vec<String> = ["2025-10-20T08:00:00Z", "2025-10-20T14:00:00Z"]
+        .iter()
+        .enumerate()
+        .map(|(number, published)| {
+            serde_json::json!({"id": format!("item-{number}"), "title": "Lavrov and Rubio speak by phone",
+                "text": text, "published": published})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n")).expect("write items");
+    let story_of_second = |window: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_newswatch"))
+            .args(["cluster", "--window", window])
+            .arg(&path)
+            .output()
+            .expect("run newswatch cluster");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+        let second: serde_json::Value =
+            serde_json::from_str(stdout.lines().nth(1).expect("two lines")).expect("JSON");
+        second["story"].as_str().expect("story").to_string()
+    };
+    assert_eq!(story_of_second("72h"), "item-0", "six hours apart: one story");
+    assert_eq!(story_of_second("2h"), "item-1", "outside a two-hour window: its own story");
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        .args(["cluster", "--window", "soon"])
+        .arg(&path)
+        .output()
+        .expect("run newswatch cluster");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--window \"soon\""));
+}
