@@ -27,5 +27,6 @@ pub mod record;
 pub mod scrape;
 pub mod sink;
 pub mod store;
+pub mod story;
 pub mod text;
 pub mod time;

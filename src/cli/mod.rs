@@ -171,6 +171,18 @@ pub enum Command {
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
+    /// Group items into stories offline: one JSON line per item with its story and why it joined.
+    #[command(
+        after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"published\", \"url\"?, \"feed\"?}, clustered in\npublished order; prints {\"id\", \"story\", \"why\", \"similarity\", \"matched\"} per item.\n\nExamples:\n  newswatch cluster items.jsonl\n  newswatch cluster --window 24h items.jsonl | jq -c 'select(.why != \"new\")'"
+    )]
+    Cluster {
+        /// Items join only items published this close to them (e.g. 24h, 3d).
+        #[arg(long, value_name = "DURATION", default_value = "72h")]
+        window: String,
+        /// The items.
+        #[arg(value_name = "FILE.jsonl")]
+        file: PathBuf,
+    },
     /// Parse feed files as the daemon would: format, encoding, items, repairs, or the error.
     #[command(
         after_help = "With --json: one {\"path\", \"ok\", \"format\", \"encoding\", \"items\", \"repairs\", \"error\"} per line.\nExits 0 even when some files fail to parse; only unreadable paths are errors.\n\nExample:\n  newswatch parse --json feeds/*.xml"
@@ -361,6 +373,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             FeedsCommand::Export { config } => feeds::export(&config),
             FeedsCommand::Check { config, url } => feeds::check(&config, &url).await,
         },
+        Command::Cluster { window, file } => crate::story::cluster_file(&file, &window),
         Command::Demo { port, state_dir, keep } => demo::run(port, state_dir, keep).await,
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

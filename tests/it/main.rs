@@ -11,5 +11,6 @@ mod layering;
 mod pipeline;
 mod safety;
 mod sinks;
+mod story;
 mod supervision;
 mod support;
