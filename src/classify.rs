@@ -84,9 +84,24 @@ pub struct RuleSpec {
     /// The query (see the README, "Topics").
     pub query: String,
     /// In `[-1, 1]`, not 0: positive rules add evidence (noisy-OR), negative rules multiply the
-    /// score by `1 - |weight|`.
+    /// evidence they explain by `1 - |weight|`.
     #[serde(default = "default_weight")]
     pub weight: f64,
+    /// Negative rules only: what the rule discounts. `mention` (the default): only the positive
+    /// rules whose every match lies in a sentence this rule matched; `item`: every positive rule.
+    #[serde(default)]
+    pub scope: Option<NegativeScope>,
+}
+
+/// What a negative rule discounts (see [`RuleSpec::scope`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NegativeScope {
+    /// The positive evidence in the sentences the negative rule matched.
+    #[default]
+    Mention,
+    /// The whole item.
+    Item,
 }
 
 fn default_weight() -> f64 {
@@ -134,6 +149,32 @@ pub struct ClauseMatch {
     pub spans: Vec<Span>,
 }
 
+/// The most bytes of a body that are classified: the text from its start, cut at a character
+/// boundary; the rest is ignored.
+///
+/// Why this is safe for recall: news writing puts the event in the headline and the opening
+/// paragraphs, and the rules look for it there; 64 KiB is about 10,000 words, several times a
+/// long article (the longest item of the shared relevance sets is under 5 KB). Past it, a page
+/// is an archive, a live blog or an attack, and classifying it whole would let one input take
+/// seconds of CPU. Together with the cap on occurrences per term
+/// (`matcher::MAX_OCCURRENCES_PER_TERM`) it bounds the work per item whatever the input.
+pub const MAX_CLASSIFIED_BYTES: usize = 64 * 1024;
+
+/// The most bytes of a title that are classified (a real headline is under 300).
+pub const MAX_CLASSIFIED_TITLE_BYTES: usize = 2 * 1024;
+
+/// The longest prefix of `text` of at most `max` bytes that ends at a character boundary.
+fn prefix_bytes(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// The most spans kept per clause.
 pub const MAX_SPANS_PER_CLAUSE: usize = 12;
 
@@ -160,6 +201,7 @@ struct Rule {
     name: String,
     query: String,
     weight: f64,
+    scope: NegativeScope,
     node: Node,
     positive_leaves: Vec<usize>,
 }
@@ -384,7 +426,7 @@ fn compile_definition(
     if let Some(query) = &definition.query {
         written.push((
             String::new(),
-            RuleSpec { name: Some("query".into()), query: query.clone(), weight: 1.0 },
+            RuleSpec { name: Some("query".into()), query: query.clone(), weight: 1.0, scope: None },
         ));
     }
     for (index, rule) in definition.rules.iter().flatten().enumerate() {
@@ -402,6 +444,13 @@ fn compile_definition(
             problems.push(TopicError {
                 location: origin.at(&format!("{key}weight")),
                 reason: format!("{} is not in [-1, 1] or is 0", rule.weight),
+            });
+            continue;
+        }
+        if rule.weight > 0.0 && rule.scope.is_some() {
+            problems.push(TopicError {
+                location: origin.at(&format!("{key}scope")),
+                reason: "only a negative rule has a scope (what it discounts)".into(),
             });
             continue;
         }
@@ -432,6 +481,7 @@ fn compile_definition(
                     name: rule.name.clone().unwrap_or_else(|| rule.query.clone()),
                     query: rule.query.clone(),
                     weight: rule.weight,
+                    scope: rule.scope.unwrap_or_default(),
                     node,
                     positive_leaves,
                 });
@@ -452,6 +502,10 @@ struct Hit<'a> {
 impl Topic {
     /// Scores a document against this topic.
     pub fn classify(&self, doc: &Document<'_>) -> Verdict {
+        let doc = &Document {
+            title: prefix_bytes(doc.title, MAX_CLASSIFIED_TITLE_BYTES),
+            body: prefix_bytes(doc.body, MAX_CLASSIFIED_BYTES),
+        };
         let tokens = text::tokenize(doc.title, doc.body);
         let compiled = &*self.compiled;
         let leaves = compiled.program.match_leaves(&tokens, [doc.title, doc.body]);
@@ -464,16 +518,7 @@ impl Topic {
                 Some(Hit { rule, roots })
             })
             .collect();
-        let mut keep = 1.0;
-        let mut penalty = 1.0;
-        for hit in &hits {
-            if hit.rule.weight > 0.0 {
-                keep *= 1.0 - hit.rule.weight;
-            } else {
-                penalty *= 1.0 + hit.rule.weight;
-            }
-        }
-        let score = ((1.0 - keep) * penalty).clamp(0.0, 1.0);
+        let score = combine(&hits, &tokens);
         // Strongest first: positive rules by weight, then negative ones by strength; the
         // sort is stable, so equal weights keep the topic file's order.
         hits.sort_by(|a, b| {
@@ -514,6 +559,56 @@ impl Topic {
     }
 }
 
+/// The score of the matched rules. Positive rules are grouped by the negative rules that explain
+/// them (a negative rule explains a positive one when every match of the positive rule lies in a
+/// sentence the negative rule matched, or when the negative rule's scope is the item); each
+/// group's noisy-OR `1 - Π(1 - w)` is multiplied by `1 - |w|` of each of its negative rules, and
+/// the groups combine by noisy-OR. With one group this is the plain noisy-OR times the
+/// penalties; a negative mention never discounts evidence found elsewhere in the item.
+fn combine(hits: &[Hit<'_>], tokens: &text::Tokens) -> f64 {
+    let sentences = |roots: &[Occ]| -> Vec<u32> {
+        let mut out: Vec<u32> = roots
+            .iter()
+            .flat_map(|occ| {
+                [tokens.tokens[occ.start as usize].sentence, tokens.tokens[occ.end as usize - 1].sentence]
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    };
+    let negatives: Vec<(&Hit<'_>, Vec<u32>)> =
+        hits.iter().filter(|hit| hit.rule.weight < 0.0).map(|hit| (hit, sentences(&hit.roots))).collect();
+    // Group key: which negative rules explain the positive rule.
+    let mut groups: Vec<(Vec<bool>, f64)> = Vec::new();
+    for hit in hits.iter().filter(|hit| hit.rule.weight > 0.0) {
+        let own = sentences(&hit.roots);
+        let key: Vec<bool> = negatives
+            .iter()
+            .map(|(negative, covered)| {
+                negative.rule.scope == NegativeScope::Item
+                    || covered.is_empty()
+                    || own.iter().all(|sentence| covered.binary_search(sentence).is_ok())
+            })
+            .collect();
+        match groups.iter_mut().find(|(existing, _)| *existing == key) {
+            Some((_, keep)) => *keep *= 1.0 - hit.rule.weight,
+            None => groups.push((key, 1.0 - hit.rule.weight)),
+        }
+    }
+    let mut none = 1.0;
+    for (key, keep) in groups {
+        let mut evidence = 1.0 - keep;
+        for ((negative, _), explains) in negatives.iter().zip(key) {
+            if explains {
+                evidence *= 1.0 + negative.rule.weight;
+            }
+        }
+        none *= 1.0 - evidence;
+    }
+    (1.0 - none).clamp(0.0, 1.0)
+}
+
 /// The positive leaves' occurrences that lie inside the rule's matching ranges, as spans.
 fn clause_spans<'a>(
     hit: &Hit<'_>,
@@ -521,14 +616,23 @@ fn clause_spans<'a>(
     tokens: &text::Tokens,
     field_text: &dyn Fn(Field) -> &'a str,
 ) -> Vec<Span> {
+    // The roots merged into disjoint ranges, so "inside a root" is one binary search.
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(hit.roots.len());
+    let mut roots = hit.roots.clone();
+    roots.sort_unstable();
+    for root in roots {
+        match merged.last_mut() {
+            Some(last) if root.start <= last.1 => last.1 = last.1.max(root.end),
+            _ => merged.push((root.start, root.end)),
+        }
+    }
+    let inside = |occ: &Occ| {
+        let index = merged.partition_point(|&(start, _)| start <= occ.start);
+        index > 0 && occ.end <= merged[index - 1].1
+    };
     let mut occs: Vec<Occ> = Vec::new();
     for &leaf in &hit.rule.positive_leaves {
-        for &occ in leaves.get(leaf) {
-            let inside = hit.roots.iter().any(|root| root.start <= occ.start && occ.end <= root.end);
-            if inside {
-                occs.push(occ);
-            }
-        }
+        occs.extend(leaves.get(leaf).iter().filter(|occ| inside(occ)));
     }
     occs.sort_unstable();
     occs.dedup();
@@ -681,6 +785,57 @@ fn ratio(numerator: usize, denominator: usize) -> f64 {
     if denominator == 0 { 0.0 } else { numerator as f64 / denominator as f64 }
 }
 
+impl std::ops::AddAssign for EvalCounts {
+    fn add_assign(&mut self, other: EvalCounts) {
+        self.true_positives += other.true_positives;
+        self.false_positives += other.false_positives;
+        self.false_negatives += other.false_negatives;
+        self.true_negatives += other.true_negatives;
+    }
+}
+
+impl EvalCounts {
+    fn total(&self) -> usize {
+        self.true_positives + self.false_positives + self.false_negatives + self.true_negatives
+    }
+}
+
+/// Confusion counts of a set of items and of its two halves, split by the parity of the first
+/// hex digit of `sha256(id)` (a fixed split no rule can be tuned to, so the gap between the
+/// halves shows how far the figures depend on the particular items).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EvalSplit {
+    pub all: EvalCounts,
+    /// Items whose `sha256(id)` starts with an even hex digit.
+    pub even: EvalCounts,
+    /// Items whose `sha256(id)` starts with an odd hex digit.
+    pub odd: EvalCounts,
+}
+
+impl std::ops::AddAssign for EvalSplit {
+    fn add_assign(&mut self, other: EvalSplit) {
+        self.all += other.all;
+        self.even += other.even;
+        self.odd += other.odd;
+    }
+}
+
+/// Whether an item falls in the even half: the first hex digit of `sha256(id)` is even.
+pub fn in_even_half(id: &str) -> bool {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    (digest[0] >> 4) % 2 == 0
+}
+
+/// The figures of an evaluation over several files.
+#[derive(Debug, Clone, Default)]
+pub struct EvalReport {
+    /// Per file, in the order given.
+    pub files: Vec<(PathBuf, EvalSplit)>,
+    /// All files together.
+    pub pooled: EvalSplit,
+}
+
 /// One labelled item of an evaluation file.
 #[derive(Debug, Deserialize)]
 struct EvalItem {
@@ -696,16 +851,92 @@ struct EvalItem {
 /// Classifies every item `{id, title, text, label}` of a JSON Lines file with
 /// [`Topic::classify`] and prints the confusion counts, then `precision`, `recall` and `F1`
 /// (the last line). With `show_errors`, the misclassified items and their explanations come
-/// first.
+/// first. The same as [`eval_files`] with one file.
 pub fn eval_jsonl(
     topic: &Topic,
     path: &Path,
     show_errors: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<EvalCounts> {
+    Ok(eval_files(topic, &[path.to_path_buf()], show_errors, out)?.pooled.all)
+}
+
+/// Classifies the items of each JSON Lines file and prints, after the misclassified items (with
+/// `show_errors`), a table of confusion counts, precision, recall and F1 per file and pooled,
+/// each with its two halves (see [`EvalSplit`]); then the pooled confusion counts, and
+/// `precision`, `recall` and `F1` as the last three lines.
+pub fn eval_files(
+    topic: &Topic,
+    paths: &[PathBuf],
+    show_errors: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<EvalReport> {
+    let mut report = EvalReport::default();
+    for path in paths {
+        let split = eval_one_file(topic, path, show_errors, out)?;
+        report.pooled += split;
+        report.files.push((path.clone(), split));
+    }
+    let label_width = report
+        .files
+        .iter()
+        .map(|(path, _)| path.display().to_string().chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(24);
+    writeln!(out, "topic {}: halves by the first hex digit of sha256(id), even / odd", topic.id)?;
+    writeln!(
+        out,
+        "{:<label_width$} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5}  {:>9} {:>6} {:>6}",
+        "file", "items", "pos", "TP", "FP", "FN", "TN", "precision", "recall", "F1"
+    )?;
+    let row = |out: &mut dyn Write, label: &str, counts: &EvalCounts| -> std::io::Result<()> {
+        writeln!(
+            out,
+            "{label:<label_width$} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5}  {:>9.3} {:>6.3} {:>6.3}",
+            counts.total(),
+            counts.true_positives + counts.false_negatives,
+            counts.true_positives,
+            counts.false_positives,
+            counts.false_negatives,
+            counts.true_negatives,
+            counts.precision(),
+            counts.recall(),
+            counts.f1()
+        )
+    };
+    let mut rows: Vec<(String, EvalSplit)> =
+        report.files.iter().map(|(path, split)| (path.display().to_string(), *split)).collect();
+    if paths.len() > 1 {
+        rows.push((format!("pooled ({} files)", paths.len()), report.pooled));
+    }
+    for (label, split) in &rows {
+        row(out, label, &split.all)?;
+        row(out, "  even half", &split.even)?;
+        row(out, "  odd half", &split.odd)?;
+    }
+    let counts = report.pooled.all;
+    let names: Vec<String> = paths.iter().map(|path| path.display().to_string()).collect();
+    writeln!(out, "topic {} on {}: {} items", topic.id, names.join(", "), counts.total())?;
+    writeln!(out, "true positives  {}", counts.true_positives)?;
+    writeln!(out, "false positives {}", counts.false_positives)?;
+    writeln!(out, "false negatives {}", counts.false_negatives)?;
+    writeln!(out, "true negatives  {}", counts.true_negatives)?;
+    writeln!(out, "precision {:.3}", counts.precision())?;
+    writeln!(out, "recall {:.3}", counts.recall())?;
+    writeln!(out, "F1 {:.3}", counts.f1())?;
+    Ok(report)
+}
+
+fn eval_one_file(
+    topic: &Topic,
+    path: &Path,
+    show_errors: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<EvalSplit> {
     use anyhow::Context;
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut counts = EvalCounts::default();
+    let mut split = EvalSplit::default();
     for (line_index, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;
         if line.trim().is_empty() {
@@ -714,24 +945,31 @@ pub fn eval_jsonl(
         let item: EvalItem = serde_json::from_str(&line)
             .with_context(|| format!("{}:{}: not an eval item", path.display(), line_index + 1))?;
         let verdict = topic.classify(&Document { title: &item.title, body: &item.text });
+        let mut one = EvalCounts::default();
         let kind = match (verdict.matched, item.label) {
             (true, true) => {
-                counts.true_positives += 1;
+                one.true_positives = 1;
                 None
             }
             (true, false) => {
-                counts.false_positives += 1;
+                one.false_positives = 1;
                 Some("false positive")
             }
             (false, true) => {
-                counts.false_negatives += 1;
+                one.false_negatives = 1;
                 Some("false negative")
             }
             (false, false) => {
-                counts.true_negatives += 1;
+                one.true_negatives = 1;
                 None
             }
         };
+        split.all += one;
+        if in_even_half(&item.id) {
+            split.even += one;
+        } else {
+            split.odd += one;
+        }
         if show_errors && let Some(kind) = kind {
             let headline = if item.title.is_empty() { &item.text } else { &item.title };
             let headline: String = headline.chars().take(100).collect();
@@ -741,17 +979,7 @@ pub fn eval_jsonl(
             }
         }
     }
-    let total =
-        counts.true_positives + counts.false_positives + counts.false_negatives + counts.true_negatives;
-    writeln!(out, "topic {} on {}: {total} items", topic.id, path.display())?;
-    writeln!(out, "true positives  {}", counts.true_positives)?;
-    writeln!(out, "false positives {}", counts.false_positives)?;
-    writeln!(out, "false negatives {}", counts.false_negatives)?;
-    writeln!(out, "true negatives  {}", counts.true_negatives)?;
-    writeln!(out, "precision {:.3}", counts.precision())?;
-    writeln!(out, "recall {:.3}", counts.recall())?;
-    writeln!(out, "F1 {:.3}", counts.f1())?;
-    Ok(counts)
+    Ok(split)
 }
 
 /// Prints a verdict with each matched clause and its spans highlighted in context (ANSI colours

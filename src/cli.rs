@@ -81,9 +81,9 @@ pub enum Command {
         #[command(subcommand)]
         command: FeedsCommand,
     },
-    /// Measure a topic on labelled items: confusion counts, then precision, recall and F1.
+    /// Measure a topic on labelled items: per file and pooled, each with its two halves.
     #[command(
-        after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"label\"}; each is classified\nexactly as the daemon classifies an article (title + text).\n\nExample:\n  newswatch eval --topic us-russia-talks dev.jsonl --errors"
+        after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"label\"}; each is classified\nexactly as the daemon classifies an article (title + text). Prints a table per file and\npooled (halves: first hex digit of sha256(id) even / odd), then the pooled confusion counts,\nprecision, recall and F1 last.\n\nExample:\n  newswatch eval --topic us-russia-talks dev.jsonl dev2.jsonl --errors"
     )]
     Eval {
         #[command(flatten)]
@@ -94,9 +94,9 @@ pub enum Command {
         /// List the misclassified items with their explanation first.
         #[arg(long)]
         errors: bool,
-        /// The labelled items.
-        #[arg(value_name = "FILE.jsonl")]
-        file: PathBuf,
+        /// The labelled items (one or more files).
+        #[arg(value_name = "FILE.jsonl", required = true)]
+        files: Vec<PathBuf>,
     },
     /// Show how a topic scores a text: the score, the verdict, each matched clause and its spans.
     #[command(
@@ -200,7 +200,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             show_alerts(&config, since.as_deref(), topic.as_deref(), json)
         }
         Command::Feeds { command: FeedsCommand::List { config } } => list_feeds(&config),
-        Command::Eval { config, topic, errors, file } => eval(&config, &topic, errors, &file),
+        Command::Eval { config, topic, errors, files } => eval(&config, &topic, errors, &files),
         Command::Explain { config, topic, text, file, url } => {
             explain(&config, &topic, text.as_deref(), file.as_deref(), url.as_ref()).await
         }
@@ -463,11 +463,11 @@ fn find_topic<'a>(config: &'a Config, id: &str) -> anyhow::Result<&'a crate::cla
     })
 }
 
-fn eval(arg: &ConfigArg, topic: &str, errors: bool, file: &Path) -> anyhow::Result<()> {
+fn eval(arg: &ConfigArg, topic: &str, errors: bool, files: &[PathBuf]) -> anyhow::Result<()> {
     let config = load_config(arg)?;
     let topic = find_topic(&config, topic)?;
     let mut out = std::io::stdout().lock();
-    crate::classify::eval_jsonl(topic, file, errors, &mut out)?;
+    crate::classify::eval_files(topic, files, errors, &mut out)?;
     Ok(())
 }
 

@@ -153,6 +153,16 @@ pub(crate) struct Program {
     patterns_by_first_word: Vec<Vec<usize>>,
 }
 
+/// The most occurrences of one term (leaf) that rules see: its first ones, in text order.
+///
+/// Why this is safe for recall: the evidence of a story is in its headline and first
+/// paragraphs, and a term that occurs more often than this within the classified text (see
+/// `MAX_CLASSIFIED_BYTES`, about 10,000 words) is repeated page furniture or an attack, not
+/// prose; the rules only ask whether a term occurs near another, which its first occurrences
+/// answer. With the cap, every operator's work is bounded by a constant per term, whatever the
+/// input (issue 11: a page repeating one matching sentence took seconds to classify).
+pub(crate) const MAX_OCCURRENCES_PER_TERM: usize = 512;
+
 /// Stems are indexed by their first characters (at most this many) to skip words that cannot
 /// match without stemming them.
 const STEM_KEY_CHARS: usize = 5;
@@ -586,7 +596,8 @@ impl Program {
         while start < pairs.len() {
             let leaf = pairs[start].0;
             let end = start + pairs[start..].partition_point(|&(other, _)| other == leaf);
-            ranges[leaf as usize] = (start as u32, end as u32);
+            // A term's first MAX_OCCURRENCES_PER_TERM occurrences, in text order.
+            ranges[leaf as usize] = (start as u32, end.min(start + MAX_OCCURRENCES_PER_TERM) as u32);
             start = end;
         }
         LeafOccs { occs: pairs.into_iter().map(|(_, occ)| occ).collect(), ranges }
