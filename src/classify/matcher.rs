@@ -196,12 +196,14 @@ impl Program {
         }
         let id = self.n_words;
         self.n_words += 1;
-        // Stems are prefixes of the words they come from, except that the English stemmer
-        // turns a final `y` into `i` ("secretary" → "secretari"): key both forms.
+        // Stems are mostly prefixes of the words they come from, except that the English
+        // stemmer turns a final `y` into `i` ("secretary" → "secretari") and has exceptional
+        // forms ("during" → "dure"): key the stem, the stem without `i` and the word itself.
         let mut keys = vec![first_chars(&stem, STEM_KEY_CHARS).to_string()];
         if let Some(without_i) = stem.strip_suffix('i') {
             keys.push(first_chars(without_i, STEM_KEY_CHARS).to_string());
         }
+        keys.push(first_chars(word, STEM_KEY_CHARS).to_string());
         for key in keys {
             self.shortest_stem_key = self.shortest_stem_key.min(key.chars().count().max(1));
             self.heads.insert(first_chars(&key, HEAD_CHARS).to_string());

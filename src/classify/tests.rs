@@ -116,6 +116,9 @@ fn phrases_wildcards_forms_and_case() {
     assert!(matches("{US}", "the US delegation"));
     assert!(!matches("{US}", "join us today"));
     assert!(matches(r#""U.S.""#, "a U.S. envoy"));
+    // Stems that are not prefixes of their word (the stemmer's exceptional forms) still match.
+    assert!(matches(r#""during a call""#, "They spoke during a call on Monday."));
+    assert!(matches("during", "During the summit"));
 }
 
 #[test]
