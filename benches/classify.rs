@@ -10,9 +10,10 @@
 //! `../shared/datasets/relevance` (or `$NEWSWATCH_RELEVANCE_DIR`). `CLASSIFY_ERRORS=1` lists the
 //! misclassified items; `CLASSIFY_TOPIC=id` picks another shipped topic; `CLASSIFY_DUMP=PATH`
 //! writes every item's id, label, score and matched rules (tab-separated) to PATH, for studying
-//! which rules carry which items; `CLASSIFY_PASSES=n` times exactly n passes.
+//! which rules carry which items; `CLASSIFY_PASSES=n` times exactly n passes;
+//! `CLASSIFY_TOPIC_FILE=path` measures that topic file instead of the shipped one.
 
-use newswatch::classify::{Document, Topic, eval_jsonl};
+use newswatch::classify::{Document, Topic, TopicSpec, eval_jsonl};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,15 @@ fn main() -> anyhow::Result<()> {
         Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
         None => None,
     };
-    let topic = Topic::builtin(&topic_id).map_err(|errors| {
+    // `CLASSIFY_TOPIC_FILE=path` measures a topic file instead (to compare drafts).
+    let topic = match std::env::var_os("CLASSIFY_TOPIC_FILE") {
+        Some(file) => {
+            let spec = TopicSpec { id: topic_id.clone(), file: Some(file.into()), ..TopicSpec::default() };
+            Topic::load_all(&[spec], std::path::Path::new(".")).map(|mut topics| topics.remove(0))
+        }
+        None => Topic::builtin(&topic_id),
+    }
+    .map_err(|errors| {
         anyhow::anyhow!(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
     })?;
 

@@ -17,7 +17,7 @@ mod text;
 
 pub use text::Field;
 
-use matcher::{Evaluator, LeafOccs, ListError, Node, Occ, Program};
+use matcher::{Evaluator, ListError, Node, Occ, Program};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -140,9 +140,9 @@ pub struct Span {
 #[derive(Debug, Clone)]
 pub struct ClauseMatch {
     /// The rule's name.
-    pub name: String,
+    pub name: Arc<str>,
     /// The rule's query as written.
-    pub query: String,
+    pub query: Arc<str>,
     /// The rule's weight (negative for negative evidence).
     pub weight: f64,
     /// The spans that satisfied it, in text order (at most [`MAX_SPANS_PER_CLAUSE`]).
@@ -198,12 +198,15 @@ pub struct Verdict {
 
 #[derive(Debug)]
 struct Rule {
-    name: String,
-    query: String,
+    name: Arc<str>,
+    query: Arc<str>,
     weight: f64,
     scope: NegativeScope,
     node: Node,
     positive_leaves: Vec<usize>,
+    /// Leaves of which one must occur for the rule to match (see
+    /// [`Program::required_leaves`]); checked before the rule is evaluated.
+    required: Option<Vec<usize>>,
 }
 
 #[derive(Debug)]
@@ -478,25 +481,29 @@ fn compile_definition(
                 positive_leaves.sort_unstable();
                 positive_leaves.dedup();
                 rules.push(Rule {
-                    name: rule.name.clone().unwrap_or_else(|| rule.query.clone()),
-                    query: rule.query.clone(),
+                    name: rule.name.clone().unwrap_or_else(|| rule.query.clone()).into(),
+                    query: rule.query.as_str().into(),
                     weight: rule.weight,
                     scope: rule.scope.unwrap_or_default(),
                     node,
                     positive_leaves,
+                    required: None,
                 });
             }
             Err(error) => problems.push(syntax(error)),
         }
     }
     program.finish();
+    for rule in &mut rules {
+        rule.required = program.required_leaves(&rule.node);
+    }
     Compiled { program, rules }
 }
 
 /// A matched rule during classification.
 struct Hit<'a> {
     rule: &'a Rule,
-    roots: Vec<Occ>,
+    roots: matcher::Occs<'a>,
 }
 
 impl Topic {
@@ -514,7 +521,12 @@ impl Topic {
             .rules
             .iter()
             .filter_map(|rule| {
-                let roots = evaluator.evaluate(&rule.node)?.into_vec();
+                if let Some(required) = &rule.required
+                    && !leaves.any(required)
+                {
+                    return None;
+                }
+                let roots = evaluator.evaluate(&rule.node)?;
                 Some(Hit { rule, roots })
             })
             .collect();
@@ -542,9 +554,12 @@ impl Topic {
             .collect();
         let reasons = clauses.iter().map(reason).collect();
         let snippet = match hits.iter().find(|hit| hit.rule.weight > 0.0) {
-            Some(hit) => {
-                hit.roots.first().map(|occ| snippet_around(*occ, &tokens, &field_text)).unwrap_or_default()
-            }
+            Some(hit) => hit
+                .roots
+                .as_slice()
+                .first()
+                .map(|occ| snippet_around(*occ, &tokens, &field_text))
+                .unwrap_or_default(),
             None => plain_snippet(doc),
         };
         Verdict {
@@ -577,12 +592,15 @@ fn combine(hits: &[Hit<'_>], tokens: &text::Tokens) -> f64 {
         out.dedup();
         out
     };
-    let negatives: Vec<(&Hit<'_>, Vec<u32>)> =
-        hits.iter().filter(|hit| hit.rule.weight < 0.0).map(|hit| (hit, sentences(&hit.roots))).collect();
+    let negatives: Vec<(&Hit<'_>, Vec<u32>)> = hits
+        .iter()
+        .filter(|hit| hit.rule.weight < 0.0)
+        .map(|hit| (hit, sentences(hit.roots.as_slice())))
+        .collect();
     // Group key: which negative rules explain the positive rule.
     let mut groups: Vec<(Vec<bool>, f64)> = Vec::new();
     for hit in hits.iter().filter(|hit| hit.rule.weight > 0.0) {
-        let own = sentences(&hit.roots);
+        let own = sentences(hit.roots.as_slice());
         let key: Vec<bool> = negatives
             .iter()
             .map(|(negative, covered)| {
@@ -612,27 +630,30 @@ fn combine(hits: &[Hit<'_>], tokens: &text::Tokens) -> f64 {
 /// The positive leaves' occurrences that lie inside the rule's matching ranges, as spans.
 fn clause_spans<'a>(
     hit: &Hit<'_>,
-    leaves: &LeafOccs,
+    leaves: &matcher::LeafOccs,
     tokens: &text::Tokens,
     field_text: &dyn Fn(Field) -> &'a str,
 ) -> Vec<Span> {
-    // The roots merged into disjoint ranges, so "inside a root" is one binary search.
-    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(hit.roots.len());
-    let mut roots = hit.roots.clone();
-    roots.sort_unstable();
-    for root in roots {
+    // The roots (sorted, as every node's occurrences are) merged into disjoint ranges.
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(hit.roots.as_slice().len());
+    for root in hit.roots.as_slice() {
         match merged.last_mut() {
             Some(last) if root.start <= last.1 => last.1 = last.1.max(root.end),
             _ => merged.push((root.start, root.end)),
         }
     }
-    let inside = |occ: &Occ| {
-        let index = merged.partition_point(|&(start, _)| start <= occ.start);
-        index > 0 && occ.end <= merged[index - 1].1
-    };
+    // Per leaf, the occurrences that start in a range and end inside it: one binary search per
+    // range, so the work follows the few roots, not the leaf's every occurrence.
     let mut occs: Vec<Occ> = Vec::new();
     for &leaf in &hit.rule.positive_leaves {
-        occs.extend(leaves.get(leaf).iter().filter(|occ| inside(occ)));
+        let all = leaves.get(leaf);
+        if all.is_empty() {
+            continue;
+        }
+        for &(start, end) in &merged {
+            let first = all.partition_point(|occ| occ.start < start);
+            occs.extend(all[first..].iter().take_while(|occ| occ.start < end).filter(|occ| occ.end <= end));
+        }
     }
     occs.sort_unstable();
     occs.dedup();
@@ -654,25 +675,39 @@ fn format_weight(weight: f64) -> String {
 
 fn reason(clause: &ClauseMatch) -> String {
     let mut out = format!("{} ({}): ", clause.name, format_weight(clause.weight));
-    // The distinct span texts, at most six, each quoted once.
-    let mut shown: Vec<String> = Vec::with_capacity(6);
+    // The distinct span texts, at most six, each quoted once; written straight into `out`
+    // (the ranges of those shown are kept to compare) to spare an allocation per span.
+    let mut shown: Vec<(usize, usize)> = Vec::with_capacity(6);
     for span in &clause.spans {
-        let text = text_collapsed(&span.text);
-        if shown.contains(&text) {
-            continue;
-        }
+        let mark = out.len();
         if !shown.is_empty() {
             out.push(' ');
         }
         out.push('“');
-        out.push_str(&text);
+        let start = out.len();
+        push_collapsed(&mut out, &span.text);
+        let end = out.len();
+        if shown.iter().any(|&(from, to)| out[from..to] == out[start..end]) {
+            out.truncate(mark);
+            continue;
+        }
         out.push('”');
-        shown.push(text);
+        shown.push((start, end));
         if shown.len() == 6 {
             break;
         }
     }
     out
+}
+
+/// Appends `text` with its whitespace collapsed to single spaces and trimmed.
+fn push_collapsed(out: &mut String, text: &str) {
+    for (index, word) in text.split_whitespace().enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
 }
 
 fn text_collapsed(text: &str) -> String {

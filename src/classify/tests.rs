@@ -191,7 +191,7 @@ fn scores_combine_positive_and_negative_evidence() {
     let verdict = topic.classify(&Document { title: "", body: "gamma alpha beta" });
     assert!(!verdict.matched);
     // Strongest first: positive rules by weight, then negative ones.
-    let names: Vec<&str> = verdict.clauses.iter().map(|clause| clause.name.as_str()).collect();
+    let names: Vec<&str> = verdict.clauses.iter().map(|clause| &*clause.name).collect();
     assert_eq!(names, ["b", "a", "no"]);
     assert!(verdict.reasons[0].starts_with("b (+0.50): “beta”"), "{:?}", verdict.reasons);
     assert!(verdict.reasons[2].starts_with("no (−0.50)"), "{:?}", verdict.reasons);
@@ -435,7 +435,7 @@ fn alert_fields_come_from_the_explanation() {
     let verdict = topic.classify(&doc);
     assert_eq!(verdict.reasons.len(), verdict.clauses.len());
     for (reason, clause) in verdict.reasons.iter().zip(&verdict.clauses) {
-        assert!(reason.starts_with(&clause.name));
+        assert!(reason.starts_with(&*clause.name));
         for span in clause.spans.iter().take(3) {
             assert!(reason.contains(&span.text), "{reason} lacks {}", span.text);
         }
@@ -720,4 +720,77 @@ fn adversarial_repetition_is_classified_from_a_bounded_prefix() {
 
 fn topic_with_near() -> Topic {
     topic("alpha NEAR/1 beta", &[])
+}
+
+/// The contact-event patterns of the shipped topic, one class per case, with sentences written
+/// for this test (English and Russian).
+#[test]
+fn us_russia_talks_models_the_contact_event() {
+    let topic = Topic::builtin("us-russia-talks").unwrap();
+    let verdict = |title: &str, body: &str| topic.classify(&Document { title, body });
+    let positives = [
+        // A call phrased with a communication verb and "by phone" (CAMEO 041).
+        ("", "President Trump spoke by phone with Vladimir Putin for two hours on Tuesday."),
+        // A call announced for later: "to call" with the other leader as its object.
+        ("White House: Trump to call Putin this afternoon", ""),
+        // A call named after a leader, the other side in the sentence.
+        ("Kremlin welcomes ceasefire after Trump call", "Putin agreed to halt strikes after the Trump call."),
+        // Both sides as co-subjects of a meeting, with titles between "and" and the name.
+        ("", "Secretary Rubio and Russian Foreign Minister Sergei Lavrov met in Riyadh."),
+        // An envoy meets the other side's leader (direct object).
+        ("", "The US envoy meets Putin in St Petersburg to discuss a ceasefire."),
+        // A summit of the two leaders, as its outcome is assessed.
+        ("", "Analysts say the summit between Trump and Putin in Anchorage produced no deal."),
+        // A swap made with the other side (guideline 4).
+        ("", "President Trump said the exchange with Russia for the jailed teacher was fair."),
+        // Readiness to talk, the other side named (planned contact).
+        ("Lavrov says Moscow open to talks with Washington on arms control", ""),
+        // Russian: a telephone conversation between the two foreign ministers.
+        ("", "Лавров и Рубио провели телефонный разговор по инициативе американской стороны."),
+        // Russian: a meeting of the envoy with the president.
+        ("", "Спецпосланник США Стив Уиткофф встретился в Кремле с Владимиром Путиным."),
+    ];
+    for (title, body) in positives {
+        let verdict = verdict(title, body);
+        assert!(verdict.matched, "{title} / {body}: {verdict:#?}");
+    }
+    let negatives = [
+        // Rule 9: a third party is the other side of the contact.
+        ("", "US officials say Kim Jong Un may meet Putin in Vladivostok next month."),
+        ("", "China's top diplomat heads to Moscow after meeting the US national security adviser."),
+        // Rule 9: the companion of "talks with" is a third party, Russia only the background.
+        ("", "The United States held candid talks with China amid Russia's war in Ukraine."),
+        // Rule 6: lawmakers urging the president to talk.
+        ("", "Thirty lawmakers urged Biden in a letter to negotiate with Putin."),
+        // Rule 4: a consular visit to a detainee, not talks between the governments.
+        ("", "The US ambassador was allowed to meet the detained reporter in a Moscow prison."),
+        // Rule 5: a public demand with no contact named.
+        ("", "The Secretary of State called on Russia to release the detained journalist."),
+        // Rule 4: a freed person's later life; the swap is background.
+        (
+            "Freed basketball star signs with new team",
+            "She was freed in a prisoner swap with Russia last year.",
+        ),
+        // Russian, rule 9: Russia and a third country.
+        ("", "Путин и Си Цзиньпин провели переговоры в Кремле."),
+    ];
+    for (title, body) in negatives {
+        let verdict = verdict(title, body);
+        assert!(!verdict.matched, "{title} / {body}: {verdict:#?}");
+    }
+}
+
+#[test]
+fn a_strong_contact_is_not_vetoed_by_an_unrelated_negative_mention() {
+    let topic = Topic::builtin("us-russia-talks").unwrap();
+    // A tag-list headline naming sanctions, and a summit reported in the text.
+    let doc = Document {
+        title: "Sanctions | Oil | Ukraine war",
+        body: "Trump and Putin met for three hours at the summit in Alaska on Friday.",
+    };
+    let verdict = topic.classify(&doc);
+    assert!(verdict.matched, "{verdict:#?}");
+    // The same negative evidence in the sentence of the only contact word does discount it.
+    let doc = Document { title: "", body: "New US sanctions on Russia were discussed." };
+    assert!(!topic.classify(&doc).matched);
 }
