@@ -1,13 +1,19 @@
 //! Classification benchmark: evaluates the shipped `us-russia-talks` topic on the shared dev
 //! sets and measures throughput in MB/s of text on one core.
 //!
+//! It also times the worst pages we could construct (issue 11): long texts repeating a short
+//! sentence full of matching terms, as one sentence or many, English and Russian. The
+//! classifier reads at most `MAX_CLASSIFIED_BYTES` of a body and `MAX_OCCURRENCES_PER_TERM`
+//! occurrences of a term, so these take about as long as a 64 KiB page however long they are.
+//!
 //! `cargo bench --bench classify [-- DATASET_DIR]`; the directory defaults to
 //! `../shared/datasets/relevance` (or `$NEWSWATCH_RELEVANCE_DIR`). `CLASSIFY_ERRORS=1` lists the
 //! misclassified items; `CLASSIFY_TOPIC=id` picks another shipped topic; `CLASSIFY_DUMP=PATH`
 //! writes every item's id, label, score and matched rules (tab-separated) to PATH, for studying
-//! which rules carry which items; `CLASSIFY_PASSES=n` times exactly n passes.
+//! which rules carry which items; `CLASSIFY_PASSES=n` times exactly n passes;
+//! `CLASSIFY_TOPIC_FILE=path` measures that topic file instead of the shipped one.
 
-use newswatch::classify::{Document, Topic};
+use newswatch::classify::{Document, Topic, TopicSpec};
 use newswatch::cli::tools::eval_jsonl;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -26,7 +32,15 @@ fn main() -> anyhow::Result<()> {
         Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
         None => None,
     };
-    let topic = Topic::builtin(&topic_id).map_err(|errors| {
+    // `CLASSIFY_TOPIC_FILE=path` measures a topic file instead (to compare drafts).
+    let topic = match std::env::var_os("CLASSIFY_TOPIC_FILE") {
+        Some(file) => {
+            let spec = TopicSpec { id: topic_id.clone(), file: Some(file.into()), ..TopicSpec::default() };
+            Topic::load_all(&[spec], std::path::Path::new(".")).map(|mut topics| topics.remove(0))
+        }
+        None => Topic::builtin(&topic_id),
+    }
+    .map_err(|errors| {
         anyhow::anyhow!(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
     })?;
 
@@ -60,6 +74,8 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
+    worst_pages(&topic);
+
     let bytes_per_pass: usize = documents.iter().map(|(title, body)| title.len() + body.len()).sum();
     let mut passes = 0usize;
     let mut matched = 0usize;
@@ -86,4 +102,36 @@ fn main() -> anyhow::Result<()> {
         megabytes,
     );
     Ok(())
+}
+
+/// Times the classification of adversarial pages built here (nothing stored): each of 1 MB and
+/// 3 MB, repeating a short sentence that matches many rules.
+fn worst_pages(topic: &Topic) {
+    let sentences = [
+        ("many sentences", "Lavrov and Blinken held talks with Russia and the US on a prisoner swap. "),
+        (
+            "one endless sentence",
+            "Lavrov and Blinken held talks with Russia and the US on a prisoner swap and ",
+        ),
+        ("no sentence breaks, names only", "Putin Trump Putin Trump talks talks with Russia US "),
+        ("Russian", "Лавров и Блинкен провели переговоры с Россией и США об обмене заключенными. "),
+    ];
+    let mut worst = Duration::ZERO;
+    for (label, sentence) in sentences {
+        for megabytes in [1usize, 3] {
+            let body = sentence.repeat(megabytes * 1_000_000 / sentence.len());
+            let started = Instant::now();
+            let verdict = topic.classify(&Document { title: sentence, body: &body });
+            let elapsed = started.elapsed();
+            worst = worst.max(elapsed);
+            println!(
+                "worst page: {label}, {:.1} MB: classified in {:.1} ms (score {:.3}, {} rules matched)",
+                body.len() as f64 / 1e6,
+                elapsed.as_secs_f64() * 1e3,
+                verdict.score,
+                verdict.clauses.len()
+            );
+        }
+    }
+    println!("worst page: the slowest took {:.1} ms", worst.as_secs_f64() * 1e3);
 }

@@ -17,7 +17,7 @@ mod text;
 
 pub use text::Field;
 
-use matcher::{Evaluator, LeafOccs, ListError, Node, Occ, Program};
+use matcher::{Evaluator, ListError, Node, Occ, Program};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,9 +83,24 @@ pub struct RuleSpec {
     /// The query (see the README, "Topics").
     pub query: String,
     /// In `[-1, 1]`, not 0: positive rules add evidence (noisy-OR), negative rules multiply the
-    /// score by `1 - |weight|`.
+    /// evidence they explain by `1 - |weight|`.
     #[serde(default = "default_weight")]
     pub weight: f64,
+    /// Negative rules only: what the rule discounts. `mention` (the default): only the positive
+    /// rules whose every match lies in a sentence this rule matched; `item`: every positive rule.
+    #[serde(default)]
+    pub scope: Option<NegativeScope>,
+}
+
+/// What a negative rule discounts (see [`RuleSpec::scope`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NegativeScope {
+    /// The positive evidence in the sentences the negative rule matched.
+    #[default]
+    Mention,
+    /// The whole item.
+    Item,
 }
 
 fn default_weight() -> f64 {
@@ -124,13 +139,39 @@ pub struct Span {
 #[derive(Debug, Clone)]
 pub struct ClauseMatch {
     /// The rule's name.
-    pub name: String,
+    pub name: Arc<str>,
     /// The rule's query as written.
-    pub query: String,
+    pub query: Arc<str>,
     /// The rule's weight (negative for negative evidence).
     pub weight: f64,
     /// The spans that satisfied it, in text order (at most [`MAX_SPANS_PER_CLAUSE`]).
     pub spans: Vec<Span>,
+}
+
+/// The most bytes of a body that are classified: the text from its start, cut at a character
+/// boundary; the rest is ignored.
+///
+/// Why this is safe for recall: news writing puts the event in the headline and the opening
+/// paragraphs, and the rules look for it there; 64 KiB is about 10,000 words, several times a
+/// long article (the longest item of the shared relevance sets is under 5 KB). Past it, a page
+/// is an archive, a live blog or an attack, and classifying it whole would let one input take
+/// seconds of CPU. Together with the cap on occurrences per term
+/// (`matcher::MAX_OCCURRENCES_PER_TERM`) it bounds the work per item whatever the input.
+pub const MAX_CLASSIFIED_BYTES: usize = 64 * 1024;
+
+/// The most bytes of a title that are classified (a real headline is under 300).
+pub const MAX_CLASSIFIED_TITLE_BYTES: usize = 2 * 1024;
+
+/// The longest prefix of `text` of at most `max` bytes that ends at a character boundary.
+fn prefix_bytes(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The most spans kept per clause.
@@ -156,11 +197,15 @@ pub struct Verdict {
 
 #[derive(Debug)]
 struct Rule {
-    name: String,
-    query: String,
+    name: Arc<str>,
+    query: Arc<str>,
     weight: f64,
+    scope: NegativeScope,
     node: Node,
     positive_leaves: Vec<usize>,
+    /// Leaves of which one must occur for the rule to match (see
+    /// [`Program::required_leaves`]); checked before the rule is evaluated.
+    required: Option<Vec<usize>>,
 }
 
 #[derive(Debug)]
@@ -383,7 +428,7 @@ fn compile_definition(
     if let Some(query) = &definition.query {
         written.push((
             String::new(),
-            RuleSpec { name: Some("query".into()), query: query.clone(), weight: 1.0 },
+            RuleSpec { name: Some("query".into()), query: query.clone(), weight: 1.0, scope: None },
         ));
     }
     for (index, rule) in definition.rules.iter().flatten().enumerate() {
@@ -401,6 +446,13 @@ fn compile_definition(
             problems.push(TopicError {
                 location: origin.at(&format!("{key}weight")),
                 reason: format!("{} is not in [-1, 1] or is 0", rule.weight),
+            });
+            continue;
+        }
+        if rule.weight > 0.0 && rule.scope.is_some() {
+            problems.push(TopicError {
+                location: origin.at(&format!("{key}scope")),
+                reason: "only a negative rule has a scope (what it discounts)".into(),
             });
             continue;
         }
@@ -428,29 +480,38 @@ fn compile_definition(
                 positive_leaves.sort_unstable();
                 positive_leaves.dedup();
                 rules.push(Rule {
-                    name: rule.name.clone().unwrap_or_else(|| rule.query.clone()),
-                    query: rule.query.clone(),
+                    name: rule.name.clone().unwrap_or_else(|| rule.query.clone()).into(),
+                    query: rule.query.as_str().into(),
                     weight: rule.weight,
+                    scope: rule.scope.unwrap_or_default(),
                     node,
                     positive_leaves,
+                    required: None,
                 });
             }
             Err(error) => problems.push(syntax(error)),
         }
     }
     program.finish();
+    for rule in &mut rules {
+        rule.required = program.required_leaves(&rule.node);
+    }
     Compiled { program, rules }
 }
 
 /// A matched rule during classification.
 struct Hit<'a> {
     rule: &'a Rule,
-    roots: Vec<Occ>,
+    roots: matcher::Occs<'a>,
 }
 
 impl Topic {
     /// Scores a document against this topic.
     pub fn classify(&self, doc: &Document<'_>) -> Verdict {
+        let doc = &Document {
+            title: prefix_bytes(doc.title, MAX_CLASSIFIED_TITLE_BYTES),
+            body: prefix_bytes(doc.body, MAX_CLASSIFIED_BYTES),
+        };
         let tokens = text::tokenize(doc.title, doc.body);
         let compiled = &*self.compiled;
         let leaves = compiled.program.match_leaves(&tokens, [doc.title, doc.body]);
@@ -459,20 +520,16 @@ impl Topic {
             .rules
             .iter()
             .filter_map(|rule| {
-                let roots = evaluator.evaluate(&rule.node)?.into_vec();
+                if let Some(required) = &rule.required
+                    && !leaves.any(required)
+                {
+                    return None;
+                }
+                let roots = evaluator.evaluate(&rule.node)?;
                 Some(Hit { rule, roots })
             })
             .collect();
-        let mut keep = 1.0;
-        let mut penalty = 1.0;
-        for hit in &hits {
-            if hit.rule.weight > 0.0 {
-                keep *= 1.0 - hit.rule.weight;
-            } else {
-                penalty *= 1.0 + hit.rule.weight;
-            }
-        }
-        let score = ((1.0 - keep) * penalty).clamp(0.0, 1.0);
+        let score = combine(&hits, &tokens);
         // Strongest first: positive rules by weight, then negative ones by strength; the
         // sort is stable, so equal weights keep the topic file's order.
         hits.sort_by(|a, b| {
@@ -496,9 +553,12 @@ impl Topic {
             .collect();
         let reasons = clauses.iter().map(reason).collect();
         let snippet = match hits.iter().find(|hit| hit.rule.weight > 0.0) {
-            Some(hit) => {
-                hit.roots.first().map(|occ| snippet_around(*occ, &tokens, &field_text)).unwrap_or_default()
-            }
+            Some(hit) => hit
+                .roots
+                .as_slice()
+                .first()
+                .map(|occ| snippet_around(*occ, &tokens, &field_text))
+                .unwrap_or_default(),
             None => plain_snippet(doc),
         };
         Verdict {
@@ -513,20 +573,85 @@ impl Topic {
     }
 }
 
+/// The score of the matched rules. Positive rules are grouped by the negative rules that explain
+/// them (a negative rule explains a positive one when every match of the positive rule lies in a
+/// sentence the negative rule matched, or when the negative rule's scope is the item); each
+/// group's noisy-OR `1 - Π(1 - w)` is multiplied by `1 - |w|` of each of its negative rules, and
+/// the groups combine by noisy-OR. With one group this is the plain noisy-OR times the
+/// penalties; a negative mention never discounts evidence found elsewhere in the item.
+fn combine(hits: &[Hit<'_>], tokens: &text::Tokens) -> f64 {
+    let sentences = |roots: &[Occ]| -> Vec<u32> {
+        let mut out: Vec<u32> = roots
+            .iter()
+            .flat_map(|occ| {
+                [tokens.tokens[occ.start as usize].sentence, tokens.tokens[occ.end as usize - 1].sentence]
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    };
+    let negatives: Vec<(&Hit<'_>, Vec<u32>)> = hits
+        .iter()
+        .filter(|hit| hit.rule.weight < 0.0)
+        .map(|hit| (hit, sentences(hit.roots.as_slice())))
+        .collect();
+    // Group key: which negative rules explain the positive rule.
+    let mut groups: Vec<(Vec<bool>, f64)> = Vec::new();
+    for hit in hits.iter().filter(|hit| hit.rule.weight > 0.0) {
+        let own = sentences(hit.roots.as_slice());
+        let key: Vec<bool> = negatives
+            .iter()
+            .map(|(negative, covered)| {
+                negative.rule.scope == NegativeScope::Item
+                    || covered.is_empty()
+                    || own.iter().all(|sentence| covered.binary_search(sentence).is_ok())
+            })
+            .collect();
+        match groups.iter_mut().find(|(existing, _)| *existing == key) {
+            Some((_, keep)) => *keep *= 1.0 - hit.rule.weight,
+            None => groups.push((key, 1.0 - hit.rule.weight)),
+        }
+    }
+    let mut none = 1.0;
+    for (key, keep) in groups {
+        let mut evidence = 1.0 - keep;
+        for ((negative, _), explains) in negatives.iter().zip(key) {
+            if explains {
+                evidence *= 1.0 + negative.rule.weight;
+            }
+        }
+        none *= 1.0 - evidence;
+    }
+    (1.0 - none).clamp(0.0, 1.0)
+}
+
 /// The positive leaves' occurrences that lie inside the rule's matching ranges, as spans.
 fn clause_spans<'a>(
     hit: &Hit<'_>,
-    leaves: &LeafOccs,
+    leaves: &matcher::LeafOccs,
     tokens: &text::Tokens,
     field_text: &dyn Fn(Field) -> &'a str,
 ) -> Vec<Span> {
+    // The roots (sorted, as every node's occurrences are) merged into disjoint ranges.
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(hit.roots.as_slice().len());
+    for root in hit.roots.as_slice() {
+        match merged.last_mut() {
+            Some(last) if root.start <= last.1 => last.1 = last.1.max(root.end),
+            _ => merged.push((root.start, root.end)),
+        }
+    }
+    // Per leaf, the occurrences that start in a range and end inside it: one binary search per
+    // range, so the work follows the few roots, not the leaf's every occurrence.
     let mut occs: Vec<Occ> = Vec::new();
     for &leaf in &hit.rule.positive_leaves {
-        for &occ in leaves.get(leaf) {
-            let inside = hit.roots.iter().any(|root| root.start <= occ.start && occ.end <= root.end);
-            if inside {
-                occs.push(occ);
-            }
+        let all = leaves.get(leaf);
+        if all.is_empty() {
+            continue;
+        }
+        for &(start, end) in &merged {
+            let first = all.partition_point(|occ| occ.start < start);
+            occs.extend(all[first..].iter().take_while(|occ| occ.start < end).filter(|occ| occ.end <= end));
         }
     }
     occs.sort_unstable();
@@ -550,20 +675,24 @@ pub fn format_weight(weight: f64) -> String {
 
 fn reason(clause: &ClauseMatch) -> String {
     let mut out = format!("{} ({}): ", clause.name, format_weight(clause.weight));
-    // The distinct span texts, at most six, each quoted once.
-    let mut shown: Vec<String> = Vec::with_capacity(6);
+    // The distinct span texts, at most six, each quoted once; written straight into `out`
+    // (the ranges of those shown are kept to compare) to spare an allocation per span.
+    let mut shown: Vec<(usize, usize)> = Vec::with_capacity(6);
     for span in &clause.spans {
-        let text = text_collapsed(&span.text);
-        if shown.contains(&text) {
-            continue;
-        }
+        let mark = out.len();
         if !shown.is_empty() {
             out.push(' ');
         }
         out.push('“');
-        out.push_str(&text);
+        let start = out.len();
+        push_collapsed(&mut out, &span.text);
+        let end = out.len();
+        if shown.iter().any(|&(from, to)| out[from..to] == out[start..end]) {
+            out.truncate(mark);
+            continue;
+        }
         out.push('”');
-        shown.push(text);
+        shown.push((start, end));
         if shown.len() == 6 {
             break;
         }
@@ -571,7 +700,16 @@ fn reason(clause: &ClauseMatch) -> String {
     out
 }
 
-/// `text` with every run of whitespace collapsed to one space.
+/// Appends `text` with its whitespace collapsed to single spaces and trimmed.
+fn push_collapsed(out: &mut String, text: &str) {
+    for (index, word) in text.split_whitespace().enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+}
+
 pub fn text_collapsed(text: &str) -> String {
     // Most spans are a word or two of plain text with single spaces: copy those as they are.
     let bytes = text.as_bytes();

@@ -52,6 +52,11 @@ pub(crate) struct LeafOccs {
 }
 
 impl LeafOccs {
+    /// Whether any of `leaves` occurs.
+    pub fn any(&self, leaves: &[usize]) -> bool {
+        leaves.iter().any(|&leaf| self.ranges[leaf].0 < self.ranges[leaf].1)
+    }
+
     /// The occurrences of leaf `leaf`.
     pub fn get(&self, leaf: usize) -> &[Occ] {
         let (start, end) = self.ranges[leaf];
@@ -135,6 +140,8 @@ pub(crate) struct Program {
     leaves: Vec<Leaf>,
     /// Deduplication of leaves: (term key, scope) → leaf id.
     leaf_ids: HashMap<(String, Option<Scope>), usize>,
+    /// Deduplication of leaves by what they match: (sorted patterns, scope) → leaf id.
+    leaf_by_patterns: HashMap<(Vec<Pattern>, Option<Scope>), usize>,
     /// Named lists as written, resolved on first use.
     lists: BTreeMap<String, Vec<String>>,
     /// Named queries, expanded where `@name` is used.
@@ -152,6 +159,16 @@ pub(crate) struct Program {
     pattern_leaves: Vec<Vec<usize>>,
     patterns_by_first_word: Vec<Vec<usize>>,
 }
+
+/// The most occurrences of one term (leaf) that rules see: its first ones, in text order.
+///
+/// Why this is safe for recall: the evidence of a story is in its headline and first
+/// paragraphs, and a term that occurs more often than this within the classified text (see
+/// `MAX_CLASSIFIED_BYTES`, about 10,000 words) is repeated page furniture or an attack, not
+/// prose; the rules only ask whether a term occurs near another, which its first occurrences
+/// answer. With the cap, every operator's work is bounded by a constant per term, whatever the
+/// input (issue 11: a page repeating one matching sentence took seconds to classify).
+pub(crate) const MAX_OCCURRENCES_PER_TERM: usize = 512;
 
 /// Stems are indexed by their first characters (at most this many) to skip words that cannot
 /// match without stemming them.
@@ -186,12 +203,14 @@ impl Program {
         }
         let id = self.n_words;
         self.n_words += 1;
-        // Stems are prefixes of the words they come from, except that the English stemmer
-        // turns a final `y` into `i` ("secretary" → "secretari"): key both forms.
+        // Stems are mostly prefixes of the words they come from, except that the English
+        // stemmer turns a final `y` into `i` ("secretary" → "secretari") and has exceptional
+        // forms ("during" → "dure"): key the stem, the stem without `i` and the word itself.
         let mut keys = vec![first_chars(&stem, STEM_KEY_CHARS).to_string()];
         if let Some(without_i) = stem.strip_suffix('i') {
             keys.push(first_chars(without_i, STEM_KEY_CHARS).to_string());
         }
+        keys.push(first_chars(word, STEM_KEY_CHARS).to_string());
         for key in keys {
             self.shortest_stem_key = self.shortest_stem_key.min(key.chars().count().max(1));
             self.heads.insert(first_chars(&key, HEAD_CHARS).to_string());
@@ -367,7 +386,16 @@ impl Program {
                 self.list_patterns(name, &mut visiting, &mut patterns).map_err(error)?;
             }
         }
+        // Lists that resolve to the same patterns (`@us` and `@us_party` listing the same
+        // sublists) share one leaf: the occurrences are found and stored once.
+        patterns.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        patterns.dedup();
+        if let Some(&id) = self.leaf_by_patterns.get(&(patterns.clone(), scope)) {
+            self.leaf_ids.insert((key, scope), id);
+            return Ok(id);
+        }
         let id = self.leaves.len();
+        self.leaf_by_patterns.insert((patterns.clone(), scope), id);
         self.leaves.push(Leaf { patterns, scope });
         self.leaf_ids.insert((key, scope), id);
         Ok(id)
@@ -579,17 +607,63 @@ impl Program {
                 }
             }
         }
-        pairs.sort_unstable();
-        pairs.dedup();
-        let mut ranges = vec![(0u32, 0u32); self.leaves.len()];
-        let mut start = 0;
-        while start < pairs.len() {
-            let leaf = pairs[start].0;
-            let end = start + pairs[start..].partition_point(|&(other, _)| other == leaf);
-            ranges[leaf as usize] = (start as u32, end as u32);
-            start = end;
+        // Grouped by leaf with a counting sort (the pairs come in word order, interleaving
+        // leaves), then each leaf's few occurrences sorted and deduplicated in place.
+        let mut offsets = vec![0u32; self.leaves.len() + 1];
+        for &(leaf, _) in &pairs {
+            offsets[leaf as usize + 1] += 1;
         }
-        LeafOccs { occs: pairs.into_iter().map(|(_, occ)| occ).collect(), ranges }
+        for leaf in 0..self.leaves.len() {
+            offsets[leaf + 1] += offsets[leaf];
+        }
+        let mut cursor = offsets.clone();
+        let mut occs = vec![Occ { start: 0, end: 0 }; pairs.len()];
+        for &(leaf, occ) in &pairs {
+            occs[cursor[leaf as usize] as usize] = occ;
+            cursor[leaf as usize] += 1;
+        }
+        let mut ranges = vec![(0u32, 0u32); self.leaves.len()];
+        let mut write = 0usize;
+        for leaf in 0..self.leaves.len() {
+            let (from, to) = (offsets[leaf] as usize, offsets[leaf + 1] as usize);
+            occs[from..to].sort_unstable();
+            let start = write;
+            for read in from..to {
+                if write == start || occs[write - 1] != occs[read] {
+                    occs[write] = occs[read];
+                    write += 1;
+                }
+            }
+            // A term's first MAX_OCCURRENCES_PER_TERM occurrences, in text order.
+            ranges[leaf] = (start as u32, write.min(start + MAX_OCCURRENCES_PER_TERM) as u32);
+        }
+        occs.truncate(write);
+        LeafOccs { occs, ranges }
+    }
+
+    /// Leaves of which at least one must occur for `node` to hold (`None`: no such set, as
+    /// under NOT). A rule whose set has no occurrence in a document is not evaluated at all.
+    pub fn required_leaves(&self, node: &Node) -> Option<Vec<usize>> {
+        let smallest = |sets: Vec<Option<Vec<usize>>>| sets.into_iter().flatten().min_by_key(Vec::len);
+        match node {
+            Node::Leaf(id) => Some(vec![*id]),
+            Node::Shared(id) => self.required_leaves(&self.shared[*id]),
+            Node::And(items) => smallest(items.iter().map(|item| self.required_leaves(item)).collect()),
+            Node::Near { left, right, .. } => {
+                smallest(vec![self.required_leaves(left), self.required_leaves(right)])
+            }
+            Node::Without { left, .. } => self.required_leaves(left),
+            Node::Not(_) => None,
+            Node::Or(items) => {
+                let mut all = Vec::new();
+                for item in items {
+                    all.extend(self.required_leaves(item)?);
+                }
+                all.sort_unstable();
+                all.dedup();
+                Some(all)
+            }
+        }
     }
 
     /// Indexes the compiled patterns for matching; call once after compiling every query.
@@ -760,35 +834,46 @@ pub(crate) enum Occs<'a> {
 }
 
 impl Occs<'_> {
-    fn as_slice(&self) -> &[Occ] {
+    /// The occurrences, sorted and deduplicated.
+    pub fn as_slice(&self) -> &[Occ] {
         match self {
             Occs::Borrowed(slice) => slice,
             Occs::Shared(shared) => shared,
             Occs::Owned(owned) => owned,
         }
     }
-
-    /// The occurrences as an owned list.
-    pub fn into_vec(self) -> Vec<Occ> {
-        match self {
-            Occs::Owned(owned) => owned,
-            other => other.as_slice().to_vec(),
-        }
-    }
 }
 
-/// The sorted, deduplicated union of two occurrence lists.
+/// The sorted, deduplicated union of two sorted, deduplicated occurrence lists (a merge).
 fn union<'a>(a: Occs<'a>, b: Occs<'a>) -> Occs<'a> {
-    if a.as_slice().is_empty() {
+    let (left, right) = (a.as_slice(), b.as_slice());
+    if left.is_empty() {
         return b;
     }
-    if b.as_slice().is_empty() {
+    if right.is_empty() {
         return a;
     }
-    let mut all = a.into_vec();
-    all.extend_from_slice(b.as_slice());
-    all.sort_unstable();
-    all.dedup();
+    let mut all = Vec::with_capacity(left.len() + right.len());
+    let (mut i, mut j) = (0, 0);
+    while i < left.len() && j < right.len() {
+        match left[i].cmp(&right[j]) {
+            std::cmp::Ordering::Less => {
+                all.push(left[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                all.push(right[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                all.push(left[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    all.extend_from_slice(&left[i..]);
+    all.extend_from_slice(&right[j..]);
     Occs::Owned(all)
 }
 

@@ -118,9 +118,9 @@ pub enum Command {
         #[command(subcommand)]
         command: FeedsCommand,
     },
-    /// Measure a topic on labelled items: confusion counts, then precision, recall and F1.
+    /// Measure a topic on labelled items: per file and pooled, each with its two halves.
     #[command(
-        after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"label\"}; each is classified\nexactly as the daemon classifies an article (title + text).\n\nExample:\n  newswatch eval --topic us-russia-talks dev.jsonl --errors"
+        after_help = "Items are JSON Lines {\"id\", \"title\", \"text\", \"label\"}; each is classified\nexactly as the daemon classifies an article (title + text). Prints a table per file and\npooled (halves: first hex digit of sha256(id) even / odd), then the pooled confusion counts,\nprecision, recall and F1 last.\n\nExample:\n  newswatch eval --topic us-russia-talks dev.jsonl dev2.jsonl --errors"
     )]
     Eval {
         #[command(flatten)]
@@ -131,9 +131,9 @@ pub enum Command {
         /// List the misclassified items with their explanation first.
         #[arg(long)]
         errors: bool,
-        /// The labelled items.
-        #[arg(value_name = "FILE.jsonl")]
-        file: PathBuf,
+        /// The labelled items (one or more files).
+        #[arg(value_name = "FILE.jsonl", required = true)]
+        files: Vec<PathBuf>,
     },
     /// Show how a topic scores a text: the score, the verdict, each matched clause and its spans.
     #[command(
@@ -380,7 +380,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             clap_complete::generate(shell, &mut command, "newswatch", &mut std::io::stdout());
             Ok(())
         }
-        Command::Eval { config, topic, errors, file } => tools::eval(&config, &topic, errors, &file),
+        Command::Eval { config, topic, errors, files } => tools::eval(&config, &topic, errors, &files),
         Command::Explain { config, topic, text, file, url } => {
             tools::explain(&config, &topic, text.as_deref(), file.as_deref(), url.as_ref()).await
         }

@@ -20,11 +20,11 @@ fn find_topic<'a>(config: &'a Config, id: &str) -> anyhow::Result<&'a crate::cla
 }
 
 /// `newswatch eval`.
-pub fn eval(arg: &ConfigArg, topic: &str, errors: bool, file: &Path) -> anyhow::Result<()> {
+pub fn eval(arg: &ConfigArg, topic: &str, errors: bool, files: &[PathBuf]) -> anyhow::Result<()> {
     let config = load_config(arg)?;
     let topic = find_topic(&config, topic)?;
     let mut out = std::io::stdout().lock();
-    eval_jsonl(topic, file, errors, &mut out)?;
+    eval_files(topic, files, errors, &mut out)?;
     Ok(())
 }
 
@@ -118,6 +118,57 @@ fn ratio(numerator: usize, denominator: usize) -> f64 {
     if denominator == 0 { 0.0 } else { numerator as f64 / denominator as f64 }
 }
 
+impl std::ops::AddAssign for EvalCounts {
+    fn add_assign(&mut self, other: EvalCounts) {
+        self.true_positives += other.true_positives;
+        self.false_positives += other.false_positives;
+        self.false_negatives += other.false_negatives;
+        self.true_negatives += other.true_negatives;
+    }
+}
+
+impl EvalCounts {
+    fn total(&self) -> usize {
+        self.true_positives + self.false_positives + self.false_negatives + self.true_negatives
+    }
+}
+
+/// Confusion counts of a set of items and of its two halves, split by the parity of the first
+/// hex digit of `sha256(id)` (a fixed split no rule can be tuned to, so the gap between the
+/// halves shows how far the figures depend on the particular items).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EvalSplit {
+    pub all: EvalCounts,
+    /// Items whose `sha256(id)` starts with an even hex digit.
+    pub even: EvalCounts,
+    /// Items whose `sha256(id)` starts with an odd hex digit.
+    pub odd: EvalCounts,
+}
+
+impl std::ops::AddAssign for EvalSplit {
+    fn add_assign(&mut self, other: EvalSplit) {
+        self.all += other.all;
+        self.even += other.even;
+        self.odd += other.odd;
+    }
+}
+
+/// Whether an item falls in the even half: the first hex digit of `sha256(id)` is even.
+pub fn in_even_half(id: &str) -> bool {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    (digest[0] >> 4) % 2 == 0
+}
+
+/// The figures of an evaluation over several files.
+#[derive(Debug, Clone, Default)]
+pub struct EvalReport {
+    /// Per file, in the order given.
+    pub files: Vec<(PathBuf, EvalSplit)>,
+    /// All files together.
+    pub pooled: EvalSplit,
+}
+
 /// One labelled item of an evaluation file.
 #[derive(Debug, Deserialize)]
 struct EvalItem {
@@ -131,18 +182,94 @@ struct EvalItem {
 }
 
 /// Classifies every item `{id, title, text, label}` of a JSON Lines file with
-/// [`Topic::classify`] and prints the confusion counts, then `precision`, `recall` and `F1`
+/// [`crate::classify::Topic::classify`] and prints the confusion counts, then `precision`, `recall` and `F1`
 /// (the last line). With `show_errors`, the misclassified items and their explanations come
-/// first.
+/// first. The same as [`eval_files`] with one file.
 pub fn eval_jsonl(
     topic: &Topic,
     path: &Path,
     show_errors: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<EvalCounts> {
+    Ok(eval_files(topic, &[path.to_path_buf()], show_errors, out)?.pooled.all)
+}
+
+/// Classifies the items of each JSON Lines file and prints, after the misclassified items (with
+/// `show_errors`), a table of confusion counts, precision, recall and F1 per file and pooled,
+/// each with its two halves (see [`EvalSplit`]); then the pooled confusion counts, and
+/// `precision`, `recall` and `F1` as the last three lines.
+pub fn eval_files(
+    topic: &Topic,
+    paths: &[PathBuf],
+    show_errors: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<EvalReport> {
+    let mut report = EvalReport::default();
+    for path in paths {
+        let split = eval_one_file(topic, path, show_errors, out)?;
+        report.pooled += split;
+        report.files.push((path.clone(), split));
+    }
+    let label_width = report
+        .files
+        .iter()
+        .map(|(path, _)| path.display().to_string().chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(24);
+    writeln!(out, "topic {}: halves by the first hex digit of sha256(id), even / odd", topic.id)?;
+    writeln!(
+        out,
+        "{:<label_width$} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5}  {:>9} {:>6} {:>6}",
+        "file", "items", "pos", "TP", "FP", "FN", "TN", "precision", "recall", "F1"
+    )?;
+    let row = |out: &mut dyn Write, label: &str, counts: &EvalCounts| -> std::io::Result<()> {
+        writeln!(
+            out,
+            "{label:<label_width$} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5}  {:>9.3} {:>6.3} {:>6.3}",
+            counts.total(),
+            counts.true_positives + counts.false_negatives,
+            counts.true_positives,
+            counts.false_positives,
+            counts.false_negatives,
+            counts.true_negatives,
+            counts.precision(),
+            counts.recall(),
+            counts.f1()
+        )
+    };
+    let mut rows: Vec<(String, EvalSplit)> =
+        report.files.iter().map(|(path, split)| (path.display().to_string(), *split)).collect();
+    if paths.len() > 1 {
+        rows.push((format!("pooled ({} files)", paths.len()), report.pooled));
+    }
+    for (label, split) in &rows {
+        row(out, label, &split.all)?;
+        row(out, "  even half", &split.even)?;
+        row(out, "  odd half", &split.odd)?;
+    }
+    let counts = report.pooled.all;
+    let names: Vec<String> = paths.iter().map(|path| path.display().to_string()).collect();
+    writeln!(out, "topic {} on {}: {} items", topic.id, names.join(", "), counts.total())?;
+    writeln!(out, "true positives  {}", counts.true_positives)?;
+    writeln!(out, "false positives {}", counts.false_positives)?;
+    writeln!(out, "false negatives {}", counts.false_negatives)?;
+    writeln!(out, "true negatives  {}", counts.true_negatives)?;
+    writeln!(out, "precision {:.3}", counts.precision())?;
+    writeln!(out, "recall {:.3}", counts.recall())?;
+    writeln!(out, "F1 {:.3}", counts.f1())?;
+    Ok(report)
+}
+
+fn eval_one_file(
+    topic: &Topic,
+    path: &Path,
+    show_errors: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<EvalSplit> {
     use anyhow::Context;
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut counts = EvalCounts::default();
+    let mut split = EvalSplit::default();
     for (line_index, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;
         if line.trim().is_empty() {
@@ -151,24 +278,31 @@ pub fn eval_jsonl(
         let item: EvalItem = serde_json::from_str(&line)
             .with_context(|| format!("{}:{}: not an eval item", path.display(), line_index + 1))?;
         let verdict = topic.classify(&Document { title: &item.title, body: &item.text });
+        let mut one = EvalCounts::default();
         let kind = match (verdict.matched, item.label) {
             (true, true) => {
-                counts.true_positives += 1;
+                one.true_positives = 1;
                 None
             }
             (true, false) => {
-                counts.false_positives += 1;
+                one.false_positives = 1;
                 Some("false positive")
             }
             (false, true) => {
-                counts.false_negatives += 1;
+                one.false_negatives = 1;
                 Some("false negative")
             }
             (false, false) => {
-                counts.true_negatives += 1;
+                one.true_negatives = 1;
                 None
             }
         };
+        split.all += one;
+        if in_even_half(&item.id) {
+            split.even += one;
+        } else {
+            split.odd += one;
+        }
         if show_errors && let Some(kind) = kind {
             let headline = if item.title.is_empty() { &item.text } else { &item.title };
             let headline: String = headline.chars().take(100).collect();
@@ -184,17 +318,7 @@ pub fn eval_jsonl(
             }
         }
     }
-    let total =
-        counts.true_positives + counts.false_positives + counts.false_negatives + counts.true_negatives;
-    writeln!(out, "topic {} on {}: {total} items", topic.id, path.display())?;
-    writeln!(out, "true positives  {}", counts.true_positives)?;
-    writeln!(out, "false positives {}", counts.false_positives)?;
-    writeln!(out, "false negatives {}", counts.false_negatives)?;
-    writeln!(out, "true negatives  {}", counts.true_negatives)?;
-    writeln!(out, "precision {:.3}", counts.precision())?;
-    writeln!(out, "recall {:.3}", counts.recall())?;
-    writeln!(out, "F1 {:.3}", counts.f1())?;
-    Ok(counts)
+    Ok(split)
 }
 
 /// Prints a verdict with each matched clause and its spans highlighted in context (ANSI colours

@@ -186,6 +186,13 @@ fn eval_prints_the_figures_last_and_explain_shows_the_clauses() {
     assert!(last[2].starts_with("precision "), "{stdout}");
     assert!(stdout.contains("true positives"), "{stdout}");
 
+    // Several files: a table per file and pooled, each with its halves; the pooled figures last.
+    let output = newswatch(&["eval", "--topic", "us-russia-talks", &sample, &sample], &dir);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let twice = text(&output.stdout);
+    assert!(twice.contains("pooled (2 files)") && twice.contains("even half"), "{twice}");
+    assert_eq!(twice.lines().last(), stdout.lines().last(), "the same items twice: the same F1");
+
     let output = newswatch(
         &[
             "explain",
