@@ -552,13 +552,15 @@ impl Topic {
             })
             .collect();
         let reasons = clauses.iter().map(reason).collect();
-        let snippet = match hits.iter().find(|hit| hit.rule.weight > 0.0) {
-            Some(hit) => hit
-                .roots
-                .as_slice()
-                .first()
-                .map(|occ| snippet_around(*occ, &tokens, &field_text))
-                .unwrap_or_default(),
+        // The alert already carries the title: the snippet is the body sentence holding the
+        // strongest evidence found in the body, and the title only when no evidence is there.
+        let positive = || hits.iter().filter(|hit| hit.rule.weight > 0.0);
+        let in_body = |occ: &&Occ| tokens.tokens[occ.start as usize].field == Field::Body;
+        let evidence = positive()
+            .find_map(|hit| hit.roots.as_slice().iter().find(in_body).copied())
+            .or_else(|| positive().find_map(|hit| hit.roots.as_slice().first().copied()));
+        let snippet = match evidence {
+            Some(occ) => snippet_around(occ, &tokens, &field_text),
             None => plain_snippet(doc),
         };
         Verdict {
@@ -678,7 +680,10 @@ fn reason(clause: &ClauseMatch) -> String {
     // The distinct span texts, at most six, each quoted once; written straight into `out`
     // (the ranges of those shown are kept to compare) to spare an allocation per span.
     let mut shown: Vec<(usize, usize)> = Vec::with_capacity(6);
-    for span in &clause.spans {
+    // Function words ("with", "and", "с", "и") satisfy proximity rules but explain nothing:
+    // evidence shows the content words, unless a clause matched nothing else.
+    let has_content = clause.spans.iter().any(|span| !is_function_word(&span.text));
+    for span in clause.spans.iter().filter(|span| !has_content || !is_function_word(&span.text)) {
         let mark = out.len();
         if !shown.is_empty() {
             out.push(' ');
@@ -698,6 +703,21 @@ fn reason(clause: &ClauseMatch) -> String {
         }
     }
     out
+}
+
+/// Words that carry no evidence of their own, in the topic languages (English and Russian).
+const FUNCTION_WORDS: &[&str] = &[
+    "a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with", "и", "в",
+    "во", "на", "с", "со", "о", "об", "по", "к", "ко", "у", "за", "из", "а", "но", "или",
+];
+
+/// Whether a matched span is a single function word.
+fn is_function_word(text: &str) -> bool {
+    let word = text.trim();
+    !word.contains(char::is_whitespace)
+        && FUNCTION_WORDS
+            .iter()
+            .any(|function| word.eq_ignore_ascii_case(function) || word.to_lowercase() == *function)
 }
 
 /// Appends `text` with its whitespace collapsed to single spaces and trimmed.

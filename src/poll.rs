@@ -141,7 +141,11 @@ async fn first_wait(feed: &FeedConfig, ctx: &PollContext) -> Option<Duration> {
         // Cron users run --once every few minutes: the schedule is theirs, but a server's
         // Retry-After is still honoured.
         if let Some(until) = retry_after_until {
-            info!(retry_after_until = until, "skipped: the server asked us to wait");
+            let until_text = chrono::DateTime::from_timestamp(until, 0).map_or_else(
+                || until.to_string(),
+                |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            );
+            info!(retry_after_until = %until_text, "skipped: the server asked us to wait");
             return None;
         }
         return Some(Duration::ZERO);

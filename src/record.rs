@@ -99,7 +99,7 @@ pub async fn run(
             match outcome {
                 Recorded::Duplicate => {
                     stats.duplicates.fetch_add(1, Relaxed);
-                    debug!(feed = %item.feed, key = ?item.entry.key, "already seen via another feed");
+                    debug!(feed = %item.feed, key = %crate::text::printable(&item.entry.key), "already seen via another feed");
                 }
                 Recorded::New => {
                     stats.recorded.fetch_add(1, Relaxed);

@@ -437,7 +437,8 @@ fn alert_fields_come_from_the_explanation() {
     assert_eq!(verdict.reasons.len(), verdict.clauses.len());
     for (reason, clause) in verdict.reasons.iter().zip(&verdict.clauses) {
         assert!(reason.starts_with(&*clause.name));
-        for span in clause.spans.iter().take(3) {
+        // The first spans are in the reason, except function words (which explain nothing).
+        for span in clause.spans.iter().filter(|span| !is_function_word(&span.text)).take(3) {
             assert!(reason.contains(&span.text), "{reason} lacks {}", span.text);
         }
     }
@@ -744,4 +745,41 @@ fn a_strong_contact_is_not_vetoed_by_an_unrelated_negative_mention() {
     // The same negative evidence in the sentence of the only contact word does discount it.
     let doc = Document { title: "", body: "New US sanctions on Russia were discussed." };
     assert!(!topic.classify(&doc).matched);
+}
+
+/// Issue 13: `matched` shows the content words that made a rule fire, not the function words
+/// ("with", "и") a proximity rule also needed.
+#[test]
+fn evidence_shows_content_words_not_function_words() {
+    let english = topic("talks PRE/1 with PRE/1 Lavrov", &[]);
+    let verdict = english.classify(&Document { title: "", body: "Rubio held talks with Lavrov on Tuesday." });
+    assert!(verdict.matched);
+    let reasons = verdict.reasons.join(" ");
+    assert!(reasons.contains("“talks”") && reasons.contains("“Lavrov”"), "{reasons}");
+    assert!(!reasons.contains("“with”"), "{reasons}");
+    let russian = topic("Лавров PRE/1 и PRE/1 Рубио", &[]);
+    let verdict = russian.classify(&Document {
+        title: "", body: "Лавров и Рубио провели переговоры."
+    });
+    let reasons = verdict.reasons.join(" ");
+    assert!(reasons.contains("“Лавров”") && !reasons.contains("“и”"), "{reasons}");
+    // A clause that matched only a function word still shows it.
+    let only = topic("with", &[]);
+    let verdict = only.classify(&Document { title: "", body: "with" });
+    assert!(verdict.reasons.join(" ").contains("“with”"));
+}
+
+/// Issue 13: the snippet is the body's sentence with the evidence, not the headline again (the
+/// alert has the title already); without evidence in the body it is the headline.
+#[test]
+fn the_snippet_prefers_the_body_sentence_with_the_evidence() {
+    let talks = topic("Lavrov NEAR/5 talks", &[]);
+    let doc = Document {
+        title: "Lavrov and Rubio hold talks",
+        body: "It rained in the city. Later, Lavrov said the talks with Rubio were useful. Markets rose.",
+    };
+    let verdict = talks.classify(&doc);
+    assert!(verdict.snippet.starts_with("…Later, Lavrov said the talks"), "{}", verdict.snippet);
+    let title_only = Document { title: "Lavrov and Rubio hold talks", body: "No details were given." };
+    assert!(talks.classify(&title_only).snippet.starts_with("Lavrov and Rubio hold talks"));
 }

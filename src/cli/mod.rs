@@ -237,7 +237,7 @@ pub enum FeedsCommand {
         /// The feed's name in logs and alerts [default: from the host name].
         #[arg(long)]
         name: Option<String>,
-        /// How often to poll it (e.g. 5m) [default: the [defaults] interval].
+        /// How often to poll it (e.g. 5m) [default: the `[defaults]` interval].
         #[arg(long, value_name = "DURATION")]
         interval: Option<String>,
         /// Do not fetch article pages; classify the feed's own title and summary.

@@ -65,7 +65,7 @@ pub struct Fingerprint {
     /// Distinct word shingles of the body.
     pub shingles: u32,
     /// MinHash signature of the body shingles (empty when the body has fewer than
-    /// [`SHINGLE_WORDS`] words).
+    /// `SHINGLE_WORDS` words).
     pub minhash: Vec<u32>,
     /// The main language.
     pub lang: Lang,
