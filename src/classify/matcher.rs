@@ -332,7 +332,13 @@ impl Program {
         if visiting.iter().any(|seen| seen == name) {
             return Err(format!("list @{name} includes itself (through {})", visiting.join(" → @")));
         }
-        let entries = self.lists.get(name).cloned().ok_or_else(|| format!("unknown list @{name}"))?;
+        let entries = self.lists.get(name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = self.lists.keys().map(String::as_str).collect();
+            match crate::text::did_you_mean(name, &known) {
+                Some(close) => format!("unknown list @{name}; did you mean @{close}?"),
+                None => format!("unknown list @{name}"),
+            }
+        })?;
         if entries.is_empty() {
             return Err(format!("list @{name} is empty"));
         }

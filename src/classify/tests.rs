@@ -783,3 +783,21 @@ fn the_snippet_prefers_the_body_sentence_with_the_evidence() {
     let title_only = Document { title: "Lavrov and Rubio hold talks", body: "No details were given." };
     assert!(talks.classify(&title_only).snippet.starts_with("Lavrov and Rubio hold talks"));
 }
+
+/// Issue 13: a misspelt list name suggests the list that was meant.
+#[test]
+fn an_unknown_list_suggests_the_closest_one() {
+    let spec = TopicSpec {
+        id: "t".into(),
+        query: Some("@russian_officals AND talks".into()),
+        lists: Some([("russian_officials".to_string(), vec!["Lavrov".to_string()])].into_iter().collect()),
+        ..TopicSpec::default()
+    };
+    let errors = load_errors(&[spec]);
+    assert!(
+        errors
+            .iter()
+            .any(|error| error.contains("unknown list @russian_officals; did you mean @russian_officials?")),
+        "{errors:#?}"
+    );
+}

@@ -5,8 +5,9 @@
 
 use super::{ConfigArg, load_config};
 use crate::alert::{self, Alert};
-use crate::config::{SINCE_RANGE, did_you_mean, parse_duration_in};
+use crate::config::{SINCE_RANGE, parse_duration_in};
 use crate::sink::jsonl::read_log;
+use crate::text::did_you_mean;
 use crate::text::{printable, truncate_chars};
 use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, Utc};

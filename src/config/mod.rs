@@ -411,21 +411,11 @@ fn unknown_key(path: &str) -> Problem {
         }
     }
     let name = parts.last().copied().unwrap_or_default();
-    let reason = match did_you_mean(name, raw::known_keys(&section.join("."))) {
+    let reason = match crate::text::did_you_mean(name, raw::known_keys(&section.join("."))) {
         Some(known) => format!("unknown key `{name}`; did you mean `{known}`?"),
         None => format!("unknown key `{name}`"),
     };
     Problem { key, reason }
-}
-
-/// The candidate closest to `typed`, when it is close enough to be what was meant.
-pub fn did_you_mean<'a>(typed: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|candidate| (strsim::jaro_winkler(typed, candidate), *candidate))
-        .filter(|(similarity, _)| *similarity >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
 }
 
 /// "line N" for a byte span, or "document" when there is none.

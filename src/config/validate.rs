@@ -143,7 +143,7 @@ fn daemon(d: &RawDaemon, problems: &mut Problems) -> DaemonConfig {
             "daemon.max_items_per_poll",
             d.max_items_per_poll,
             DEFAULT_MAX_ITEMS_PER_POLL as u64,
-            (1, 100_000),
+            (1, 1_000),
         ) as usize,
         state_dir,
     }
