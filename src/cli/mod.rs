@@ -102,6 +102,13 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// One screen of health: the daemon, failing feeds (worst first), pending deliveries per
+    /// sink, the last alert, the database's size.
+    #[command(after_help = "Example:\n  newswatch status --config /etc/newswatch/newswatch.toml")]
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  newswatch completions bash > ~/.local/share/bash-completion/completions/newswatch\n  newswatch completions zsh > ~/.zfunc/_newswatch\n  newswatch completions fish > ~/.config/fish/completions/newswatch.fish"
@@ -375,6 +382,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         },
         Command::Cluster { window, file } => crate::story::cluster_file(&file, &window),
         Command::Demo { port, state_dir, keep } => demo::run(port, state_dir, keep).await,
+        Command::Status { config } => report::status(&config).await,
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "newswatch", &mut std::io::stdout());

@@ -123,6 +123,82 @@ fn truncate_words(text: &str, max_chars: usize) -> String {
     format!("{}…", at_word.trim_end_matches([',', ';', ':', ' ']))
 }
 
+/// `newswatch status`: one screen from the store and the alert log: is the daemon running,
+/// which feeds fail (worst first), the last alert, deliveries pending per sink, database size.
+pub async fn status(arg: &ConfigArg) -> anyhow::Result<()> {
+    let config = load_config(arg)?;
+    let state_dir = &config.daemon.state_dir;
+    let mut out = std::io::stdout().lock();
+    match crate::store::daemon_pid(state_dir) {
+        Some(pid) => writeln!(out, "daemon     running (pid {pid}) on {}", state_dir.display())?,
+        None => writeln!(out, "daemon     not running on {}", state_dir.display())?,
+    }
+    let Some(store) = Store::open_read_only(state_dir)? else {
+        writeln!(out, "no state yet in {}: run the daemon first", state_dir.display())?;
+        return Ok(());
+    };
+    let db_bytes: u64 = ["newswatch.db", "newswatch.db-wal"]
+        .iter()
+        .filter_map(|file| std::fs::metadata(state_dir.join(file)).ok())
+        .map(|meta| meta.len())
+        .sum();
+    let (_outbox_rows, seen) = store.counts().await?;
+    let mut pending_by_sink = Vec::with_capacity(config.sinks.len());
+    for sink in &config.sinks {
+        pending_by_sink.push((sink.name.clone(), store.pending(&sink.name).await?.len()));
+    }
+    writeln!(out, "database   {:.1} MiB, {seen} items seen", db_bytes as f64 / 1_048_576.0)?;
+    let states = store.feed_states().await?;
+    let now = Utc::now().timestamp();
+    let configured: Vec<&crate::store::FeedState> =
+        config.feeds.iter().filter_map(|feed| states.iter().find(|state| state.name == feed.name)).collect();
+    let mut failing: Vec<&&crate::store::FeedState> =
+        configured.iter().filter(|state| state.consecutive_failures > 0).collect();
+    failing.sort_by_key(|state| std::cmp::Reverse(state.consecutive_failures));
+    let never = config.feeds.len() - configured.len();
+    writeln!(
+        out,
+        "feeds      {} configured: {} healthy, {} failing, {never} not polled yet",
+        config.feeds.len(),
+        configured.len() - failing.len(),
+        failing.len()
+    )?;
+    for state in failing.iter().take(10) {
+        let since = state.last_fetch_at.map_or("-".to_string(), |at| {
+            format!(
+                "{} ago",
+                crate::config::format_duration(std::time::Duration::from_secs(
+                    now.saturating_sub(at).max(1) as u64
+                ))
+            )
+        });
+        writeln!(
+            out,
+            "  {:<20} failed x{:<3} last try {since:<10} {}",
+            state.name,
+            state.consecutive_failures,
+            crate::text::printable(&truncate_words(state.last_error.as_deref().unwrap_or("-"), 100))
+        )?;
+    }
+    for (name, pending) in &pending_by_sink {
+        writeln!(out, "sink       {name:<32} {pending} alerts pending")?;
+    }
+    match config.alert_log().map(crate::cli::alerts::read_all).transpose()? {
+        Some(alerts) => match alerts.last() {
+            Some(last) => writeln!(
+                out,
+                "last alert {}  {}  ({} alerts in the log)",
+                last.detected_at,
+                crate::text::printable(&crate::text::truncate_chars(&last.title, 80)),
+                alerts.len()
+            )?,
+            None => writeln!(out, "last alert none yet")?,
+        },
+        None => writeln!(out, "last alert (no jsonl sink to read)")?,
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::truncate_words;

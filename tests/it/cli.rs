@@ -649,3 +649,32 @@ async fn parse_errors_quoting_markup_are_escaped_in_every_log_format_and_cli_out
     assert!(output.contains("Lavrov"), "{output}");
     assert_no_unsafe(&output, "explain");
 }
+
+/// Issue 13: `newswatch status` shows at a glance what failed and what was delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_failing_feeds_sinks_and_the_last_alert() {
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let dir = TestDir::new();
+    dir.write_config(&[("wire", server.url("/talks.xml")), ("dead", server.url("/nothing-here.xml"))], "");
+    let config = dir.config_path().display().to_string();
+    let dir_ref = &dir;
+    let before = tokio::task::block_in_place(|| newswatch(&["status", "--config", &config], dir_ref));
+    assert!(text(&before.stdout).contains("no state yet"), "{}", text(&before.stdout));
+    let output = tokio::task::block_in_place(|| newswatch(&["run", "--once", "--config", &config], dir_ref));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = tokio::task::block_in_place(|| newswatch(&["status", "--config", &config], dir_ref));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let status = text(&output.stdout);
+    for expected in [
+        "daemon     not running",
+        "feeds      2 configured: 1 healthy, 1 failing, 0 not polled yet",
+        "dead                 failed x1",
+        "HTTP 404",
+        "0 alerts pending",
+        "last alert ",
+        "(2 alerts in the log)",
+    ] {
+        assert!(status.contains(expected), "missing {expected:?} in\n{status}");
+    }
+}

@@ -180,11 +180,25 @@ fn fxhash(bytes: &[u8]) -> u64 {
 /// A temp directory holding a config file, the state dir and the alert log.
 pub struct TestDir {
     pub dir: tempfile::TempDir,
+    /// Daemons started with `spawn_daemon`: killed when the test ends, however it ends.
+    daemons: std::sync::Mutex<Vec<u32>>,
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        for pid in self.daemons.lock().map(|pids| pids.clone()).unwrap_or_default() {
+            // Already gone in a test that stopped its daemon: kill then fails, harmlessly.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl TestDir {
     pub fn new() -> TestDir {
-        TestDir { dir: tempfile::tempdir().unwrap() }
+        TestDir { dir: tempfile::tempdir().unwrap(), daemons: std::sync::Mutex::new(Vec::new()) }
     }
 
     pub fn path(&self) -> &Path {
@@ -219,13 +233,18 @@ impl TestDir {
     /// Starts `newswatch run` (the long-running daemon) on this directory's config, its stderr
     /// piped (read it with `wait_with_output`) or dropped.
     pub fn spawn_daemon(&self, keep_stderr: bool) -> std::process::Child {
-        std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"))
             .args(["run", "--config"])
             .arg(self.config_path())
             .current_dir(self.path())
+            // Not the test's stdout: a daemon outliving a failed test must not hold the pipe of
+            // `cargo test | tee` open.
+            .stdout(std::process::Stdio::null())
             .stderr(if keep_stderr { std::process::Stdio::piped() } else { std::process::Stdio::null() })
             .spawn()
-            .expect("start newswatch")
+            .expect("start newswatch");
+        self.daemons.lock().unwrap().push(child.id());
+        child
     }
 
     /// Waits (at most 30 s) until the alert log holds `count` alerts.
