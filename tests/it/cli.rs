@@ -1,22 +1,9 @@
 //! The binary as a user runs it: exit codes, messages, the alert reader, a second daemon,
 //! and a clean stop on SIGTERM.
 
-use crate::support::{FixtureServer, TestDir, serve_talks_site};
-use std::process::{Command, Output};
+use crate::support::{FixtureServer, TestDir, newswatch, serve_talks_site, text};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn newswatch(args: &[&str], dir: &TestDir) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_newswatch"))
-        .args(args)
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run newswatch")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn a_bad_config_gives_a_precise_error_and_exit_code_2() {

@@ -1,22 +1,9 @@
 //! `newswatch feeds add | remove | import | export | check` as a user runs them, against
 //! loopback servers, and a reload that makes a running daemon poll a feed it was just given.
 
-use crate::support::{FixtureServer, TestDir, fixture, fixture_path, serve_talks_site};
-use std::process::{Command, Output};
+use crate::support::{FixtureServer, TestDir, fixture, fixture_path, newswatch, serve_talks_site, text};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn newswatch(args: &[&str], dir: &TestDir) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_newswatch"))
-        .args(args)
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run newswatch")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A config with comments, as a user keeps it.
 fn commented_config(dir: &TestDir, first_feed: &str) -> String {

@@ -552,3 +552,18 @@ pub fn brotli_bomb(mebibytes: usize) -> Vec<u8> {
     }
     writer.into_inner()
 }
+
+/// Runs the built `newswatch` binary in `dir`, as a user would, and waits for it.
+pub fn newswatch(args: &[&str], dir: &TestDir) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run newswatch")
+}
+
+/// Command output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
