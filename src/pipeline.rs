@@ -170,7 +170,7 @@ pub async fn run_with_clock(
         let (store, recorded) = (store.clone(), recorded_rx.clone());
         let max_backoff = config.daemon.max_backoff;
         tasks.spawn(format!("sink {}", sink.name()), async move {
-            sink::run(sink, store, recorded, max_backoff).await;
+            sink::run(sink, store, recorded, max_backoff, mode).await;
             Ok(())
         });
     }

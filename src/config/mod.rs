@@ -4,12 +4,14 @@
 //! Nothing starts before the whole configuration, topics included, has been validated.
 
 pub mod edit;
+mod email;
 pub mod opml;
 mod raw;
 mod validate;
 
 use crate::classify::Topic;
 use crate::fetch::{FetchSettings, Guard, MAX_ROBOTS_BYTES, PublicOnly, ROBOTS_TTL};
+pub use email::{DEFAULT_EMAIL_TIMEOUT, DIGEST_RANGE, EMAIL_TIMEOUT_RANGE, EmailConfig, Secret};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -145,6 +147,8 @@ pub enum SinkKind {
     Webhook(WebhookConfig),
     /// One JSON line per alert on standard output.
     Stdout,
+    /// Send alerts by e-mail, one message each or a digest per period.
+    Email(Box<EmailConfig>),
 }
 
 /// When a JSON Lines log is rotated (renamed to `<path>.1`, older ones shifted up to `.keep`).
@@ -257,6 +261,13 @@ impl SinkKind {
                 format!("webhook:{}:{}", webhook.url.host_str().unwrap_or("-"), hex::encode(&digest[..4]))
             }
             SinkKind::Stdout => "stdout".to_string(),
+            // The server and a short hash of the recipients: addresses stay out of the name.
+            SinkKind::Email(email) => {
+                use sha2::Digest;
+                let recipients: Vec<String> = email.to.iter().map(|to| to.email.to_string()).collect();
+                let digest = sha2::Sha256::digest(recipients.join(",").as_bytes());
+                format!("email:{}:{}", email.smtp.host_str().unwrap_or("-"), hex::encode(&digest[..4]))
+            }
         }
     }
 }

@@ -89,4 +89,13 @@ pub(super) struct RawSink {
     pub(super) min_score: Option<f64>,
     pub(super) rotate: Option<String>,
     pub(super) keep: Option<i64>,
+    // `kind = "email"` (see `config/email.rs`).
+    pub(super) smtp: Option<String>,
+    pub(super) username: Option<String>,
+    pub(super) password_env: Option<String>,
+    /// Never accepted: present only so a password in the file gets its own clear error.
+    pub(super) password: Option<toml::Value>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<Vec<String>>,
+    pub(super) digest: Option<String>,
 }

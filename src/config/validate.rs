@@ -229,9 +229,24 @@ fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) 
                 ("url", raw.url.is_some()),
                 ("format", raw.format.is_some()),
                 ("headers", raw.headers.is_some()),
-                ("timeout", raw.timeout.is_some()),
             ] {
                 only_for(field, present, "webhook", problems);
+            }
+        }
+        if raw.kind != "webhook" && raw.kind != "email" {
+            only_for("timeout", raw.timeout.is_some(), "webhook and email", problems);
+        }
+        if raw.kind != "email" {
+            for (field, present) in [
+                ("smtp", raw.smtp.is_some()),
+                ("username", raw.username.is_some()),
+                ("password_env", raw.password_env.is_some()),
+                ("password", raw.password.is_some()),
+                ("from", raw.from.is_some()),
+                ("to", raw.to.is_some()),
+                ("digest", raw.digest.is_some()),
+            ] {
+                only_for(field, present, "email", problems);
             }
         }
         let sink = match raw.kind.as_str() {
@@ -265,6 +280,16 @@ fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) 
                 let kind = SinkKind::Webhook(webhook);
                 SinkConfig { name: kind.derived_name(), kind, topics: Vec::new(), min_score: 0.0 }
             }
+            "email" => {
+                let mut found = Vec::new();
+                let email = email::validate(raw, &|name| std::env::var(name).ok(), &mut found);
+                for (field, reason) in found {
+                    problems.push(key(&field), reason);
+                }
+                let Some(email) = email else { continue };
+                let kind = SinkKind::Email(Box::new(email));
+                SinkConfig { name: kind.derived_name(), kind, topics: Vec::new(), min_score: 0.0 }
+            }
             "stdout" => {
                 if sinks.iter().any(|sink| sink.kind == SinkKind::Stdout) {
                     problems.push(key("kind"), "there is already a stdout sink");
@@ -275,7 +300,9 @@ fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) 
             other => {
                 problems.push(
                     key("kind"),
-                    format!("unknown sink kind {other:?} (known: \"jsonl\", \"webhook\", \"stdout\")"),
+                    format!(
+                        "unknown sink kind {other:?} (known: \"jsonl\", \"webhook\", \"stdout\", \"email\")"
+                    ),
                 );
                 continue;
             }

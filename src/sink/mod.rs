@@ -8,16 +8,20 @@
 //! unmarked). A sink is known by its user-given `name`; alerts queued under the name derived
 //! from its path (what older versions used) are adopted at start-up.
 
+pub mod digest;
+pub mod email;
 pub mod jsonl;
 pub mod stdout;
 pub mod webhook;
 
+pub use email::EmailSink;
 pub use jsonl::JsonlSink;
 pub use stdout::StdoutSink;
 pub use webhook::WebhookSink;
 
 use crate::config::{SinkConfig, SinkKind};
 use crate::error::chain as error_chain;
+use crate::model::RunMode;
 use crate::store::{Pending, Store, StoreError};
 use chrono::Utc;
 use std::path::PathBuf;
@@ -48,6 +52,13 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     fn batch_limit(&self) -> usize {
         DELIVERY_BATCH
     }
+
+    /// Some(period) for a sink that sends one message per period listing its alerts: its
+    /// delivery task is then [`digest::run`], and a batch given to [`Sink::deliver`] is one
+    /// digest.
+    fn digest_period(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Why alerts could not be delivered (they stay pending).
@@ -73,6 +84,7 @@ pub fn from_config(config: &SinkConfig) -> Arc<dyn Sink> {
         }
         SinkKind::Webhook(webhook) => Arc::new(WebhookSink::new(config.name.clone(), webhook.clone())),
         SinkKind::Stdout => Arc::new(StdoutSink { name: config.name.clone() }),
+        SinkKind::Email(email) => Arc::new(EmailSink::new(config.name.clone(), (**email).clone())),
     }
 }
 
@@ -134,12 +146,17 @@ async fn reconcile(store: &Store, sink: &dyn Sink) -> Result<(), String> {
 /// One sink's delivery task: delivers what is pending now, then whenever the recorder signals
 /// new alerts on `recorded`, retrying failures with backoff. When the recorder is gone (the
 /// pipeline drains), it makes a last delivery and returns; what still fails stays pending.
+/// A digest sink runs [`digest::run`] instead.
 pub async fn run(
     sink: Arc<dyn Sink>,
     store: Store,
     mut recorded: watch::Receiver<u64>,
     max_backoff: Duration,
+    mode: RunMode,
 ) {
+    if let Some(period) = sink.digest_period() {
+        return digest::run(sink, store, recorded, max_backoff, period, mode).await;
+    }
     let mut retry = FIRST_RETRY;
     loop {
         let delivered = deliver_pending(sink.as_ref(), &store).await;

@@ -15,9 +15,11 @@
 //! store never deletes state it cannot rebuild, refuses a corrupt database instead of
 //! recreating it (that would re-alert everything), and refuses one written by a newer schema.
 
+mod digest;
 mod sqlite;
 
 pub use crate::model::FeedCommit;
+pub use digest::Digest;
 pub use sqlite::SCHEMA_VERSION;
 
 use std::fs::File;

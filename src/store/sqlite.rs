@@ -12,12 +12,15 @@ use tokio::sync::mpsc;
 
 pub(super) use rusqlite::Connection;
 
+pub(super) mod digest;
+
 /// The numbered migrations, applied in order at start-up; `PRAGMA user_version` records the
 /// last one applied. Append only: a released migration never changes.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_unique_links_and_claims.sql")),
     (3, include_str!("migrations/0003_seen_fingerprints.sql")),
+    (4, include_str!("migrations/0004_email_digests.sql")),
 ];
 
 /// The schema version this build writes (the last migration).
