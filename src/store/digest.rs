@@ -49,3 +49,65 @@ impl Store {
         self.write(move |conn| sqlite::digest::prune(conn, before)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{ItemRecord, OutboxAlert, Store};
+
+    fn item(key: &str, sink: &str) -> ItemRecord {
+        ItemRecord {
+            key: key.into(),
+            link: None,
+            feed: "f".into(),
+            verdicts: None,
+            alerts: vec![OutboxAlert { alert_id: format!("id-{key}"), sink: sink.into(), body: "{}".into() }],
+            commit: None,
+            fingerprint: None,
+        }
+    }
+
+    fn ids(digest: &super::Digest) -> Vec<&str> {
+        digest.rows.iter().map(|row| row.alert_id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_digest_keeps_its_alerts_until_sent_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .record_items(vec![item("a", "mail"), item("b", "mail"), item("x", "other")], 100)
+            .await
+            .unwrap();
+        store.record_items(vec![item("c", "mail")], 200).await.unwrap();
+        assert_eq!(store.open_digest("mail", 100, 10, 150).await.unwrap(), None, "before 100: none");
+        let first = store.open_digest("mail", 150, 10, 150).await.unwrap().unwrap();
+        assert_eq!(ids(&first), ["id-a", "id-b"], "only this sink's alerts recorded before 150");
+        assert_eq!(store.open_digest("mail", 150, 10, 151).await.unwrap(), None, "a and b are taken");
+
+        // A crash before it was marked sent: the next process finds the same digest.
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.unsent_digests("mail").await.unwrap(), [first.clone()]);
+        assert_eq!(store.pending("mail").await.unwrap().len(), 3, "still pending for status");
+
+        store.digest_sent(first.id, 300).await.unwrap();
+        assert_eq!(store.digest_sent_at(first.id).await.unwrap(), Some(300));
+        assert!(store.unsent_digests("mail").await.unwrap().is_empty());
+        let left: Vec<String> =
+            store.pending("mail").await.unwrap().into_iter().map(|p| p.alert_id).collect();
+        assert_eq!(left, ["id-c"]);
+
+        // The limit splits a long period into several digests, oldest first.
+        store.record_items(vec![item("d", "mail"), item("e", "mail")], 250).await.unwrap();
+        let second = store.open_digest("mail", i64::MAX, 2, 400).await.unwrap().unwrap();
+        let third = store.open_digest("mail", i64::MAX, 2, 400).await.unwrap().unwrap();
+        assert_eq!((ids(&second), ids(&third)), (vec!["id-c", "id-d"], vec!["id-e"]));
+        assert_eq!(store.unsent_digests("mail").await.unwrap(), [second, third]);
+
+        // Pruned once its alerts are gone from the outbox and it is old enough.
+        assert_eq!(store.prune_digests(1000).await.unwrap(), 0, "its rows are still there");
+        store.prune_delivered(1000).await.unwrap();
+        assert_eq!(store.prune_digests(1000).await.unwrap(), 1);
+        assert_eq!(store.digest_sent_at(first.id).await.unwrap(), None);
+    }
+}

@@ -1,7 +1,8 @@
 //! The e-mail sink against a loopback SMTP server ([`crate::smtp`]): one message per alert and
 //! digests, their content (subject and count, From/To, both parts, every alert's title and
 //! link, escaping), the login from `password_env`, and a server that refuses, then answers
-//! 4xx/5xx, then accepts: every alert arrives, none twice.
+//! 4xx/5xx, then accepts: every alert arrives, none twice; a kill -9 while a digest is being
+//! sent: the restarted daemon sends the same digest again, with the same Message-ID.
 
 use crate::smtp::{Fault, Received, SmtpServer};
 use crate::support::{FixtureServer, TestDir};
@@ -265,4 +266,56 @@ async fn a_server_that_refuses_then_fails_then_accepts_gets_every_alert_and_dige
         }
     }
     assert!(urls.iter().all(|url| in_digests.get(url) == Some(&1)), "{in_digests:?} {digests:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_a_digest_is_sent_resends_the_same_digest_with_the_same_message_id() {
+    let site = FixtureServer::start().await;
+    site.ok("/talks.xml", talks_feed(3), "application/rss+xml");
+    let smtp = SmtpServer::start(&[Fault::HoldAfterData]).await;
+    let dir = TestDir::new();
+    write_config(
+        &dir,
+        &site,
+        &format!(
+            "\n[[sinks]]\nkind = \"email\"\nname = \"often\"\nsmtp = \"{}\"\nfrom = \"digest@example.org\"\nto = [\"ann@example.org\"]\ndigest = \"1s\"\ntimeout = \"60s\"\n",
+            smtp.url()
+        ),
+    );
+    let mut first = dir.spawn_daemon(false);
+    dir.wait_for_alerts(3).await;
+    let started = Instant::now();
+    while smtp.held().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no digest was sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().unwrap(); // SIGKILL while the server has the message but has not answered
+    tokio::task::block_in_place(|| first.wait()).unwrap();
+    let held = parse(&smtp.held()[0]);
+
+    let mut second = dir.spawn_daemon(false);
+    let alerts = dir.alerts();
+    let urls: Vec<&str> = alerts.iter().map(|alert| alert.url.as_deref().unwrap()).collect();
+    let started = Instant::now();
+    let mails = loop {
+        let mails: Vec<Mail> = smtp.received().iter().map(parse).collect();
+        if urls.iter().all(|url| mails.iter().any(|mail| mail.plain.contains(url))) {
+            break mails;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "not every alert arrived: {mails:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await; // a period: nothing more comes
+    let _ = Command::new("kill").args(["-TERM", &second.id().to_string()]).status();
+    assert!(tokio::task::block_in_place(|| second.wait()).unwrap().success());
+    assert_eq!(smtp.received().len(), mails.len(), "nothing arrived after all were in");
+
+    let resent: Vec<&Mail> = mails.iter().filter(|mail| mail.message_id == held.message_id).collect();
+    assert_eq!(resent.len(), 1, "the held digest was sent again once, same Message-ID: {mails:#?}");
+    assert_eq!(resent[0].plain, held.plain, "with the same alerts");
+    assert_eq!(resent[0].subject, held.subject);
+    for url in &urls {
+        let carrying = mails.iter().filter(|mail| mail.plain.contains(url)).count();
+        assert_eq!(carrying, 1, "{url} in exactly one accepted message: {mails:#?}");
+    }
 }

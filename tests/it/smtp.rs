@@ -17,6 +17,9 @@ pub enum Fault {
     Mail451,
     /// The whole message is sent, then refused with `554` after DATA: not kept.
     Data554,
+    /// The whole message is sent and kept in [`SmtpServer::held`], but never answered: the
+    /// connection stays open until the client goes (a crash mid-send).
+    HoldAfterData,
 }
 
 /// One message the server accepted.
@@ -36,6 +39,8 @@ struct State {
     faults: Mutex<VecDeque<Fault>>,
     /// Every fault served, in order, for assertions.
     faults_served: Mutex<Vec<Fault>>,
+    /// Messages received in full but never answered ([`Fault::HoldAfterData`]).
+    held: Mutex<Vec<Received>>,
 }
 
 /// A loopback SMTP server; it runs until the test's runtime ends.
@@ -78,6 +83,10 @@ impl SmtpServer {
 
     pub fn received(&self) -> Vec<Received> {
         self.state.received.lock().unwrap().clone()
+    }
+
+    pub fn held(&self) -> Vec<Received> {
+        self.state.held.lock().unwrap().clone()
     }
 
     pub fn faults_served(&self) -> Vec<Fault> {
@@ -169,15 +178,23 @@ async fn session(stream: tokio::net::TcpStream, state: Arc<State>) {
                         if data_line.starts_with(b"..") { &data_line[1..] } else { &data_line[..] };
                     data.extend_from_slice(unstuffed);
                 }
+                let message = Received {
+                    mail_from: mail_from.take().unwrap_or_default(),
+                    rcpt_to: std::mem::take(&mut rcpt_to),
+                    login: login.clone(),
+                    data,
+                };
+                if fault == Some(Fault::HoldAfterData) {
+                    state.held.lock().unwrap().push(message);
+                    // Read (and ignore) until the client is gone; never answer.
+                    let mut ignored = Vec::new();
+                    while matches!(lines.read_until(b'\n', &mut ignored).await, Ok(n) if n > 0) {}
+                    return;
+                }
                 if fault == Some(Fault::Data554) {
                     "554 5.6.0 message refused\r\n".to_string()
                 } else {
-                    state.received.lock().unwrap().push(Received {
-                        mail_from: mail_from.take().unwrap_or_default(),
-                        rcpt_to: std::mem::take(&mut rcpt_to),
-                        login: login.clone(),
-                        data,
-                    });
+                    state.received.lock().unwrap().push(message);
                     "250 2.0.0 queued\r\n".to_string()
                 }
             }
