@@ -87,7 +87,7 @@ mod tests {
         // A crash before it was marked sent: the next process finds the same digest.
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.unsent_digests("mail").await.unwrap(), [first.clone()]);
+        assert_eq!(store.unsent_digests("mail").await.unwrap(), std::slice::from_ref(&first));
         assert_eq!(store.pending("mail").await.unwrap().len(), 3, "still pending for status");
 
         store.digest_sent(first.id, 300).await.unwrap();
