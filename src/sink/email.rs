@@ -167,8 +167,8 @@ fn topics_line(alerts: &[Alert]) -> String {
     sorted.iter().map(|(topic, n)| format!("{} ({n})", header_text(topic))).collect::<Vec<_>>().join(", ")
 }
 
-/// "newswatch: 1 new alert - us-russia-talks: <title>" for one alert, "newswatch: 3 new alerts -
-/// us-russia-talks" for several.
+/// `newswatch: 1 new alert - us-russia-talks: <title>` for one alert, `newswatch: 3 new alerts -
+/// us-russia-talks` for several.
 pub fn subject(alerts: &[Alert]) -> String {
     match alerts {
         [one] => format!(
