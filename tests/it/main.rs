@@ -8,6 +8,7 @@ mod durability;
 mod feeds;
 mod hostile;
 mod layering;
+mod metrics;
 mod pipeline;
 mod safety;
 mod sinks;
