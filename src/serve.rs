@@ -64,6 +64,22 @@ pub mod names {
     pub const QUEUE_DEPTH: &str = "newswatch_queue_depth";
     /// Gauge: the capacity of each of the pipeline's bounded channels, by `queue`.
     pub const QUEUE_CAPACITY: &str = "newswatch_queue_capacity";
+
+    /// Every name above.
+    pub const ALL: &[&str] = &[
+        FETCHES,
+        FETCHED_BYTES,
+        FETCH_SECONDS,
+        ITEMS,
+        FALLBACKS,
+        ALERTS,
+        PUBLISH_TO_ALERT_SECONDS,
+        DELIVERIES_PENDING,
+        DELIVERIES,
+        DELIVERY_FAILURES,
+        QUEUE_DEPTH,
+        QUEUE_CAPACITY,
+    ];
 }
 
 /// Fetch latency buckets (seconds): loopback answers to slow servers near the request timeout.
@@ -306,4 +322,109 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let text = state.handle.render();
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// One HTTP/1.1 GET over a plain socket: (status, body).
+    async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        (head.split_whitespace().nth(1).unwrap().parse().unwrap(), body.to_string())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn healthz_says_stopping_after_cancel_and_the_next_round_serves_the_same_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let endpoint = Endpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = endpoint.local_addr();
+        let (items, _receiver) = mpsc::channel::<u8>(4);
+        items.send(1).await.unwrap();
+        let round = |stopping: &CancellationToken, drained: &CancellationToken| {
+            let probes = Probes {
+                store: store.clone(),
+                sinks: vec!["unit-sink".into()],
+                queues: vec![Queue::of("unit-queue", &items)],
+                stopping: stopping.clone(),
+            };
+            let drained = drained.clone();
+            tokio::spawn(run(endpoint.try_clone().unwrap(), probes, async move { drained.cancelled().await }))
+        };
+
+        let (stopping, drained) = (CancellationToken::new(), CancellationToken::new());
+        let server = round(&stopping, &drained);
+        let (status, body) = get(addr, "/healthz").await;
+        assert_eq!((status, body.trim()), (200, r#"{"status":"ok","store":"writable"}"#));
+        let (status, body) = get(addr, "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(body.contains(r#"newswatch_queue_depth{queue="unit-queue"} 1"#), "{body}");
+        assert!(body.contains(r#"newswatch_queue_capacity{queue="unit-queue"} 4"#), "{body}");
+        assert!(body.contains(r#"newswatch_deliveries_pending{sink="unit-sink"} 0"#), "{body}");
+
+        // Stopping: still answering (the pipeline drains), but not healthy.
+        stopping.cancel();
+        let (status, body) = get(addr, "/healthz").await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("stopping"), "{body}");
+        drained.cancel();
+        server.await.unwrap().unwrap();
+
+        // A reload: the next round serves the socket the daemon kept.
+        let (stopping, drained) = (CancellationToken::new(), CancellationToken::new());
+        let server = round(&stopping, &drained);
+        assert_eq!(get(addr, "/healthz").await.0, 200);
+        assert_eq!(get(addr, "/nothing-here").await.0, 404);
+        stopping.cancel();
+        drained.cancel();
+        server.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn the_recorder_is_installed_once_however_often_it_is_asked_for() {
+        let first = install_recorder();
+        let second = install_recorder();
+        metrics::counter!("newswatch_unit_test_total").increment(2);
+        assert!(first.render().contains("newswatch_unit_test_total 2"));
+        assert!(second.render().contains("newswatch_unit_test_total 2"));
+    }
+
+    /// Every `metrics::…!("newswatch_…")` in the sources names a documented metric.
+    #[test]
+    fn every_metric_recorded_in_the_sources_is_in_names() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![src];
+        let mut found = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("\n#[cfg(test)]").next().unwrap();
+                for macro_name in ["counter!(\"", "gauge!(\"", "histogram!(\""] {
+                    for (at, _) in code.match_indices(macro_name) {
+                        let rest = &code[at + macro_name.len()..];
+                        let name = &rest[..rest.find('"').unwrap()];
+                        assert!(
+                            names::ALL.contains(&name),
+                            "{} records {name}, not in serve::names",
+                            path.display()
+                        );
+                        found += 1;
+                    }
+                }
+            }
+        }
+        assert!(found >= 10, "only {found} metric lines found");
+    }
 }

@@ -183,9 +183,6 @@ async fn metrics_count_fetches_between_scrapes_and_alerts_by_topic() {
     assert_eq!(value(&settled, "newswatch_alerts_total", &[("topic", topic)]), logged as f64);
     assert_eq!(value(&settled, "newswatch_deliveries_total", &[("sink", &sink)]), alerts.len() as f64);
     assert_eq!(histogram_count(&settled, "newswatch_publish_to_alert_seconds"), alerts.len() as u64);
-    if std::env::var_os("SHOW_SCRAPE").is_some() {
-        eprintln!("{}", get(addr, "/metrics").await.1);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
