@@ -660,11 +660,25 @@ impl Fetcher {
         url: &Url,
         validators: &Validators,
     ) -> Result<Fetched, FetchError> {
-        let purpose = match target {
-            Target::Feed => Purpose::Feed,
-            Target::Page => Purpose::Page,
+        let (purpose, label) = match target {
+            Target::Feed => (Purpose::Feed, "feed"),
+            Target::Page => (Purpose::Page, "page"),
         };
-        self.fetch(purpose, url, validators).await
+        let started = Instant::now();
+        let fetched = self.fetch(purpose, url, validators).await;
+        // Counted here, where every feed and page fetch passes (`serve::names` documents them).
+        let outcome = match &fetched {
+            Ok(Fetched::Body(body)) => {
+                metrics::counter!("newswatch_fetched_bytes_total", "target" => label)
+                    .increment(body.bytes.len() as u64);
+                "200"
+            }
+            Ok(Fetched::NotModified) => "304",
+            Err(err) => err.kind(),
+        };
+        metrics::counter!("newswatch_fetches_total", "target" => label, "outcome" => outcome).increment(1);
+        metrics::histogram!("newswatch_fetch_duration_seconds", "target" => label).record(started.elapsed());
+        fetched
     }
 
     async fn fetch(

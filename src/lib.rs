@@ -6,8 +6,9 @@
 //! topic ([`classify`]); the recorder ([`record`]) marks the item seen and queues its alerts
 //! ([`alert`]) in the outbox in one transaction ([`store`]), and wakes one delivery task per
 //! [`sink`]. CPU work runs on a bounded pool ([`cpu`]). [`pipeline`] wires the stages with bounded
-//! channels and supervises them; [`config`] loads and validates everything before anything
-//! starts; [`cli`] is everything a person runs and reads.
+//! channels and supervises them; [`serve`] answers `/healthz` and `/metrics` for the daemon;
+//! [`config`] loads and validates everything before anything starts; [`cli`] is everything a
+//! person runs and reads.
 
 pub mod alert;
 pub mod classify;
@@ -25,6 +26,7 @@ pub mod pipeline;
 pub mod poll;
 pub mod record;
 pub mod scrape;
+pub mod serve;
 pub mod sink;
 pub mod store;
 pub mod story;

@@ -18,6 +18,7 @@ use crate::fetch::Fetcher;
 use crate::model::RunMode;
 use crate::poll::{self, PollContext, PollStats};
 use crate::record::{self, RecordStats};
+use crate::serve;
 use crate::sink::{self, Sink};
 use crate::store::Store;
 use std::collections::HashMap;
@@ -113,6 +114,20 @@ pub async fn run(
     run_with_clock(config, store, fetcher, shutdown, mode, Arc::new(poll::SystemClock)).await
 }
 
+/// [`run`] that also serves `/healthz` and `/metrics` on `endpoint` in the supervised set (the
+/// daemon with `[daemon] listen`). The endpoint stops with the pipeline: `/healthz` says
+/// "stopping" from the moment `shutdown` is cancelled until the recorder has drained.
+pub async fn run_serving(
+    config: &Config,
+    store: Store,
+    fetcher: Fetcher,
+    shutdown: CancellationToken,
+    mode: RunMode,
+    endpoint: Option<serve::Endpoint>,
+) -> Result<RunSummary, PipelineError> {
+    run_full(config, store, fetcher, shutdown, mode, Arc::new(poll::SystemClock), endpoint).await
+}
+
 /// [`run`] with the scheduling clock injected (tests).
 pub async fn run_with_clock(
     config: &Config,
@@ -122,12 +137,30 @@ pub async fn run_with_clock(
     mode: RunMode,
     clock: Arc<dyn poll::Clock>,
 ) -> Result<RunSummary, PipelineError> {
+    run_full(config, store, fetcher, shutdown, mode, clock, None).await
+}
+
+async fn run_full(
+    config: &Config,
+    store: Store,
+    fetcher: Fetcher,
+    shutdown: CancellationToken,
+    mode: RunMode,
+    clock: Arc<dyn poll::Clock>,
+    endpoint: Option<serve::Endpoint>,
+) -> Result<RunSummary, PipelineError> {
     let sinks: Vec<Arc<dyn Sink>> = config.sinks.iter().map(sink::from_config).collect();
     sink::prepare(&store, &config.sinks, &sinks).await;
 
     let (item_tx, item_rx) = mpsc::channel(ITEM_QUEUE);
     let (article_tx, article_rx) = mpsc::channel(STAGE_QUEUE);
     let (classified_tx, classified_rx) = mpsc::channel(STAGE_QUEUE);
+    // Weak handles (they never keep a channel open) for the endpoint's queue-depth gauges.
+    let queues = vec![
+        serve::Queue::of("items", &item_tx),
+        serve::Queue::of("articles", &article_tx),
+        serve::Queue::of("classified", &classified_tx),
+    ];
     let poll_stats = Arc::new(PollStats::default());
     let record_stats = Arc::new(RecordStats::default());
 
@@ -172,6 +205,23 @@ pub async fn run_with_clock(
         tasks.spawn(format!("sink {}", sink.name()), async move {
             sink::run(sink, store, recorded, max_backoff, mode).await;
             Ok(())
+        });
+    }
+    if let Some(endpoint) = endpoint {
+        let probes = serve::Probes {
+            store: store.clone(),
+            sinks: config.sinks.iter().map(|sink| sink.name.clone()).collect(),
+            queues,
+            stopping: shutdown.clone(),
+        };
+        // Served until the pipeline is stopping AND the recorder has drained (its watch closes).
+        let (stopping, mut recorder) = (shutdown.clone(), recorded_rx.clone());
+        let stop = async move {
+            stopping.cancelled().await;
+            while recorder.changed().await.is_ok() {}
+        };
+        tasks.spawn("http endpoint".into(), async move {
+            serve::run(endpoint, probes, stop).await.map_err(TaskError::from)
         });
     }
     drop(recorded_rx);

@@ -384,6 +384,8 @@ async fn send_items(
             return;
         }
     };
+    metrics::counter!("newswatch_items_total", "result" => "seen")
+        .increment(unseen.iter().filter(|new| !**new).count() as u64);
     let new_entries: Vec<Entry> =
         entries.into_iter().zip(unseen).filter_map(|(entry, unseen)| unseen.then_some(entry)).collect();
     let batch = Arc::new(PollBatch::new(new_entries.len(), commit.clone()));

@@ -99,12 +99,20 @@ pub async fn run(
             match outcome {
                 Recorded::Duplicate => {
                     stats.duplicates.fetch_add(1, Relaxed);
+                    metrics::counter!("newswatch_items_total", "result" => "duplicate").increment(1);
                     debug!(feed = %item.feed, key = %crate::text::printable(&item.entry.key), "already seen via another feed");
                 }
                 Recorded::New => {
                     stats.recorded.fetch_add(1, Relaxed);
+                    metrics::counter!("newswatch_items_total", "result" => "new").increment(1);
                     for verdict in message.verdicts.iter().filter(|verdict| verdict.matched) {
                         stats.alerts.fetch_add(1, Relaxed);
+                        metrics::counter!("newswatch_alerts_total", "topic" => verdict.topic.clone())
+                            .increment(1);
+                        if let Some(published) = item.entry.published.or(item.entry.updated) {
+                            let seconds = (now - published).num_milliseconds().max(0) as f64 / 1000.0;
+                            metrics::histogram!("newswatch_publish_to_alert_seconds").record(seconds);
+                        }
                         new_alerts = true;
                         info!(
                             feed = %item.feed,

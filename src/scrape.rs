@@ -41,8 +41,12 @@ enum Page {
         method: String,
     },
     /// Why the page could not be used.
-    Unusable(String),
+    Unusable(Unused),
 }
+
+/// Why an item goes on without its page: a fixed kind (the `reason` label of
+/// `newswatch_extraction_fallbacks_total`) and the reason in words (the alert's `fallback_reason`).
+type Unused = (&'static str, String);
 
 /// Runs until the item channel closes, scraping up to `concurrency` pages at once, the next page
 /// always from the least busy host. CPU work (extraction) is queued on the CPU pool, which runs
@@ -247,15 +251,15 @@ impl Scheduler {
 }
 
 /// The page to fetch for an item, or why there is none.
-fn page_link(item: &Item) -> Result<Url, String> {
+fn page_link(item: &Item) -> Result<Url, Unused> {
     if item.baseline_only {
-        return Err("baseline: older than the backfill window on first sight".into());
+        return Err(("baseline", "baseline: older than the backfill window on first sight".into()));
     }
     if !item.scrape {
-        return Err("scrape disabled for this feed".into());
+        return Err(("scrape_disabled", "scrape disabled for this feed".into()));
     }
     let Some(mut link) = item.entry.link.clone() else {
-        return Err("item has no link".into());
+        return Err(("no_link", "item has no link".into()));
     };
     // Credentials in a feed's link are never sent anywhere.
     let _ = link.set_username("");
@@ -264,7 +268,8 @@ fn page_link(item: &Item) -> Result<Url, String> {
 }
 
 /// The item with the feed's own title and summary, and why the page was not used.
-fn fallback(item: Item, reason: String) -> Article {
+fn fallback(item: Item, (kind, reason): Unused) -> Article {
+    metrics::counter!("newswatch_extraction_fallbacks_total", "reason" => kind).increment(1);
     let body = item.entry.summary.clone();
     let title = item.entry.title.clone();
     Article { item, title, body, source: TextSource::FeedSummary { reason } }
@@ -285,17 +290,17 @@ pub async fn scrape(item: Item, fetcher: &Fetcher) -> Article {
 /// Fetches and extracts one page (`item` names the feed in logs).
 async fn fetch_page(item: &Item, link: &str, fetcher: &Fetcher) -> Page {
     let Ok(url) = Url::parse(link) else {
-        return Page::Unusable(format!("not a URL: {link}"));
+        return Page::Unusable(("bad_link", format!("not a URL: {link}")));
     };
     let body = match fetcher.get(Target::Page, &url, &Validators::default()).await {
         Ok(Fetched::Body(body)) => body,
         Ok(Fetched::NotModified) => {
-            return Page::Unusable("page answered 304 to an unconditional GET".into());
+            return Page::Unusable(("not_modified", "page answered 304 to an unconditional GET".into()));
         }
         Err(err) => {
             let reason = crate::error::chain(&err);
             info!(feed = %item.feed, url = %item.feed_url, link = %url, kind = err.kind(), error = %reason, "page not used; classifying the feed summary");
-            return Page::Unusable(reason);
+            return Page::Unusable((err.kind(), reason));
         }
     };
     let final_url = body.final_url.clone();
@@ -309,9 +314,9 @@ async fn fetch_page(item: &Item, link: &str, fetcher: &Fetcher) -> Page {
         }
         Ok(Err(err)) => {
             info!(feed = %item.feed, url = %item.feed_url, link = %url, error = %err, "page not used; classifying the feed summary");
-            Page::Unusable(format!("extraction: {err}"))
+            Page::Unusable(("extraction", format!("extraction: {err}")))
         }
-        Err(join_err) => Page::Unusable(format!("extraction crashed: {join_err}")),
+        Err(join_err) => Page::Unusable(("extraction", format!("extraction crashed: {join_err}"))),
     }
 }
 
@@ -327,7 +332,7 @@ fn article_from(item: Item, page: &Page) -> Article {
     if text.chars().count() < item.entry.summary.chars().count() {
         let reason =
             format!("page text ({} chars, by {method}) shorter than the feed summary", text.chars().count());
-        return fallback(item, reason);
+        return fallback(item, ("short_text", reason));
     }
     let title = choose_title(&item.entry.title, page_title, text);
     Article { item, title, body: text.clone(), source: TextSource::Page }

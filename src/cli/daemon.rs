@@ -14,6 +14,17 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
     let mode = if once { RunMode::Once } else { RunMode::Daemon };
     let mut config = load_config(arg)?;
     let store = Store::open(&config.daemon.state_dir)?;
+    // Bound once, before anything polls: a taken address is a start-up error, and a reload
+    // keeps the socket (changing `listen` needs a restart).
+    let endpoint = match config.daemon.listen.filter(|_| !once) {
+        Some(addr) => {
+            let endpoint = crate::serve::Endpoint::bind(addr)
+                .with_context(|| format!("{}: daemon.listen", config.source))?;
+            tracing::info!(address = %endpoint.local_addr(), "serving /healthz and /metrics");
+            Some(endpoint)
+        }
+        None => None,
+    };
     let stop = CancellationToken::new();
     tokio::spawn(cancel_on_signal(stop.clone()));
     if !once {
@@ -37,9 +48,10 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
         // A reload stops this round like a shutdown would (in-flight items drain), then the
         // next round starts on the same store with the new configuration.
         let round = stop.child_token();
+        let round_endpoint = endpoint.as_ref().map(crate::serve::Endpoint::try_clone).transpose()?;
         let mut pipeline = tokio::spawn({
             let (config, store, round) = (config.clone(), store.clone(), round.clone());
-            async move { pipeline::run(&config, store, fetcher, round, mode).await }
+            async move { pipeline::run_serving(&config, store, fetcher, round, mode, round_endpoint).await }
         });
         if !once {
             // systemd's Type=notify: started (again, after a reload). Without NOTIFY_SOCKET
@@ -57,6 +69,10 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
                     Ok(new) if new.daemon.state_dir != config.daemon.state_dir => tracing::error!(
                         state_dir = %new.daemon.state_dir.display(),
                         "reload refused: state_dir cannot change while running; restart instead"
+                    ),
+                    Ok(new) if new.daemon.listen != config.daemon.listen => tracing::error!(
+                        listen = %new.daemon.listen.map(|addr| addr.to_string()).unwrap_or_else(|| "off".into()),
+                        "reload refused: listen cannot change while running; restart instead"
                     ),
                     Ok(new) => break new,
                 },

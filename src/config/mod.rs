@@ -111,6 +111,8 @@ pub struct DaemonConfig {
     pub max_feed_bytes: u64,
     pub max_page_bytes: u64,
     pub max_items_per_poll: usize,
+    /// Where the daemon serves `/healthz` and `/metrics` (`[daemon] listen`); None = not at all.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// One `[[feeds]]` entry with the `[defaults]` applied.

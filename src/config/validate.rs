@@ -145,7 +145,24 @@ fn daemon(d: &RawDaemon, problems: &mut Problems) -> DaemonConfig {
             DEFAULT_MAX_ITEMS_PER_POLL as u64,
             (1, 1_000),
         ) as usize,
+        listen: listen(d.listen.as_deref(), problems),
         state_dir,
+    }
+}
+
+/// `daemon.listen`: an IP address and port (port 0 = any free port). A host name is refused:
+/// the address is bound once at start-up, and which address a name gives is not the config's.
+fn listen(value: Option<&str>, problems: &mut Problems) -> Option<std::net::SocketAddr> {
+    let text = value?;
+    match text.trim().parse::<std::net::SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            problems.push(
+                "daemon.listen",
+                format!("{text:?} is not an IP address and port, e.g. \"127.0.0.1:9184\" or \"[::1]:9184\""),
+            );
+            None
+        }
     }
 }
 

@@ -201,9 +201,13 @@ async fn deliver_pending(sink: &dyn Sink, store: &Store) -> bool {
                 if let Err(err) = store.mark_delivered(seqs, Utc::now().timestamp()).await {
                     return store_failed(err);
                 }
+                metrics::counter!("newswatch_deliveries_total", "sink" => sink.name().to_string())
+                    .increment(batch.len() as u64);
                 debug!(sink = %sink.name(), alerts = batch.len(), "delivered");
             }
             Err(err) => {
+                metrics::counter!("newswatch_delivery_failures_total", "sink" => sink.name().to_string())
+                    .increment(batch.len() as u64);
                 error!(sink = %sink.name(), error = %error_chain(&err), "cannot deliver alerts; they stay pending and are retried");
                 if let Err(err) = store.release(seqs).await {
                     return store_failed(err);

@@ -356,6 +356,18 @@ impl Store {
         self.write(move |conn| sqlite::prune_delivered(conn, before)).await
     }
 
+    /// Undelivered alerts per sink name (sinks with none are absent): for `/metrics`.
+    pub async fn pending_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(sqlite::pending_counts).await
+    }
+
+    /// Proves the writer can still commit: an empty call through the writer thread, which opens
+    /// a write transaction (`BEGIN IMMEDIATE`) and commits it. Errs when the database cannot be
+    /// written; waits while the writer is busy or stuck (callers bound it with a timeout).
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.write(|_| Ok(())).await
+    }
+
     /// Number of outbox rows (delivered or not) and of seen items: for tests and `feeds list`.
     pub async fn counts(&self) -> Result<(i64, i64), StoreError> {
         self.read(sqlite::counts).await

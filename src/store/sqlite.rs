@@ -436,6 +436,14 @@ pub(super) fn prune_delivered(conn: &Connection, before: i64) -> Result<usize, S
         .execute([before])?)
 }
 
+pub(super) fn pending_counts(conn: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sink, COUNT(*) FROM outbox WHERE delivered_at IS NULL GROUP BY sink ORDER BY sink",
+    )?;
+    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub(super) fn counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
     let outbox = conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))?;
     let seen = conn.query_row("SELECT COUNT(*) FROM seen", [], |row| row.get(0))?;

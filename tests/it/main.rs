@@ -9,6 +9,7 @@ mod email;
 mod feeds;
 mod hostile;
 mod layering;
+mod metrics;
 mod pipeline;
 mod safety;
 mod sink_crash;
