@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 pub(super) use rusqlite::Connection;
+pub(super) use schedule::{feed_schedule, record_schedule};
+
+mod schedule;
 
 /// The numbered migrations, applied in order at start-up; `PRAGMA user_version` records the
 /// last one applied. Append only: a released migration never changes.
@@ -18,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_unique_links_and_claims.sql")),
     (3, include_str!("migrations/0003_seen_fingerprints.sql")),
+    (5, include_str!("migrations/0005_poll_schedule.sql")),
 ];
 
 /// The schema version this build writes (the last migration).

@@ -10,6 +10,7 @@ mod hostile;
 mod layering;
 mod pipeline;
 mod safety;
+mod schedule;
 mod sinks;
 mod story;
 mod supervision;
