@@ -308,6 +308,11 @@ impl Store {
         self.read(move |conn| sqlite::feed_schedule(conn, &name)).await
     }
 
+    /// Every stored feed's schedule, by name (for `feeds list`).
+    pub async fn feed_schedules(&self) -> Result<Vec<(String, FeedSchedule)>, StoreError> {
+        self.read(sqlite::feed_schedules).await
+    }
+
     /// Stores validators for a response that carried no new item (so nothing else to wait for).
     pub async fn commit_feed(&self, commit: FeedCommit, now: i64) -> Result<(), StoreError> {
         self.write(move |conn| sqlite::apply_commit(conn, &commit, now)).await

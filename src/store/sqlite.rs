@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 pub(super) use rusqlite::Connection;
-pub(super) use schedule::{feed_schedule, record_schedule};
+pub(super) use schedule::{feed_schedule, feed_schedules, record_schedule};
 
 mod schedule;
 

@@ -220,6 +220,21 @@ async fn adaptive_intervals_speed_up_for_a_busy_feed_and_slow_down_for_a_quiet_o
         4000,
         "a quiet feed is polled at its max_interval"
     );
+    // `feeds list --json` shows the bounds and where the schedule stands.
+    let config_arg = dir.config_path().display().to_string();
+    let listed = tokio::task::block_in_place(|| {
+        crate::support::newswatch(&["feeds", "list", "--json", "--config", &config_arg], &dir)
+    });
+    let lines: Vec<serde_json::Value> = crate::support::text(&listed.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let busy_line = lines.iter().find(|line| line["name"] == "busy").expect("busy listed");
+    assert_eq!(
+        (&busy_line["poll_interval_secs"], &busy_line["min_interval_secs"], &busy_line["max_interval_secs"]),
+        (&serde_json::json!(1.0), &serde_json::json!(1), &serde_json::json!(8)),
+        "{busy_line}"
+    );
     // The server saw the quiet feed's gaps grow: waits only get longer under load, so the last
     // gap is at least the grown interval less its jitter (3.4 s × 0.95 or more).
     let quiet_hits = farm.hits_of("/quiet.xml");

@@ -25,6 +25,25 @@ pub(in crate::store) fn feed_schedule(
     Ok(row)
 }
 
+/// Every stored feed's schedule, by feed name (for `feeds list`).
+pub(in crate::store) fn feed_schedules(conn: &Connection) -> Result<Vec<(String, FeedSchedule)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, next_poll_at, retry_after_until, poll_interval_ms, feed_hint_secs FROM feeds",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            row.get(0)?,
+            FeedSchedule {
+                next_poll_at: row.get(1)?,
+                retry_after_until: row.get(2)?,
+                poll_interval_ms: row.get(3)?,
+                feed_hint_secs: row.get(4)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Stores the adaptive interval and the document's hint with a fetch outcome (after
 /// `record_fetch` made sure the row exists). An outcome without either changes nothing.
 pub(in crate::store) fn record_schedule(conn: &Connection, outcome: &FetchOutcome) -> Result<(), StoreError> {
