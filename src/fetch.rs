@@ -1,7 +1,8 @@
 //! The one outbound HTTP chokepoint. Every request newswatch makes goes through [`Fetcher`]:
 //! timeouts (connect, idle read, and one total deadline shared by every redirect hop),
 //! conditional GET, a body cap applied after decompression, a global and a per-host concurrency
-//! limit, a per-host request-rate limit, robots.txt for article pages, `Retry-After`, redirects
+//! limit, a per-host request-rate limit, robots.txt for article pages, `Retry-After`, a feed
+//! response's freshness (`Cache-Control: max-age`, `Expires`) for the poll schedule, redirects
 //! followed by hand (at most [`MAX_REDIRECTS`]), and the SSRF guard.
 //!
 //! The guard: URLs that came from a feed (item links) and every redirect hop of any request may
