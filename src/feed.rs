@@ -10,6 +10,7 @@
 mod dates;
 mod decode;
 mod fallback;
+mod hints;
 mod json;
 mod normalise;
 mod plain;
@@ -22,6 +23,7 @@ use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use url::Url;
 
+pub use hints::{FeedHints, schedule_hints};
 pub use normalise::{MAX_FUTURE, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS};
 
 /// At most this many entries are returned per document (the first ones, which in every feed

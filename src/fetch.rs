@@ -1,7 +1,8 @@
 //! The one outbound HTTP chokepoint. Every request newswatch makes goes through [`Fetcher`]:
 //! timeouts (connect, idle read, and one total deadline shared by every redirect hop),
 //! conditional GET, a body cap applied after decompression, a global and a per-host concurrency
-//! limit, a per-host request-rate limit, robots.txt for article pages, `Retry-After`, redirects
+//! limit, a per-host request-rate limit, robots.txt for article pages, `Retry-After`, a feed
+//! response's freshness (`Cache-Control: max-age`, `Expires`) for the poll schedule, redirects
 //! followed by hand (at most [`MAX_REDIRECTS`]), and the SSRF guard.
 //!
 //! The guard: URLs that came from a feed (item links) and every redirect hop of any request may
@@ -531,9 +532,10 @@ pub struct Fetcher {
     body_budget: Arc<Semaphore>,
 }
 
-/// What one hop ended with.
+/// What one hop ended with: a final answer with its HTTP freshness (see [`freshness`]), or
+/// where to go next.
 enum Hop {
-    Done(Fetched),
+    Done(Fetched, Option<Duration>),
     Redirect(Url),
 }
 
@@ -664,16 +666,38 @@ impl Fetcher {
             Target::Feed => (Purpose::Feed, "feed"),
             Target::Page => (Purpose::Page, "page"),
         };
+        self.counted_fetch(purpose, label, url, validators).await.map(|(fetched, _)| fetched)
+    }
+
+    /// GETs a feed like [`Fetcher::get`] and also returns how long its final response says it
+    /// stays fresh (`Cache-Control: max-age`, else `Expires`; see [`freshness`]), on a 200 as on
+    /// a 304: the poller's schedule honours it.
+    pub async fn get_feed(
+        &self,
+        url: &Url,
+        validators: &Validators,
+    ) -> Result<(Fetched, Option<Duration>), FetchError> {
+        self.counted_fetch(Purpose::Feed, "feed", url, validators).await
+    }
+
+    /// [`Fetcher::fetch`], counted: every feed and page fetch passes here (`serve::names`
+    /// documents the metrics).
+    async fn counted_fetch(
+        &self,
+        purpose: Purpose,
+        label: &'static str,
+        url: &Url,
+        validators: &Validators,
+    ) -> Result<(Fetched, Option<Duration>), FetchError> {
         let started = Instant::now();
         let fetched = self.fetch(purpose, url, validators).await;
-        // Counted here, where every feed and page fetch passes (`serve::names` documents them).
         let outcome = match &fetched {
-            Ok(Fetched::Body(body)) => {
+            Ok((Fetched::Body(body), _)) => {
                 metrics::counter!("newswatch_fetched_bytes_total", "target" => label)
                     .increment(body.bytes.len() as u64);
                 "200"
             }
-            Ok(Fetched::NotModified) => "304",
+            Ok((Fetched::NotModified, _)) => "304",
             Err(err) => err.kind(),
         };
         metrics::counter!("newswatch_fetches_total", "target" => label, "outcome" => outcome).increment(1);
@@ -686,7 +710,7 @@ impl Fetcher {
         purpose: Purpose,
         url: &Url,
         validators: &Validators,
-    ) -> Result<Fetched, FetchError> {
+    ) -> Result<(Fetched, Option<Duration>), FetchError> {
         let limit = match purpose {
             Purpose::Feed => self.settings.max_feed_bytes,
             Purpose::Page => self.settings.max_page_bytes,
@@ -735,7 +759,7 @@ impl Fetcher {
                     });
                 }
                 Ok(Err(err)) => return Err(err),
-                Ok(Ok(Hop::Done(fetched))) => return Ok(fetched),
+                Ok(Ok(Hop::Done(fetched, fresh_for))) => return Ok((fetched, fresh_for)),
                 Ok(Ok(Hop::Redirect(next))) => current = next,
             }
         }
@@ -809,7 +833,9 @@ impl Fetcher {
         robots_url.set_query(None);
         robots_url.set_fragment(None);
         // Boxed: this is a fetch inside a fetch (of a page), and async recursion needs a pointer.
-        let fetched = Box::pin(self.fetch(Purpose::Robots, &robots_url, &Validators::default())).await;
+        let fetched = Box::pin(self.fetch(Purpose::Robots, &robots_url, &Validators::default()))
+            .await
+            .map(|(fetched, _)| fetched);
         let (rules, ttl) = match fetched {
             Ok(Fetched::Body(body)) => {
                 let token = self.settings.robots_token().to_string();
@@ -851,8 +877,10 @@ async fn exchange(
 ) -> Result<Hop, FetchError> {
     let response = request.send().await.map_err(|source| request_error(url, source))?;
     let status = response.status();
+    // Only feeds are scheduled by it; pages and robots.txt skip the header parsing.
+    let fresh_for = (purpose == Purpose::Feed).then(|| freshness(response.headers(), Utc::now())).flatten();
     if status == reqwest::StatusCode::NOT_MODIFIED {
-        return Ok(Hop::Done(Fetched::NotModified));
+        return Ok(Hop::Done(Fetched::NotModified, fresh_for));
     }
     if status.is_redirection() {
         let mut next = response
@@ -875,7 +903,44 @@ async fn exchange(
             .or((status == reqwest::StatusCode::TOO_MANY_REQUESTS).then_some(MIN_RETRY_AFTER));
         return Err(FetchError::Status { url: url.to_string(), status: status.as_u16(), retry_after });
     }
-    read_body(response, url, purpose, limit, body_budget).await.map(Hop::Done)
+    read_body(response, url, purpose, limit, body_budget).await.map(|fetched| Hop::Done(fetched, fresh_for))
+}
+
+/// How long a response says it stays fresh (RFC 9111 4.2.1): `Cache-Control: max-age` (or
+/// `s-maxage`, the larger) less `Age`, else `Expires` less `Date` (or `now` without a `Date`).
+/// None without either, with `no-cache`/`no-store`, or when the answer is "already stale". The
+/// poller takes it as a hint to wait at least that long, never as a reason to come sooner.
+pub fn freshness(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let text = |name: reqwest::header::HeaderName| {
+        headers.get_all(name).iter().filter_map(|value| value.to_str().ok()).collect::<Vec<_>>().join(",")
+    };
+    let cache_control = text(reqwest::header::CACHE_CONTROL).to_ascii_lowercase();
+    let mut max_age: Option<u64> = None;
+    for directive in cache_control.split(',').map(str::trim) {
+        if directive == "no-cache" || directive == "no-store" {
+            return None;
+        }
+        if let Some((name, value)) = directive.split_once('=')
+            && matches!(name.trim(), "max-age" | "s-maxage")
+            && let Ok(seconds) = value.trim().trim_matches('"').parse::<u64>()
+        {
+            max_age = Some(max_age.map_or(seconds, |known| known.max(seconds)));
+        }
+    }
+    let fresh = match max_age {
+        Some(seconds) => {
+            let age = text(reqwest::header::AGE).trim().parse::<u64>().unwrap_or(0);
+            Duration::from_secs(seconds.saturating_sub(age))
+        }
+        None => {
+            let date =
+                |name| DateTime::parse_from_rfc2822(text(name).trim()).ok().map(|at| at.with_timezone(&Utc));
+            let expires = date(reqwest::header::EXPIRES)?;
+            let served = date(reqwest::header::DATE).unwrap_or(now);
+            (expires - served).to_std().ok()?
+        }
+    };
+    (!fresh.is_zero()).then_some(fresh)
 }
 
 /// Removes `user:pass@` from a URL.
@@ -1147,6 +1212,39 @@ mod tests {
         let timeout = FetchError::Timeout { url, timeout: Duration::from_secs(30) };
         assert_eq!(timeout.kind(), "timeout");
         assert_eq!(timeout.to_string(), "http://example.org/ did not finish within 30s");
+    }
+
+    #[test]
+    fn freshness_comes_from_max_age_else_expires() {
+        use reqwest::header::{AGE, CACHE_CONTROL, DATE, EXPIRES, HeaderMap, HeaderValue};
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let headers = |pairs: &[(reqwest::header::HeaderName, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(name.clone(), HeaderValue::from_static(value));
+            }
+            map
+        };
+        let secs = |n| Some(Duration::from_secs(n));
+        assert_eq!(freshness(&headers(&[(CACHE_CONTROL, "public, max-age=600")]), now), secs(600));
+        assert_eq!(freshness(&headers(&[(CACHE_CONTROL, "max-age=600"), (AGE, "100")]), now), secs(500));
+        assert_eq!(freshness(&headers(&[(CACHE_CONTROL, "max-age=60, s-maxage=900")]), now), secs(900));
+        // max-age wins over Expires; Expires counts from the server's Date.
+        let both = headers(&[(CACHE_CONTROL, "max-age=60"), (EXPIRES, "Thu, 01 Jan 2026 02:00:00 GMT")]);
+        assert_eq!(freshness(&both, now), secs(60));
+        let expires =
+            headers(&[(EXPIRES, "Thu, 01 Jan 2026 02:00:00 GMT"), (DATE, "Thu, 01 Jan 2026 01:00:00 GMT")]);
+        assert_eq!(freshness(&expires, now), secs(3600));
+        assert_eq!(freshness(&headers(&[(EXPIRES, "Thu, 01 Jan 2026 00:30:00 GMT")]), now), secs(1800));
+        for stale in [
+            headers(&[(CACHE_CONTROL, "no-cache, max-age=600")]),
+            headers(&[(CACHE_CONTROL, "max-age=0")]),
+            headers(&[(EXPIRES, "0")]),
+            headers(&[(EXPIRES, "Wed, 31 Dec 2025 00:00:00 GMT")]),
+            headers(&[]),
+        ] {
+            assert_eq!(freshness(&stale, now), None, "{stale:?}");
+        }
     }
 
     #[test]

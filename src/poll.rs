@@ -3,16 +3,22 @@
 //!
 //! The poller never marks an item seen (the recorder does, with its verdicts) and never stores
 //! validators before the items they cover are recorded (see [`PollBatch`]). It writes only the
-//! fetch outcome: status, error, failure count and the next poll time. A failing feed backs off
-//! exponentially up to `max_backoff` and is retried forever; `Retry-After` is honoured.
+//! fetch outcome: status, error, failure count and the schedule (next poll time, adaptive
+//! interval, the document's hint). A failing feed backs off exponentially up to `max_backoff` and
+//! is retried forever; `Retry-After` is honoured. How long a healthy feed waits is
+//! [`schedule`]'s rule: an interval adapted to how often the feed publishes, lengthened by
+//! server hints, spread by a per-feed phase and jitter, and resumed from the store on restart.
+
+pub mod schedule;
 
 use crate::config::FeedConfig;
 use crate::feed;
-use crate::fetch::{Fetched, Fetcher, Target, Validators};
+use crate::fetch::{Fetched, Fetcher, Validators};
 use crate::model::FeedCommit;
 use crate::model::{Entry, Item, PollBatch, RunMode};
 use crate::store::{FetchOutcome, Store};
 use chrono::Utc;
+use schedule::{Bounds, Observation};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -101,7 +107,8 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
         // The first wait comes from the stored schedule (a restart keeps it); after that the
         // poller keeps its own schedule on tokio's monotonic timers, so a wall-clock jump (NTP)
         // neither stalls it nor makes it burst.
-        let mut wait = match first_wait(&feed, &ctx).await {
+        let (first, mut cadence) = first_wait(&feed, &ctx).await;
+        let mut wait = match first {
             Some(wait) => wait,
             None => return, // --once and the host asked us to stay away
         };
@@ -117,7 +124,7 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
                 }
                 () = tokio::time::sleep(wait) => {}
             }
-            let next = poll_once(&feed, &ctx).await;
+            let next = poll_once(&feed, &ctx, &mut cadence).await;
             if ctx.mode == RunMode::Once || ctx.shutdown.is_cancelled() || ctx.items.is_closed() {
                 return;
             }
@@ -128,15 +135,52 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
     .await
 }
 
-/// How long to wait before the first poll; None when `--once` must skip the feed.
-async fn first_wait(feed: &FeedConfig, ctx: &PollContext) -> Option<Duration> {
-    let state = ctx.store.feed_state(&feed.name).await.unwrap_or_else(|err| {
+/// A poller's schedule state between polls, stored with every outcome and read back on start.
+#[derive(Debug, Clone, Copy)]
+struct Cadence {
+    /// The adaptive interval ([`schedule::adapt`]).
+    interval: Duration,
+    /// The longest wait the feed's last full document asked for (`<ttl>`, `<sy:…>`): a 304
+    /// carries no document, so it is remembered.
+    feed_hint: Option<Duration>,
+}
+
+impl Cadence {
+    fn stored(&self) -> (Option<i64>, Option<i64>) {
+        let interval_ms = i64::try_from(self.interval.as_millis()).unwrap_or(i64::MAX);
+        (Some(interval_ms), self.feed_hint.map(crate::time::secs_i64))
+    }
+}
+
+/// How long to wait before the first poll (None when `--once` must skip the feed), and the
+/// cadence the feed had reached before (its configured interval for a new feed).
+async fn first_wait(feed: &FeedConfig, ctx: &PollContext) -> (Option<Duration>, Cadence) {
+    let state = ctx.store.feed_schedule(&feed.name).await.unwrap_or_else(|err| {
         warn!(error = %err, "cannot read feed state; polling now");
         None
     });
+    let bounds = Bounds::of(feed);
+    let cadence = Cadence {
+        // The configuration may have changed since it was stored: the bounds still hold.
+        interval: state
+            .as_ref()
+            .and_then(|state| state.poll_interval_ms)
+            .map_or(feed.interval, |ms| bounds.clamp(Duration::from_millis(ms.max(0) as u64))),
+        feed_hint: state
+            .as_ref()
+            .and_then(|state| state.feed_hint_secs)
+            .map(|secs| Duration::from_secs(secs.max(0) as u64)),
+    };
+    (first_delay(feed, ctx, state.as_ref()).await, cadence)
+}
+
+async fn first_delay(
+    feed: &FeedConfig,
+    ctx: &PollContext,
+    state: Option<&crate::store::FeedSchedule>,
+) -> Option<Duration> {
     let now = ctx.clock.now().timestamp();
-    let retry_after_until =
-        state.as_ref().and_then(|state| state.retry_after_until).filter(|&until| until > now);
+    let retry_after_until = state.and_then(|state| state.retry_after_until).filter(|&until| until > now);
     if ctx.mode == RunMode::Once {
         // Cron users run --once every few minutes: the schedule is theirs, but a server's
         // Retry-After is still honoured.
@@ -150,20 +194,20 @@ async fn first_wait(feed: &FeedConfig, ctx: &PollContext) -> Option<Duration> {
         }
         return Some(Duration::ZERO);
     }
-    let next = state.as_ref().and_then(|state| state.next_poll_at);
+    let next = state.and_then(|state| state.next_poll_at);
     // A stored time further ahead than anything we ever schedule means the wall clock went
     // back since it was stored: do not stall on it.
-    let longest = ctx.max_backoff.max(feed.interval).max(crate::fetch::MAX_RETRY_AFTER);
+    let longest = ctx.max_backoff.max(feed.max_interval).max(crate::fetch::MAX_RETRY_AFTER);
     match next {
-        Some(at) if at > now => Some(Duration::from_secs(at.saturating_sub(now) as u64).min(longest)),
-        // Never polled, or overdue: go now, spread over a few seconds so a restart does not
-        // send every request at once.
-        _ => Some(jitter_up_to(Duration::from_secs(5).min(feed.interval))),
+        Some(at) if at > now => {
+            let wait = Duration::from_secs(at.saturating_sub(now) as u64).min(longest);
+            debug!(wait_secs = wait.as_secs(), "resuming the stored schedule");
+            Some(wait)
+        }
+        // Never polled, or overdue: soon, at this feed's stable phase of a short window, so a
+        // fresh install fetches promptly and a restart does not send every request at once.
+        _ => Some(schedule::first_poll_delay(&feed.name, feed.interval)),
     }
-}
-
-fn jitter_up_to(max: Duration) -> Duration {
-    Duration::from_millis(fastrand::u64(0..=max.as_millis() as u64))
 }
 
 /// `base` ± 10 %, so feeds with the same interval drift apart.
@@ -189,51 +233,86 @@ pub fn backoff(
     }
 }
 
+/// The wait after a successful poll: [`schedule::adapt`] the cadence to what the poll saw, then
+/// lengthen it by the hints and jitter it. Logged at debug with everything that went into it.
+fn next_wait(
+    feed: &FeedConfig,
+    cadence: &mut Cadence,
+    observation: Option<Observation>,
+    fresh_for: Option<Duration>,
+) -> Duration {
+    let bounds = Bounds::of(feed);
+    let before = cadence.interval;
+    if let Some(observation) = &observation {
+        cadence.interval = schedule::adapt(cadence.interval, observation, bounds);
+    }
+    let (wait, rule) = schedule::with_hints(cadence.interval, &[cadence.feed_hint, fresh_for], bounds);
+    let wait = schedule::jittered(wait, bounds);
+    debug!(
+        new_items = observation.map(|seen| seen.new_items),
+        first_poll = observation.map(|seen| seen.first_poll),
+        item_spacing_secs = observation.and_then(|seen| seen.spacing).map(|spacing| spacing.as_secs()),
+        interval_before_secs = before.as_secs_f64(),
+        interval_secs = cadence.interval.as_secs_f64(),
+        feed_hint_secs = cadence.feed_hint.map(|hint| hint.as_secs()),
+        http_fresh_secs = fresh_for.map(|fresh| fresh.as_secs()),
+        rule,
+        wait_secs = wait.as_secs_f64(),
+        "schedule adapted"
+    );
+    wait
+}
+
 /// One fetch-parse-send round. Returns how long to wait before the next one.
-async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
+async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext, cadence: &mut Cadence) -> Duration {
     crate::fault::point("poll");
     ctx.stats.polls.fetch_add(1, Ordering::Relaxed);
     let state = ctx.store.feed_state(&feed.name).await.ok().flatten().unwrap_or_default();
     let validators = Validators { etag: state.etag.clone(), last_modified: state.last_modified.clone() };
     let started = std::time::Instant::now();
     let result = tokio::select! {
-        result = ctx.fetcher.get(Target::Feed, &feed.url, &validators) => result,
+        result = ctx.fetcher.get_feed(&feed.url, &validators) => result,
         // A fetch abandoned on shutdown has changed nothing: the next run starts over.
         () = ctx.shutdown.cancelled() => return feed.interval,
     };
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let now = ctx.clock.now().timestamp();
-    let ok_outcome = |status: &'static str| OutcomeRow {
+    let ok_outcome = |status: &'static str, wait: Duration| OutcomeRow {
         status,
         error: None,
         failures: 0,
-        next: crate::time::unix_after(now, with_jitter(feed.interval)),
+        next: crate::time::unix_after(now, wait),
         retry_after_until: None,
     };
     if result.is_ok() || result.as_ref().is_err_and(|err| !err.is_network()) {
         ctx.health.host_answered();
     }
     let outcome = match result {
-        Ok(Fetched::NotModified) => {
+        Ok((Fetched::NotModified, fresh_for)) => {
             ctx.stats.not_modified.fetch_add(1, Ordering::Relaxed);
             info!(status = 304, elapsed_ms, "not modified");
-            ok_outcome("304")
+            let observation = Observation { new_items: 0, first_poll: false, spacing: None };
+            let wait = next_wait(feed, cadence, Some(observation), fresh_for);
+            let outcome = ok_outcome("304", wait);
+            record_outcome(feed, ctx, now, &outcome, cadence).await;
+            return wait;
         }
-        Ok(Fetched::Body(body)) => {
+        Ok((Fetched::Body(body), fresh_for)) => {
             let bytes_len = body.bytes.len();
             let feed_url = feed.url.clone();
             // The cap is applied inside the parser, before entries are built.
             let max_items = ctx.max_items_per_poll;
             let parsed = crate::cpu::run(move || {
+                let hints = feed::schedule_hints(&body.bytes);
                 feed::parse_capped(&body.bytes, &feed_url, body.charset.as_deref(), max_items)
-                    .map(|parsed| (parsed, body.validators))
+                    .map(|parsed| (parsed, body.validators, hints))
             })
             .await;
             match parsed {
                 // The parser is lenient like feedparser: a document feed-rs rejected and the
                 // fallback found nothing in is still "a feed with no items". For a monitor that
                 // is a broken feed, and the user should hear about it.
-                Ok(Ok((parsed, _)))
+                Ok(Ok((parsed, _, _)))
                     if parsed.entries.is_empty()
                         && parsed.repairs.iter().any(|repair| repair.starts_with("feed-rs-rejected")) =>
                 {
@@ -248,7 +327,7 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
                         None,
                     )
                 }
-                Ok(Ok((parsed, validators))) => {
+                Ok(Ok((parsed, validators, hints))) => {
                     info!(
                         status = 200,
                         elapsed_ms,
@@ -258,11 +337,31 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
                         repairs = ?parsed.repairs,
                         "fetched"
                     );
-                    // Stored first, so `feeds list` shows the fetch even while items drain.
-                    let outcome = ok_outcome("200");
-                    record_outcome(feed, ctx, now, &outcome).await;
-                    send_items(feed, ctx, state.first_polled_at.is_none(), parsed.entries, validators).await;
-                    return Duration::from_secs(outcome.next.saturating_sub(now).max(0) as u64);
+                    let first_poll = state.first_polled_at.is_none();
+                    let spacing = schedule::item_spacing(
+                        parsed
+                            .entries
+                            .iter()
+                            .take(ctx.max_items_per_poll)
+                            .filter_map(|entry| entry.published.or(entry.updated)),
+                    );
+                    let new_entries = select_new(feed, ctx, parsed.entries, validators).await;
+                    cadence.feed_hint = hints.wait();
+                    // A store error leaves the count unknown: the interval then stays as it was.
+                    let observation = new_entries.as_ref().map(|(entries, _)| Observation {
+                        new_items: entries.len(),
+                        first_poll,
+                        spacing,
+                    });
+                    let wait = next_wait(feed, cadence, observation, fresh_for);
+                    // Stored before the items are sent, so `feeds list` shows the fetch even
+                    // while items drain.
+                    let outcome = ok_outcome("200", wait);
+                    record_outcome(feed, ctx, now, &outcome, cadence).await;
+                    if let Some((entries, commit)) = new_entries {
+                        send_items(feed, ctx, first_poll, entries, commit).await;
+                    }
+                    return wait;
                 }
                 Ok(Err(err)) => {
                     failure(feed, ctx, &state, now, "parse", format!("feed could not be parsed: {err}"), None)
@@ -290,7 +389,7 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext) -> Duration {
             failure(feed, ctx, &state, now, err.kind(), err.summary(), retry_after)
         }
     };
-    record_outcome(feed, ctx, now, &outcome).await;
+    record_outcome(feed, ctx, now, &outcome, cadence).await;
     Duration::from_secs(outcome.next.saturating_sub(now).max(0) as u64)
 }
 
@@ -324,7 +423,8 @@ fn failure(
     }
 }
 
-async fn record_outcome(feed: &FeedConfig, ctx: &PollContext, now: i64, row: &OutcomeRow) {
+async fn record_outcome(feed: &FeedConfig, ctx: &PollContext, now: i64, row: &OutcomeRow, cadence: &Cadence) {
+    let (poll_interval_ms, feed_hint_secs) = cadence.stored();
     let outcome = FetchOutcome {
         feed: feed.name.clone(),
         url: feed.url.to_string(),
@@ -334,20 +434,23 @@ async fn record_outcome(feed: &FeedConfig, ctx: &PollContext, now: i64, row: &Ou
         consecutive_failures: row.failures,
         next_poll_at: row.next,
         retry_after_until: row.retry_after_until,
+        poll_interval_ms,
+        feed_hint_secs,
     };
     if let Err(err) = ctx.store.record_fetch(outcome).await {
         warn!(error = %crate::error::chain(&err), "cannot store the poll outcome");
     }
 }
 
-/// Keeps the unseen entries, marks baseline ones, and sends them downstream.
-async fn send_items(
+/// The entries the store has not seen (at most `max_items_per_poll`), with the commit that
+/// stores the response's validators after the last of them; when there is none, the validators
+/// are stored here and now. None when the store could not say (retried next poll).
+async fn select_new(
     feed: &Arc<FeedConfig>,
     ctx: &PollContext,
-    first_poll: bool,
     mut entries: Vec<Entry>,
     validators: Validators,
-) {
+) -> Option<(Vec<Entry>, FeedCommit)> {
     if entries.len() > ctx.max_items_per_poll {
         warn!(
             entries = entries.len(),
@@ -381,22 +484,35 @@ async fn send_items(
         Ok(unseen) => unseen,
         Err(err) => {
             warn!(error = %crate::error::chain(&err), "cannot read seen items; will retry next poll");
-            return;
+            return None;
         }
     };
     metrics::counter!("newswatch_items_total", "result" => "seen")
         .increment(unseen.iter().filter(|new| !**new).count() as u64);
     let new_entries: Vec<Entry> =
         entries.into_iter().zip(unseen).filter_map(|(entry, unseen)| unseen.then_some(entry)).collect();
-    let batch = Arc::new(PollBatch::new(new_entries.len(), commit.clone()));
     if new_entries.is_empty() {
         let now = ctx.clock.now().timestamp();
-        let result = ctx.store.commit_feed(commit, now).await;
+        let result = ctx.store.commit_feed(commit.clone(), now).await;
         if let Err(err) = result {
             warn!(error = %crate::error::chain(&err), "cannot store validators");
         }
+    }
+    Some((new_entries, commit))
+}
+
+/// Marks baseline entries and sends the new entries downstream as one [`PollBatch`].
+async fn send_items(
+    feed: &Arc<FeedConfig>,
+    ctx: &PollContext,
+    first_poll: bool,
+    new_entries: Vec<Entry>,
+    commit: FeedCommit,
+) {
+    if new_entries.is_empty() {
         return;
     }
+    let batch = Arc::new(PollBatch::new(new_entries.len(), commit));
     let backfill_start = crate::time::before(ctx.clock.now(), feed.backfill);
     let n_new = new_entries.len();
     let mut n_baseline = 0;

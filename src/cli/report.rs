@@ -41,6 +41,10 @@ pub async fn list_feeds(arg: &ConfigArg, json: bool) -> anyhow::Result<()> {
         Some(store) => store.feed_states().await?,
         None => Vec::new(),
     };
+    let schedules: std::collections::HashMap<String, crate::store::FeedSchedule> = match &store {
+        Some(store) if json => store.feed_schedules().await?.into_iter().collect(),
+        _ => Default::default(),
+    };
     let now = Utc::now().timestamp();
     let mut out = std::io::stdout().lock();
     if json {
@@ -54,6 +58,14 @@ pub async fn list_feeds(arg: &ConfigArg, json: bool) -> anyhow::Result<()> {
                 "url": feed.url.as_str(),
                 "tags": feed.tags,
                 "interval_secs": feed.interval.as_secs(),
+                "min_interval_secs": feed.min_interval.as_secs(),
+                "max_interval_secs": feed.max_interval.as_secs(),
+                // The adaptive interval the poller has reached (README "Scheduling").
+                "poll_interval_secs": schedules
+                    .get(&feed.name)
+                    .and_then(|schedule| schedule.poll_interval_ms)
+                    .map(|ms| ms as f64 / 1000.0),
+                "feed_hint_secs": schedules.get(&feed.name).and_then(|schedule| schedule.feed_hint_secs),
                 "scrape": feed.scrape,
                 "status": state.and_then(|state| state.last_status.clone()),
                 "consecutive_failures": state.map_or(0, |state| state.consecutive_failures),

@@ -59,6 +59,24 @@ const DAY: u64 = 86_400;
 /// `interval` (defaults and feeds): at least a second (tests and local servers poll that
 /// often; public feeds want minutes), at most 30 days.
 pub const INTERVAL_RANGE: DurationRange = (secs(1), secs(30 * DAY));
+/// The shortest `min_interval` derived from `interval` when none is configured: a quarter of the
+/// interval, but not under a minute (unless the interval itself is shorter).
+pub const DERIVED_MIN_INTERVAL_FLOOR: Duration = secs(60);
+/// The longest `max_interval` derived from `interval` when none is configured: twice the
+/// interval, but not over a day (unless the interval itself is longer). Twice, not more: a quiet
+/// feed that suddenly carries the story should still alert within minutes, so by default slowing
+/// down at most doubles the delay; a user who wants fewer polls sets `max_interval` higher.
+pub const DERIVED_MAX_INTERVAL_CEILING: Duration = secs(DAY);
+
+/// The `(min_interval, max_interval)` a feed polled every `interval` gets when neither is
+/// configured: `interval / 4` (at least a minute, at most `interval`) and `interval × 2` (at most
+/// a day, at least `interval`).
+pub fn derived_interval_bounds(interval: Duration) -> (Duration, Duration) {
+    let min = (interval / 4).max(DERIVED_MIN_INTERVAL_FLOOR.min(interval));
+    let max = interval.saturating_mul(2).min(DERIVED_MAX_INTERVAL_CEILING.max(interval));
+    (min, max)
+}
+
 /// `backfill`: up to ten years back.
 pub const BACKFILL_RANGE: DurationRange = (secs(1), secs(3650 * DAY));
 /// `request_timeout` and `read_timeout`: 100 ms to one hour.
@@ -120,7 +138,13 @@ pub struct DaemonConfig {
 pub struct FeedConfig {
     pub name: String,
     pub url: Url,
+    /// The starting interval: the poller adapts it to how often the feed publishes, within
+    /// `min_interval..=max_interval` (see `poll::schedule`).
     pub interval: Duration,
+    /// The shortest wait between two polls of this feed.
+    pub min_interval: Duration,
+    /// The longest wait between two polls of this feed (server hints are capped by it too).
+    pub max_interval: Duration,
     pub scrape: bool,
     pub backfill: Duration,
     /// Free labels (an OPML category on import, a grouping on export).
@@ -519,6 +543,46 @@ id = "us-russia-talks"
         assert_eq!(config.sinks, vec![SinkConfig::jsonl(PathBuf::from("data/alerts.jsonl"))]);
         assert_eq!(config.sinks[0].name, "jsonl:data/alerts.jsonl", "named as before sinks had names");
         assert!(!config.daemon.allow_private_networks);
+    }
+
+    #[test]
+    fn interval_bounds_are_derived_inherited_or_overridden_and_must_hold_the_interval() {
+        let config = load(MINIMAL).unwrap();
+        let feed = &config.feeds[0];
+        assert_eq!(
+            (feed.min_interval, feed.max_interval),
+            (Duration::from_secs(150), Duration::from_secs(1200))
+        );
+        assert_eq!(
+            derived_interval_bounds(Duration::from_secs(1)),
+            (Duration::from_secs(1), Duration::from_secs(2))
+        );
+        assert_eq!(
+            derived_interval_bounds(Duration::from_secs(120)).0,
+            Duration::from_secs(60),
+            "at least a minute"
+        );
+        assert_eq!(
+            derived_interval_bounds(Duration::from_secs(18 * 3600)).1,
+            Duration::from_secs(86_400),
+            "at most a day"
+        );
+        let inherited =
+            load(&format!("{MINIMAL}\n[defaults]\nmin_interval = \"1m\"\nmax_interval = \"2h\"\n")).unwrap();
+        assert_eq!(inherited.feeds[0].min_interval, Duration::from_secs(60));
+        assert_eq!(inherited.feeds[0].max_interval, Duration::from_secs(7200));
+        let text = "[defaults]\nmin_interval = \"5m\"\n[[feeds]]\nname = \"fast\"\nurl = \"http://127.0.0.1:8080/a.xml\"\ninterval = \"1m\"\n[[feeds]]\nname = \"own\"\nurl = \"http://127.0.0.1:8080/b.xml\"\ninterval = \"10m\"\nmin_interval = \"1m\"\nmax_interval = \"5m\"\n[[topics]]\nid = \"us-russia-talks\"\n";
+        let err = load(text).unwrap_err();
+        let problems: Vec<(&str, &str)> =
+            err.problems.iter().map(|p| (p.key.as_str(), p.reason.as_str())).collect();
+        assert_eq!(
+            problems,
+            [
+                ("feeds[0].interval", "1m is shorter than defaults.min_interval 5m"),
+                ("feeds[1].max_interval", "5m is shorter than this feed's interval 10m"),
+            ],
+            "{err}"
+        );
     }
 
     #[test]

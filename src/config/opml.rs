@@ -138,6 +138,8 @@ mod tests {
             name: name.into(),
             url: url::Url::parse(url).unwrap(),
             interval: Duration::from_secs(600),
+            min_interval: Duration::from_secs(150),
+            max_interval: Duration::from_secs(3600),
             scrape: true,
             backfill: Duration::from_secs(86_400),
             tags: tags.iter().map(|tag| tag.to_string()).collect(),

@@ -63,6 +63,8 @@ pub(super) struct RawDaemon {
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct RawDefaults {
     pub(super) interval: Option<String>,
+    pub(super) min_interval: Option<String>,
+    pub(super) max_interval: Option<String>,
     pub(super) scrape: Option<bool>,
     pub(super) backfill: Option<String>,
 }
@@ -72,6 +74,8 @@ pub(super) struct RawFeed {
     pub(super) name: String,
     pub(super) url: String,
     pub(super) interval: Option<String>,
+    pub(super) min_interval: Option<String>,
+    pub(super) max_interval: Option<String>,
     pub(super) scrape: Option<bool>,
     pub(super) backfill: Option<String>,
     pub(super) tags: Option<Vec<String>>,

@@ -173,6 +173,22 @@ fn feeds(defaults: &RawDefaults, raw_feeds: &[RawFeed], problems: &mut Problems)
     let default_backfill =
         problems.duration("defaults.backfill", defaults.backfill.as_ref(), DEFAULT_BACKFILL, BACKFILL_RANGE);
     let default_scrape = defaults.scrape.unwrap_or(true);
+    let default_min_interval = defaults
+        .min_interval
+        .as_ref()
+        .map(|text| problems.duration("defaults.min_interval", Some(text), INTERVAL_RANGE.0, INTERVAL_RANGE));
+    let default_max_interval = defaults
+        .max_interval
+        .as_ref()
+        .map(|text| problems.duration("defaults.max_interval", Some(text), INTERVAL_RANGE.1, INTERVAL_RANGE));
+    if let (Some(min), Some(max)) = (default_min_interval, default_max_interval)
+        && min > max
+    {
+        problems.push(
+            "defaults.min_interval",
+            format!("{} is longer than max_interval {}", format_duration(min), format_duration(max)),
+        );
+    }
 
     let mut feeds = Vec::with_capacity(raw_feeds.len());
     let mut names: HashMap<&str, usize> = HashMap::new();
@@ -212,11 +228,15 @@ fn feeds(defaults: &RawDefaults, raw_feeds: &[RawFeed], problems: &mut Problems)
             problems.duration(&key("interval"), feed.interval.as_ref(), default_interval, INTERVAL_RANGE);
         let backfill =
             problems.duration(&key("backfill"), feed.backfill.as_ref(), default_backfill, BACKFILL_RANGE);
+        let (min_interval, max_interval) =
+            interval_bounds(feed, interval, (default_min_interval, default_max_interval), &key, problems);
         if let Some(url) = url {
             feeds.push(FeedConfig {
                 name: feed.name.clone(),
                 url,
                 interval,
+                min_interval,
+                max_interval,
                 scrape: feed.scrape.unwrap_or(default_scrape),
                 backfill,
                 tags: feed.tags.clone().unwrap_or_default(),
@@ -224,6 +244,56 @@ fn feeds(defaults: &RawDefaults, raw_feeds: &[RawFeed], problems: &mut Problems)
         }
     }
     feeds
+}
+
+/// A feed's `min_interval` and `max_interval`: its own, else `[defaults]`, else derived from its
+/// `interval` ([`derived_interval_bounds`]). The interval must lie between them: it is where the
+/// adaptive schedule starts.
+fn interval_bounds(
+    feed: &RawFeed,
+    interval: Duration,
+    defaults: (Option<Duration>, Option<Duration>),
+    key: &dyn Fn(&str) -> String,
+    problems: &mut Problems,
+) -> (Duration, Duration) {
+    let (derived_min, derived_max) = derived_interval_bounds(interval);
+    let own_min = feed
+        .min_interval
+        .as_ref()
+        .map(|text| problems.duration(&key("min_interval"), Some(text), derived_min, INTERVAL_RANGE));
+    let own_max = feed
+        .max_interval
+        .as_ref()
+        .map(|text| problems.duration(&key("max_interval"), Some(text), derived_max, INTERVAL_RANGE));
+    let min = own_min.or(defaults.0).unwrap_or(derived_min);
+    let max = own_max.or(defaults.1).unwrap_or(derived_max);
+    // Derived bounds always hold; a configured one that does not is named where it was written:
+    // the feed's own key, or the feed's interval when the bound came from [defaults].
+    let (interval_text, min_text, max_text) =
+        (format_duration(interval), format_duration(min), format_duration(max));
+    if own_min.is_some() && min > interval {
+        problems.push(
+            key("min_interval"),
+            format!("{min_text} is longer than this feed's interval {interval_text}"),
+        );
+    } else if own_min.is_none() && min > interval {
+        problems.push(
+            key("interval"),
+            format!("{interval_text} is shorter than defaults.min_interval {min_text}"),
+        );
+    }
+    if own_max.is_some() && max < interval {
+        problems.push(
+            key("max_interval"),
+            format!("{max_text} is shorter than this feed's interval {interval_text}"),
+        );
+    } else if own_max.is_none() && max < interval {
+        problems.push(
+            key("interval"),
+            format!("{interval_text} is longer than defaults.max_interval {max_text}"),
+        );
+    }
+    (min.min(interval), max.max(interval))
 }
 
 /// `[[sinks]]`; without any, one JSON Lines log in the state directory.

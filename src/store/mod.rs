@@ -125,6 +125,22 @@ pub struct FetchOutcome {
     pub consecutive_failures: u32,
     pub next_poll_at: i64,
     pub retry_after_until: Option<i64>,
+    /// The poller's adaptive interval after this outcome, in milliseconds (None: leave the
+    /// stored schedule columns as they are).
+    pub poll_interval_ms: Option<i64>,
+    /// The longest wait the feed's last full document asked for (`<ttl>`, `<sy:updatePeriod>`).
+    pub feed_hint_secs: Option<i64>,
+}
+
+/// What a poller needs from the store to resume its schedule after a restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedSchedule {
+    pub next_poll_at: Option<i64>,
+    pub retry_after_until: Option<i64>,
+    /// The adaptive interval reached, in milliseconds; None: the configured interval.
+    pub poll_interval_ms: Option<i64>,
+    /// The wait the feed's last full document asked for, in seconds.
+    pub feed_hint_secs: Option<i64>,
 }
 
 /// One item to record: seen, its verdicts, its alerts, maybe its response's validators.
@@ -280,7 +296,23 @@ impl Store {
     /// Stores the outcome of a fetch: status, error, failure count and schedule. Validators are
     /// not touched here; they go with the items (see [`Store::record_items`]).
     pub async fn record_fetch(&self, outcome: FetchOutcome) -> Result<(), StoreError> {
-        self.write(move |conn| sqlite::record_fetch(conn, &outcome)).await
+        self.write(move |conn| {
+            sqlite::record_fetch(conn, &outcome)?;
+            sqlite::record_schedule(conn, &outcome)
+        })
+        .await
+    }
+
+    /// A feed's stored schedule (next poll, Retry-After deadline, adaptive interval, document
+    /// hint), read once when its poller starts; None for a feed never polled.
+    pub async fn feed_schedule(&self, name: &str) -> Result<Option<FeedSchedule>, StoreError> {
+        let name = name.to_string();
+        self.read(move |conn| sqlite::feed_schedule(conn, &name)).await
+    }
+
+    /// Every stored feed's schedule, by name (for `feeds list`).
+    pub async fn feed_schedules(&self) -> Result<Vec<(String, FeedSchedule)>, StoreError> {
+        self.read(sqlite::feed_schedules).await
     }
 
     /// Stores validators for a response that carried no new item (so nothing else to wait for).

@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 pub(super) use rusqlite::Connection;
+pub(super) use schedule::{feed_schedule, feed_schedules, record_schedule};
+
+mod schedule;
 
 pub(super) mod digest;
 
@@ -21,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_unique_links_and_claims.sql")),
     (3, include_str!("migrations/0003_seen_fingerprints.sql")),
     (4, include_str!("migrations/0004_email_digests.sql")),
+    (5, include_str!("migrations/0005_poll_schedule.sql")),
 ];
 
 /// The schema version this build writes (the last migration).

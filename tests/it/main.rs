@@ -12,6 +12,7 @@ mod layering;
 mod metrics;
 mod pipeline;
 mod safety;
+mod schedule;
 mod sink_crash;
 mod sinks;
 mod smtp;
