@@ -10,6 +10,9 @@ pub fn check_config(arg: &ConfigArg) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}: ok", config.source)?;
     writeln!(out, "state_dir: {}", config.daemon.state_dir.display())?;
+    if let Some(addr) = config.daemon.listen {
+        writeln!(out, "listen: {addr} (/healthz, /metrics)")?;
+    }
     writeln!(out, "feeds: {}", config.feeds.len())?;
     for feed in &config.feeds {
         writeln!(

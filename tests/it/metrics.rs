@@ -240,6 +240,13 @@ fn a_listen_address_that_is_taken_or_malformed_stops_the_daemon_before_it_starts
     );
     assert!(!stderr.contains("starting"), "nothing started: {stderr}");
 
+    let output = newswatch(&["check-config", "--config", &config], &dir);
+    assert!(
+        text(&output.stdout).contains(&format!("listen: {addr} (/healthz, /metrics)")),
+        "{}",
+        text(&output.stdout)
+    );
+
     // Malformed: a configuration error naming the file and the key.
     dir.write_config(&[("wire", "http://127.0.0.1:9/feed.xml".to_string())], "listen = \"localhost:http\"\n");
     let output = newswatch(&["check-config", "--config", &config], &dir);
