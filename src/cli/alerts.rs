@@ -52,6 +52,10 @@ pub struct Filters {
     /// Only the newest N alerts (still printed oldest first).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Group the alerts by story (each story under a heading with its latest counts; with
+    /// --json, one {"story", "alerts"} object per story).
+    #[arg(long)]
+    pub stories: bool,
 }
 
 /// The filters after parsing, ready to test alerts against.
@@ -186,6 +190,23 @@ pub async fn show(arg: &ConfigArg, filters: &Filters, format: Format, follow: bo
                 writeln!(out, "no alerts match the filters ({} in {})", alerts.len(), path.display())?
             }
         }
+        return Ok(());
+    }
+    if filters.stories && !follow {
+        for (story, group) in super::stories::group_by_story(&shown) {
+            if format == Format::Json {
+                let alerts: Vec<&Alert> = group.to_vec();
+                let line = serde_json::json!({"story": story, "alerts": alerts}).to_string();
+                writeln!(out, "{}", crate::text::escape_json(&line))?;
+                continue;
+            }
+            writeln!(out, "{}", printable(&super::stories::group_heading(&story, &group)))?;
+            for alert in group {
+                out.write_all(b"  ")?;
+                print_alert(&mut out, alert, format)?;
+            }
+        }
+        out.flush()?;
         return Ok(());
     }
     if format == Format::Table && !shown.is_empty() {

@@ -12,5 +12,6 @@ mod pipeline;
 mod safety;
 mod sinks;
 mod story;
+mod story_alerts;
 mod supervision;
 mod support;
