@@ -245,6 +245,12 @@ fn print_alert(out: &mut impl Write, alert: &Alert, format: Format) -> anyhow::R
         Format::Json => writeln!(out, "{}", alert::to_json_line(alert)?)?,
         Format::Table => {
             let detected = alert.detected_at.replace('T', " ").trim_end_matches('Z').to_string();
+            let title = match alert.kind.as_deref() {
+                Some(crate::alert::KIND_UPDATE) if !alert.newcomers.is_empty() => {
+                    format!("[update +{}] {}", alert.newcomers.len(), alert.title)
+                }
+                _ => alert.title.clone(),
+            };
             writeln!(
                 out,
                 "{:<12}  {:<20}  {:<16}  {:>5.2}  {:<16}  {}",
@@ -253,7 +259,7 @@ fn print_alert(out: &mut impl Write, alert: &Alert, format: Format) -> anyhow::R
                 printable(&truncate_chars(&alert.topic, 16)),
                 alert.score,
                 printable(&truncate_chars(&alert.feed, 16)),
-                printable(&truncate_chars(&alert.title, 90)),
+                printable(&truncate_chars(&title, 90)),
             )?;
             if let Some(url) = &alert.url {
                 writeln!(out, "{:<12}  {:<20}  {}", "", "", printable(url))?;

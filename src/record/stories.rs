@@ -205,7 +205,7 @@ impl StoryBook {
             alert.story_outlets = Some(story_outlets);
             let key = (story.clone(), alert.topic.clone());
             let policy = self.config.policy(&alert.topic);
-            if !self.alerts.contains_key(&key) {
+            if let std::collections::hash_map::Entry::Vacant(vacant) = self.alerts.entry(key.clone()) {
                 alert.kind = Some(KIND_NEW_STORY.to_string());
                 plan.ops.push(StoryOp::AlertState {
                     story: story.clone(),
@@ -220,7 +220,7 @@ impl StoryBook {
                     sequence: 0,
                     pending: Vec::new(),
                 };
-                self.alerts.insert(key, state);
+                vacant.insert(state);
                 plan.alerts.push(alert);
                 continue;
             }

@@ -324,4 +324,148 @@ async fn kill_9_between_a_story_update_and_its_delivery_loses_and_repeats_nothin
     let served = server.hits_of("/feed.xml").len();
     assert_eq!(reported.len(), 1 + (served - 1).min(KILLS), "every item reported: {reported:?}");
     assert!(alerts.iter().all(|alert| alert.story == alerts[0].story));
+    assert!(alerts.len() >= 3, "updates went out across the kills: {}", alerts.len());
+}
+
+#[test]
+fn a_bad_on_same_story_or_update_every_is_a_config_error_naming_the_key() {
+    let dir = TestDir::new();
+    write_config(
+        &dir,
+        &[("wire", "http://127.0.0.1:9/feed.xml".to_string())],
+        "on_same_story = \"mute\"\nupdate_every = \"soon\"",
+    );
+    let output = newswatch(&["check-config", "--config", &dir.config_path().display().to_string()], &dir);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("topics[0].on_same_story") && stderr.contains("\"mute\""), "{stderr}");
+    assert!(stderr.contains("topics[0].update_every"), "{stderr}");
+    let config_text = std::fs::read_to_string(dir.config_path()).unwrap();
+    std::fs::write(
+        dir.config_path(),
+        config_text.replace("on_same_story = \"mute\"\nupdate_every = \"soon\"", "")
+            + "\n[stories]\nwindow = \"5m\"\n",
+    )
+    .unwrap();
+    let output = newswatch(&["check-config", "--config", &dir.config_path().display().to_string()], &dir);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stories.window"));
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The labelled story set (tests/fixtures/stories) served as one feed in published order, each
+/// item's guid its id: the items the topic matches are the positives; the daemon's `new_story`
+/// alerts are compared with the number of distinct gold stories among them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_story_alerts_match_the_labelled_stories_of_the_positives() {
+    let fixtures = crate::support::fixture_path("stories");
+    let mut items: Vec<serde_json::Value> = std::fs::read_to_string(fixtures.join("items.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    items.sort_by(|a, b| a["published"].as_str().cmp(&b["published"].as_str()));
+    let gold: std::collections::HashMap<String, String> =
+        std::fs::read_to_string(fixtures.join("labels.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let label: serde_json::Value = serde_json::from_str(line).unwrap();
+                (label["id"].as_str().unwrap().to_string(), label["story"].as_str().unwrap().to_string())
+            })
+            .collect();
+    let mut xml = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>set</title>");
+    for item in &items {
+        let published = chrono::DateTime::parse_from_rfc3339(item["published"].as_str().unwrap())
+            .or_else(|_| {
+                chrono::DateTime::parse_from_rfc3339(&format!(
+                    "{}T12:00:00Z",
+                    item["published"].as_str().unwrap()
+                ))
+            })
+            .unwrap();
+        let link =
+            item["url"].as_str().map(|url| format!("<link>{}</link>", xml_escape(url))).unwrap_or_default();
+        xml.push_str(&format!(
+            "<item><title>{}</title>{link}<guid isPermaLink=\"false\">{}</guid><pubDate>{}</pubDate><description>{}</description></item>",
+            xml_escape(item["title"].as_str().unwrap_or_default()),
+            xml_escape(item["id"].as_str().unwrap()),
+            published.to_rfc2822(),
+            xml_escape(item["text"].as_str().unwrap_or_default()),
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    let server = FixtureServer::start().await;
+    server.ok("/set.xml", xml.into_bytes(), "application/rss+xml");
+    let dir = TestDir::new();
+    write_config(&dir, &[("set", server.url("/set.xml"))], "on_same_story = \"suppress\"");
+    // Every item is new (a backfill of ten years), and one response holds them all.
+    let config_text = std::fs::read_to_string(dir.config_path())
+        .unwrap()
+        .replace("backfill = \"24h\"", "backfill = \"3650d\"")
+        .replace("read_timeout = \"3s\"\n", "read_timeout = \"3s\"\nmax_items_per_poll = 1000\n");
+    std::fs::write(dir.config_path(), config_text).unwrap();
+    run_once(&dir.config()).await;
+
+    let output = newswatch(
+        &[
+            "stories",
+            "--json",
+            "--since",
+            "1h",
+            "--limit",
+            "100000",
+            "--config",
+            &dir.config_path().display().to_string(),
+        ],
+        &dir,
+    );
+    assert!(output.status.success());
+    let mut positive_stories = std::collections::HashSet::new();
+    let mut positives = 0;
+    let mut positive_ids = Vec::new();
+    for line in String::from_utf8(output.stdout).unwrap().lines() {
+        let story: serde_json::Value = serde_json::from_str(line).unwrap();
+        for member in story["members"].as_array().unwrap() {
+            if member["topics"].as_array().unwrap().is_empty() {
+                continue;
+            }
+            let id = member["key"].as_str().unwrap().rsplit('#').next().unwrap();
+            positive_ids.push(id.to_string());
+            positives += 1;
+            positive_stories.insert(gold[id].clone());
+        }
+    }
+    let new_stories = kinds(&dir.alerts()).iter().filter(|kind| **kind == "new_story").count();
+    let distinct = positive_stories.len();
+    // The same items clustered offline (`newswatch cluster`): the daemon must decide as it does.
+    let offline = newswatch(&["cluster", &fixtures.join("items.jsonl").display().to_string()], &dir);
+    assert!(offline.status.success());
+    let offline_story: std::collections::HashMap<String, String> = String::from_utf8(offline.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let decision: serde_json::Value = serde_json::from_str(line).unwrap();
+            (decision["id"].as_str().unwrap().to_string(), decision["story"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let offline_stories: std::collections::HashSet<&String> =
+        positive_ids.iter().map(|id| &offline_story[id]).collect();
+    println!(
+        "labelled set: {positives} positives, {distinct} gold stories among them, {} offline stories, {new_stories} new_story alerts",
+        offline_stories.len()
+    );
+    assert!(positives > 20, "the topic matches part of the set ({positives})");
+    let off = |count: usize, reference: usize| count.abs_diff(reference) as f64 / reference as f64;
+    assert!(
+        off(new_stories, offline_stories.len()) <= 0.10,
+        "{new_stories} new_story alerts, {} stories offline",
+        offline_stories.len()
+    );
+    // Against the gold stories the gap is the clusterer's recall (README, "Stories"): held
+    // under today's figure so that a loss shows.
+    assert!(off(new_stories, distinct) <= 0.30, "{new_stories} new_story alerts for {distinct} stories");
 }
