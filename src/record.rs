@@ -318,6 +318,8 @@ async fn queue_due_updates(
     let outbox = outbox_rows(&alerts, sinks);
     match store.record_story_updates(outbox, ops, now).await {
         Ok(()) => {
+            // Committed, not yet delivered: where a crash must neither lose nor repeat it.
+            crate::fault::point("story-update");
             for alert in &alerts {
                 stats.alerts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 info!(

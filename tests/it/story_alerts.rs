@@ -283,9 +283,10 @@ async fn kill_9_between_a_story_update_and_its_delivery_loses_and_repeats_nothin
     };
     let mut rng = fastrand::Rng::with_seed(0x5707);
     for _ in 0..KILLS {
-        // Deliveries are slow at both ends: a kill lands between an update's commit and its
-        // write, in the middle of the write, or between the write and its mark.
-        let mut child = run("sleep:deliver-mid-write=40,sleep:deliver-before-mark=40");
+        // Updates are slow to leave the recorder and deliveries slow at both ends: a kill lands
+        // between an update's commit and its write, in the middle of the write, or between
+        // the write and its mark.
+        let mut child = run("sleep:story-update=60,sleep:deliver-mid-write=40,sleep:deliver-before-mark=40");
         tokio::time::sleep(Duration::from_millis(rng.u64(20..400))).await;
         child.kill().ok(); // SIGKILL
         tokio::task::block_in_place(|| child.wait()).unwrap();
