@@ -74,7 +74,7 @@ pub struct RecordStats {
 
 /// The recorder: records classified items in batches until the channel closes, filing each new
 /// item in its story (see [`stories`]) in the same transaction, and queues story updates as
-/// they fall due (checked every [`UPDATE_CHECK`]). After each batch with alerts it bumps
+/// they fall due (checked every second). After each batch with alerts it bumps
 /// `recorded`, which wakes the sinks' delivery tasks; dropping it when the channel closes
 /// tells them to make their last delivery.
 pub async fn run(

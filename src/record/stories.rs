@@ -34,7 +34,9 @@ pub const STORY_RETENTION_SECS: i64 = 30 * 86_400;
 /// What the recorder writes for one new item: its story changes and the alerts to queue.
 #[derive(Debug, Default)]
 pub struct Plan {
+    /// Story changes, written in the item's savepoint.
     pub ops: Vec<StoryOp>,
+    /// Alerts to queue for the item (`new_story`, an update that fell due, or none).
     pub alerts: Vec<Alert>,
 }
 
