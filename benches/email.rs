@@ -30,6 +30,11 @@ fn rows(n: usize) -> Vec<Pending> {
                 snippet: "Lynne M. Tracy, the ambassador, spoke with Sergei A. Ryabkov about the \"next round\" of talks, officials said.".into(),
                 text_source: "page".into(),
                 fallback_reason: None,
+                kind: Some("new_story".into()),
+                story: Some(format!("{:016x}", i / 4)),
+                story_items: Some(1),
+                story_outlets: Some(1),
+                newcomers: Vec::new(),
             };
             Pending { seq: i as i64, alert_id: alert.id.clone(), body: to_json_line(&alert).unwrap() }
         })

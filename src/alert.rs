@@ -35,6 +35,38 @@ pub struct Alert {
     /// Why the page was not used, when `text_source` is "feed".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<String>,
+    /// `"new_story"`: the first alert of its story for this topic; `"update"`: later items of
+    /// the story (see `newcomers`). Absent on lines written before stories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The story's stable id (the same in every alert of the story, whatever the topic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story: Option<String>,
+    /// Items of the story so far (every recorded item, matching or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story_items: Option<u32>,
+    /// Distinct outlets (link hosts) of the story so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story_outlets: Option<u32>,
+    /// An update's matching items since the story's previous alert for this topic, oldest first
+    /// (the alert's own title, url and feed are those of the newest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub newcomers: Vec<Newcomer>,
+}
+
+/// The value of [`Alert::kind`] for a story's first alert.
+pub const KIND_NEW_STORY: &str = "new_story";
+/// The value of [`Alert::kind`] for an update.
+pub const KIND_UPDATE: &str = "update";
+
+/// One item an update alert reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Newcomer {
+    pub title: String,
+    pub feed: String,
+    pub url: Option<String>,
+    /// RFC 3339, or null when the feed gave no date.
+    pub published: Option<String>,
 }
 
 /// Serialises an alert as one JSON line. serde_json already escapes C0 controls;
@@ -50,6 +82,19 @@ pub fn to_json_line(alert: &Alert) -> serde_json::Result<String> {
 /// The stable alert id: a hash of the item key and the topic.
 pub fn alert_id(item_key: &str, topic: &str) -> String {
     let digest = Sha256::digest(format!("{item_key}\n{topic}").as_bytes());
+    hex::encode(&digest[..12])
+}
+
+/// A story's stable id: a hash of its first item's key.
+pub fn story_id(first_item_key: &str) -> String {
+    let digest = Sha256::digest(format!("story\n{first_item_key}").as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// The id of the `sequence`-th update of a story for a topic (1 for the first): the same
+/// update always gets the same id, so the outbox keeps it exactly-once across a crash.
+pub fn update_alert_id(story: &str, topic: &str, sequence: i64) -> String {
+    let digest = Sha256::digest(format!("{story}\n{topic}\n{sequence}").as_bytes());
     hex::encode(&digest[..12])
 }
 
@@ -73,6 +118,16 @@ mod tests {
             snippet: String::new(),
             text_source: "feed".into(),
             fallback_reason: None,
+            kind: Some(KIND_UPDATE.into()),
+            story: Some(story_id("k")),
+            story_items: Some(3),
+            story_outlets: Some(2),
+            newcomers: vec![Newcomer {
+                title: "c\u{2028}d".into(),
+                feed: "f".into(),
+                url: None,
+                published: None,
+            }],
         };
         let line = to_json_line(&alert).unwrap();
         assert!(!line.chars().any(crate::text::is_unsafe), "{line}");
@@ -87,5 +142,15 @@ mod tests {
         assert_eq!(alert_id("k", "t"), alert_id("k", "t"));
         assert_ne!(alert_id("k", "t"), alert_id("k", "u"));
         assert_eq!(alert_id("k", "t").len(), 24);
+        assert_eq!(update_alert_id("s", "t", 1), update_alert_id("s", "t", 1));
+        assert_ne!(update_alert_id("s", "t", 1), update_alert_id("s", "t", 2));
+        assert_ne!(story_id("a"), story_id("b"));
+    }
+
+    #[test]
+    fn lines_written_before_stories_still_read() {
+        let line = r#"{"schema":1,"id":"x","topic":"t","score":1.0,"title":"a","url":null,"feed":"f","published":null,"detected_at":"2026-01-01T00:00:00Z","matched":[],"snippet":"","text_source":"feed"}"#;
+        let alert: Alert = serde_json::from_str(line).unwrap();
+        assert_eq!((alert.kind, alert.story, alert.newcomers.len()), (None, None, 0));
     }
 }

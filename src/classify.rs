@@ -71,6 +71,13 @@ pub struct TopicSpec {
     /// Weighted rules.
     #[serde(default)]
     pub rules: Option<Vec<RuleSpec>>,
+    /// What a later matching item of a story already alerted does: `"update"` (default) or
+    /// `"suppress"`. Read by `config` (stories), not by the classifier.
+    #[serde(default)]
+    pub on_same_story: Option<String>,
+    /// At most one update alert per story per this long (default `"1h"`). Read by `config`.
+    #[serde(default)]
+    pub update_every: Option<String>,
 }
 
 /// One weighted rule of a topic, as written.
@@ -377,6 +384,8 @@ fn parse_topic_file(text: &str, label: &str, id: &str) -> Result<TopicSpec, Vec<
         queries: file.queries,
         query: file.query,
         rules: file.rules,
+        on_same_story: None,
+        update_every: None,
     })
 }
 

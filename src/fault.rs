@@ -6,7 +6,8 @@
 //! `NEWSWATCH_FAULT` is a comma-separated list of `panic:<point>` and `sleep:<point>=<ms>`. The
 //! points: `poll` (a poller, before each fetch), `record` (the recorder, before it records a batch), `deliver-mid-write` and
 //! `deliver-before-mark` (the JSON Lines sink: half the lines written; written but not yet
-//! marked delivered), `classify` (inside one article's classification, on the CPU pool).
+//! marked delivered), `classify` (inside one article's classification, on the CPU pool),
+//! `story-update` (the recorder, after committing story updates, before the sinks are woken).
 
 /// A named fault point. With the `fault-injection` feature and `NEWSWATCH_FAULT` naming it,
 /// panics or sleeps (blocking the thread: use it where blocking is what is being simulated).

@@ -1,5 +1,6 @@
-//! The classify stage: scores every article against every topic and passes it on with its
-//! verdicts. Baseline items are not classified. The scoring itself is `classify` (pure).
+//! The classify stage: scores every article against every topic and fingerprints it for the
+//! story clusterer, then passes it on. Baseline items are fingerprinted, not classified. The
+//! scoring itself is `classify` (pure), the fingerprint `story` (pure).
 
 use crate::classify::{Document, Topic, Verdict};
 use crate::model::{Article, Classified};
@@ -14,22 +15,29 @@ pub async fn run(
     classified: mpsc::Sender<Classified>,
 ) -> Result<(), crate::cpu::Crashed> {
     while let Some(article) = articles.recv().await {
-        let (article, verdicts) = if article.item.baseline_only {
-            (article, Vec::new())
-        } else {
-            let topics = topics.clone();
-            crate::cpu::run(move || {
+        let topics = topics.clone();
+        let (article, verdicts, fingerprint) = crate::cpu::run(move || {
+            let verdicts = if article.item.baseline_only {
+                Vec::new()
+            } else {
                 crate::fault::point("classify");
-                let verdicts = classify_article(&topics, &article);
-                (article, verdicts)
-            })
-            .await?
-        };
-        if classified.send(Classified { article, verdicts }).await.is_err() {
+                classify_article(&topics, &article)
+            };
+            let fingerprint = fingerprint_article(&article);
+            (article, verdicts, Some(fingerprint))
+        })
+        .await?;
+        if classified.send(Classified { article, verdicts, fingerprint }).await.is_err() {
             return Ok(());
         }
     }
     Ok(())
+}
+
+/// The story fingerprint of an article: its title, text and link, as the clusterer compares them.
+pub fn fingerprint_article(article: &Article) -> crate::story::Fingerprint {
+    let link = article.item.entry.link.as_ref().map(|link| link.as_str());
+    crate::story::fingerprint(&article.title, &article.body, link)
 }
 
 /// The exact classification the daemon applies to an article (also used by `explain --url`).

@@ -111,9 +111,12 @@ pub struct Article {
     pub source: TextSource,
 }
 
-/// An article with its verdicts, on its way to the recorder.
+/// An article with its verdicts and its story fingerprint, on its way to the recorder.
 #[derive(Debug, Clone)]
 pub struct Classified {
     pub article: Article,
     pub verdicts: Vec<crate::classify::Verdict>,
+    /// What the recorder's clusterer compares (built on the CPU pool for every item, baseline
+    /// ones included); None leaves the item out of stories.
+    pub fingerprint: Option<crate::story::Fingerprint>,
 }

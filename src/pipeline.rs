@@ -226,9 +226,11 @@ async fn run_full(
     }
     drop(recorded_rx);
     let sink_configs = config.sinks.clone();
+    let story_config = config.stories.clone();
     let recorder_stats = record_stats.clone();
     tasks.spawn("recorder".into(), async move {
-        record::run(classified_rx, store, sink_configs, recorded_tx, recorder_stats, mode).await;
+        record::run(classified_rx, store, sink_configs, recorded_tx, recorder_stats, mode, story_config)
+            .await;
         Ok(())
     });
 

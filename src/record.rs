@@ -6,14 +6,19 @@
 use crate::alert::{
     ALERT_SCHEMA, Alert, MAX_REASON_CHARS, MAX_SNIPPET_CHARS, MAX_TITLE_CHARS, alert_id, to_json_line,
 };
+use crate::config::StoriesConfig;
 use crate::error::chain as error_chain;
 use crate::model::{Classified, RunMode, TextSource};
 use crate::store::{ItemRecord, OutboxAlert, Recorded, Store};
 use crate::text::truncate_chars;
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashSet;
 use std::time::Duration;
+use stories::StoryBook;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
+
+pub mod stories;
 
 /// How many classified items the recorder commits in one transaction at most.
 const RECORD_BATCH: usize = 64;
@@ -47,6 +52,12 @@ pub fn alerts_for(classified: &Classified, detected_at: DateTime<Utc>) -> Vec<Al
                 TextSource::Page => None,
                 TextSource::FeedSummary { reason } => Some(truncate_chars(reason, MAX_REASON_CHARS)),
             },
+            // Set by the story book.
+            kind: None,
+            story: None,
+            story_items: None,
+            story_outlets: None,
+            newcomers: Vec::new(),
         })
         .collect()
 }
@@ -61,9 +72,11 @@ pub struct RecordStats {
     pub dropped: std::sync::atomic::AtomicU64,
 }
 
-/// The recorder: records classified items in batches until the channel closes. After each
-/// batch it bumps `recorded`, which wakes the sinks' delivery tasks; dropping it when the
-/// channel closes tells them to make their last delivery.
+/// The recorder: records classified items in batches until the channel closes, filing each new
+/// item in its story (see [`stories`]) in the same transaction, and queues story updates as
+/// they fall due (checked every second). After each batch with alerts it bumps
+/// `recorded`, which wakes the sinks' delivery tasks; dropping it when the channel closes
+/// tells them to make their last delivery.
 pub async fn run(
     mut classified: mpsc::Receiver<Classified>,
     store: Store,
@@ -71,9 +84,34 @@ pub async fn run(
     recorded: watch::Sender<u64>,
     stats: std::sync::Arc<RecordStats>,
     mode: RunMode,
+    stories: StoriesConfig,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
-    while let Some(first) = classified.recv().await {
+    let mut book = restore_book(&store, &stories).await;
+    let mut update_check = tokio::time::interval(UPDATE_CHECK);
+    update_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune = std::time::Instant::now();
+    loop {
+        let first = tokio::select! {
+            message = classified.recv() => match message {
+                Some(message) => message,
+                None => break,
+            },
+            _ = update_check.tick() => {
+                if book.is_none() {
+                    book = restore_book(&store, &stories).await;
+                }
+                if last_prune.elapsed() >= PRUNE_EVERY {
+                    last_prune = std::time::Instant::now();
+                    prune_stories(&store, &stories).await;
+                }
+                let sent = queue_due_updates(&store, &mut book, &sinks, &stats).await;
+                if sent {
+                    recorded.send_modify(|batches| *batches = batches.wrapping_add(1));
+                }
+                continue;
+            }
+        };
         crate::fault::point("record");
         let mut batch = vec![first];
         while batch.len() < RECORD_BATCH {
@@ -83,18 +121,33 @@ pub async fn run(
             }
         }
         let now = Utc::now();
-        let records: Vec<ItemRecord> =
-            batch.iter().map(|message| item_record(message, now, &sinks)).collect();
+        if book.is_none() {
+            book = restore_book(&store, &stories).await;
+        }
+        let batch = std::sync::Arc::new(batch);
+        let plans = plan_batch(&store, &mut book, batch.clone(), now).await;
+        let mut item_alerts = Vec::with_capacity(batch.len());
+        let records: Vec<ItemRecord> = batch
+            .iter()
+            .zip(plans)
+            .map(|(message, plan)| {
+                let (record, alerts) = item_record(message, now, &sinks, plan);
+                item_alerts.push(alerts);
+                record
+            })
+            .collect();
         // A daemon holds the batch until the database can take it again (the pipeline slows
         // down behind it); `--once` gives up after a while so cron runs end. Either way nothing
         // was marked seen, so the items come back on the next poll.
         let attempts = if mode == RunMode::Once { ONCE_RECORD_ATTEMPTS } else { usize::MAX };
         let Some(outcomes) = record_with_retry(&store, records, now.timestamp(), attempts).await else {
             stats.dropped.fetch_add(batch.len() as u64, Relaxed);
+            // The book filed items that were not recorded: read it back from the store.
+            book = None;
             continue;
         };
         let mut new_alerts = false;
-        for (message, outcome) in batch.iter().zip(outcomes) {
+        for ((message, outcome), alerts) in batch.iter().zip(outcomes).zip(item_alerts) {
             let item = &message.article.item;
             match outcome {
                 Recorded::Duplicate => {
@@ -105,9 +158,9 @@ pub async fn run(
                 Recorded::New => {
                     stats.recorded.fetch_add(1, Relaxed);
                     metrics::counter!("newswatch_items_total", "result" => "new").increment(1);
-                    for verdict in message.verdicts.iter().filter(|verdict| verdict.matched) {
+                    for alert in alerts {
                         stats.alerts.fetch_add(1, Relaxed);
-                        metrics::counter!("newswatch_alerts_total", "topic" => verdict.topic.clone())
+                        metrics::counter!("newswatch_alerts_total", "topic" => alert.topic.clone())
                             .increment(1);
                         if let Some(published) = item.entry.published.or(item.entry.updated) {
                             let seconds = (now - published).num_milliseconds().max(0) as f64 / 1000.0;
@@ -117,8 +170,10 @@ pub async fn run(
                         info!(
                             feed = %item.feed,
                             url = %item.feed_url,
-                            topic = %verdict.topic,
-                            score = %format!("{:.2}", verdict.score),
+                            topic = %alert.topic,
+                            score = %format!("{:.2}", alert.score),
+                            kind = alert.kind.as_deref().unwrap_or("-"),
+                            story = alert.story.as_deref().unwrap_or("-"),
                             title = %crate::text::printable(&truncate_chars(&message.article.title, 120)),
                             link = %item.entry.link.as_ref().map_or("-", |link| link.as_str()),
                             "alert"
@@ -131,6 +186,187 @@ pub async fn run(
             recorded.send_modify(|batches| *batches = batches.wrapping_add(1));
         }
     }
+    // Updates already due go out with this run's last delivery.
+    if queue_due_updates(&store, &mut book, &sinks, &stats).await {
+        recorded.send_modify(|batches| *batches = batches.wrapping_add(1));
+    }
+}
+
+/// How often the recorder looks for story updates that have fallen due.
+const UPDATE_CHECK: Duration = Duration::from_secs(1);
+/// How often the recorder forgets story text and stories out of the window.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+async fn prune_stories(store: &Store, config: &StoriesConfig) {
+    let now = Utc::now().timestamp();
+    let window = crate::time::secs_i64(config.window);
+    let drop_before = now.saturating_sub(window.max(stories::STORY_RETENTION_SECS));
+    if let Err(err) = store.prune_stories(now.saturating_sub(window), drop_before).await {
+        warn!(error = %error_chain(&err), "cannot prune old stories");
+    }
+}
+
+/// Reads the story window back from the store and rebuilds the book (on the CPU pool). None
+/// when the store cannot be read; the recorder tries again before its next batch.
+async fn restore_book(store: &Store, config: &StoriesConfig) -> Option<StoryBook> {
+    prune_stories(store, config).await;
+    let since = Utc::now().timestamp().saturating_sub(crate::time::secs_i64(config.window));
+    let window = match store.story_window(since, stories::MAX_RESTORED_ITEMS).await {
+        Ok(window) => window,
+        Err(err) => {
+            error!(error = %error_chain(&err), "cannot read the story window; items are recorded without stories");
+            return None;
+        }
+    };
+    let (items, left_out) = (window.items.len(), window.items_left_out);
+    if left_out > 0 {
+        warn!(
+            restored = items,
+            left_out, "story window larger than the restore cap; its oldest items cannot be joined"
+        );
+    }
+    let config = config.clone();
+    match crate::cpu::run(move || StoryBook::restore(config, window)).await {
+        Ok(book) => {
+            let (n_stories, n_items) = book.sizes();
+            info!(stories = n_stories, items = n_items, "story window restored");
+            Some(book)
+        }
+        Err(err) => {
+            error!(error = %error_chain(&err), "cannot rebuild the story window");
+            None
+        }
+    }
+}
+
+/// Files the new items of a batch in their stories (on the CPU pool) and decides their alerts.
+/// An item that the store would not record (its key, link or content fingerprint already seen,
+/// or an earlier item of this batch had them) gets no plan, nor does any item when there is no
+/// book.
+async fn plan_batch(
+    store: &Store,
+    book: &mut Option<StoryBook>,
+    batch: std::sync::Arc<Vec<Classified>>,
+    now: DateTime<Utc>,
+) -> Vec<Option<stories::Plan>> {
+    let none = || batch.iter().map(|_| None).collect();
+    let Some(mut owned) = book.take() else { return none() };
+    let query = batch
+        .iter()
+        .map(|message| {
+            let item = &message.article.item;
+            let link = item.entry.link.as_ref().map(|link| link.to_string());
+            (item.entry.key.clone(), link, item.feed.to_string(), crate::feed::fingerprint(&item.entry))
+        })
+        .collect::<Vec<_>>();
+    let fresh = match store.would_record(query.clone()).await {
+        Ok(fresh) => fresh,
+        Err(err) => {
+            error!(error = %error_chain(&err), "cannot check a batch before filing its stories");
+            *book = Some(owned);
+            return none();
+        }
+    };
+    // The same rules as the store's insert, applied within the batch.
+    let (mut keys, mut links, mut fingerprints) = (HashSet::new(), HashSet::new(), HashSet::new());
+    let is_new: Vec<bool> = query
+        .into_iter()
+        .zip(fresh)
+        .map(|((key, link, feed, fingerprint), fresh)| {
+            let fingerprint = fingerprint.map(|fingerprint| (feed, fingerprint));
+            let new = fresh
+                && !fingerprint.as_ref().is_some_and(|fingerprint| fingerprints.contains(fingerprint))
+                && !keys.contains(&key)
+                && !link.as_ref().is_some_and(|link| links.contains(link));
+            if new {
+                keys.insert(key);
+                links.extend(link);
+                fingerprints.extend(fingerprint);
+            }
+            new
+        })
+        .collect();
+    let job_batch = batch.clone();
+    let planned = crate::cpu::run(move || {
+        let plans: Vec<Option<stories::Plan>> = job_batch
+            .iter()
+            .zip(is_new)
+            .map(|(message, new)| {
+                new.then(|| owned.plan(message, alerts_for(message, now), now.timestamp())).flatten()
+            })
+            .collect();
+        (owned, plans)
+    })
+    .await;
+    match planned {
+        Ok((owned, plans)) => {
+            *book = Some(owned);
+            plans
+        }
+        Err(err) => {
+            error!(error = %error_chain(&err), "story clustering failed; the batch is recorded without stories");
+            none()
+        }
+    }
+}
+
+/// Queues the story updates that are due, in one transaction. True when it queued any.
+async fn queue_due_updates(
+    store: &Store,
+    book: &mut Option<StoryBook>,
+    sinks: &[crate::config::SinkConfig],
+    stats: &RecordStats,
+) -> bool {
+    let now = Utc::now().timestamp();
+    let Some(owned) = book.as_mut() else { return false };
+    if !owned.has_due(now) {
+        return false;
+    }
+    let (alerts, ops) = owned.due_updates(now);
+    let outbox = outbox_rows(&alerts, sinks);
+    match store.record_story_updates(outbox, ops, now).await {
+        Ok(()) => {
+            // Committed, not yet delivered: where a crash must neither lose nor repeat it.
+            crate::fault::point("story-update");
+            for alert in &alerts {
+                stats.alerts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                info!(
+                    topic = %alert.topic,
+                    story = alert.story.as_deref().unwrap_or("-"),
+                    newcomers = alert.newcomers.len(),
+                    story_items = alert.story_items.unwrap_or(0),
+                    "story update"
+                );
+            }
+            !alerts.is_empty()
+        }
+        Err(err) => {
+            // The newcomers are still pending in the store: rebuild the book from it and try
+            // again on the next check.
+            error!(error = %error_chain(&err), "cannot queue story updates; retrying");
+            *book = None;
+            false
+        }
+    }
+}
+
+/// The outbox rows of alerts: one per alert and sink that wants it.
+fn outbox_rows(alerts: &[Alert], sinks: &[crate::config::SinkConfig]) -> Vec<OutboxAlert> {
+    let mut outbox = Vec::with_capacity(alerts.len() * sinks.len());
+    for alert in alerts {
+        // Serialising a struct of strings and numbers cannot fail.
+        let body = to_json_line(alert).expect("alert serialises");
+        // A sink's filters decide at record time: an alert it does not want never enters its
+        // outbox, so nothing is pending for it.
+        for sink in sinks.iter().filter(|sink| sink.accepts(&alert.topic, alert.score)) {
+            outbox.push(OutboxAlert {
+                alert_id: alert.id.clone(),
+                sink: sink.name.clone(),
+                body: body.clone(),
+            });
+        }
+    }
+    outbox
 }
 
 /// How often `--once` tries to record a batch before leaving it to the next run (~13 s).
@@ -164,23 +400,18 @@ async fn record_with_retry(
     }
 }
 
-fn item_record(message: &Classified, now: DateTime<Utc>, sinks: &[crate::config::SinkConfig]) -> ItemRecord {
+fn item_record(
+    message: &Classified,
+    now: DateTime<Utc>,
+    sinks: &[crate::config::SinkConfig],
+    plan: Option<stories::Plan>,
+) -> (ItemRecord, Vec<Alert>) {
     let item = &message.article.item;
-    let alerts = alerts_for(message, now);
-    let mut outbox = Vec::with_capacity(alerts.len() * sinks.len());
-    for alert in &alerts {
-        // Serialising a struct of strings and numbers cannot fail.
-        let body = to_json_line(alert).expect("alert serialises");
-        // A sink's filters decide at record time: an alert it does not want never enters its
-        // outbox, so nothing is pending for it.
-        for sink in sinks.iter().filter(|sink| sink.accepts(&alert.topic, alert.score)) {
-            outbox.push(OutboxAlert {
-                alert_id: alert.id.clone(),
-                sink: sink.name.clone(),
-                body: body.clone(),
-            });
-        }
-    }
+    let (alerts, story_ops) = match plan {
+        Some(plan) => (plan.alerts, plan.ops),
+        None => (alerts_for(message, now), Vec::new()),
+    };
+    let outbox = outbox_rows(&alerts, sinks);
     let verdicts = serde_json::to_string(
         &message
             .verdicts
@@ -189,7 +420,7 @@ fn item_record(message: &Classified, now: DateTime<Utc>, sinks: &[crate::config:
             .collect::<Vec<_>>(),
     )
     .ok();
-    ItemRecord {
+    let record = ItemRecord {
         key: item.entry.key.clone(),
         link: item.entry.link.as_ref().map(|link| link.to_string()),
         feed: item.feed.to_string(),
@@ -197,5 +428,7 @@ fn item_record(message: &Classified, now: DateTime<Utc>, sinks: &[crate::config:
         alerts: outbox,
         commit: item.batch.finish_one(),
         fingerprint: crate::feed::fingerprint(&item.entry),
-    }
+        story_ops,
+    };
+    (record, alerts)
 }

@@ -52,6 +52,10 @@ pub struct Filters {
     /// Only the newest N alerts (still printed oldest first).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Group the alerts by story (each story under a heading with its latest counts; with
+    /// --json, one {"story", "alerts"} object per story).
+    #[arg(long)]
+    pub stories: bool,
 }
 
 /// The filters after parsing, ready to test alerts against.
@@ -188,6 +192,23 @@ pub async fn show(arg: &ConfigArg, filters: &Filters, format: Format, follow: bo
         }
         return Ok(());
     }
+    if filters.stories && !follow {
+        for (story, group) in super::stories::group_by_story(&shown) {
+            if format == Format::Json {
+                let alerts: Vec<&Alert> = group.to_vec();
+                let line = serde_json::json!({"story": story, "alerts": alerts}).to_string();
+                writeln!(out, "{}", crate::text::escape_json(&line))?;
+                continue;
+            }
+            writeln!(out, "{}", printable(&super::stories::group_heading(&story, &group)))?;
+            for alert in group {
+                out.write_all(b"  ")?;
+                print_alert(&mut out, alert, format)?;
+            }
+        }
+        out.flush()?;
+        return Ok(());
+    }
     if format == Format::Table && !shown.is_empty() {
         writeln!(
             out,
@@ -224,6 +245,12 @@ fn print_alert(out: &mut impl Write, alert: &Alert, format: Format) -> anyhow::R
         Format::Json => writeln!(out, "{}", alert::to_json_line(alert)?)?,
         Format::Table => {
             let detected = alert.detected_at.replace('T', " ").trim_end_matches('Z').to_string();
+            let title = match alert.kind.as_deref() {
+                Some(crate::alert::KIND_UPDATE) if !alert.newcomers.is_empty() => {
+                    format!("[update +{}] {}", alert.newcomers.len(), alert.title)
+                }
+                _ => alert.title.clone(),
+            };
             writeln!(
                 out,
                 "{:<12}  {:<20}  {:<16}  {:>5.2}  {:<16}  {}",
@@ -232,7 +259,7 @@ fn print_alert(out: &mut impl Write, alert: &Alert, format: Format) -> anyhow::R
                 printable(&truncate_chars(&alert.topic, 16)),
                 alert.score,
                 printable(&truncate_chars(&alert.feed, 16)),
-                printable(&truncate_chars(&alert.title, 90)),
+                printable(&truncate_chars(&title, 90)),
             )?;
             if let Some(url) = &alert.url {
                 writeln!(out, "{:<12}  {:<20}  {}", "", "", printable(url))?;

@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod demo;
 pub mod feeds;
 pub mod report;
+pub mod stories;
 pub mod tools;
 
 use crate::config::{Config, ConfigError};
@@ -101,6 +102,27 @@ pub enum Command {
         /// Keep serving after the round and write a config to run the daemon against the site.
         #[arg(long)]
         keep: bool,
+    },
+    /// Recent stories (items grouped by event): their items, outlets and why each item joined.
+    #[command(
+        after_help = "Examples:\n  newswatch stories\n  newswatch stories --since 24h --topic us-russia-talks\n  newswatch stories --json | jq -r '.members[].url'"
+    )]
+    Stories {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only stories with an item recorded after this: a duration back from now (90m, 24h,
+        /// 7d) or a date or time [default: 72h].
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Only stories this topic alerted on.
+        #[arg(long, value_name = "ID")]
+        topic: Option<String>,
+        /// One JSON object per story per line, with its members.
+        #[arg(long)]
+        json: bool,
+        /// At most this many stories, the most recently active first.
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: usize,
     },
     /// One screen of health: the daemon, failing feeds (worst first), pending deliveries per
     /// sink, the last alert, the database's size.
@@ -383,6 +405,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Cluster { window, file } => crate::story::cluster_file(&file, &window),
         Command::Demo { port, state_dir, keep } => demo::run(port, state_dir, keep).await,
         Command::Status { config } => report::status(&config).await,
+        Command::Stories { config, since, topic, json, limit } => {
+            stories::show(&config, since.as_deref(), topic.as_deref(), json, limit).await
+        }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "newswatch", &mut std::io::stdout());

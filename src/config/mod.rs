@@ -102,6 +102,64 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     pub topics: Vec<Topic>,
     pub sinks: Vec<SinkConfig>,
+    /// `[stories]` and the topics' `on_same_story` / `update_every`.
+    pub stories: StoriesConfig,
+}
+
+/// The default `[stories] window`: an item joins a story with an item published this close.
+pub const DEFAULT_STORY_WINDOW: Duration = Duration::from_secs(72 * 3600);
+/// `[stories] window`: one hour to 30 days.
+pub const STORY_WINDOW_RANGE: DurationRange = (secs(3600), secs(30 * DAY));
+/// The default `update_every` of a topic.
+pub const DEFAULT_UPDATE_EVERY: Duration = Duration::from_secs(3600);
+/// `update_every`: one second (tests) to 30 days.
+pub const UPDATE_EVERY_RANGE: DurationRange = (secs(1), secs(30 * DAY));
+
+/// How stories are formed and alerted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoriesConfig {
+    /// Items further apart than this (by published time) are never one story.
+    pub window: Duration,
+    /// Per topic id; a topic missing here has the defaults ([`StoryPolicy::default`]).
+    pub policies: std::collections::BTreeMap<String, StoryPolicy>,
+}
+
+impl Default for StoriesConfig {
+    fn default() -> StoriesConfig {
+        StoriesConfig { window: DEFAULT_STORY_WINDOW, policies: Default::default() }
+    }
+}
+
+impl StoriesConfig {
+    /// The policy of a topic.
+    pub fn policy(&self, topic: &str) -> StoryPolicy {
+        self.policies.get(topic).copied().unwrap_or_default()
+    }
+}
+
+/// What a topic does with a later matching item of a story it already alerted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSameStory {
+    /// At most one `update` alert per story per `update_every`, with the newcomers.
+    Update,
+    /// Record the item in its story; no alert.
+    Suppress,
+    /// Every matching item alerts on its own (`kind = "update"`, the item's own id), with the
+    /// story's id and counts: for consumers that group alerts themselves.
+    Alert,
+}
+
+/// A topic's `on_same_story` and `update_every`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoryPolicy {
+    pub on_same_story: OnSameStory,
+    pub update_every: Duration,
+}
+
+impl Default for StoryPolicy {
+    fn default() -> StoryPolicy {
+        StoryPolicy { on_same_story: OnSameStory::Update, update_every: DEFAULT_UPDATE_EVERY }
+    }
 }
 
 /// `[daemon]`: process-wide settings.

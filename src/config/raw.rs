@@ -20,6 +20,7 @@ pub(super) fn known_keys(section: &str) -> &'static [&'static str] {
         "defaults" => serde_introspect::<RawDefaults>(),
         "feeds" => serde_introspect::<RawFeed>(),
         "sinks" => serde_introspect::<RawSink>(),
+        "stories" => serde_introspect::<RawStories>(),
         _ => &[],
     }
 }
@@ -36,6 +37,13 @@ pub(super) struct RawConfig {
     pub(super) topics: Vec<TopicSpec>,
     #[serde(default)]
     pub(super) sinks: Vec<RawSink>,
+    #[serde(default)]
+    pub(super) stories: RawStories,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawStories {
+    pub(super) window: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

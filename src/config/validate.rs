@@ -1,7 +1,7 @@
 //! Raw configuration -> validated [`Config`], one function per section. Every problem is
 //! collected with its key path; nothing stops at the first one.
 
-use super::raw::{RawConfig, RawDaemon, RawDefaults, RawFeed, RawSink};
+use super::raw::{RawConfig, RawDaemon, RawDefaults, RawFeed, RawSink, RawStories};
 use super::*;
 use crate::classify::{Topic, TopicSpec};
 use std::collections::HashMap;
@@ -51,8 +51,9 @@ pub(super) fn validate(raw: RawConfig, config_dir: &Path) -> Result<Config, Vec<
     let feeds = feeds(&raw.defaults, &raw.feeds, &mut problems);
     let sinks = sinks(&raw.sinks, &daemon, &mut problems);
     let topics = topics(&raw.topics, config_dir, &mut problems);
+    let stories = stories(&raw.stories, &raw.topics, &mut problems);
     if problems.0.is_empty() {
-        Ok(Config { source: String::new(), daemon, feeds, topics, sinks })
+        Ok(Config { source: String::new(), daemon, feeds, topics, sinks, stories })
     } else {
         Err(problems.0)
     }
@@ -498,6 +499,35 @@ fn topics(specs: &[TopicSpec], config_dir: &Path, problems: &mut Problems) -> Ve
             Vec::new()
         }
     }
+}
+
+/// `[stories]` and each topic's `on_same_story` / `update_every`.
+fn stories(raw: &RawStories, specs: &[TopicSpec], problems: &mut Problems) -> StoriesConfig {
+    let window =
+        problems.duration("stories.window", raw.window.as_ref(), DEFAULT_STORY_WINDOW, STORY_WINDOW_RANGE);
+    let mut policies = std::collections::BTreeMap::new();
+    for (index, spec) in specs.iter().enumerate() {
+        let on_same_story = match spec.on_same_story.as_deref() {
+            None | Some("update") => OnSameStory::Update,
+            Some("suppress") => OnSameStory::Suppress,
+            Some("alert") => OnSameStory::Alert,
+            Some(other) => {
+                problems.push(
+                    format!("topics[{index}].on_same_story"),
+                    format!("{other:?} is not one of \"update\", \"suppress\", \"alert\""),
+                );
+                OnSameStory::Update
+            }
+        };
+        let update_every = problems.duration(
+            &format!("topics[{index}].update_every"),
+            spec.update_every.as_ref(),
+            DEFAULT_UPDATE_EVERY,
+            UPDATE_EVERY_RANGE,
+        );
+        policies.insert(spec.id.clone(), StoryPolicy { on_same_story, update_every });
+    }
+    StoriesConfig { window, policies }
 }
 
 /// Feed names appear in logs and alerts; keep them short and plain.

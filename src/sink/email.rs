@@ -284,6 +284,11 @@ mod tests {
             snippet: "Lavrov <b>met</b> Rubio & said \"yes\"".into(),
             text_source: "page".into(),
             fallback_reason: None,
+            kind: Some("new_story".into()),
+            story: Some("0123456789abcdef".into()),
+            story_items: Some(1),
+            story_outlets: Some(1),
+            newcomers: Vec::new(),
         }
     }
 

@@ -163,6 +163,11 @@ mod tests {
             snippet: "@everyone they met in Riyadh".into(),
             text_source: "page".into(),
             fallback_reason: None,
+            kind: None,
+            story: None,
+            story_items: None,
+            story_outlets: None,
+            newcomers: Vec::new(),
         };
         crate::alert::to_json_line(&alert).unwrap()
     }

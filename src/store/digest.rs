@@ -63,6 +63,7 @@ mod tests {
             alerts: vec![OutboxAlert { alert_id: format!("id-{key}"), sink: sink.into(), body: "{}".into() }],
             commit: None,
             fingerprint: None,
+            story_ops: Vec::new(),
         }
     }
 

@@ -17,10 +17,16 @@
 
 mod digest;
 mod sqlite;
+mod sqlite_stories;
+mod stories;
 
 pub use crate::model::FeedCommit;
 pub use digest::Digest;
 pub use sqlite::SCHEMA_VERSION;
+pub use stories::{
+    PendingNewcomer, StoryAlertState, StoryItemRow, StoryMember, StoryOp, StorySummary, StoryView,
+    StoryWindow, WindowItem,
+};
 
 use std::fs::File;
 use std::io::Write;
@@ -158,6 +164,8 @@ pub struct ItemRecord {
     /// `feed::fingerprint` of the entry: an item of the same feed with the same fingerprint is
     /// a duplicate whatever its key.
     pub fingerprint: Option<String>,
+    /// Story changes, applied (in order) only when the item is new.
+    pub story_ops: Vec<StoryOp>,
 }
 
 /// One pending alert for one sink.
@@ -398,6 +406,48 @@ impl Store {
     /// written; waits while the writer is busy or stuck (callers bound it with a timeout).
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         self.write(|_| Ok(())).await
+    }
+
+    /// Queues update alerts with their story changes in ONE transaction (the recorder's timer).
+    pub async fn record_story_updates(
+        &self,
+        alerts: Vec<OutboxAlert>,
+        ops: Vec<StoryOp>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| sqlite_stories::record_updates(conn, &alerts, &ops, now)).await
+    }
+
+    /// For each item (key, link, feed, content fingerprint), whether recording it now would mark
+    /// it seen: neither its key nor its link is seen and its feed never had its fingerprint. The
+    /// recorder, the only writer of `seen`, asks before it clusters a batch.
+    pub async fn would_record(
+        &self,
+        items: Vec<(String, Option<String>, String, Option<String>)>,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.read(move |conn| sqlite::would_record(conn, &items)).await
+    }
+
+    /// What start-up needs to rebuild the story clusterer: the newest `limit` items published at
+    /// or after `since`, their stories, alert states and pending newcomers.
+    pub async fn story_window(&self, since: i64, limit: usize) -> Result<StoryWindow, StoreError> {
+        self.read(move |conn| sqlite_stories::load_window(conn, since, limit)).await
+    }
+
+    /// Forgets the text of items published before `text_before` and the stories whose last item
+    /// was published before `drop_before` (unless an update is pending). Returns stories deleted.
+    pub async fn prune_stories(&self, text_before: i64, drop_before: i64) -> Result<usize, StoreError> {
+        self.write(move |conn| sqlite_stories::prune(conn, text_before, drop_before)).await
+    }
+
+    /// Stories with an item recorded since `since`, newest first, with their items.
+    pub async fn stories_since(
+        &self,
+        since: i64,
+        topic: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<StoryView>, StoreError> {
+        self.read(move |conn| sqlite_stories::stories_since(conn, since, topic.as_deref(), limit)).await
     }
 
     /// Number of outbox rows (delivered or not) and of seen items: for tests and `feeds list`.

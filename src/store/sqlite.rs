@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_seen_fingerprints.sql")),
     (4, include_str!("migrations/0004_email_digests.sql")),
     (5, include_str!("migrations/0005_poll_schedule.sql")),
+    (7, include_str!("migrations/0007_stories.sql")),
 ];
 
 /// The schema version this build writes (the last migration).
@@ -353,6 +354,7 @@ pub(super) fn record_items(
             for alert in &record.alerts {
                 insert_alert.execute(params![alert.alert_id, alert.sink, alert.body, now])?;
             }
+            super::sqlite_stories::apply(conn, &record.story_ops, now)?;
             outcomes.push(Recorded::New);
         } else {
             outcomes.push(Recorded::Duplicate);
@@ -452,4 +454,21 @@ pub(super) fn counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
     let outbox = conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))?;
     let seen = conn.query_row("SELECT COUNT(*) FROM seen", [], |row| row.get(0))?;
     Ok((outbox, seen))
+}
+
+/// For each item, whether `record_items` would mark it seen now.
+pub(super) fn would_record(
+    conn: &Connection,
+    items: &[(String, Option<String>, String, Option<String>)],
+) -> Result<Vec<bool>, StoreError> {
+    let mut by_key = conn.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?;
+    let mut by_link = conn.prepare_cached("SELECT 1 FROM seen WHERE link = ?1")?;
+    let mut out = Vec::with_capacity(items.len());
+    for (key, link, feed, fingerprint) in items {
+        let seen = by_key.exists([key])?
+            || link.as_ref().map(|link| by_link.exists([link])).transpose()?.unwrap_or(false)
+            || fingerprint_seen(conn, feed, fingerprint.as_deref())?;
+        out.push(!seen);
+    }
+    Ok(out)
 }

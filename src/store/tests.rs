@@ -19,6 +19,7 @@ fn record(key: &str, link: Option<&str>, alert: Option<&str>) -> ItemRecord {
             .collect(),
         commit: None,
         fingerprint: None,
+        story_ops: Vec::new(),
     }
 }
 

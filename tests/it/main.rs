@@ -17,5 +17,6 @@ mod sink_crash;
 mod sinks;
 mod smtp;
 mod story;
+mod story_alerts;
 mod supervision;
 mod support;

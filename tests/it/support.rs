@@ -475,7 +475,9 @@ impl TestDir {
         for (name, url) in feeds {
             text.push_str(&format!("[[feeds]]\nname = {name:?}\nurl = {url:?}\n\n"));
         }
-        text.push_str("[[topics]]\nid = \"us-russia-talks\"\n\n");
+        // Every matching item alerts on its own: these tests count items, and their synthetic
+        // items are one story (tests/it/story.rs tests the story alerts).
+        text.push_str("[[topics]]\nid = \"us-russia-talks\"\non_same_story = \"alert\"\n\n");
         text.push_str(&format!(
             "[[sinks]]\nkind = \"jsonl\"\npath = {:?}\n",
             self.alert_log().display().to_string()

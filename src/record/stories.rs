@@ -1,0 +1,372 @@
+//! The recorder's story book: the clusterer's window, each story's counts and each (story,
+//! topic)'s alert state, kept in memory by the recorder (the one writer) and mirrored in the
+//! store by the [`StoryOp`]s it returns, which the recorder writes in the transaction that
+//! marks the item seen. Deciding is pure (no I/O here); [`StoryBook::restore`] rebuilds the
+//! book from the store at start-up.
+//!
+//! Alert rules (README, "Alerts"): the first matching item of a story for a topic raises a
+//! `new_story` alert (its id is the item's own `alert_id`); a later one, under `on_same_story =
+//! "update"`, waits in `story_pending` until `update_every` has passed since the story's last
+//! alert for the topic, then goes out with the other newcomers in one `update` alert whose id is
+//! `update_alert_id(story, topic, sequence)`; under `"suppress"` it is only recorded.
+
+use crate::alert::{Alert, KIND_NEW_STORY, KIND_UPDATE, Newcomer, story_id, to_json_line, update_alert_id};
+use crate::config::{OnSameStory, StoriesConfig};
+use crate::model::Classified;
+use crate::store::{StoryItemRow, StoryOp, StoryWindow};
+use crate::story::{Clusterer, Slot, StoryParams};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+/// Characters of an item's body kept in the store to rebuild its fingerprint at start-up: more
+/// than the words the fingerprint reads (`story::fingerprint` reads the first 600).
+pub const STORED_TEXT_CHARS: usize = 12_000;
+
+/// The most items of the window start-up rebuilds: the newest ones. Rebuilding costs one
+/// fingerprint per item (about 0.1 ms) and the clusterer keeps a few KiB per item; a window
+/// holding more (a very large feed list with a long window) loses its oldest items' candidacy,
+/// never their records.
+pub const MAX_RESTORED_ITEMS: usize = 50_000;
+
+/// Story rows are deleted this long after their last item's publication (the window is at most
+/// 30 days, so no item can join them any more).
+pub const STORY_RETENTION_SECS: i64 = 30 * 86_400;
+
+/// What the recorder writes for one new item: its story changes and the alerts to queue.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Story changes, written in the item's savepoint.
+    pub ops: Vec<StoryOp>,
+    /// Alerts to queue for the item (`new_story`, an update that fell due, or none).
+    pub alerts: Vec<Alert>,
+}
+
+struct SlotInfo {
+    key: String,
+    story: String,
+}
+
+struct StoryCounts {
+    items: u32,
+    outlets: BTreeSet<String>,
+    last_published: i64,
+}
+
+struct AlertState {
+    first_alert_id: String,
+    last_alert_at: i64,
+    sequence: i64,
+    /// Newcomers since the last alert, oldest first (each its own would-be alert).
+    pending: Vec<Alert>,
+}
+
+/// The recorder's story state. Owned by the recorder task; moved to the CPU pool and back for
+/// each batch.
+pub struct StoryBook {
+    clusterer: Clusterer,
+    config: StoriesConfig,
+    window_secs: i64,
+    slots: HashMap<Slot, SlotInfo>,
+    slot_order: VecDeque<(i64, Slot)>,
+    stories: HashMap<String, StoryCounts>,
+    alerts: HashMap<(String, String), AlertState>,
+    /// (story, topic) with newcomers waiting.
+    pending: BTreeSet<(String, String)>,
+    latest_published: i64,
+}
+
+/// The outlet of an item: its link's host without `www.`, else its feed's name.
+pub fn outlet(link: Option<&url::Url>, feed: &str) -> String {
+    link.and_then(|link| link.host_str())
+        .map(|host| host.strip_prefix("www.").unwrap_or(host).to_ascii_lowercase())
+        .unwrap_or_else(|| feed.to_string())
+}
+
+impl StoryBook {
+    /// An empty book.
+    pub fn new(config: StoriesConfig) -> StoryBook {
+        let window_secs = i64::try_from(config.window.as_secs()).unwrap_or(i64::MAX / 4);
+        let params = StoryParams { window_secs, ..StoryParams::default() };
+        StoryBook {
+            clusterer: Clusterer::new(params),
+            config,
+            window_secs,
+            slots: HashMap::new(),
+            slot_order: VecDeque::new(),
+            stories: HashMap::new(),
+            alerts: HashMap::new(),
+            pending: BTreeSet::new(),
+            latest_published: i64::MIN,
+        }
+    }
+
+    /// The window, in seconds.
+    pub fn window_secs(&self) -> i64 {
+        self.window_secs
+    }
+
+    /// Rebuilds a book from what the store read back ([`crate::store::Store::story_window`]):
+    /// the items are fingerprinted again from their stored title, text and link and filed in
+    /// published order, each in its stored story (whatever the clusterer would decide today).
+    pub fn restore(config: StoriesConfig, window: StoryWindow) -> StoryBook {
+        let mut book = StoryBook::new(config);
+        for item in window.items {
+            let fingerprint = crate::story::fingerprint(&item.title, &item.text, item.url.as_deref());
+            let decision = book.clusterer.add(item.published, fingerprint);
+            book.file_slot(decision.slot, item.item_key, item.story, item.published);
+        }
+        for story in window.stories {
+            book.stories.insert(
+                story.id,
+                StoryCounts {
+                    items: u32::try_from(story.items).unwrap_or(u32::MAX),
+                    outlets: story.outlets.into_iter().collect(),
+                    last_published: story.last_item_at,
+                },
+            );
+        }
+        for state in window.alerts {
+            book.alerts.insert(
+                (state.story, state.topic),
+                AlertState {
+                    first_alert_id: state.first_alert_id,
+                    last_alert_at: state.last_alert_at,
+                    sequence: state.sequence,
+                    pending: Vec::new(),
+                },
+            );
+        }
+        for newcomer in window.pending {
+            // A body the store holds was written by this recorder; one that does not parse
+            // (a newer version's) is left to that version.
+            let Ok(alert) = serde_json::from_str::<Alert>(&newcomer.body) else { continue };
+            let key = (newcomer.story, newcomer.topic);
+            let state = book.alerts.entry(key.clone()).or_insert_with(|| AlertState {
+                first_alert_id: alert.id.clone(),
+                last_alert_at: newcomer.recorded_at,
+                sequence: 0,
+                pending: Vec::new(),
+            });
+            state.pending.push(alert);
+            book.pending.insert(key);
+        }
+        book
+    }
+
+    fn file_slot(&mut self, slot: Slot, key: String, story: String, published: i64) {
+        self.slots.insert(slot, SlotInfo { key, story });
+        self.slot_order.push_back((published, slot));
+        self.latest_published = self.latest_published.max(published);
+    }
+
+    /// Files a new item in its story and decides its alerts (`item_alerts`: one per matching
+    /// topic, as `alerts_for` builds them). None when the item has no fingerprint.
+    pub fn plan(&mut self, message: &Classified, item_alerts: Vec<Alert>, now: i64) -> Option<Plan> {
+        let fingerprint = message.fingerprint.clone()?;
+        let item = &message.article.item;
+        let entry = &item.entry;
+        let published = entry.published.or(entry.updated).map_or(now, |at| at.timestamp()).min(now);
+        let decision = self.clusterer.add(published, fingerprint);
+        let joined = match (decision.why, decision.matched.and_then(|slot| self.slots.get(&slot))) {
+            (Some(why), Some(matched)) => Some((matched.story.clone(), why, matched.key.clone())),
+            _ => None,
+        };
+        let story = joined.as_ref().map_or_else(|| story_id(&entry.key), |(story, _, _)| story.clone());
+        self.file_slot(decision.slot, entry.key.clone(), story.clone(), published);
+        let outlet = outlet(entry.link.as_ref(), &item.feed);
+        let counts = self.stories.entry(story.clone()).or_insert(StoryCounts {
+            items: 0,
+            outlets: BTreeSet::new(),
+            last_published: published,
+        });
+        counts.items = counts.items.saturating_add(1);
+        counts.outlets.insert(outlet.clone());
+        counts.last_published = counts.last_published.max(published);
+        let (story_items, story_outlets) = (counts.items, counts.outlets.len() as u32);
+
+        let mut plan = Plan::default();
+        plan.ops.push(StoryOp::Item(StoryItemRow {
+            item_key: entry.key.clone(),
+            story: story.clone(),
+            published,
+            why: joined.as_ref().map(|(_, why, _)| why.as_str().to_string()),
+            similarity: joined
+                .as_ref()
+                .and(decision.similarity)
+                .map(|value| (value * 1000.0).round() / 1000.0),
+            matched: joined.as_ref().map(|(_, _, key)| key.clone()),
+            feed: item.feed.to_string(),
+            outlet,
+            title: crate::text::truncate_chars(&message.article.title, crate::alert::MAX_TITLE_CHARS),
+            url: entry.link.as_ref().map(|link| link.to_string()),
+            topics: item_alerts.iter().map(|alert| alert.topic.clone()).collect(),
+            text: crate::text::truncate_chars(&message.article.body, STORED_TEXT_CHARS),
+        }));
+        for mut alert in item_alerts {
+            alert.story = Some(story.clone());
+            alert.story_items = Some(story_items);
+            alert.story_outlets = Some(story_outlets);
+            let key = (story.clone(), alert.topic.clone());
+            let policy = self.config.policy(&alert.topic);
+            if let std::collections::hash_map::Entry::Vacant(vacant) = self.alerts.entry(key.clone()) {
+                alert.kind = Some(KIND_NEW_STORY.to_string());
+                plan.ops.push(StoryOp::AlertState {
+                    story: story.clone(),
+                    topic: alert.topic.clone(),
+                    first_alert_id: alert.id.clone(),
+                    last_alert_at: now,
+                    sequence: 0,
+                });
+                let state = AlertState {
+                    first_alert_id: alert.id.clone(),
+                    last_alert_at: now,
+                    sequence: 0,
+                    pending: Vec::new(),
+                };
+                vacant.insert(state);
+                plan.alerts.push(alert);
+                continue;
+            }
+            alert.kind = Some(KIND_UPDATE.to_string());
+            match policy.on_same_story {
+                OnSameStory::Suppress => continue,
+                OnSameStory::Alert => {
+                    if let Some(state) = self.alerts.get_mut(&key) {
+                        state.last_alert_at = now;
+                    }
+                    plan.alerts.push(alert);
+                    continue;
+                }
+                OnSameStory::Update => {}
+            }
+            // Serialising a struct of strings and numbers cannot fail.
+            let body = to_json_line(&alert).expect("alert serialises");
+            let Some(state) = self.alerts.get_mut(&key) else { continue };
+            state.pending.push(alert);
+            let due = now >= state.last_alert_at.saturating_add(secs(policy.update_every));
+            self.pending.insert(key.clone());
+            if due {
+                let (update, ops) = self.send_update(&key, now);
+                plan.ops.extend(ops);
+                plan.alerts.extend(update);
+            } else {
+                plan.ops.push(StoryOp::Pending {
+                    story: key.0,
+                    topic: key.1,
+                    item_key: entry.key.clone(),
+                    body,
+                });
+            }
+        }
+        self.forget_old();
+        Some(plan)
+    }
+
+    /// The update alert of a story and topic with its newcomers, and the changes that record
+    /// it; clears the newcomers.
+    fn send_update(&mut self, key: &(String, String), now: i64) -> (Option<Alert>, Vec<StoryOp>) {
+        self.pending.remove(key);
+        let counts = self.stories.get(&key.0).map(|counts| (counts.items, counts.outlets.len() as u32));
+        let Some(state) = self.alerts.get_mut(key) else { return (None, Vec::new()) };
+        let newcomers = std::mem::take(&mut state.pending);
+        let Some(newest) = newcomers.last().cloned() else { return (None, Vec::new()) };
+        state.sequence += 1;
+        state.last_alert_at = now;
+        let (story_items, story_outlets) =
+            counts.unwrap_or((newest.story_items.unwrap_or(0), newest.story_outlets.unwrap_or(0)));
+        let update = Alert {
+            id: update_alert_id(&key.0, &key.1, state.sequence),
+            kind: Some(KIND_UPDATE.to_string()),
+            detected_at: rfc3339(now),
+            story_items: Some(story_items),
+            story_outlets: Some(story_outlets),
+            newcomers: newcomers
+                .iter()
+                .map(|alert| Newcomer {
+                    title: alert.title.clone(),
+                    feed: alert.feed.clone(),
+                    url: alert.url.clone(),
+                    published: alert.published.clone(),
+                })
+                .collect(),
+            ..newest
+        };
+        let ops = vec![
+            StoryOp::ClearPending { story: key.0.clone(), topic: key.1.clone() },
+            StoryOp::AlertState {
+                story: key.0.clone(),
+                topic: key.1.clone(),
+                first_alert_id: state.first_alert_id.clone(),
+                last_alert_at: now,
+                sequence: state.sequence,
+            },
+        ];
+        (Some(update), ops)
+    }
+
+    /// The update alerts due at `now` (their `update_every` has passed since the story's last
+    /// alert for the topic) and the changes that record them.
+    pub fn due_updates(&mut self, now: i64) -> (Vec<Alert>, Vec<StoryOp>) {
+        let due: Vec<(String, String)> = self
+            .pending
+            .iter()
+            .filter(|key| {
+                self.alerts.get(*key).is_some_and(|state| {
+                    now >= state.last_alert_at.saturating_add(secs(self.config.policy(&key.1).update_every))
+                })
+            })
+            .cloned()
+            .collect();
+        let (mut alerts, mut ops) = (Vec::new(), Vec::new());
+        for key in due {
+            let (update, changes) = self.send_update(&key, now);
+            alerts.extend(update);
+            ops.extend(changes);
+        }
+        (alerts, ops)
+    }
+
+    /// Whether an update is due at `now`.
+    pub fn has_due(&self, now: i64) -> bool {
+        self.pending.iter().any(|key| {
+            self.alerts.get(key).is_some_and(|state| {
+                now >= state.last_alert_at.saturating_add(secs(self.config.policy(&key.1).update_every))
+            })
+        })
+    }
+
+    /// Forgets slots and stories that can no longer be joined (two windows behind the newest
+    /// item, keeping any story with newcomers waiting).
+    fn forget_old(&mut self) {
+        let cutoff = self.latest_published.saturating_sub(self.window_secs.saturating_mul(2));
+        while let Some(&(published, slot)) = self.slot_order.front() {
+            if published >= cutoff {
+                break;
+            }
+            self.slot_order.pop_front();
+            self.slots.remove(&slot);
+        }
+        if self.stories.len() > 2 * self.slots.len() + 1024 {
+            let pending = &self.pending;
+            self.stories.retain(|id, counts| {
+                counts.last_published >= cutoff || pending.iter().any(|(story, _)| story == id)
+            });
+            let stories = &self.stories;
+            self.alerts.retain(|(story, _), _| stories.contains_key(story));
+        }
+    }
+
+    /// Stories and items in memory, for logs.
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.stories.len(), self.clusterer.window_items())
+    }
+}
+
+fn secs(duration: std::time::Duration) -> i64 {
+    crate::time::secs_i64(duration)
+}
+
+fn rfc3339(unix_secs: i64) -> String {
+    chrono::DateTime::from_timestamp(unix_secs, 0)
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}

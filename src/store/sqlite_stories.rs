@@ -1,0 +1,245 @@
+//! The story tables' queries (migration 0007), next to `sqlite.rs`: the only other file that
+//! knows rusqlite.
+
+use super::StoryOp;
+use super::sqlite::Connection;
+use super::stories::*;
+use super::{OutboxAlert, StoreError};
+use rusqlite::params;
+
+/// Applies story changes in order (inside the caller's transaction).
+pub(super) fn apply(conn: &Connection, ops: &[StoryOp], now: i64) -> rusqlite::Result<()> {
+    for op in ops {
+        match op {
+            StoryOp::Item(row) => file_item(conn, row, now)?,
+            StoryOp::AlertState { story, topic, first_alert_id, last_alert_at, sequence } => {
+                conn.prepare_cached(
+                    "INSERT INTO story_alerts (story, topic, first_alert_id, last_alert_at, sequence)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(story, topic) DO UPDATE SET
+                        last_alert_at = excluded.last_alert_at, sequence = excluded.sequence",
+                )?
+                .execute(params![story, topic, first_alert_id, last_alert_at, sequence])?;
+            }
+            StoryOp::Pending { story, topic, item_key, body } => {
+                conn.prepare_cached(
+                    "INSERT INTO story_pending (story, topic, item_key, recorded_at, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![story, topic, item_key, now, body])?;
+            }
+            StoryOp::ClearPending { story, topic } => {
+                conn.prepare_cached("DELETE FROM story_pending WHERE story = ?1 AND topic = ?2")?
+                    .execute(params![story, topic])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn file_item(conn: &Connection, row: &StoryItemRow, now: i64) -> rusqlite::Result<()> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO story_items (item_key, story, published, recorded_at, why, similarity, matched,
+                                      feed, outlet, title, url, topics, text)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            row.item_key,
+            row.story,
+            row.published,
+            now,
+            row.why,
+            row.similarity,
+            row.matched,
+            row.feed,
+            row.outlet,
+            row.title,
+            row.url,
+            row.topics.join(" "),
+            row.text
+        ])?;
+    if inserted == 0 {
+        return Ok(());
+    }
+    let new_outlet = conn
+        .prepare_cached("INSERT INTO story_outlets (story, outlet) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+        .execute(params![row.story, row.outlet])?;
+    conn.prepare_cached(
+        "INSERT INTO stories (id, first_item, title, started_at, last_item_at, items, outlets)
+         VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5)
+         ON CONFLICT(id) DO UPDATE SET items = items + 1, outlets = outlets + ?5,
+            last_item_at = MAX(last_item_at, excluded.last_item_at),
+            started_at = MIN(started_at, excluded.started_at)",
+    )?
+    .execute(params![row.story, row.item_key, row.title, row.published, new_outlet as i64])?;
+    Ok(())
+}
+
+/// Writes update alerts and their story changes (the recorder's timer).
+pub(super) fn record_updates(
+    conn: &Connection,
+    alerts: &[OutboxAlert],
+    ops: &[StoryOp],
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut insert_alert = conn.prepare_cached(
+        "INSERT INTO outbox (alert_id, sink, body, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    )?;
+    for alert in alerts {
+        insert_alert.execute(params![alert.alert_id, alert.sink, alert.body, now])?;
+    }
+    apply(conn, ops, now)?;
+    Ok(())
+}
+
+/// The newest `limit` items published at or after `since` (returned oldest first), the stories
+/// they belong to, every alert state of those stories, and every pending newcomer.
+pub(super) fn load_window(conn: &Connection, since: i64, limit: usize) -> Result<StoryWindow, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let total: i64 =
+        conn.query_row("SELECT COUNT(*) FROM story_items WHERE published >= ?1", [since], |row| row.get(0))?;
+    let mut items: Vec<WindowItem> = conn
+        .prepare(
+            "SELECT item_key, story, published, outlet, title, url, text FROM story_items
+              WHERE published >= ?1 ORDER BY published DESC, rowid DESC LIMIT ?2",
+        )?
+        .query_map(params![since, limit], |row| {
+            Ok(WindowItem {
+                item_key: row.get(0)?,
+                story: row.get(1)?,
+                published: row.get(2)?,
+                outlet: row.get(3)?,
+                title: row.get(4)?,
+                url: row.get(5)?,
+                text: row.get(6)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    items.reverse();
+    let mut stories: Vec<StorySummary> = conn
+        .prepare(
+            "SELECT id, title, items, last_item_at FROM stories
+              WHERE id IN (SELECT DISTINCT story FROM story_items WHERE published >= ?1)
+                 OR id IN (SELECT story FROM story_pending)",
+        )?
+        .query_map([since], |row| {
+            Ok(StorySummary {
+                id: row.get(0)?,
+                title: row.get(1)?,
+                items: row.get(2)?,
+                outlets: Vec::new(),
+                last_item_at: row.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut outlets =
+        conn.prepare_cached("SELECT outlet FROM story_outlets WHERE story = ?1 ORDER BY outlet")?;
+    let mut alerts = Vec::new();
+    let mut alert_states = conn.prepare_cached(
+        "SELECT story, topic, first_alert_id, last_alert_at, sequence FROM story_alerts WHERE story = ?1",
+    )?;
+    for story in &mut stories {
+        story.outlets = outlets.query_map([&story.id], |row| row.get(0))?.collect::<Result<_, _>>()?;
+        let states = alert_states.query_map([&story.id], |row| {
+            Ok(StoryAlertState {
+                story: row.get(0)?,
+                topic: row.get(1)?,
+                first_alert_id: row.get(2)?,
+                last_alert_at: row.get(3)?,
+                sequence: row.get(4)?,
+            })
+        })?;
+        for state in states {
+            alerts.push(state?);
+        }
+    }
+    let pending = conn
+        .prepare("SELECT story, topic, item_key, recorded_at, body FROM story_pending ORDER BY recorded_at, item_key")?
+        .query_map([], |row| {
+            Ok(PendingNewcomer {
+                story: row.get(0)?,
+                topic: row.get(1)?,
+                item_key: row.get(2)?,
+                recorded_at: row.get(3)?,
+                body: row.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(StoryWindow { items_left_out: (total - items.len() as i64).max(0), items, stories, alerts, pending })
+}
+
+/// Empties the text of items published before `text_before` (they left the window) and deletes
+/// every row of stories whose last item was published before `drop_before` and that have no
+/// pending newcomer. Returns the number of stories deleted.
+pub(super) fn prune(conn: &Connection, text_before: i64, drop_before: i64) -> Result<usize, StoreError> {
+    conn.prepare_cached("UPDATE story_items SET text = '' WHERE published < ?1 AND text <> ''")?
+        .execute([text_before])?;
+    let old =
+        "SELECT id FROM stories WHERE last_item_at < ?1 AND id NOT IN (SELECT story FROM story_pending)";
+    for table in ["story_items", "story_outlets", "story_alerts"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE story IN ({old})"))?
+            .execute([drop_before])?;
+    }
+    Ok(conn.prepare_cached(&format!("DELETE FROM stories WHERE id IN ({old})"))?.execute([drop_before])?)
+}
+
+/// Stories with an item recorded at or after `since`, newest first, at most `limit`, only
+/// those a topic alerted on when `topic` is given; each with its items, oldest first.
+pub(super) fn stories_since(
+    conn: &Connection,
+    since: i64,
+    topic: Option<&str>,
+    limit: usize,
+) -> Result<Vec<StoryView>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut views: Vec<StoryView> = conn
+        .prepare(
+            "SELECT s.id, s.title, s.started_at, s.last_item_at, s.items, s.outlets FROM stories s
+              WHERE s.id IN (SELECT story FROM story_items WHERE recorded_at >= ?1)
+                AND (?2 IS NULL OR s.id IN (SELECT story FROM story_alerts WHERE topic = ?2))
+              ORDER BY s.last_item_at DESC, s.id LIMIT ?3",
+        )?
+        .query_map(params![since, topic, limit], |row| {
+            Ok(StoryView {
+                id: row.get(0)?,
+                title: row.get(1)?,
+                started_at: row.get(2)?,
+                last_item_at: row.get(3)?,
+                items: row.get(4)?,
+                outlets: row.get(5)?,
+                alerts: Vec::new(),
+                members: Vec::new(),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut members = conn.prepare_cached(
+        "SELECT item_key, published, recorded_at, why, similarity, matched, feed, outlet, title, url, topics
+           FROM story_items WHERE story = ?1 ORDER BY published, rowid",
+    )?;
+    let mut alerts =
+        conn.prepare_cached("SELECT topic, sequence FROM story_alerts WHERE story = ?1 ORDER BY topic")?;
+    for view in &mut views {
+        view.members = members
+            .query_map([&view.id], |row| {
+                let topics: String = row.get(10)?;
+                Ok(StoryMember {
+                    key: row.get(0)?,
+                    published: row.get(1)?,
+                    recorded_at: row.get(2)?,
+                    why: row.get(3)?,
+                    similarity: row.get(4)?,
+                    matched: row.get(5)?,
+                    feed: row.get(6)?,
+                    outlet: row.get(7)?,
+                    title: row.get(8)?,
+                    url: row.get(9)?,
+                    topics: topics.split_whitespace().map(str::to_string).collect(),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        view.alerts =
+            alerts.query_map([&view.id], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?;
+    }
+    Ok(views)
+}

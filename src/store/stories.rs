@@ -1,0 +1,124 @@
+//! The store's story records (issue 12): domain types only, no database type. The recorder
+//! decides (with the pure `story::Clusterer`); the store writes what it decided in the
+//! transaction that marks the item seen, and reads it back at start-up and for the CLI.
+
+/// One clustered item, as the recorder files it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoryItemRow {
+    pub item_key: String,
+    /// The story's stable id.
+    pub story: String,
+    /// The published time the clusterer used (Unix seconds).
+    pub published: i64,
+    /// `same_url`, `near_copy` or `rewrite`; None when the item started the story.
+    pub why: Option<String>,
+    pub similarity: Option<f64>,
+    /// The key of the item it was found similar to.
+    pub matched: Option<String>,
+    pub feed: String,
+    /// The outlet: the link's host without `www.`, else the feed's name.
+    pub outlet: String,
+    pub title: String,
+    pub url: Option<String>,
+    /// The topics the item matched.
+    pub topics: Vec<String>,
+    /// The start of the body, to rebuild the fingerprint at start-up.
+    pub text: String,
+}
+
+/// One change to the story tables, applied in order inside the recording transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoryOp {
+    /// Files an item in its story (creating the story when `why` is None) and counts it.
+    Item(StoryItemRow),
+    /// A story's alert state for a topic after an alert (`new_story` or `update`).
+    AlertState { story: String, topic: String, first_alert_id: String, last_alert_at: i64, sequence: i64 },
+    /// A matching newcomer waiting for the next update (`body`: its own alert line).
+    Pending { story: String, topic: String, item_key: String, body: String },
+    /// The newcomers of a story and topic went out in an update.
+    ClearPending { story: String, topic: String },
+}
+
+/// A stored item of the window, for rebuilding the clusterer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowItem {
+    pub item_key: String,
+    pub story: String,
+    pub published: i64,
+    pub outlet: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub text: String,
+}
+
+/// A story's counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorySummary {
+    pub id: String,
+    pub title: String,
+    pub items: i64,
+    pub outlets: Vec<String>,
+    pub last_item_at: i64,
+}
+
+/// A story's alert state for one topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoryAlertState {
+    pub story: String,
+    pub topic: String,
+    pub first_alert_id: String,
+    pub last_alert_at: i64,
+    pub sequence: i64,
+}
+
+/// A newcomer waiting for its story's next update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingNewcomer {
+    pub story: String,
+    pub topic: String,
+    pub item_key: String,
+    pub recorded_at: i64,
+    pub body: String,
+}
+
+/// What start-up reads back: the newest items of the window (oldest first), their stories,
+/// and every story alert state and newcomer still relevant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoryWindow {
+    pub items: Vec<WindowItem>,
+    /// Items of the window left out because there were more than the limit.
+    pub items_left_out: i64,
+    pub stories: Vec<StorySummary>,
+    pub alerts: Vec<StoryAlertState>,
+    pub pending: Vec<PendingNewcomer>,
+}
+
+/// One item of a story, for `newswatch stories`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoryMember {
+    pub key: String,
+    pub published: i64,
+    pub recorded_at: i64,
+    pub why: Option<String>,
+    pub similarity: Option<f64>,
+    pub matched: Option<String>,
+    pub feed: String,
+    pub outlet: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub topics: Vec<String>,
+}
+
+/// A story with its items, for `newswatch stories`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoryView {
+    pub id: String,
+    pub title: String,
+    pub started_at: i64,
+    pub last_item_at: i64,
+    pub items: i64,
+    pub outlets: i64,
+    /// Topics that alerted on the story, with the updates each sent.
+    pub alerts: Vec<(String, i64)>,
+    pub members: Vec<StoryMember>,
+}
