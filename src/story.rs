@@ -68,6 +68,10 @@ pub struct StoryParams {
     /// The share of the shorter item's tf·idf term weight found in the other from which an item
     /// is a rewrite (when it also names an actor of the other, and nothing conflicts).
     pub rewrite: f64,
+    /// Added to `rewrite` per day between the two items' published times: a rewrite follows its
+    /// event within hours, while items days apart that share the same people and words are more
+    /// often a new development (a reply, a confirmation, a second call) than a rewrite.
+    pub rewrite_per_day: f64,
     /// Added to `rewrite` when only one of the two headlines names the kind of contact (a call
     /// or a meeting): the other may be about something else the same people did.
     pub rewrite_one_kind: f64,
@@ -87,9 +91,10 @@ impl Default for StoryParams {
             window_secs: DEFAULT_WINDOW_SECS,
             near_copy: 0.7,
             min_shingles: 12,
-            rewrite: 0.40,
-            rewrite_one_kind: 0.10,
-            rewrite_cosine: 0.20,
+            rewrite: 0.29,
+            rewrite_per_day: 0.09,
+            rewrite_one_kind: 0.05,
+            rewrite_cosine: 0.22,
             term_keys: 12,
             actor_keys: 6,
             max_candidates: 64,
@@ -350,7 +355,12 @@ impl<I: CandidateIndex> Clusterer<I> {
                 continue;
             }
             let head = self.stories.get(&entry.story).map(|story| &story.head);
-            let comparison = self.measure((fingerprint, weights), (&entry.fingerprint, &entry.weights), head);
+            let comparison = self.measure(
+                (fingerprint, weights),
+                (&entry.fingerprint, &entry.weights),
+                head,
+                published - entry.published,
+            );
             let Some((why, similarity)) = comparison.decision else { continue };
             let better = match best {
                 None => true,
@@ -369,7 +379,19 @@ impl<I: CandidateIndex> Clusterer<I> {
     /// details a rewrite must not contradict either): every measure and the decision. Public
     /// so that a caller can explain a decision.
     pub fn compare(&self, new: &Fingerprint, old: &Fingerprint, head: Option<&Fingerprint>) -> Comparison {
-        self.measure((new, &self.weigh(new)), (old, &self.weigh(old)), head)
+        self.compare_at(new, old, head, 0)
+    }
+
+    /// [`Clusterer::compare`] for items published `seconds_apart` apart (the rewrite threshold
+    /// rises with the time between them, see [`StoryParams::rewrite_per_day`]).
+    pub fn compare_at(
+        &self,
+        new: &Fingerprint,
+        old: &Fingerprint,
+        head: Option<&Fingerprint>,
+        seconds_apart: i64,
+    ) -> Comparison {
+        self.measure((new, &self.weigh(new)), (old, &self.weigh(old)), head, seconds_apart)
     }
 
     /// The terms of an item weighted by tf·idf with today's document frequencies.
@@ -389,6 +411,7 @@ impl<I: CandidateIndex> Clusterer<I> {
         (new, new_weights): (&Fingerprint, &Weights),
         (old, old_weights): (&Fingerprint, &Weights),
         head: Option<&Fingerprint>,
+        seconds_apart: i64,
     ) -> Comparison {
         let (dot, common) = shared_weight(new_weights, old_weights);
         let smaller_total = new_weights.total.min(old_weights.total);
@@ -419,7 +442,8 @@ impl<I: CandidateIndex> Clusterer<I> {
         // Short feed items word the same event differently: the share of the shorter item's
         // weighted terms found in the other decides, with a floor on the cosine so that a short
         // item cannot join a long one on a few shared words alone.
-        let mut needed = self.params.rewrite;
+        let days_apart = seconds_apart.unsigned_abs() as f64 / 86_400.0;
+        let mut needed = self.params.rewrite + self.params.rewrite_per_day * days_apart;
         if (new.predicate == Predicate::Unknown) != (old.predicate == Predicate::Unknown) {
             needed += self.params.rewrite_one_kind;
         }

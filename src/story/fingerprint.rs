@@ -305,17 +305,31 @@ const MONTHS: &[(&str, u16)] = &[
 #[rustfmt::skip]
 const CONCEPTS: &[(&str, &[&str])] = &[
     ("#meet", &["meet", "meets", "met", "meeting", "meetings", "talk", "talks", "talked", "encounter",
-        "encounters", "confront", "confronts", "confronted", "встреч", "встрет", "переговор"]),
+        "encounters", "confront", "confronts", "confronted", "negotiate", "negotiates", "negotiated",
+        "negotiating", "negotiation", "negotiations", "dialogue", "встреч", "встрет", "переговор"]),
     ("#phone", &["phone", "phoned", "phones", "telephone", "телефон", "созвон"]),
     ("#postpone", &["postpone", "postpones", "postponed", "delay", "delays", "delayed", "cancel",
         "cancels", "cancelled", "canceled", "scrap", "scraps", "scrapped", "отлож", "отмен", "перенес",
         "перенос"]),
-    ("#swap", &["swap", "swaps", "swapped", "exchange", "exchanges", "exchanged", "обмен"]),
+    ("#swap", &["swap", "swaps", "swapped", "swapping", "exchange", "exchanges", "exchanged", "trade",
+        "traded", "обмен"]),
     ("#release", &["release", "releases", "released", "free", "frees", "freed", "freeing", "освобо"]),
     ("#journalist", &["reporter", "reporters", "journalist", "journalists", "correspondent",
         "correspondents", "журналист", "корреспондент", "репортер"]),
     ("#detain", &["detain", "detains", "detained", "detention", "arrest", "arrests", "arrested",
         "jail", "jailed", "imprisoned", "задерж", "арест"]),
+    ("#arms", &["arms", "weapon", "weapons", "munitions", "оруж", "вооружен"]),
+    // A country and its adjective ("Russia" / "Russian" / "российский") are one term and one
+    // actor: rewrites switch between them ("Russia rejects" / "Russian officials reject").
+    ("#russia", &["russia", "russian", "russians", "росси"]),
+    ("#us", &["us", "america", "american", "americans", "сша", "американ", "америк"]),
+    ("#ukraine", &["ukraine", "ukrainian", "ukrainians", "украин"]),
+    ("#china", &["china", "chinese", "кита", "кнр"]),
+    ("#korea", &["korea", "korean", "koreans", "кндр", "коре"]),
+    ("#iran", &["iran", "iranian", "iranians", "иран"]),
+    ("#israel", &["israel", "israeli", "israelis", "израил"]),
+    ("#turkey", &["turkey", "turkish", "türkiye", "турци", "турецк"]),
+    ("#britain", &["britain", "british", "uk", "британ"]),
 ];
 
 /// English words of [`CONCEPTS`] to their group.
