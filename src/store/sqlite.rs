@@ -26,6 +26,18 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 /// The most write calls committed in one transaction.
 const WRITE_BATCH: usize = 128;
 
+/// Compiled statements each connection keeps. Every statement this file runs (about 25,
+/// counting the transaction control ones) fits, so nothing is compiled twice: rusqlite's default
+/// of 16 would evict and recompile on every poll once the writer used more than 16.
+const STATEMENT_CACHE: usize = 64;
+
+/// Runs one parameterless statement through the connection's statement cache. `execute_batch`
+/// would parse its text on every call; the writer runs BEGIN/SAVEPOINT/RELEASE/COMMIT for every
+/// call and batch, so they are compiled once here.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.raw_execute().map(|_| ())
+}
+
 /// Called with the outcome of the transaction a write call was part of.
 pub(super) type Finish = Box<dyn FnOnce(Result<(), &str>) + Send>;
 /// A write call: applies its change inside the batch's transaction (or learns that the
@@ -52,7 +64,7 @@ pub(super) fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) 
                 Err(_) => break,
             }
         }
-        if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(err) = run_cached(&conn, "BEGIN IMMEDIATE") {
             let detail = err.to_string();
             for job in batch.drain(..) {
                 let (_, finish) = job(Err(&detail));
@@ -62,11 +74,15 @@ pub(super) fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) 
         }
         let mut finishes = Vec::with_capacity(batch.len());
         for job in batch.drain(..) {
-            let (applied, finish) = match conn.execute_batch("SAVEPOINT call") {
+            let (applied, finish) = match run_cached(&conn, "SAVEPOINT call") {
                 Ok(()) => {
                     let (applied, finish) = job(Ok(&conn));
-                    let end = if applied { "RELEASE call" } else { "ROLLBACK TO call; RELEASE call" };
-                    match conn.execute_batch(end) {
+                    let end = if applied {
+                        run_cached(&conn, "RELEASE call")
+                    } else {
+                        run_cached(&conn, "ROLLBACK TO call").and_then(|()| run_cached(&conn, "RELEASE call"))
+                    };
+                    match end {
                         Ok(()) => (applied, finish),
                         Err(err) => {
                             // The transaction is in an unknown state: let the commit decide.
@@ -80,7 +96,7 @@ pub(super) fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) 
             let _ = applied;
             finishes.push(finish);
         }
-        let committed = conn.execute_batch("COMMIT").map_err(|err| err.to_string());
+        let committed = run_cached(&conn, "COMMIT").map_err(|err| err.to_string());
         if committed.is_err() {
             // Nothing of the batch was stored; SQLite may have rolled back already.
             let _ = conn.execute_batch("ROLLBACK");
@@ -148,6 +164,7 @@ fn open_error(path: &Path, err: rusqlite::Error) -> StoreError {
 /// Opens the file and checks that it is a healthy database.
 fn open_checked(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags).map_err(|err| open_error(path, err))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|err| open_error(path, err))?;
     // The first statement that reads the file is where "file is not a database" shows up.
     let check: Result<String, rusqlite::Error> = conn.query_row("PRAGMA quick_check", [], |row| row.get(0));
@@ -434,7 +451,7 @@ pub(super) fn prune_delivered(conn: &Connection, before: i64) -> Result<usize, S
 }
 
 pub(super) fn counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
-    let outbox = conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))?;
-    let seen = conn.query_row("SELECT COUNT(*) FROM seen", [], |row| row.get(0))?;
+    let outbox = conn.prepare_cached("SELECT COUNT(*) FROM outbox")?.query_row([], |row| row.get(0))?;
+    let seen = conn.prepare_cached("SELECT COUNT(*) FROM seen")?.query_row([], |row| row.get(0))?;
     Ok((outbox, seen))
 }
