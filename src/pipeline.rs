@@ -175,6 +175,14 @@ pub async fn run_with_clock(
         });
     }
     drop(recorded_rx);
+    // Forgetting old seen items is a few small writes an hour; `run --once` sweeps once.
+    if let Some(retention) = config.daemon.seen_retention {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        tasks.spawn("retention".into(), async move {
+            crate::store::retention::run(store, retention, shutdown, mode == RunMode::Once).await;
+            Ok(())
+        });
+    }
     let sink_configs = config.sinks.clone();
     let recorder_stats = record_stats.clone();
     tasks.spawn("recorder".into(), async move {

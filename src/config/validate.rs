@@ -145,6 +145,16 @@ fn daemon(d: &RawDaemon, problems: &mut Problems) -> DaemonConfig {
             DEFAULT_MAX_ITEMS_PER_POLL as u64,
             (1, 1_000),
         ) as usize,
+        seen_retention: match d.seen_retention.as_deref() {
+            Some("off") => None,
+            Some(text) => Some(problems.duration(
+                "daemon.seen_retention",
+                Some(&text.to_string()),
+                DEFAULT_SEEN_RETENTION,
+                SEEN_RETENTION_RANGE,
+            )),
+            None => Some(DEFAULT_SEEN_RETENTION),
+        },
         state_dir,
     }
 }

@@ -14,7 +14,10 @@
 //! per sink) is the database's: `INSERT … ON CONFLICT DO NOTHING`, never check-then-insert. The
 //! store never deletes state it cannot rebuild, refuses a corrupt database instead of
 //! recreating it (that would re-alert everything), and refuses one written by a newer schema.
+//! The one deletion of seen items is [`retention`]'s: items no feed has carried for
+//! `seen_retention`, in small batches between the other writes.
 
+pub mod retention;
 mod sqlite;
 
 pub use crate::model::FeedCommit;
@@ -264,6 +267,17 @@ impl Store {
         }))
     }
 
+    /// Runs the full integrity check (every page, index and constraint) on the state
+    /// directory's database, read-only: None when there is no database yet, else the problems
+    /// found (empty: healthy). Reads the whole file, unlike the cheap check every open makes.
+    pub fn check_integrity(state_dir: &Path) -> Result<Option<Vec<String>>, StoreError> {
+        let path = state_dir.join(DB_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        sqlite::integrity_check(&path).map(Some)
+    }
+
     /// The stored state of one feed.
     pub async fn feed_state(&self, name: &str) -> Result<Option<FeedState>, StoreError> {
         let name = name.to_string();
@@ -348,10 +362,38 @@ impl Store {
     }
 
     /// Deletes outbox rows delivered before `before` (unix seconds): once an alert is in every
-    /// sink's log, its row is only history. Seen items are kept forever, so a story that leaves a
-    /// feed and comes back months later is still known. Returns the number of rows deleted.
+    /// sink's log, its row is only history. (Seen items are kept for `seen_retention` after the
+    /// last feed carrying them dropped them; see [`retention`].) Returns the number of rows deleted.
     pub async fn prune_delivered(&self, before: i64) -> Result<usize, StoreError> {
         self.write(move |conn| sqlite::prune_delivered(conn, before)).await
+    }
+
+    /// Records that a full (200) listing of `feed` at `now` named these item keys: the items
+    /// already seen are still carried, so retention keeps them (see [`retention`]).
+    pub async fn mark_carried(&self, feed: String, keys: Vec<String>, now: i64) -> Result<(), StoreError> {
+        self.write(move |conn| sqlite::mark_carried(conn, &feed, &keys, now)).await
+    }
+
+    /// One small step of the retention sweep: among the next `scan` seen rows after rowid
+    /// `after`, deletes those first seen and last carried before `cutoff` that no feed carries.
+    /// Returns (deleted, where to continue; None when the sweep is done).
+    pub async fn prune_seen(
+        &self,
+        after: i64,
+        scan: usize,
+        cutoff: i64,
+    ) -> Result<(usize, Option<i64>), StoreError> {
+        self.write(move |conn| sqlite::prune_seen(conn, after, scan, cutoff)).await
+    }
+
+    /// Deletes one feed's fingerprints older than `cutoff` whose item was pruned.
+    pub async fn prune_fingerprints(&self, feed: String, cutoff: i64) -> Result<usize, StoreError> {
+        self.write(move |conn| sqlite::prune_fingerprints(conn, &feed, cutoff)).await
+    }
+
+    /// Feeds that have fingerprints stored.
+    pub async fn fingerprint_feeds(&self) -> Result<Vec<String>, StoreError> {
+        self.read(sqlite::fingerprint_feeds).await
     }
 
     /// Number of outbox rows (delivered or not) and of seen items: for tests and `feeds list`.
@@ -412,3 +454,5 @@ fn spawn_thread(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_scale;
