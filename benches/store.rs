@@ -71,7 +71,7 @@ fn main() {
     println!("store start-up, empty database: {:.1} ms", open_time(&state_dir) * 1e3);
     let mut built = 0;
     let started = Instant::now();
-    for checkpoint in [10_000, 100_000, target].into_iter().filter(|&size| size <= target) {
+    for checkpoint in [10_000, 100_000, target].into_iter().filter(|&size| size < target).chain([target]) {
         let store = Store::open(&state_dir).unwrap();
         runtime.block_on(async {
             while built < checkpoint {
