@@ -6,7 +6,8 @@
 //! call in a savepoint of its own, so one failing call does not undo the others); reads go to a
 //! small pool of reader threads with their own connections. The domain types here carry no
 //! database type, so another backend (PostgreSQL, for several instances) can provide the same
-//! API; `sqlite.rs` is the embedded one (WAL, `synchronous=FULL`), with numbered migrations.
+//! API; `sqlite.rs` is the embedded one (WAL, `synchronous=FULL`; a batch of only lazy writes,
+//! such as poll outcomes, is not synced on its own), with numbered migrations.
 //!
 //! An item is marked seen in the same transaction that stores its verdicts, its outbox alerts
 //! and, when it is the last item of a response, that response's validators: a crash can never
@@ -178,7 +179,7 @@ pub struct Store {
 
 struct Inner {
     /// None for a read-only store.
-    writer: Option<mpsc::Sender<sqlite::WriteJob>>,
+    writer: Option<mpsc::Sender<sqlite::Queued>>,
     readers: mpsc::Sender<sqlite::ReadJob>,
     threads: Vec<std::thread::JoinHandle<()>>,
     /// Held for the life of the store; released after the writer has stopped.
@@ -292,7 +293,8 @@ impl Store {
     /// Stores the outcome of a fetch: status, error, failure count and schedule. Validators are
     /// not touched here; they go with the items (see [`Store::record_items`]).
     pub async fn record_fetch(&self, outcome: FetchOutcome) -> Result<(), StoreError> {
-        self.write(move |conn| sqlite::record_fetch(conn, &outcome)).await
+        // A poll outcome is cheap to lose (the feed is polled again): no fsync of its own.
+        self.write_lazy(move |conn| sqlite::record_fetch(conn, &outcome)).await
     }
 
     /// Stores validators for a response that carried no new item (so nothing else to wait for).
@@ -371,7 +373,7 @@ impl Store {
     /// Records that a full (200) listing of `feed` at `now` named these item keys: the items
     /// already seen are still carried, so retention keeps them (see [`retention`]).
     pub async fn mark_carried(&self, feed: String, keys: Vec<String>, now: i64) -> Result<(), StoreError> {
-        self.write(move |conn| sqlite::mark_carried(conn, &feed, &keys, now)).await
+        self.write_lazy(move |conn| sqlite::mark_carried(conn, &feed, &keys, now)).await
     }
 
     /// One small step of the retention sweep: among the next `scan` seen rows after rowid
@@ -383,7 +385,7 @@ impl Store {
         scan: usize,
         cutoff: i64,
     ) -> Result<(usize, Option<i64>), StoreError> {
-        self.write(move |conn| sqlite::prune_seen(conn, after, scan, cutoff)).await
+        self.write_lazy(move |conn| sqlite::prune_seen(conn, after, scan, cutoff)).await
     }
 
     /// Deletes one feed's fingerprints older than `cutoff` whose item was pruned.
@@ -414,7 +416,27 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// A durable write: its reply waits for a commit synced to disk (`synchronous=FULL`).
     async fn write<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&sqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.write_with(sqlite::Durability::Synced, change).await
+    }
+
+    /// A write whose loss in a power cut costs nothing but repeated work (a poll outcome, a
+    /// retention step): committed like any other, atomically, but a transaction of only such
+    /// writes is not synced on its own; the next durable commit syncs it along (WAL order).
+    async fn write_lazy<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&sqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.write_with(sqlite::Durability::Lazy, change).await
+    }
+
+    async fn write_with<T, F>(&self, durability: sqlite::Durability, change: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&sqlite::Connection) -> Result<T, StoreError> + Send + 'static,
@@ -437,7 +459,7 @@ impl Store {
             });
             (applied, finish)
         });
-        writer.send(job).await.map_err(|_| StoreError::Closed)?;
+        writer.send((durability, job)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }

@@ -44,6 +44,18 @@ pub(super) type Finish = Box<dyn FnOnce(Result<(), &str>) + Send>;
 /// A write call: applies its change inside the batch's transaction (or learns that the
 /// transaction could not begin) and says whether it succeeded; its reply waits for the commit.
 pub(super) type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> (bool, Finish) + Send>;
+/// Whether a write call's commit must reach the disk before it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// Synced (`synchronous=FULL`): an alert, a seen item, a delivery.
+    Synced,
+    /// Committed, but a batch of only these is not synced on its own (`synchronous=NORMAL` in
+    /// WAL mode: a power cut may lose it, never corrupt anything). Poll outcomes are lazy, so a
+    /// round of 304s costs a few fsyncs, not one per poll.
+    Lazy,
+}
+/// A write call as queued for the writer.
+pub(super) type Queued = (Durability, WriteJob);
 /// A read call.
 pub(super) type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
@@ -55,17 +67,34 @@ impl From<rusqlite::Error> for StoreError {
 
 /// The writer: takes what is queued (up to [`WRITE_BATCH`] calls), applies each in a savepoint
 /// of one transaction, commits once, then answers every caller. Ends when the store is dropped.
-pub(super) fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) {
+pub(super) fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while let Some(first) = jobs.blocking_recv() {
+    // open_writer left the connection at FULL.
+    let mut synced = true;
+    while let Some((durability, first)) = jobs.blocking_recv() {
+        let mut durable = durability == Durability::Synced;
         batch.push(first);
         while batch.len() < WRITE_BATCH {
             match jobs.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok((durability, job)) => {
+                    durable |= durability == Durability::Synced;
+                    batch.push(job);
+                }
                 Err(_) => break,
             }
         }
-        if let Err(err) = run_cached(&conn, "BEGIN IMMEDIATE") {
+        let mut level_set = Ok(());
+        if durable != synced {
+            let level = if durable { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
+            match run_cached(&conn, level) {
+                Ok(()) => synced = durable,
+                // A durable batch that cannot be synced fails like one that cannot begin; a
+                // lazy batch left at FULL merely syncs.
+                Err(err) if durable => level_set = Err(err),
+                Err(err) => tracing::warn!(error = %err, "cannot lower the sync level"),
+            }
+        }
+        if let Err(err) = level_set.and_then(|()| run_cached(&conn, "BEGIN IMMEDIATE")) {
             let detail = err.to_string();
             for job in batch.drain(..) {
                 let (_, finish) = job(Err(&detail));

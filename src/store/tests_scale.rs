@@ -148,7 +148,7 @@ fn seen_retention_is_validated_and_may_be_off() {
         Some(std::time::Duration::from_secs(30 * 86_400))
     );
     for bad in ["seen_retention = \"1d\"", "seen_retention = \"soon\""] {
-        let err = config(bad).err().expect("refused").to_string();
+        let err = config(bad).expect_err("refused").to_string();
         assert!(err.contains("t.toml") && err.contains("daemon.seen_retention"), "{bad}: {err}");
     }
 }
