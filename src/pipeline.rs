@@ -225,6 +225,14 @@ async fn run_full(
         });
     }
     drop(recorded_rx);
+    // Forgetting old seen items is a few small writes an hour; `run --once` sweeps once.
+    if let Some(retention) = config.daemon.seen_retention {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        tasks.spawn("retention".into(), async move {
+            crate::store::retention::run(store, retention, shutdown, mode == RunMode::Once).await;
+            Ok(())
+        });
+    }
     let sink_configs = config.sinks.clone();
     let story_config = config.stories.clone();
     let recorder_stats = record_stats.clone();

@@ -467,6 +467,11 @@ async fn select_new(
     };
     let keys: Vec<(String, Option<String>)> =
         entries.iter().map(|entry| (entry.key.clone(), entry.link.as_ref().map(Url::to_string))).collect();
+    // Retention keeps what a feed still lists (store::retention).
+    let listed = keys.iter().map(|(key, _)| key.clone()).collect();
+    if let Err(err) = ctx.store.mark_carried(feed.name.clone(), listed, ctx.clock.now().timestamp()).await {
+        warn!(error = %crate::error::chain(&err), "cannot record the listed items");
+    }
     let fingerprints: Vec<Option<String>> = entries.iter().map(feed::fingerprint).collect();
     // The same title and summary under a new guid is not a new item of this feed.
     let unseen = match ctx.store.unseen(keys).await {

@@ -214,6 +214,39 @@ pub async fn status(arg: &ConfigArg) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `check-store`: the full integrity check of the state database. Prints the file and `ok`, or
+/// fails (exit 1) naming the file and listing every problem SQLite found.
+pub fn check_store(arg: &ConfigArg) -> anyhow::Result<()> {
+    let config = load_config(arg)?;
+    let state_dir = &config.daemon.state_dir;
+    let path = state_dir.join(crate::store::DB_FILE);
+    let started = std::time::Instant::now();
+    match Store::check_integrity(state_dir) {
+        Ok(Some(problems)) if problems.is_empty() => {
+            let bytes = std::fs::metadata(&path).map_or(0, |meta| meta.len());
+            println!(
+                "{}: ok ({:.1} MiB checked in {:.2} s)",
+                path.display(),
+                bytes as f64 / 1_048_576.0,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Ok(Some(problems)) => {
+            let listed: Vec<String> =
+                problems.iter().map(|problem| format!("  {}", crate::text::printable(problem))).collect();
+            anyhow::bail!(
+                "state database {} failed the integrity check ({} problems):\n{}",
+                path.display(),
+                problems.len(),
+                listed.join("\n")
+            )
+        }
+        Ok(None) => anyhow::bail!("no state database at {} (the daemon creates it)", path.display()),
+        Err(err) => Err(anyhow::Error::new(err).context(format!("cannot check {}", path.display()))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::truncate_words;

@@ -87,6 +87,11 @@ pub const CONNECT_TIMEOUT_RANGE: DurationRange = (Duration::from_millis(100), se
 pub const MAX_BACKOFF_RANGE: DurationRange = (secs(1), secs(30 * DAY));
 /// `shutdown_grace`: 100 ms to ten minutes (systemd's stop timeout should exceed it).
 pub const SHUTDOWN_GRACE_RANGE: DurationRange = (Duration::from_millis(100), secs(600));
+/// `seen_retention`: a week to a hundred years. Shorter would forget items faster than a feed
+/// that answers 304 for days is asked for its full list again.
+pub const SEEN_RETENTION_RANGE: DurationRange = (secs(7 * DAY), secs(36_500 * DAY));
+/// How long a seen item no feed carries any more is remembered.
+pub const DEFAULT_SEEN_RETENTION: Duration = secs(180 * DAY);
 /// `alerts --since` / `--until`: one second to a hundred years back.
 pub const SINCE_RANGE: DurationRange = (secs(1), secs(36_500 * DAY));
 
@@ -189,6 +194,8 @@ pub struct DaemonConfig {
     pub max_items_per_poll: usize,
     /// Where the daemon serves `/healthz` and `/metrics` (`[daemon] listen`); None = not at all.
     pub listen: Option<std::net::SocketAddr>,
+    /// Seen items that no feed has carried for this long are pruned; None (`"off"`): kept forever.
+    pub seen_retention: Option<Duration>,
 }
 
 /// One `[[feeds]]` entry with the `[defaults]` applied.

@@ -66,6 +66,7 @@ pub(super) struct RawDaemon {
     pub(super) max_page_bytes: Option<i64>,
     pub(super) max_items_per_poll: Option<i64>,
     pub(super) listen: Option<String>,
+    pub(super) seen_retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

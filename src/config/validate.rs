@@ -147,6 +147,16 @@ fn daemon(d: &RawDaemon, problems: &mut Problems) -> DaemonConfig {
             (1, 1_000),
         ) as usize,
         listen: listen(d.listen.as_deref(), problems),
+        seen_retention: match d.seen_retention.as_deref() {
+            Some("off") => None,
+            Some(text) => Some(problems.duration(
+                "daemon.seen_retention",
+                Some(&text.to_string()),
+                DEFAULT_SEEN_RETENTION,
+                SEEN_RETENTION_RANGE,
+            )),
+            None => Some(DEFAULT_SEEN_RETENTION),
+        },
         state_dir,
     }
 }

@@ -6,7 +6,8 @@
 //! call in a savepoint of its own, so one failing call does not undo the others); reads go to a
 //! small pool of reader threads with their own connections. The domain types here carry no
 //! database type, so another backend (PostgreSQL, for several instances) can provide the same
-//! API; `sqlite.rs` is the embedded one (WAL, `synchronous=FULL`), with numbered migrations.
+//! API; `sqlite.rs` is the embedded one (WAL, `synchronous=FULL`; a batch of only lazy writes,
+//! such as poll outcomes, is not synced on its own), with numbered migrations.
 //!
 //! An item is marked seen in the same transaction that stores its verdicts, its outbox alerts
 //! and, when it is the last item of a response, that response's validators: a crash can never
@@ -14,8 +15,11 @@
 //! per sink) is the database's: `INSERT … ON CONFLICT DO NOTHING`, never check-then-insert. The
 //! store never deletes state it cannot rebuild, refuses a corrupt database instead of
 //! recreating it (that would re-alert everything), and refuses one written by a newer schema.
+//! The one deletion of seen items is [`retention`]'s: items no feed has carried for
+//! `seen_retention`, in small batches between the other writes.
 
 mod digest;
+pub mod retention;
 mod sqlite;
 mod sqlite_stories;
 mod stories;
@@ -201,7 +205,7 @@ pub struct Store {
 
 struct Inner {
     /// None for a read-only store.
-    writer: Option<mpsc::Sender<sqlite::WriteJob>>,
+    writer: Option<mpsc::Sender<sqlite::Queued>>,
     readers: mpsc::Sender<sqlite::ReadJob>,
     threads: Vec<std::thread::JoinHandle<()>>,
     /// Held for the life of the store; released after the writer has stopped.
@@ -290,6 +294,17 @@ impl Store {
         }))
     }
 
+    /// Runs the full integrity check (every page, index and constraint) on the state
+    /// directory's database, read-only: None when there is no database yet, else the problems
+    /// found (empty: healthy). Reads the whole file, unlike the cheap check every open makes.
+    pub fn check_integrity(state_dir: &Path) -> Result<Option<Vec<String>>, StoreError> {
+        let path = state_dir.join(DB_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        sqlite::integrity_check(&path).map(Some)
+    }
+
     /// The stored state of one feed.
     pub async fn feed_state(&self, name: &str) -> Result<Option<FeedState>, StoreError> {
         let name = name.to_string();
@@ -304,7 +319,8 @@ impl Store {
     /// Stores the outcome of a fetch: status, error, failure count and schedule. Validators are
     /// not touched here; they go with the items (see [`Store::record_items`]).
     pub async fn record_fetch(&self, outcome: FetchOutcome) -> Result<(), StoreError> {
-        self.write(move |conn| {
+        // A poll outcome is cheap to lose (the feed is polled again): no fsync of its own.
+        self.write_lazy(move |conn| {
             sqlite::record_fetch(conn, &outcome)?;
             sqlite::record_schedule(conn, &outcome)
         })
@@ -390,8 +406,8 @@ impl Store {
     }
 
     /// Deletes outbox rows delivered before `before` (unix seconds): once an alert is in every
-    /// sink's log, its row is only history. Seen items are kept forever, so a story that leaves a
-    /// feed and comes back months later is still known. Returns the number of rows deleted.
+    /// sink's log, its row is only history. (Seen items are kept for `seen_retention` after the
+    /// last feed carrying them dropped them; see [`retention`].) Returns the number of rows deleted.
     pub async fn prune_delivered(&self, before: i64) -> Result<usize, StoreError> {
         self.write(move |conn| sqlite::prune_delivered(conn, before)).await
     }
@@ -450,6 +466,34 @@ impl Store {
         self.read(move |conn| sqlite_stories::stories_since(conn, since, topic.as_deref(), limit)).await
     }
 
+    /// Records that a full (200) listing of `feed` at `now` named these item keys: the items
+    /// already seen are still carried, so retention keeps them (see [`retention`]).
+    pub async fn mark_carried(&self, feed: String, keys: Vec<String>, now: i64) -> Result<(), StoreError> {
+        self.write_lazy(move |conn| sqlite::mark_carried(conn, &feed, &keys, now)).await
+    }
+
+    /// One small step of the retention sweep: among the next `scan` seen rows after rowid
+    /// `after`, deletes those first seen and last carried before `cutoff` that no feed carries.
+    /// Returns (deleted, where to continue; None when the sweep is done).
+    pub async fn prune_seen(
+        &self,
+        after: i64,
+        scan: usize,
+        cutoff: i64,
+    ) -> Result<(usize, Option<i64>), StoreError> {
+        self.write_lazy(move |conn| sqlite::prune_seen(conn, after, scan, cutoff)).await
+    }
+
+    /// Deletes one feed's fingerprints older than `cutoff` whose item was pruned.
+    pub async fn prune_fingerprints(&self, feed: String, cutoff: i64) -> Result<usize, StoreError> {
+        self.write(move |conn| sqlite::prune_fingerprints(conn, &feed, cutoff)).await
+    }
+
+    /// Feeds that have fingerprints stored.
+    pub async fn fingerprint_feeds(&self) -> Result<Vec<String>, StoreError> {
+        self.read(sqlite::fingerprint_feeds).await
+    }
+
     /// Number of outbox rows (delivered or not) and of seen items: for tests and `feeds list`.
     pub async fn counts(&self) -> Result<(i64, i64), StoreError> {
         self.read(sqlite::counts).await
@@ -468,7 +512,27 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// A durable write: its reply waits for a commit synced to disk (`synchronous=FULL`).
     async fn write<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&sqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.write_with(sqlite::Durability::Synced, change).await
+    }
+
+    /// A write whose loss in a power cut costs nothing but repeated work (a poll outcome, a
+    /// retention step): committed like any other, atomically, but a transaction of only such
+    /// writes is not synced on its own; the next durable commit syncs it along (WAL order).
+    async fn write_lazy<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&sqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.write_with(sqlite::Durability::Lazy, change).await
+    }
+
+    async fn write_with<T, F>(&self, durability: sqlite::Durability, change: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&sqlite::Connection) -> Result<T, StoreError> + Send + 'static,
@@ -491,7 +555,7 @@ impl Store {
             });
             (applied, finish)
         });
-        writer.send(job).await.map_err(|_| StoreError::Closed)?;
+        writer.send((durability, job)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -508,3 +572,5 @@ fn spawn_thread(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_scale;

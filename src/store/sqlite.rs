@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_seen_fingerprints.sql")),
     (4, include_str!("migrations/0004_email_digests.sql")),
     (5, include_str!("migrations/0005_poll_schedule.sql")),
+    (6, include_str!("migrations/0006_seen_retention.sql")),
     (7, include_str!("migrations/0007_stories.sql")),
 ];
 
@@ -34,11 +35,35 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 /// The most write calls committed in one transaction.
 const WRITE_BATCH: usize = 128;
 
+/// Compiled statements each connection keeps. Every statement this file runs (about 25,
+/// counting the transaction control ones) fits, so nothing is compiled twice: rusqlite's default
+/// of 16 would evict and recompile on every poll once the writer used more than 16.
+const STATEMENT_CACHE: usize = 64;
+
+/// Runs one parameterless statement through the connection's statement cache. `execute_batch`
+/// would parse its text on every call; the writer runs BEGIN/SAVEPOINT/RELEASE/COMMIT for every
+/// call and batch, so they are compiled once here.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.raw_execute().map(|_| ())
+}
+
 /// Called with the outcome of the transaction a write call was part of.
 pub(super) type Finish = Box<dyn FnOnce(Result<(), &str>) + Send>;
 /// A write call: applies its change inside the batch's transaction (or learns that the
 /// transaction could not begin) and says whether it succeeded; its reply waits for the commit.
 pub(super) type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> (bool, Finish) + Send>;
+/// Whether a write call's commit must reach the disk before it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// Synced (`synchronous=FULL`): an alert, a seen item, a delivery.
+    Synced,
+    /// Committed, but a batch of only these is not synced on its own (`synchronous=NORMAL` in
+    /// WAL mode: a power cut may lose it, never corrupt anything). Poll outcomes are lazy, so a
+    /// round of 304s costs a few fsyncs, not one per poll.
+    Lazy,
+}
+/// A write call as queued for the writer.
+pub(super) type Queued = (Durability, WriteJob);
 /// A read call.
 pub(super) type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
@@ -50,17 +75,34 @@ impl From<rusqlite::Error> for StoreError {
 
 /// The writer: takes what is queued (up to [`WRITE_BATCH`] calls), applies each in a savepoint
 /// of one transaction, commits once, then answers every caller. Ends when the store is dropped.
-pub(super) fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) {
+pub(super) fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while let Some(first) = jobs.blocking_recv() {
+    // open_writer left the connection at FULL.
+    let mut synced = true;
+    while let Some((durability, first)) = jobs.blocking_recv() {
+        let mut durable = durability == Durability::Synced;
         batch.push(first);
         while batch.len() < WRITE_BATCH {
             match jobs.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok((durability, job)) => {
+                    durable |= durability == Durability::Synced;
+                    batch.push(job);
+                }
                 Err(_) => break,
             }
         }
-        if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let mut level_set = Ok(());
+        if durable != synced {
+            let level = if durable { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
+            match run_cached(&conn, level) {
+                Ok(()) => synced = durable,
+                // A durable batch that cannot be synced fails like one that cannot begin; a
+                // lazy batch left at FULL merely syncs.
+                Err(err) if durable => level_set = Err(err),
+                Err(err) => tracing::warn!(error = %err, "cannot lower the sync level"),
+            }
+        }
+        if let Err(err) = level_set.and_then(|()| run_cached(&conn, "BEGIN IMMEDIATE")) {
             let detail = err.to_string();
             for job in batch.drain(..) {
                 let (_, finish) = job(Err(&detail));
@@ -70,11 +112,15 @@ pub(super) fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) 
         }
         let mut finishes = Vec::with_capacity(batch.len());
         for job in batch.drain(..) {
-            let (applied, finish) = match conn.execute_batch("SAVEPOINT call") {
+            let (applied, finish) = match run_cached(&conn, "SAVEPOINT call") {
                 Ok(()) => {
                     let (applied, finish) = job(Ok(&conn));
-                    let end = if applied { "RELEASE call" } else { "ROLLBACK TO call; RELEASE call" };
-                    match conn.execute_batch(end) {
+                    let end = if applied {
+                        run_cached(&conn, "RELEASE call")
+                    } else {
+                        run_cached(&conn, "ROLLBACK TO call").and_then(|()| run_cached(&conn, "RELEASE call"))
+                    };
+                    match end {
                         Ok(()) => (applied, finish),
                         Err(err) => {
                             // The transaction is in an unknown state: let the commit decide.
@@ -88,7 +134,7 @@ pub(super) fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) 
             let _ = applied;
             finishes.push(finish);
         }
-        let committed = conn.execute_batch("COMMIT").map_err(|err| err.to_string());
+        let committed = run_cached(&conn, "COMMIT").map_err(|err| err.to_string());
         if committed.is_err() {
             // Nothing of the batch was stored; SQLite may have rolled back already.
             let _ = conn.execute_batch("ROLLBACK");
@@ -153,15 +199,57 @@ fn open_error(path: &Path, err: rusqlite::Error) -> StoreError {
     }
 }
 
-/// Opens the file and checks that it is a healthy database.
+/// Opens the file and checks, cheaply, that it is a database newswatch can use: SQLite reads
+/// and checks the header, the version is read from it, and the schema is parsed and must name
+/// the tables its version promises. The cost does not grow with the file (a full
+/// `quick_check` read every page: 0.57 s at a million seen items); [`integrity_check`] is the
+/// full scan, run on demand by `newswatch check-store`.
 fn open_checked(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags).map_err(|err| open_error(path, err))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|err| open_error(path, err))?;
     // The first statement that reads the file is where "file is not a database" shows up.
-    let check: Result<String, rusqlite::Error> = conn.query_row("PRAGMA quick_check", [], |row| row.get(0));
-    match check {
-        Ok(result) if result == "ok" => Ok(conn),
-        Ok(result) => Err(StoreError::Corrupt { path: path.to_path_buf(), detail: result }),
+    let version = user_version(&conn).map_err(|err| open_error(path, err))?;
+    let tables = schema_tables(&conn).map_err(|err| open_error(path, err))?;
+    let missing: Vec<&str> = REQUIRED_TABLES
+        .iter()
+        .filter(|(since, table)| version >= *since && !tables.iter().any(|name| name == table))
+        .map(|(_, table)| *table)
+        .collect();
+    if !missing.is_empty() {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("schema version {version} but table {} is missing", missing.join(", ")),
+        });
+    }
+    Ok(conn)
+}
+
+/// Tables a database at schema version `.0` or later must have.
+const REQUIRED_TABLES: &[(i64, &str)] = &[(1, "feeds"), (1, "seen"), (1, "outbox"), (3, "seen_fingerprints")];
+
+/// The tables the schema names; parsing the schema is where a damaged one shows up.
+fn schema_tables(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")?;
+    let rows = stmt.query_map([], |row| row.get(0))?;
+    rows.collect()
+}
+
+/// The full check of every page, index and constraint (`PRAGMA integrity_check`): an empty list
+/// when the database is healthy, else SQLite's description of each problem. Reads the whole
+/// file, so it runs only on demand, on a read-only connection (a running daemon is not held up:
+/// WAL lets it write meanwhile).
+pub(super) fn integrity_check(path: &Path) -> Result<Vec<String>, StoreError> {
+    let conn = open_checked(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let check = || -> rusqlite::Result<Vec<String>> {
+        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.collect()
+    };
+    match check() {
+        Ok(lines) => Ok(lines.into_iter().filter(|line| line != "ok").collect()),
+        // Damage bad enough to stop the check is itself the finding.
+        Err(err) if is_corruption(&err) => Ok(vec![err.to_string()]),
         Err(err) => Err(open_error(path, err)),
     }
 }
@@ -243,13 +331,14 @@ pub(super) fn feed_states(conn: &Connection) -> Result<Vec<FeedState>, StoreErro
 pub(super) fn record_fetch(conn: &Connection, outcome: &FetchOutcome) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO feeds (name, url, last_fetch_at, last_status, last_error,
-                            consecutive_failures, next_poll_at, retry_after_until)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                            consecutive_failures, next_poll_at, retry_after_until, answered_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT(name) DO UPDATE SET
             url = excluded.url, last_fetch_at = excluded.last_fetch_at,
             last_status = excluded.last_status, last_error = excluded.last_error,
             consecutive_failures = excluded.consecutive_failures,
-            next_poll_at = excluded.next_poll_at, retry_after_until = excluded.retry_after_until",
+            next_poll_at = excluded.next_poll_at, retry_after_until = excluded.retry_after_until,
+            answered_at = COALESCE(excluded.answered_at, feeds.answered_at)",
     )?
     .execute(params![
         outcome.feed,
@@ -259,7 +348,9 @@ pub(super) fn record_fetch(conn: &Connection, outcome: &FetchOutcome) -> Result<
         outcome.error,
         outcome.consecutive_failures,
         outcome.next_poll_at,
-        outcome.retry_after_until
+        outcome.retry_after_until,
+        // The feed answered: what it carries is still known (a 304 carries its last listing).
+        matches!(outcome.status.as_str(), "200" | "304").then_some(outcome.at),
     ])?;
     Ok(())
 }
@@ -451,8 +542,8 @@ pub(super) fn pending_counts(conn: &Connection) -> Result<Vec<(String, i64)>, St
 }
 
 pub(super) fn counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
-    let outbox = conn.query_row("SELECT COUNT(*) FROM outbox", [], |row| row.get(0))?;
-    let seen = conn.query_row("SELECT COUNT(*) FROM seen", [], |row| row.get(0))?;
+    let outbox = conn.prepare_cached("SELECT COUNT(*) FROM outbox")?.query_row([], |row| row.get(0))?;
+    let seen = conn.prepare_cached("SELECT COUNT(*) FROM seen")?.query_row([], |row| row.get(0))?;
     Ok((outbox, seen))
 }
 
@@ -471,4 +562,91 @@ pub(super) fn would_record(
         out.push(!seen);
     }
     Ok(out)
+}
+
+/// A carried item's `last_carried_at` is rewritten at most this often, so a feed listing the
+/// same items every poll costs index lookups, not page writes.
+pub(super) const CARRIED_REFRESH_SECS: i64 = 86_400;
+
+/// Records a full listing of `feed` at `now`: the feed's `listed_at`, and for each listed key
+/// already seen, that this feed carries it (written only when stale or carried by another feed).
+pub(super) fn mark_carried(
+    conn: &Connection,
+    feed: &str,
+    keys: &[String],
+    now: i64,
+) -> Result<(), StoreError> {
+    let feed_id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO feeds (name, url, listed_at) VALUES (?1, '', ?2)
+             ON CONFLICT(name) DO UPDATE SET listed_at = excluded.listed_at RETURNING rowid",
+        )?
+        .query_row(params![feed, now], |row| row.get(0))?;
+    let mut refresh = conn.prepare_cached(
+        "UPDATE seen SET last_carried_at = ?2, carried_by = ?3
+          WHERE key = ?1
+            AND (COALESCE(last_carried_at, first_seen_at) < ?2 - ?4
+                 OR COALESCE(carried_by, (SELECT rowid FROM feeds WHERE name = seen.feed)) IS NOT ?3)",
+    )?;
+    for key in keys {
+        refresh.execute(params![key, now, feed_id, CARRIED_REFRESH_SECS])?;
+    }
+    Ok(())
+}
+
+/// Prunes, among seen rows with rowid in `(after, after + scan]`, those first seen and last
+/// carried before `cutoff` whose carrying feed no longer lists them (or has not answered since
+/// `cutoff`); their fingerprints go with them. Returns (rows deleted, the last rowid scanned, or
+/// None when the scan reached rows younger than the cutoff or the end of the table).
+pub(super) fn prune_seen(
+    conn: &Connection,
+    after: i64,
+    scan: usize,
+    cutoff: i64,
+) -> Result<(usize, Option<i64>), StoreError> {
+    let scan = i64::try_from(scan).unwrap_or(i64::MAX);
+    // Rowids grow with first_seen_at (rows are only appended), so the walk stops at the first
+    // young row: a sweep reads only what is old enough to be pruned.
+    let (last_rowid, young): (Option<i64>, bool) = conn
+        .prepare_cached(
+            "SELECT MAX(rowid), COALESCE(MAX(first_seen_at >= ?3), 0)
+               FROM (SELECT rowid, first_seen_at FROM seen WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)",
+        )?
+        .query_row(params![after, scan, cutoff], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let Some(last_rowid) = last_rowid else { return Ok((0, None)) };
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM seen WHERE rowid IN (
+                SELECT seen.rowid FROM seen
+                  LEFT JOIN feeds AS carrier
+                    ON carrier.rowid = COALESCE(seen.carried_by, (SELECT rowid FROM feeds WHERE name = seen.feed))
+                 WHERE seen.rowid > ?1 AND seen.rowid <= ?2
+                   AND seen.first_seen_at < ?3
+                   AND COALESCE(seen.last_carried_at, seen.first_seen_at) < ?3
+                   AND NOT (carrier.rowid IS NOT NULL
+                            AND COALESCE(carrier.answered_at, carrier.last_fetch_at, 0) >= ?3
+                            AND COALESCE(seen.last_carried_at, seen.first_seen_at)
+                                >= COALESCE(carrier.listed_at, 0) - ?4))",
+        )?
+        .execute(params![after, last_rowid, cutoff, CARRIED_REFRESH_SECS])?;
+    Ok((deleted, (!young).then_some(last_rowid)))
+}
+
+/// Prunes one feed's fingerprints recorded before `cutoff` whose item is no longer seen (the
+/// fingerprint only ever stood for that item). Returns the rows deleted.
+pub(super) fn prune_fingerprints(conn: &Connection, feed: &str, cutoff: i64) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM seen_fingerprints
+              WHERE feed = ?1 AND first_seen_at < ?2
+                AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.key = seen_fingerprints.key)",
+        )?
+        .execute(params![feed, cutoff])?)
+}
+
+/// The names of every feed with fingerprints, for the fingerprint sweep.
+pub(super) fn fingerprint_feeds(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT DISTINCT feed FROM seen_fingerprints")?;
+    let rows = stmt.query_map([], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -678,3 +678,43 @@ async fn status_shows_failing_feeds_sinks_and_the_last_alert() {
         assert!(status.contains(expected), "missing {expected:?} in\n{status}");
     }
 }
+
+#[tokio::test]
+async fn check_store_reads_the_whole_database_and_names_it() {
+    let dir = TestDir::new();
+    let config = dir.write_config(&[("a", "http://127.0.0.1:9/feed.xml".to_string())], "");
+    let config = config.to_str().unwrap();
+    let db = dir.state_dir().join(newswatch::store::DB_FILE);
+    let missing = newswatch(&["check-store", "--config", config], &dir);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains(&db.display().to_string()), "{}", text(&missing.stderr));
+
+    let store = newswatch::store::Store::open(&dir.state_dir()).unwrap();
+    let records = (0..3000)
+        .map(|n| newswatch::store::ItemRecord {
+            key: format!("https://example.org/story-{n:06}"),
+            link: Some(format!("https://example.org/story-{n:06}?rss")),
+            feed: "a".into(),
+            ..Default::default()
+        })
+        .collect();
+    store.record_items(records, 1).await.unwrap();
+    drop(store);
+    let healthy = newswatch(&["check-store", "--config", config], &dir);
+    let stdout = text(&healthy.stdout);
+    assert!(healthy.status.success(), "{}", text(&healthy.stderr));
+    assert!(stdout.contains(&db.display().to_string()) && stdout.contains(": ok"), "{stdout}");
+
+    // Everything into the database file, so the damage lands on pages that hold rows.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    drop(conn);
+    let mut bytes = std::fs::read(&db).unwrap();
+    let middle = bytes.len() / 4096 / 2 * 4096;
+    bytes[middle..middle + 4096].fill(0xAB);
+    std::fs::write(&db, &bytes).unwrap();
+    let damaged = newswatch(&["check-store", "--config", config], &dir);
+    let stderr = text(&damaged.stderr);
+    assert_eq!(damaged.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&db.display().to_string()) && stderr.contains("integrity check"), "{stderr}");
+}

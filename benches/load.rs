@@ -1,0 +1,565 @@
+//! Load benchmark (issue 15): an in-process loopback "internet" of N feeds across M host names
+//! (all resolved to 127.0.0.1 by an injected resolver), serving feed XML built from the fixture
+//! feeds (`tests/fixtures/feeds`) and article pages from the fixture extraction pages
+//! (`tests/fixtures/pages`), against the real daemon pipeline (fetch, parse, scrape, extract,
+//! classify, record, alert). Phases:
+//!
+//! 1. optional: the store is filled with `--seen` items first (as a long-running daemon's would be);
+//! 2. cold round (`run --once`): every feed new, every item's page fetched and extracted;
+//! 3. 304 round (`run --once`): nothing changed, every feed answers 304;
+//! 4. daemon: the daemon runs for `--secs` with every feed polled every `--interval`; each
+//!    interval a share `--changed` of the feeds publishes `--new` items, the rest answer 304.
+//!
+//! It prints fetches/s, articles/s fully processed, CPU seconds per 1,000 articles and per 1,000
+//! polls answered 304 (the farm's own threads excluded), peak RSS, peak threads, database bytes
+//! per seen item, and publish-to-alert latency p50/p99 (from the instant an item appears in its
+//! feed to its alert line in the JSON Lines log). A quarter of the items alert.
+//!
+//! `cargo bench --bench load -- [--feeds 1000] [--hosts 50] [--items 5] [--seen 0]
+//! [--interval 10] [--secs 30] [--changed 0.1] [--new 1]`
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use newswatch::config::Config;
+use newswatch::fetch::{Fetcher, Lookup};
+use newswatch::model::RunMode;
+use newswatch::store::{ItemRecord, Store};
+use std::collections::HashMap;
+use std::io::{BufRead, Read, Seek};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Every `h<n>.load.test` is 127.0.0.1; anything else does not exist.
+#[derive(Debug)]
+struct LoadNames;
+
+impl Lookup for LoadNames {
+    fn lookup(&self, host: String) -> futures_util::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        let answer = if host.ends_with(".load.test") {
+            Ok(vec![IpAddr::from([127, 0, 0, 1])])
+        } else {
+            Err(std::io::Error::other(format!("no such name {host}")))
+        };
+        Box::pin(async move { answer })
+    }
+}
+
+struct Args {
+    feeds: usize,
+    hosts: usize,
+    items: usize,
+    seen: usize,
+    interval_secs: u64,
+    secs: u64,
+    changed: f64,
+    new: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args =
+        Args { feeds: 1000, hosts: 50, items: 5, seen: 0, interval_secs: 10, secs: 30, changed: 0.1, new: 1 };
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    for pair in words.windows(2) {
+        let value = pair[1].as_str();
+        match pair[0].as_str() {
+            "--feeds" => args.feeds = value.parse().expect("--feeds N"),
+            "--hosts" => args.hosts = value.parse().expect("--hosts M"),
+            "--items" => args.items = value.parse().expect("--items K"),
+            "--seen" => args.seen = value.parse().expect("--seen S"),
+            "--interval" => args.interval_secs = value.parse().expect("--interval SECONDS"),
+            "--secs" => args.secs = value.parse().expect("--secs SECONDS"),
+            "--changed" => args.changed = value.parse().expect("--changed SHARE"),
+            "--new" => args.new = value.parse().expect("--new ITEMS"),
+            _ => {}
+        }
+    }
+    args.hosts = args.hosts.clamp(1, args.feeds.max(1));
+    args
+}
+
+/// The fixture material: `<item>` blocks of the real feeds, and the real pages.
+struct Material {
+    channel_head: String,
+    items: Vec<String>,
+    pages: Vec<Vec<u8>>,
+}
+
+fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn load_material() -> Material {
+    let mut items = Vec::new();
+    let mut channel_head = String::new();
+    for name in ["moscow-times.xml", "talks.xml"] {
+        let xml = std::fs::read_to_string(fixtures().join("feeds").join(name)).expect("fixture feed");
+        if channel_head.is_empty() {
+            let start = xml.find("<channel>").expect("a channel") + "<channel>".len();
+            let end = xml.find("<item>").unwrap_or(xml.len());
+            channel_head = xml[..end.max(start)].to_string();
+        }
+        let mut rest = xml.as_str();
+        while let Some(start) = rest.find("<item>") {
+            let Some(len) = rest[start..].find("</item>") else { break };
+            items.push(rest[start..start + len + "</item>".len()].to_string());
+            rest = &rest[start + len..];
+        }
+    }
+    let mut pages = Vec::new();
+    for name in
+        ["jpost.html.gz", "panarmenian.html.gz", "loopback-gazette.html", "captions-and-comments.html"]
+    {
+        let raw = std::fs::read(fixtures().join("pages").join(name)).expect("fixture page");
+        let page = if name.ends_with(".gz") {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).expect("gzip page");
+            out
+        } else {
+            raw
+        };
+        pages.push(page);
+    }
+    Material { channel_head, items, pages }
+}
+
+/// Replaces the text between `open` and `close` (first occurrence) in `block`.
+fn replace_element(block: &str, open: &str, close: &str, text: &str) -> String {
+    match (block.find(open), block.find(close)) {
+        (Some(start), Some(end)) if end > start => {
+            let content_start = start + block[start..].find('>').map_or(open.len(), |at| at + 1);
+            format!("{}{}{}", &block[..content_start], text, &block[end..])
+        }
+        _ => block.to_string(),
+    }
+}
+
+/// The farm: feed versions (each version publishes `new` items), when each item appeared, and
+/// counters.
+struct Farm {
+    material: Material,
+    port: u16,
+    hosts: usize,
+    items: usize,
+    new: usize,
+    versions: Vec<AtomicU32>,
+    /// (feed, item) -> when it first appeared in its feed.
+    appeared: Mutex<HashMap<(usize, usize), Instant>>,
+    feed_200: AtomicU64,
+    feed_304: AtomicU64,
+    pages: AtomicU64,
+}
+
+impl Farm {
+    fn host(&self, feed: usize) -> String {
+        format!("h{}.load.test", feed % self.hosts)
+    }
+
+    fn feed_url(&self, feed: usize) -> String {
+        format!("http://{}:{}/feeds/{feed}.xml", self.host(feed), self.port)
+    }
+
+    /// The items of `feed` at `version`: the newest `items`, item numbers counting up.
+    fn item_range(&self, version: u32) -> std::ops::Range<usize> {
+        let end = self.items + version as usize * self.new;
+        end.saturating_sub(self.items)..end
+    }
+
+    fn document(&self, feed: usize, version: u32) -> String {
+        let mut xml = self.material.channel_head.clone();
+        let now = chrono::Utc::now().to_rfc2822();
+        let mut appeared = self.appeared.lock().unwrap();
+        for item in self.item_range(version).rev() {
+            appeared.entry((feed, item)).or_insert_with(Instant::now);
+            let template = &self.material.items[item % self.material.items.len()];
+            let link = format!("http://{}:{}/a/{feed}/{item}", self.host(feed), self.port);
+            let mut block = replace_element(template, "<link>", "</link>", &link);
+            block = replace_element(&block, "<guid", "</guid>", &link);
+            block = replace_element(&block, "<pubDate>", "</pubDate>", &now);
+            // A unique title (the feed's fingerprint would call repeats duplicates); a quarter
+            // of the items carry the word the bench topic alerts on.
+            let marker = if item % 4 == 0 { " loadmark" } else { "" };
+            let title_end = block.find("</title>").unwrap_or(0);
+            block.insert_str(title_end, &format!(" [{feed}-{item}]{marker}"));
+            xml.push_str(&block);
+        }
+        xml.push_str("</channel></rss>");
+        xml
+    }
+
+    /// Makes `feed` publish: its next version, whose new items appear now.
+    fn publish(&self, feed: usize) {
+        let version = self.versions[feed].fetch_add(1, Relaxed) + 1;
+        let mut appeared = self.appeared.lock().unwrap();
+        let range = self.item_range(version);
+        for item in range.end.saturating_sub(self.new)..range.end {
+            appeared.insert((feed, item), Instant::now());
+        }
+    }
+}
+
+async fn serve_feed(State(farm): State<Arc<Farm>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let Some(feed) = name.strip_suffix(".xml").and_then(|n| n.parse::<usize>().ok()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Some(version) = farm.versions.get(feed).map(|version| version.load(Relaxed)) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let etag = format!("\"v{version}\"");
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        farm.feed_304.fetch_add(1, Relaxed);
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    farm.feed_200.fetch_add(1, Relaxed);
+    let xml = farm.document(feed, version);
+    ([(header::CONTENT_TYPE, "application/rss+xml".to_string()), (header::ETAG, etag)], xml).into_response()
+}
+
+async fn serve_page(State(farm): State<Arc<Farm>>, Path((feed, item)): Path<(usize, usize)>) -> Response {
+    farm.pages.fetch_add(1, Relaxed);
+    let page = farm.material.pages[(feed + item) % farm.material.pages.len()].clone();
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+async fn serve_robots() -> Response {
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// CPU seconds (user + system) of this process, and of its threads whose name starts `farm`
+/// or `sampler` (Linux; clock ticks of 10 ms).
+fn cpu_seconds() -> (f64, f64) {
+    let ticks = |stat: &str| -> f64 {
+        // Fields after the command's closing parenthesis: utime is the 12th, stime the 13th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let get = |n: usize| fields.get(n).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        (get(11) + get(12)) / 100.0
+    };
+    let total = std::fs::read_to_string("/proc/self/stat").map_or(0.0, |stat| ticks(&stat));
+    let mut excluded = 0.0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if name.starts_with("farm") || name.starts_with("sampler") {
+                excluded +=
+                    std::fs::read_to_string(task.path().join("stat")).map_or(0.0, |stat| ticks(&stat));
+            }
+        }
+    }
+    (total, excluded)
+}
+
+/// CPU seconds of the pipeline (the process without the farm and the sampler) since `since`.
+struct CpuClock {
+    start: (f64, f64),
+}
+
+impl CpuClock {
+    fn start() -> CpuClock {
+        CpuClock { start: cpu_seconds() }
+    }
+
+    fn pipeline_seconds(&self) -> f64 {
+        let now = cpu_seconds();
+        (now.0 - self.start.0) - (now.1 - self.start.1)
+    }
+}
+
+fn status_value(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with(key))
+                .and_then(|line| line.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Samples the thread count every 5 ms on a thread of its own; returns the peak so far.
+fn sample_peak_threads() -> Arc<AtomicU64> {
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampled = peak.clone();
+    std::thread::Builder::new()
+        .name("sampler".into())
+        .spawn(move || {
+            loop {
+                sampled.fetch_max(status_value("Threads:"), Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+        .unwrap();
+    peak
+}
+
+/// Follows the alert log and records, for every alert line, how long after its item appeared
+/// it was written (to 10 ms). Returns when `stop` is cancelled.
+async fn follow_alerts(
+    path: std::path::PathBuf,
+    farm: Arc<Farm>,
+    latencies: Arc<Mutex<Vec<f64>>>,
+    stop: CancellationToken,
+) {
+    let mut offset = std::fs::metadata(&path).map_or(0, |meta| meta.len());
+    let mut partial = String::new();
+    while !stop.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let Ok(mut file) = std::fs::File::open(&path) else { continue };
+        if file.seek(std::io::SeekFrom::Start(offset)).is_err() {
+            continue;
+        }
+        let mut reader = std::io::BufReader::new(file);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            offset += line.len() as u64;
+            partial.push_str(&line);
+            line.clear();
+            if !partial.ends_with('\n') {
+                continue;
+            }
+            let now = Instant::now();
+            if let Ok(alert) = serde_json::from_str::<serde_json::Value>(&partial) {
+                let numbers = alert["url"].as_str().and_then(|url| {
+                    let mut parts = url.rsplit('/');
+                    let item = parts.next()?.parse().ok()?;
+                    let feed = parts.next()?.parse().ok()?;
+                    Some((feed, item))
+                });
+                if let Some(appeared) =
+                    numbers.and_then(|key| farm.appeared.lock().unwrap().get(&key).copied())
+                {
+                    latencies.lock().unwrap().push(now.duration_since(appeared).as_secs_f64());
+                }
+            }
+            partial.clear();
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], share: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * share).round() as usize]
+}
+
+fn db_bytes(state_dir: &std::path::Path) -> u64 {
+    ["newswatch.db", "newswatch.db-wal"]
+        .iter()
+        .filter_map(|file| std::fs::metadata(state_dir.join(file)).ok())
+        .map(|meta| meta.len())
+        .sum()
+}
+
+fn main() {
+    let args = parse_args();
+    let peak_threads = sample_peak_threads();
+    // The farm has its own runtime and threads, so its CPU is told apart from the pipeline's.
+    let farm_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("farm")
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = farm_runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let farm = Arc::new(Farm {
+        material: load_material(),
+        port,
+        hosts: args.hosts,
+        items: args.items,
+        new: args.new,
+        versions: (0..args.feeds).map(|_| AtomicU32::new(0)).collect(),
+        appeared: Mutex::new(HashMap::new()),
+        feed_200: AtomicU64::new(0),
+        feed_304: AtomicU64::new(0),
+        pages: AtomicU64::new(0),
+    });
+    let app = axum::Router::new()
+        .route("/feeds/{name}", axum::routing::get(serve_feed))
+        .route("/a/{feed}/{item}", axum::routing::get(serve_page))
+        .route("/robots.txt", axum::routing::get(serve_robots))
+        .with_state(farm.clone());
+    farm_runtime.spawn(async move { axum::serve(listener, app).await.ok() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let alert_log = dir.path().join("alerts.jsonl");
+    let mut text = format!(
+        "[daemon]\nstate_dir = {:?}\nallow_private_networks = true\nper_host_concurrency = 8\nper_host_rate = 0\nmax_concurrent_fetches = 64\n[defaults]\ninterval = \"{}s\"\n[[topics]]\nid = \"us-russia-talks\"\n[[topics]]\nid = \"load-marker\"\nquery = 'loadmark'\nthreshold = 0.5\n[[sinks]]\nkind = \"jsonl\"\npath = {:?}\n",
+        state_dir.display().to_string(),
+        args.interval_secs,
+        alert_log.display().to_string()
+    );
+    for feed in 0..args.feeds {
+        text.push_str(&format!("[[feeds]]\nname = \"f{feed}\"\nurl = \"{}\"\n", farm.feed_url(feed)));
+    }
+    let config = Config::from_toml(&text, "load.toml", std::path::Path::new("."))
+        .unwrap_or_else(|err| panic!("{err}"));
+    let fetcher = || {
+        Fetcher::with_parts(config.daemon.fetch_settings(), config.daemon.guard(), Arc::new(LoadNames))
+            .unwrap()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    println!(
+        "load: {} feeds on {} host names, {} items per feed, interval {} s",
+        args.feeds, args.hosts, args.items, args.interval_secs
+    );
+
+    if args.seen > 0 {
+        let started = Instant::now();
+        let store = Store::open(&state_dir).unwrap();
+        runtime.block_on(async {
+            for start in (0..args.seen).step_by(5_000) {
+                let records = (start..(start + 5_000).min(args.seen))
+                    .map(|n| ItemRecord {
+                        key: format!("https://www.example-{}.com/news/2026/11/story-{n:08}/", n % 97),
+                        link: Some(format!("https://www.example-{}.com/news/2026/11/story-{n:08}/", n % 97)),
+                        feed: format!("f{}", n % args.feeds.max(1)),
+                        verdicts: Some(
+                            "[{\"matched\":false,\"score\":0.0,\"topic\":\"us-russia-talks\"}]".into(),
+                        ),
+                        fingerprint: Some(format!("{n:032x}")),
+                        ..ItemRecord::default()
+                    })
+                    .collect();
+                store.record_items(records, chrono::Utc::now().timestamp() - 86_400).await.unwrap();
+            }
+        });
+        drop(store);
+        println!(
+            "load: store filled with {} seen items in {:.0} s",
+            args.seen,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let started = Instant::now();
+    drop(Store::open(&state_dir).unwrap());
+    println!("load: start-up (store open) {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+
+    // Cold round: every item new, every page fetched and extracted.
+    let cpu = CpuClock::start();
+    let started = Instant::now();
+    let summary = runtime.block_on(newswatch::pipeline::run(
+        &config,
+        Store::open(&state_dir).unwrap(),
+        fetcher(),
+        CancellationToken::new(),
+        RunMode::Once,
+    ));
+    let summary = summary.expect("the cold round runs");
+    let (seconds, cpu_secs) = (started.elapsed().as_secs_f64(), cpu.pipeline_seconds());
+    let fetches = farm.feed_200.load(Relaxed) + farm.feed_304.load(Relaxed) + farm.pages.load(Relaxed);
+    println!(
+        "load cold round: {} polls, {} articles recorded, {} alerts in {seconds:.2} s: {:.0} fetches/s, {:.0} articles/s, {:.3} CPU s per 1,000 articles (farm excluded)",
+        summary.polls,
+        summary.recorded,
+        summary.alerts,
+        fetches as f64 / seconds,
+        summary.recorded as f64 / seconds,
+        cpu_secs * 1000.0 / summary.recorded.max(1) as f64
+    );
+
+    // 304 round: nothing changed.
+    let before_304 = farm.feed_304.load(Relaxed);
+    let cpu = CpuClock::start();
+    let started = Instant::now();
+    let summary = runtime
+        .block_on(newswatch::pipeline::run(
+            &config,
+            Store::open(&state_dir).unwrap(),
+            fetcher(),
+            CancellationToken::new(),
+            RunMode::Once,
+        ))
+        .expect("the 304 round runs");
+    let (seconds, cpu_secs) = (started.elapsed().as_secs_f64(), cpu.pipeline_seconds());
+    let answered_304 = farm.feed_304.load(Relaxed) - before_304;
+    println!(
+        "load 304 round (run --once, store opened and closed): {} polls, {answered_304} answered 304 in {seconds:.2} s: {:.3} CPU s per 1,000 polls",
+        summary.polls,
+        cpu_secs * 1000.0 / answered_304.max(1) as f64
+    );
+
+    // The daemon: polls on schedule; each interval a share of the feeds publishes.
+    let shutdown = CancellationToken::new();
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let follow_stop = CancellationToken::new();
+    let follower =
+        runtime.spawn(follow_alerts(alert_log.clone(), farm.clone(), latencies.clone(), follow_stop.clone()));
+    let publisher = {
+        let (farm, stop) = (farm.clone(), shutdown.clone());
+        let (interval, changed, feeds) = (Duration::from_secs(args.interval_secs), args.changed, args.feeds);
+        farm_runtime.spawn(async move {
+            // Publications spread over the interval, as real newsrooms publish.
+            let per_interval = ((feeds as f64) * changed).round() as u64;
+            if per_interval == 0 {
+                return;
+            }
+            let gap = interval / per_interval as u32;
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(gap) => farm.publish(fastrand::usize(0..feeds)),
+                }
+            }
+        })
+    };
+    let before = (farm.feed_200.load(Relaxed), farm.feed_304.load(Relaxed), farm.pages.load(Relaxed));
+    let cpu = CpuClock::start();
+    let started = Instant::now();
+    let daemon = {
+        let (config, shutdown) = (config.clone(), shutdown.clone());
+        let (store, fetcher) = (Store::open(&state_dir).unwrap(), fetcher());
+        runtime.spawn(async move {
+            newswatch::pipeline::run(&config, store, fetcher, shutdown, RunMode::Daemon).await
+        })
+    };
+    std::thread::sleep(Duration::from_secs(args.secs));
+    shutdown.cancel();
+    let summary = runtime.block_on(daemon).unwrap().expect("the daemon runs");
+    let (seconds, cpu_secs) = (started.elapsed().as_secs_f64(), cpu.pipeline_seconds());
+    std::thread::sleep(Duration::from_millis(100));
+    follow_stop.cancel();
+    runtime.block_on(follower).ok();
+    runtime.block_on(async { publisher.await.ok() });
+    let (n200, n304, pages) = (
+        farm.feed_200.load(Relaxed) - before.0,
+        farm.feed_304.load(Relaxed) - before.1,
+        farm.pages.load(Relaxed) - before.2,
+    );
+    let mut latencies = latencies.lock().unwrap().clone();
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "load daemon {seconds:.0} s: {} polls ({n200} changed, {n304} answered 304), {pages} pages, {} articles recorded: {:.0} fetches/s; {:.3} CPU s per 1,000 polls (all kinds), {:.1} % of a core",
+        summary.polls,
+        summary.recorded,
+        (n200 + n304 + pages) as f64 / seconds,
+        cpu_secs * 1000.0 / summary.polls.max(1) as f64,
+        cpu_secs / seconds * 100.0
+    );
+    println!(
+        "load publish-to-alert latency over {} alerts: p50 {:.2} s, p99 {:.2} s (interval {} s; target p99 <= interval + 2 s)",
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        args.interval_secs
+    );
+    let store = Store::open(&state_dir).unwrap();
+    let (_, seen) = runtime.block_on(store.counts()).unwrap();
+    drop(store);
+    println!(
+        "load database: {seen} seen items, {:.0} bytes per seen item (WAL included)",
+        db_bytes(&state_dir) as f64 / seen.max(1) as f64
+    );
+    println!("load peak RSS: {} MiB (the farm's included)", status_value("VmHWM:") / 1024);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "load peak threads: {} ({cores} cores; includes the farm's runtime (2) and the sampler)",
+        peak_threads.load(Relaxed)
+    );
+}
