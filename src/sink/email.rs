@@ -82,12 +82,6 @@ impl Sink for EmailSink {
         &self.name
     }
 
-    /// A mail server keeps no record we can read: pending alerts are sent again after a crash,
-    /// with the same Message-ID.
-    fn reconcile<'a>(&'a self, _pending: &'a [Pending]) -> BoxFuture<'a, Result<Vec<i64>, DeliveryError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-
     /// Per alert: one message (the batch holds one alert). As a digest: the batch is one
     /// digest, sent as one message.
     fn deliver<'a>(&'a self, batch: &'a [Pending]) -> BoxFuture<'a, Result<(), DeliveryError>> {

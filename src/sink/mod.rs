@@ -40,8 +40,12 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     /// The sink's name, under which the outbox tracks its deliveries.
     fn name(&self) -> &str;
 
-    /// Start-up repair after a crash: the seqs of `pending` that already reached the sink.
-    fn reconcile<'a>(&'a self, pending: &'a [Pending]) -> BoxFuture<'a, Result<Vec<i64>, DeliveryError>>;
+    /// Start-up repair after a crash: the seqs of `pending` that already reached the sink. By
+    /// default none: a receiver that keeps no record we can read (a webhook, a mail server, a
+    /// pipe) gets pending alerts again, carrying the same id.
+    fn reconcile<'a>(&'a self, _pending: &'a [Pending]) -> BoxFuture<'a, Result<Vec<i64>, DeliveryError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 
     /// Delivers `batch` (oldest first).
     fn deliver<'a>(&'a self, batch: &'a [Pending]) -> BoxFuture<'a, Result<(), DeliveryError>>;

@@ -16,11 +16,6 @@ impl Sink for StdoutSink {
         &self.name
     }
 
-    /// A pipe keeps no record: after a crash, pending alerts are written again (at least once).
-    fn reconcile<'a>(&'a self, _pending: &'a [Pending]) -> BoxFuture<'a, Result<Vec<i64>, DeliveryError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-
     fn deliver<'a>(&'a self, batch: &'a [Pending]) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             let mut out = std::io::stdout().lock();

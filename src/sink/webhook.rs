@@ -66,12 +66,6 @@ impl Sink for WebhookSink {
         &self.name
     }
 
-    /// A webhook keeps no record we can read: pending alerts are POSTed again after a crash,
-    /// with the same Idempotency-Key.
-    fn reconcile<'a>(&'a self, _pending: &'a [Pending]) -> BoxFuture<'a, Result<Vec<i64>, DeliveryError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-
     fn deliver<'a>(&'a self, batch: &'a [Pending]) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             for row in batch {
