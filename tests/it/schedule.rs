@@ -394,9 +394,9 @@ async fn a_restart_resumes_the_spread_schedule_and_polls_only_the_feeds_that_are
         assert_eq!(*count, 1, "{name} polled {count} times after the restart");
     }
     assert!(hits.len() < FEEDS * 3 / 4, "{} of {FEEDS} feeds polled after the restart", hits.len());
-    // Every request the farm saw is a poll the daemon counted. A poll in flight when the daemon
-    // stopped may be counted without its 304, or before its request reached the farm.
-    assert!((summary.polls as usize).abs_diff(hits.len()) <= 2, "{} hits, {summary:?}", hits.len());
+    // Every request the farm saw is a poll the daemon counted. Polls in flight when the daemon
+    // stopped are counted though their request may never have reached the farm.
+    assert!(hits.len() <= summary.polls as usize, "{} hits, {summary:?}", hits.len());
     let first_second = hits.len() - farm.hits_since(second_start + Duration::from_secs(1)).len();
     assert!(
         first_second <= due.len() * 3 / 10,
