@@ -280,7 +280,7 @@ mod tests {
         let found = problems(&format!("{GOOD}username = \"ann\"\n"));
         assert!(found[0].starts_with("sinks[0].password_env: `username` needs `password_env`"), "{found:?}");
         let found = problems(&format!("{GOOD}url = \"http://x\"\n"));
-        assert_eq!(found, ["sinks[0].url: `url` applies to webhook sinks only"]);
+        assert_eq!(found, ["sinks[0].url: `url` applies to webhook and nats sinks only"]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod edit;
 mod email;
+mod nats;
 pub mod opml;
 mod raw;
 mod validate;
@@ -12,6 +13,10 @@ mod validate;
 use crate::classify::Topic;
 use crate::fetch::{FetchSettings, Guard, MAX_ROBOTS_BYTES, PublicOnly, ROBOTS_TTL};
 pub use email::{DEFAULT_EMAIL_TIMEOUT, DIGEST_RANGE, EMAIL_TIMEOUT_RANGE, EmailConfig, Secret};
+pub use nats::{
+    DEFAULT_NATS_DUPLICATE_WINDOW, DEFAULT_NATS_MAX_AGE, DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT,
+    DEFAULT_NATS_TIMEOUT, NatsConfig, subject_matches,
+};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -240,6 +245,8 @@ pub enum SinkKind {
     Stdout,
     /// Send alerts by e-mail, one message each or a digest per period.
     Email(Box<EmailConfig>),
+    /// Publish each alert to a NATS JetStream stream.
+    Nats(Box<NatsConfig>),
 }
 
 /// When a JSON Lines log is rotated (renamed to `<path>.1`, older ones shifted up to `.keep`).
@@ -358,6 +365,11 @@ impl SinkKind {
                 let recipients: Vec<String> = email.to.iter().map(|to| to.email.to_string()).collect();
                 let digest = sha2::Sha256::digest(recipients.join(",").as_bytes());
                 format!("email:{}:{}", email.smtp.host_str().unwrap_or("-"), hex::encode(&digest[..4]))
+            }
+            // Server, stream and subject: two sinks differing in any of them deliver separately.
+            SinkKind::Nats(nats) => {
+                let port = nats.url.port().map(|port| format!(":{port}")).unwrap_or_default();
+                format!("nats:{}{port}:{}:{}", nats.url.host_str().unwrap_or("-"), nats.stream, nats.subject)
             }
         }
     }

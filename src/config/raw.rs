@@ -112,4 +112,9 @@ pub(super) struct RawSink {
     pub(super) from: Option<String>,
     pub(super) to: Option<Vec<String>>,
     pub(super) digest: Option<String>,
+    // `kind = "nats"` (see `config/nats.rs`); `url` and `timeout` are shared with webhooks.
+    pub(super) subject: Option<String>,
+    pub(super) stream: Option<String>,
+    pub(super) max_age: Option<String>,
+    pub(super) duplicate_window: Option<String>,
 }

@@ -49,7 +49,8 @@ pub(super) fn validate(raw: RawConfig, config_dir: &Path) -> Result<Config, Vec<
     let mut problems = Problems::default();
     let daemon = daemon(&raw.daemon, &mut problems);
     let feeds = feeds(&raw.defaults, &raw.feeds, &mut problems);
-    let sinks = sinks(&raw.sinks, &daemon, &mut problems);
+    let topic_ids: Vec<&str> = raw.topics.iter().map(|spec| spec.id.as_str()).collect();
+    let sinks = sinks(&raw.sinks, &daemon, &topic_ids, &mut problems);
     let topics = topics(&raw.topics, config_dir, &mut problems);
     let stories = stories(&raw.stories, &raw.topics, &mut problems);
     if problems.0.is_empty() {
@@ -308,7 +309,12 @@ fn interval_bounds(
 }
 
 /// `[[sinks]]`; without any, one JSON Lines log in the state directory.
-fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) -> Vec<SinkConfig> {
+fn sinks(
+    raw_sinks: &[RawSink],
+    daemon: &DaemonConfig,
+    topic_ids: &[&str],
+    problems: &mut Problems,
+) -> Vec<SinkConfig> {
     let mut sinks: Vec<SinkConfig> = Vec::new();
     for (index, raw) in raw_sinks.iter().enumerate() {
         let key = |field: &str| format!("sinks[{index}].{field}");
@@ -323,16 +329,24 @@ fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) 
             only_for("keep", raw.keep.is_some(), "jsonl", problems);
         }
         if raw.kind != "webhook" {
-            for (field, present) in [
-                ("url", raw.url.is_some()),
-                ("format", raw.format.is_some()),
-                ("headers", raw.headers.is_some()),
-            ] {
-                only_for(field, present, "webhook", problems);
-            }
+            only_for("format", raw.format.is_some(), "webhook", problems);
+            only_for("headers", raw.headers.is_some(), "webhook", problems);
         }
-        if raw.kind != "webhook" && raw.kind != "email" {
-            only_for("timeout", raw.timeout.is_some(), "webhook and email", problems);
+        if raw.kind != "webhook" && raw.kind != "nats" {
+            only_for("url", raw.url.is_some(), "webhook and nats", problems);
+        }
+        if !matches!(raw.kind.as_str(), "webhook" | "email" | "nats") {
+            only_for("timeout", raw.timeout.is_some(), "webhook, email and nats", problems);
+        }
+        if raw.kind != "nats" {
+            for (field, present) in [
+                ("subject", raw.subject.is_some()),
+                ("stream", raw.stream.is_some()),
+                ("max_age", raw.max_age.is_some()),
+                ("duplicate_window", raw.duplicate_window.is_some()),
+            ] {
+                only_for(field, present, "nats", problems);
+            }
         }
         if raw.kind != "email" {
             for (field, present) in [
@@ -388,6 +402,21 @@ fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) 
                 let kind = SinkKind::Email(Box::new(email));
                 SinkConfig { name: kind.derived_name(), kind, topics: Vec::new(), min_score: 0.0 }
             }
+            "nats" => {
+                // The topics this sink takes: its filter, or every configured topic.
+                let taken: Vec<&str> = match &raw.topics {
+                    Some(wanted) if !wanted.is_empty() => wanted.iter().map(String::as_str).collect(),
+                    _ => topic_ids.to_vec(),
+                };
+                let mut found = Vec::new();
+                let nats = nats::validate(raw, &taken, &mut found);
+                for (field, reason) in found {
+                    problems.push(key(&field), reason);
+                }
+                let Some(nats) = nats else { continue };
+                let kind = SinkKind::Nats(Box::new(nats));
+                SinkConfig { name: kind.derived_name(), kind, topics: Vec::new(), min_score: 0.0 }
+            }
             "stdout" => {
                 if sinks.iter().any(|sink| sink.kind == SinkKind::Stdout) {
                     problems.push(key("kind"), "there is already a stdout sink");
@@ -399,7 +428,7 @@ fn sinks(raw_sinks: &[RawSink], daemon: &DaemonConfig, problems: &mut Problems) 
                 problems.push(
                     key("kind"),
                     format!(
-                        "unknown sink kind {other:?} (known: \"jsonl\", \"webhook\", \"stdout\", \"email\")"
+                        "unknown sink kind {other:?} (known: \"jsonl\", \"webhook\", \"stdout\", \"email\", \"nats\")"
                     ),
                 );
                 continue;

@@ -11,11 +11,13 @@
 pub mod digest;
 pub mod email;
 pub mod jsonl;
+pub mod nats;
 pub mod stdout;
 pub mod webhook;
 
 pub use email::EmailSink;
 pub use jsonl::JsonlSink;
+pub use nats::NatsSink;
 pub use stdout::StdoutSink;
 pub use webhook::WebhookSink;
 
@@ -89,6 +91,7 @@ pub fn from_config(config: &SinkConfig) -> Arc<dyn Sink> {
         SinkKind::Webhook(webhook) => Arc::new(WebhookSink::new(config.name.clone(), webhook.clone())),
         SinkKind::Stdout => Arc::new(StdoutSink { name: config.name.clone() }),
         SinkKind::Email(email) => Arc::new(EmailSink::new(config.name.clone(), (**email).clone())),
+        SinkKind::Nats(nats) => Arc::new(NatsSink::new(config.name.clone(), (**nats).clone())),
     }
 }
 
