@@ -311,22 +311,28 @@ async fn forward(
         }
     });
     let mut buffer = vec![0u8; 64 * 1024];
-    while let Ok(n @ 1..) = client_read.read(&mut buffer).await {
+    // Once cutting: the moment both sides are dropped. Until then the client's bytes still go
+    // through (so a publish split across reads arrives whole), but nothing comes back.
+    let mut cut_at: Option<tokio::time::Instant> = None;
+    loop {
+        let read = match cut_at {
+            None => client_read.read(&mut buffer).await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, client_read.read(&mut buffer)).await {
+                Ok(read) => read,
+                Err(_) => break,
+            },
+        };
+        let Ok(n @ 1..) = read else { break };
         // Alerts go out as HPUB (they carry Nats-Msg-Id); JetStream API requests are plain PUBs.
         let publishes = buffer[..n].windows(4).any(|window| window == b"HPUB");
-        // Mute the way back first, so no ack for this publish reaches the client.
-        let cutting = publishes && cut.swap(false, Ordering::SeqCst);
-        if cutting {
+        if cut_at.is_none() && publishes && cut.swap(false, Ordering::SeqCst) {
+            // Mute the way back before forwarding, so no ack for this publish reaches the client.
             muted.store(true, Ordering::SeqCst);
             up.store(false, Ordering::SeqCst);
+            cuts.fetch_add(1, Ordering::SeqCst);
+            cut_at = Some(tokio::time::Instant::now() + Duration::from_millis(300));
         }
         if server_write.write_all(&buffer[..n]).await.is_err() {
-            break;
-        }
-        if cutting {
-            cuts.fetch_add(1, Ordering::SeqCst);
-            // Give the server time to store what it was sent; then drop both sides.
-            tokio::time::sleep(Duration::from_millis(300)).await;
             break;
         }
     }
