@@ -37,8 +37,11 @@ pub struct NatsConfig {
     pub subject: String,
     /// The JetStream stream that stores the alerts; created if missing.
     pub stream: String,
+    /// How long the stream keeps an alert.
     pub max_age: Duration,
+    /// How long the server remembers an alert id, dropping a second message carrying it.
     pub duplicate_window: Duration,
+    /// How long connecting, a JetStream request, or waiting for one ack may take.
     pub timeout: Duration,
 }
 

@@ -39,6 +39,7 @@ struct TopicOf {
 }
 
 impl NatsSink {
+    /// A sink that connects at its first delivery.
     pub fn new(name: String, config: NatsConfig) -> NatsSink {
         // rustls needs a process-wide crypto provider for tls:// URLs; a second install is a
         // harmless no-op.
