@@ -287,9 +287,24 @@ pub async fn run_once(config: &Config) -> RunSummary {
 /// so consecutive calls are restarts.
 pub async fn run_once_with(config: &Config, fetcher: Fetcher) -> RunSummary {
     let store = Store::open(&config.daemon.state_dir).unwrap();
-    pipeline::run(config, store, fetcher, CancellationToken::new(), RunMode::Once)
+    let summary = pipeline::run(config, store, fetcher, CancellationToken::new(), RunMode::Once)
         .await
-        .expect("the pipeline runs")
+        .expect("the pipeline runs");
+    wait_for_store_release(&config.daemon.state_dir).await;
+    summary
+}
+
+/// A task the pipeline spawned (a fetch cut short at the end of the run) may drop its store
+/// handle a moment after `run` returns; the lock goes with the last handle. A process exits
+/// here, so only in-process restarts need to wait for it.
+async fn wait_for_store_release(state_dir: &std::path::Path) {
+    for _ in 0..200 {
+        if newswatch::store::daemon_pid(state_dir).is_none() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the store of {} is still locked 10 s after run --once returned", state_dir.display());
 }
 
 /// Runs `run --once` in-process on an already open store.
