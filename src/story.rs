@@ -77,6 +77,15 @@ pub struct StoryParams {
     pub rewrite_one_kind: f64,
     /// The lowest tf·idf cosine of a rewrite.
     pub rewrite_cosine: f64,
+    /// An "event rewrite" joins items whose wording differs (reactions, rewrites in other words)
+    /// when both headlines name the same rare actor and the same act (a swap, a release, a
+    /// postponement, ...), with the same kind of contact and mode, within this many hours.
+    pub event_hours: f64,
+    /// The lowest idf of the rare actor of an event rewrite, as a share of the highest idf
+    /// possible with today's number of documents (so that it means "rare" whatever the count).
+    pub event_rare: f64,
+    /// The lowest term overlap of an event rewrite.
+    pub event_overlap: f64,
     /// How many of an item's rarest terms are lookup keys.
     pub term_keys: usize,
     /// How many of an item's main actors are lookup keys.
@@ -92,9 +101,12 @@ impl Default for StoryParams {
             near_copy: 0.7,
             min_shingles: 12,
             rewrite: 0.29,
-            rewrite_per_day: 0.09,
+            rewrite_per_day: 0.12,
             rewrite_one_kind: 0.05,
             rewrite_cosine: 0.22,
+            event_hours: 48.0,
+            event_rare: 0.4,
+            event_overlap: 0.1,
             term_keys: 12,
             actor_keys: 6,
             max_candidates: 64,
@@ -113,6 +125,12 @@ pub struct Comparison {
     pub cosine: f64,
     /// How many actors both name.
     pub common_actors: usize,
+    /// The share of the shorter headline's idf weight found in the other headline.
+    pub headline_overlap: f64,
+    /// How many actors both headlines name.
+    pub headline_actors: usize,
+    /// The highest idf of an actor both headlines name (0 when none).
+    pub headline_rarest: f64,
     /// The detail saying these are two events, if any (checked against the story's first item
     /// too).
     pub conflict: Option<&'static str>,
@@ -165,6 +183,12 @@ struct Story {
     head: Fingerprint,
     live_items: u32,
 }
+
+/// The concept groups (see `fingerprint::CONCEPTS`) that name an act, as against a role or a
+/// country: two headlines naming the same rare actor and the same act report one event.
+static ACTS: std::sync::LazyLock<Vec<u64>> = std::sync::LazyLock::new(|| {
+    ["#postpone", "#swap", "#release", "#detain"].iter().map(|name| stable_hash(name.as_bytes())).collect()
+});
 
 /// Items read per lookup key, newest first: an item of the same story shares several keys, so
 /// the newest few per key find it even under a very common name.
@@ -249,6 +273,7 @@ impl<I: CandidateIndex> Clusterer<I> {
                 // The head is kept for its event details only: no terms, actors or signature.
                 let head = Fingerprint {
                     terms: Vec::new(),
+                    headline: Vec::new(),
                     actors: Vec::new(),
                     minhash: Vec::new(),
                     url: None,
@@ -421,6 +446,12 @@ impl<I: CandidateIndex> Clusterer<I> {
             overlap: if smaller_total > 0.0 { common / smaller_total } else { 0.0 },
             cosine: if norms > 0.0 { dot / norms } else { 0.0 },
             common_actors: self.common_actors(new, old),
+            headline_overlap: self.headline_overlap(new, old),
+            headline_actors: headline_actors(new, old).len(),
+            headline_rarest: headline_actors(new, old)
+                .iter()
+                .map(|actor| self.idf(*actor))
+                .fold(0.0, f64::max),
             conflict: conflict(new, old).or_else(|| head.and_then(|head| conflict(new, head))),
             decision: None,
         };
@@ -448,16 +479,72 @@ impl<I: CandidateIndex> Clusterer<I> {
             needed += self.params.rewrite_one_kind;
         }
         let actors_agree = new.actors.is_empty() || old.actors.is_empty() || comparison.common_actors > 0;
-        if comparison.overlap >= needed && comparison.cosine >= self.params.rewrite_cosine && actors_agree {
+        let reworded =
+            comparison.overlap >= needed && comparison.cosine >= self.params.rewrite_cosine && actors_agree;
+        if reworded || self.same_event(new, old, &comparison, days_apart) {
             comparison.decision = Some((Why::Rewrite, comparison.overlap));
         }
         comparison
+    }
+
+    /// Whether two items that word an event differently still report the same one: both
+    /// headlines name a rare actor and the same act, the kind of contact and the mode agree, and
+    /// they are published close together.
+    fn same_event(
+        &self,
+        new: &Fingerprint,
+        old: &Fingerprint,
+        comparison: &Comparison,
+        days_apart: f64,
+    ) -> bool {
+        if days_apart * 24.0 > self.params.event_hours
+            || comparison.overlap < self.params.event_overlap
+            || new.predicate != old.predicate
+            || new.mode != old.mode
+        {
+            return false;
+        }
+        let highest_idf = (1.0 + self.documents as f64).ln() + 1.0;
+        if comparison.headline_rarest < self.params.event_rare * highest_idf {
+            return false;
+        }
+        new.headline.iter().any(|term| ACTS.contains(term) && old.headline.binary_search(term).is_ok())
+    }
+
+    /// The share of the shorter headline's idf weight (by today's document frequencies) that
+    /// the other headline has too.
+    fn headline_overlap(&self, left: &Fingerprint, right: &Fingerprint) -> f64 {
+        let weight = |terms: &[u64]| terms.iter().map(|term| self.idf(*term)).sum::<f64>();
+        let smaller = weight(&left.headline).min(weight(&right.headline));
+        if smaller <= 0.0 {
+            return 0.0;
+        }
+        let common: f64 = left
+            .headline
+            .iter()
+            .filter(|term| right.headline.binary_search(term).is_ok())
+            .map(|term| self.idf(*term))
+            .sum();
+        common / smaller
     }
 
     /// How many actors both items name.
     fn common_actors(&self, left: &Fingerprint, right: &Fingerprint) -> usize {
         left.actors.iter().filter(|(actor, _)| right.actors.iter().any(|(other, _)| other == actor)).count()
     }
+}
+
+/// The actors both headlines name.
+fn headline_actors(left: &Fingerprint, right: &Fingerprint) -> Vec<u64> {
+    left.actors
+        .iter()
+        .map(|(actor, _)| *actor)
+        .filter(|actor| {
+            left.headline.binary_search(actor).is_ok()
+                && right.headline.binary_search(actor).is_ok()
+                && right.actors.iter().any(|(other, _)| other == actor)
+        })
+        .collect()
 }
 
 /// The dot product of two weight vectors and the weight they share (the smaller of the two
@@ -494,7 +581,11 @@ fn conflict(left: &Fingerprint, right: &Fingerprint) -> Option<&'static str> {
     if venues_differ(left, right) {
         return Some("another venue");
     }
-    if !left.days.is_empty()
+    // Days tell two contacts apart (a call on Monday, another on Friday); items about anything
+    // else name the days of their background (the swap on Thursday, the arrival on Friday).
+    if left.predicate != Predicate::Unknown
+        && right.predicate != Predicate::Unknown
+        && !left.days.is_empty()
         && !right.days.is_empty()
         && !left.days.iter().any(|day| right.days.contains(day))
     {
