@@ -104,7 +104,7 @@ impl Default for StoryParams {
             rewrite_per_day: 0.12,
             rewrite_one_kind: 0.05,
             rewrite_cosine: 0.22,
-            event_hours: 48.0,
+            event_hours: 36.0,
             event_rare: 0.4,
             event_overlap: 0.1,
             term_keys: 12,
@@ -185,10 +185,21 @@ struct Story {
 }
 
 /// The concept groups (see `fingerprint::CONCEPTS`) that name an act, as against a role or a
-/// country: two headlines naming the same rare actor and the same act report one event.
-static ACTS: std::sync::LazyLock<Vec<u64>> = std::sync::LazyLock::new(|| {
-    ["#postpone", "#swap", "#release", "#detain"].iter().map(|name| stable_hash(name.as_bytes())).collect()
+/// country, with their family: two headlines naming the same rare actor and an act of the same
+/// family report one event. A prisoner's release and an exchange are one family ("a deal that
+/// freed Griner", "the Griner swap"). Contacts (a call, a meeting) are left out: two contacts
+/// between the same people are the case where names and the act are not enough.
+static ACTS: std::sync::LazyLock<Vec<(u64, u8)>> = std::sync::LazyLock::new(|| {
+    [("#postpone", 0), ("#swap", 1), ("#release", 1), ("#detain", 2)]
+        .iter()
+        .map(|(name, family)| (stable_hash(name.as_bytes()), *family))
+        .collect()
 });
+
+/// The act families a headline names.
+fn acts(headline: &[u64]) -> Vec<u8> {
+    ACTS.iter().filter(|(act, _)| headline.binary_search(act).is_ok()).map(|(_, family)| *family).collect()
+}
 
 /// Items read per lookup key, newest first: an item of the same story shares several keys, so
 /// the newest few per key find it even under a very common name.
@@ -508,7 +519,8 @@ impl<I: CandidateIndex> Clusterer<I> {
         if comparison.headline_rarest < self.params.event_rare * highest_idf {
             return false;
         }
-        new.headline.iter().any(|term| ACTS.contains(term) && old.headline.binary_search(term).is_ok())
+        let old_acts = acts(&old.headline);
+        acts(&new.headline).iter().any(|family| old_acts.contains(family))
     }
 
     /// The share of the shorter headline's idf weight (by today's document frequencies) that

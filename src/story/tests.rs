@@ -518,6 +518,15 @@ fn reactions_naming_the_same_rare_actor_and_act_join_within_two_days() {
     assert!(hours_apart.overlap < 0.29, "too few words in common for a rewrite: {hours_apart:?}");
     assert_eq!(hours_apart.headline_actors, 1, "{hours_apart:?}");
     assert_eq!(hours_apart.decision.map(|(why, _)| why), Some(Why::Rewrite), "{hours_apart:?}");
+    // A release and an exchange are one act: "the deal that freed Griner" is the swap.
+    let decision = fingerprint(
+        "Inside Biden's agonizing decision to take a deal that freed Brittney Griner",
+        "Officials describe weeks of debate in the West Wing over whether to accept the only offer \
+         Moscow would make, and what it meant for other Americans held there.",
+        None,
+    );
+    let same_family = stories.compare_at(&decision, &player, None, 2 * HOUR);
+    assert_eq!(same_family.decision.map(|(why, _)| why), Some(Why::Rewrite), "{same_family:?}");
     // Beyond `event_hours`, names and the act alone no longer make one story.
     let days_apart = stories.compare_at(&player, &brother, None, 60 * HOUR);
     assert_eq!(days_apart.decision, None, "{days_apart:?}");
