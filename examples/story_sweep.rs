@@ -23,6 +23,7 @@ fn main() -> anyhow::Result<()> {
     let params = StoryParams {
         event_hours: knob("EVENT_HOURS", params.event_hours)?,
         event_rare: knob("EVENT_RARE", params.event_rare)?,
+        event_shared: knob("EVENT_SHARED", params.event_shared)?,
         event_overlap: knob("EVENT_OVERLAP", params.event_overlap)?,
         ..params
     };

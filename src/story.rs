@@ -84,6 +84,9 @@ pub struct StoryParams {
     /// The lowest idf of the rare actor of an event rewrite, as a share of the highest idf
     /// possible with today's number of documents (so that it means "rare" whatever the count).
     pub event_rare: f64,
+    /// Instead of a rare actor, the headlines may share terms (acts left out) whose idf sums to
+    /// this share of the highest idf possible.
+    pub event_shared: f64,
     /// The lowest term overlap of an event rewrite.
     pub event_overlap: f64,
     /// How many of an item's rarest terms are lookup keys.
@@ -106,6 +109,7 @@ impl Default for StoryParams {
             rewrite_cosine: 0.22,
             event_hours: 36.0,
             event_rare: 0.4,
+            event_shared: 1.2,
             event_overlap: 0.1,
             term_keys: 12,
             actor_keys: 6,
@@ -131,6 +135,8 @@ pub struct Comparison {
     pub headline_actors: usize,
     /// The highest idf of an actor both headlines name (0 when none).
     pub headline_rarest: f64,
+    /// The summed idf of the terms both headlines have, acts left out.
+    pub headline_shared: f64,
     /// The detail saying these are two events, if any (checked against the story's first item
     /// too).
     pub conflict: Option<&'static str>,
@@ -463,6 +469,14 @@ impl<I: CandidateIndex> Clusterer<I> {
                 .iter()
                 .map(|actor| self.idf(*actor))
                 .fold(0.0, f64::max),
+            headline_shared: new
+                .headline
+                .iter()
+                .filter(|term| {
+                    old.headline.binary_search(term).is_ok() && !ACTS.iter().any(|(act, _)| act == *term)
+                })
+                .map(|term| self.idf(*term))
+                .sum(),
             conflict: conflict(new, old).or_else(|| head.and_then(|head| conflict(new, head))),
             decision: None,
         };
@@ -516,7 +530,11 @@ impl<I: CandidateIndex> Clusterer<I> {
             return false;
         }
         let highest_idf = (1.0 + self.documents as f64).ln() + 1.0;
-        if comparison.headline_rarest < self.params.event_rare * highest_idf {
+        // The evidence that it is one event: a rare name, or several less rare words ("nuclear
+        // arms talks", "two American prisoners") besides the act.
+        if comparison.headline_rarest < self.params.event_rare * highest_idf
+            && comparison.headline_shared < self.params.event_shared * highest_idf
+        {
             return false;
         }
         let old_acts = acts(&old.headline);
