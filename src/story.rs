@@ -513,8 +513,9 @@ impl<I: CandidateIndex> Clusterer<I> {
     }
 
     /// Whether two items that word an event differently still report the same one: both
-    /// headlines name a rare actor and the same act, the kind of contact and the mode agree, and
-    /// they are published close together.
+    /// headlines name the same act (a swap, a release, a postponement, an arrest) and a rare
+    /// actor or several less common words, the mode agrees (a call and a meeting are already a
+    /// conflict), and they are published close together.
     fn same_event(
         &self,
         new: &Fingerprint,
@@ -524,7 +525,6 @@ impl<I: CandidateIndex> Clusterer<I> {
     ) -> bool {
         if days_apart * 24.0 > self.params.event_hours
             || comparison.overlap < self.params.event_overlap
-            || new.predicate != old.predicate
             || new.mode != old.mode
         {
             return false;

@@ -475,7 +475,7 @@ async fn new_story_alerts_match_the_labelled_stories_of_the_positives() {
         "{new_stories} new_story alerts, {} stories offline",
         offline_stories.len()
     );
-    // Against the gold stories the gap is the clusterer's recall (README, "Stories"): held
-    // under today's figure so that a loss shows.
-    assert!(off(new_stories, distinct) <= 0.15, "{new_stories} new_story alerts for {distinct} stories");
+    // Against the gold stories the gap is the clusterer's recall (README, "Stories"): issue 12's
+    // target is within 10 % (93 alerts for 85 stories when this was written).
+    assert!(off(new_stories, distinct) <= 0.10, "{new_stories} new_story alerts for {distinct} stories");
 }
