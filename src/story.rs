@@ -3,9 +3,12 @@
 //! states them, and a MinHash signature of its body's word shingles); a [`Clusterer`] joins a
 //! new item to the story of a recent item when it is the same article (`same_url`), a near copy
 //! of its body (`near_copy`), or a rewrite of it (`rewrite`: most of the shorter item's tf·idf
-//! term weight found in the other, a name in common, and nothing that says another event: a
-//! planned vs a held meeting, a call vs a meeting, another venue, another day, "for the second
-//! time"). Otherwise it starts a story.
+//! term weight found in the other and a name in common; or an "event rewrite", for reactions
+//! and rewrites in other words: within 36 h, both headlines name the same act — a swap or
+//! release, a postponement, an arrest — and the same rare name or several less common words;
+//! in both cases nothing may say another event: a planned vs a held meeting, a call vs a
+//! meeting, another venue, another day for two contacts, "for the second time"). Otherwise it
+//! starts a story.
 //!
 //! Clustering is pure like `classify`: no I/O, deterministic, never panics on input. Candidates
 //! come from a [`CandidateIndex`] (LSH bands of the body signature, the item's rarest terms, its
