@@ -1,6 +1,6 @@
 //! Prints the measures of the join decision for every pair of items of a JSON Lines file
 //! published at most `HOURS` apart (default 96), for studying where the thresholds fall:
-//! `left<TAB>right<TAB>hours<TAB>containment<TAB>overlap<TAB>cosine<TAB>common_actors<TAB>conflict<TAB>decision`.
+//! `left<TAB>right<TAB>hours<TAB>containment<TAB>overlap<TAB>cosine<TAB>common_actors<TAB>conflict<TAB>decision<TAB>headline_overlap<TAB>headline_actors`.
 //! Term weights use the document frequencies of the whole file.
 //!
 //! `cargo run --example story_pairs -- tests/fixtures/stories/items.jsonl [HOURS]`
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
             let comparison = clusterer.compare(print, other, None);
             writeln!(
                 out,
-                "{other_id}\t{id}\t{:.1}\t{:.3}\t{:.3}\t{:.3}\t{}\t{}\t{}",
+                "{other_id}\t{id}\t{:.1}\t{:.3}\t{:.3}\t{:.3}\t{}\t{}\t{}\t{:.3}\t{}\t{:.2}\t{:?}\t{:?}",
                 apart as f64 / 3600.0,
                 comparison.containment,
                 comparison.overlap,
@@ -56,6 +56,11 @@ fn main() -> anyhow::Result<()> {
                 comparison.common_actors,
                 comparison.conflict.unwrap_or("-"),
                 comparison.decision.map_or("-", |(why, _)| why.as_str()),
+                comparison.headline_overlap,
+                comparison.headline_actors,
+                comparison.headline_rarest,
+                print.predicate,
+                other.predicate,
             )?;
         }
     }

@@ -16,6 +16,17 @@ fn main() -> anyhow::Result<()> {
         rewrite_one_kind: args.get(4).map_or(Ok(defaults.rewrite_one_kind), |value| value.parse())?,
         ..defaults
     };
+    // Event-rewrite knobs from the environment, for sweeping them too.
+    let knob = |name: &str, default: f64| -> anyhow::Result<f64> {
+        std::env::var(name).map_or(Ok(default), |value| Ok(value.parse()?))
+    };
+    let params = StoryParams {
+        event_hours: knob("EVENT_HOURS", params.event_hours)?,
+        event_rare: knob("EVENT_RARE", params.event_rare)?,
+        event_shared: knob("EVENT_SHARED", params.event_shared)?,
+        event_overlap: knob("EVENT_OVERLAP", params.event_overlap)?,
+        ..params
+    };
     let file = std::io::BufReader::new(std::fs::File::open(&args[0])?);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     cluster_jsonl(file, &args[0], params, &mut out, &mut std::io::stderr().lock())?;

@@ -3,9 +3,12 @@
 //! states them, and a MinHash signature of its body's word shingles); a [`Clusterer`] joins a
 //! new item to the story of a recent item when it is the same article (`same_url`), a near copy
 //! of its body (`near_copy`), or a rewrite of it (`rewrite`: most of the shorter item's tf·idf
-//! term weight found in the other, a name in common, and nothing that says another event: a
-//! planned vs a held meeting, a call vs a meeting, another venue, another day, "for the second
-//! time"). Otherwise it starts a story.
+//! term weight found in the other and a name in common; or an "event rewrite", for reactions
+//! and rewrites in other words: within 36 h, both headlines name the same act — a swap or
+//! release, a postponement, an arrest — and the same rare name or several less common words;
+//! in both cases nothing may say another event: a planned vs a held meeting, a call vs a
+//! meeting, another venue, another day for two contacts, "for the second time"). Otherwise it
+//! starts a story.
 //!
 //! Clustering is pure like `classify`: no I/O, deterministic, never panics on input. Candidates
 //! come from a [`CandidateIndex`] (LSH bands of the body signature, the item's rarest terms, its
@@ -77,6 +80,18 @@ pub struct StoryParams {
     pub rewrite_one_kind: f64,
     /// The lowest tf·idf cosine of a rewrite.
     pub rewrite_cosine: f64,
+    /// An "event rewrite" joins items whose wording differs (reactions, rewrites in other words)
+    /// when both headlines name the same rare actor and the same act (a swap, a release, a
+    /// postponement, ...), with the same kind of contact and mode, within this many hours.
+    pub event_hours: f64,
+    /// The lowest idf of the rare actor of an event rewrite, as a share of the highest idf
+    /// possible with today's number of documents (so that it means "rare" whatever the count).
+    pub event_rare: f64,
+    /// Instead of a rare actor, the headlines may share terms (acts left out) whose idf sums to
+    /// this share of the highest idf possible.
+    pub event_shared: f64,
+    /// The lowest term overlap of an event rewrite.
+    pub event_overlap: f64,
     /// How many of an item's rarest terms are lookup keys.
     pub term_keys: usize,
     /// How many of an item's main actors are lookup keys.
@@ -92,9 +107,13 @@ impl Default for StoryParams {
             near_copy: 0.7,
             min_shingles: 12,
             rewrite: 0.29,
-            rewrite_per_day: 0.09,
+            rewrite_per_day: 0.12,
             rewrite_one_kind: 0.05,
             rewrite_cosine: 0.22,
+            event_hours: 36.0,
+            event_rare: 0.4,
+            event_shared: 1.2,
+            event_overlap: 0.1,
             term_keys: 12,
             actor_keys: 6,
             max_candidates: 64,
@@ -113,6 +132,14 @@ pub struct Comparison {
     pub cosine: f64,
     /// How many actors both name.
     pub common_actors: usize,
+    /// The share of the shorter headline's idf weight found in the other headline.
+    pub headline_overlap: f64,
+    /// How many actors both headlines name.
+    pub headline_actors: usize,
+    /// The highest idf of an actor both headlines name (0 when none).
+    pub headline_rarest: f64,
+    /// The summed idf of the terms both headlines have, acts left out.
+    pub headline_shared: f64,
     /// The detail saying these are two events, if any (checked against the story's first item
     /// too).
     pub conflict: Option<&'static str>,
@@ -164,6 +191,23 @@ struct Weights {
 struct Story {
     head: Fingerprint,
     live_items: u32,
+}
+
+/// The concept groups (see `fingerprint::CONCEPTS`) that name an act, as against a role or a
+/// country, with their family: two headlines naming the same rare actor and an act of the same
+/// family report one event. A prisoner's release and an exchange are one family ("a deal that
+/// freed Griner", "the Griner swap"). Contacts (a call, a meeting) are left out: two contacts
+/// between the same people are the case where names and the act are not enough.
+static ACTS: std::sync::LazyLock<Vec<(u64, u8)>> = std::sync::LazyLock::new(|| {
+    [("#postpone", 0), ("#swap", 1), ("#release", 1), ("#detain", 2)]
+        .iter()
+        .map(|(name, family)| (stable_hash(name.as_bytes()), *family))
+        .collect()
+});
+
+/// The act families a headline names.
+fn acts(headline: &[u64]) -> Vec<u8> {
+    ACTS.iter().filter(|(act, _)| headline.binary_search(act).is_ok()).map(|(_, family)| *family).collect()
 }
 
 /// Items read per lookup key, newest first: an item of the same story shares several keys, so
@@ -249,6 +293,7 @@ impl<I: CandidateIndex> Clusterer<I> {
                 // The head is kept for its event details only: no terms, actors or signature.
                 let head = Fingerprint {
                     terms: Vec::new(),
+                    headline: Vec::new(),
                     actors: Vec::new(),
                     minhash: Vec::new(),
                     url: None,
@@ -421,6 +466,20 @@ impl<I: CandidateIndex> Clusterer<I> {
             overlap: if smaller_total > 0.0 { common / smaller_total } else { 0.0 },
             cosine: if norms > 0.0 { dot / norms } else { 0.0 },
             common_actors: self.common_actors(new, old),
+            headline_overlap: self.headline_overlap(new, old),
+            headline_actors: headline_actors(new, old).len(),
+            headline_rarest: headline_actors(new, old)
+                .iter()
+                .map(|actor| self.idf(*actor))
+                .fold(0.0, f64::max),
+            headline_shared: new
+                .headline
+                .iter()
+                .filter(|term| {
+                    old.headline.binary_search(term).is_ok() && !ACTS.iter().any(|(act, _)| act == *term)
+                })
+                .map(|term| self.idf(*term))
+                .sum(),
             conflict: conflict(new, old).or_else(|| head.and_then(|head| conflict(new, head))),
             decision: None,
         };
@@ -448,16 +507,77 @@ impl<I: CandidateIndex> Clusterer<I> {
             needed += self.params.rewrite_one_kind;
         }
         let actors_agree = new.actors.is_empty() || old.actors.is_empty() || comparison.common_actors > 0;
-        if comparison.overlap >= needed && comparison.cosine >= self.params.rewrite_cosine && actors_agree {
+        let reworded =
+            comparison.overlap >= needed && comparison.cosine >= self.params.rewrite_cosine && actors_agree;
+        if reworded || self.same_event(new, old, &comparison, days_apart) {
             comparison.decision = Some((Why::Rewrite, comparison.overlap));
         }
         comparison
+    }
+
+    /// Whether two items that word an event differently still report the same one: both
+    /// headlines name the same act (a swap, a release, a postponement, an arrest) and a rare
+    /// actor or several less common words, the mode agrees (a call and a meeting are already a
+    /// conflict), and they are published close together.
+    fn same_event(
+        &self,
+        new: &Fingerprint,
+        old: &Fingerprint,
+        comparison: &Comparison,
+        days_apart: f64,
+    ) -> bool {
+        if days_apart * 24.0 > self.params.event_hours
+            || comparison.overlap < self.params.event_overlap
+            || new.mode != old.mode
+        {
+            return false;
+        }
+        let highest_idf = (1.0 + self.documents as f64).ln() + 1.0;
+        // The evidence that it is one event: a rare name, or several less rare words ("nuclear
+        // arms talks", "two American prisoners") besides the act.
+        if comparison.headline_rarest < self.params.event_rare * highest_idf
+            && comparison.headline_shared < self.params.event_shared * highest_idf
+        {
+            return false;
+        }
+        let old_acts = acts(&old.headline);
+        acts(&new.headline).iter().any(|family| old_acts.contains(family))
+    }
+
+    /// The share of the shorter headline's idf weight (by today's document frequencies) that
+    /// the other headline has too.
+    fn headline_overlap(&self, left: &Fingerprint, right: &Fingerprint) -> f64 {
+        let weight = |terms: &[u64]| terms.iter().map(|term| self.idf(*term)).sum::<f64>();
+        let smaller = weight(&left.headline).min(weight(&right.headline));
+        if smaller <= 0.0 {
+            return 0.0;
+        }
+        let common: f64 = left
+            .headline
+            .iter()
+            .filter(|term| right.headline.binary_search(term).is_ok())
+            .map(|term| self.idf(*term))
+            .sum();
+        common / smaller
     }
 
     /// How many actors both items name.
     fn common_actors(&self, left: &Fingerprint, right: &Fingerprint) -> usize {
         left.actors.iter().filter(|(actor, _)| right.actors.iter().any(|(other, _)| other == actor)).count()
     }
+}
+
+/// The actors both headlines name.
+fn headline_actors(left: &Fingerprint, right: &Fingerprint) -> Vec<u64> {
+    left.actors
+        .iter()
+        .map(|(actor, _)| *actor)
+        .filter(|actor| {
+            left.headline.binary_search(actor).is_ok()
+                && right.headline.binary_search(actor).is_ok()
+                && right.actors.iter().any(|(other, _)| other == actor)
+        })
+        .collect()
 }
 
 /// The dot product of two weight vectors and the weight they share (the smaller of the two
@@ -494,7 +614,11 @@ fn conflict(left: &Fingerprint, right: &Fingerprint) -> Option<&'static str> {
     if venues_differ(left, right) {
         return Some("another venue");
     }
-    if !left.days.is_empty()
+    // Days tell two contacts apart (a call on Monday, another on Friday); items about anything
+    // else name the days of their background (the swap on Thursday, the arrival on Friday).
+    if left.predicate != Predicate::Unknown
+        && right.predicate != Predicate::Unknown
+        && !left.days.is_empty()
         && !right.days.is_empty()
         && !left.days.iter().any(|day| right.days.contains(day))
     {

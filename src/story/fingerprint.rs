@@ -49,6 +49,10 @@ pub struct Fingerprint {
     pub url: Option<String>,
     /// Content-word stems (hashed) with their weight: title words count twice.
     pub terms: Vec<(u64, f32)>,
+    /// The headline's content-word stems (hashed, sorted, distinct): the title, or the first
+    /// sentence when the item has none. Outlets that write the same event in their own words
+    /// still name it in the headline with the same few rare words (names, the act).
+    pub headline: Vec<u64>,
     /// Named entities (hashed stems of capitalised words that are not sentence openers, titles
     /// or months), with their counts, most frequent first.
     pub actors: Vec<(u64, u32)>,
@@ -560,6 +564,9 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
     let mut actors: HashMap<u64, (u32, usize)> = HashMap::new();
     let mut doubtful: HashMap<u64, (u32, usize)> = HashMap::new();
     let mut written_lower: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut headline_terms: Vec<u64> = Vec::new();
+    // Without a title, the first sentence stands for the headline (as for mode and predicate).
+    let headline_words = if title_words > 0 { title_words } else { first_sentence_end.min(30) };
     for (position, word) in words.iter().chain(&body_words).enumerate() {
         if STOPWORD_SET.contains(word.lower.as_str()) || word.lower.chars().count() < 2 {
             continue;
@@ -570,6 +577,9 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
         };
         let hash = stable_hash(stemmed.as_bytes());
         *terms.entry(hash).or_default() += if word.in_title { 2.0 } else { 1.0 };
+        if position < headline_words {
+            headline_terms.push(hash);
+        }
         // A capital in a Title Case headline says nothing about a name.
         let capital_of_headline = word.in_title && title_case;
         let could_be_name = word.capitalised
@@ -593,6 +603,8 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
             entry.0 += count;
         }
     }
+    headline_terms.sort_unstable();
+    headline_terms.dedup();
     let mut terms: Vec<(u64, f32)> =
         terms.into_iter().map(|(hash, count)| (hash, 1.0 + count.ln())).collect();
     terms.sort_unstable_by_key(|(hash, _)| *hash);
@@ -604,6 +616,7 @@ pub fn fingerprint(title: &str, text: &str, url: Option<&str>) -> Fingerprint {
     Fingerprint {
         url: url.and_then(canonical_url),
         terms,
+        headline: headline_terms,
         actors,
         venues,
         days,

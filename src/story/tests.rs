@@ -477,9 +477,9 @@ fn the_rewrite_threshold_rises_with_the_time_between_items() {
     let days_apart = stories.compare_at(&reaction, &first, None, 70 * HOUR);
     assert_eq!(days_apart.overlap, hours_apart.overlap);
     assert_eq!(days_apart.decision, None, "{days_apart:?}");
-    // A close rewrite still joins days later.
+    // A close rewrite still joins two days later.
     let rewrite = fingerprint(SWAP_REWRITE.0, SWAP_REWRITE.1, None);
-    let close = stories.compare_at(&rewrite, &first, None, 70 * HOUR);
+    let close = stories.compare_at(&rewrite, &first, None, 46 * HOUR);
     assert_eq!(close.decision.map(|(why, _)| why), Some(Why::Rewrite), "{close:?}");
 }
 
@@ -489,4 +489,77 @@ fn a_reaction_three_days_later_with_a_few_shared_words_starts_a_story() {
     let first = add(&mut stories, T0, SWAP_FIRST.0, SWAP_FIRST.1, "https://a.example/1");
     let later = add(&mut stories, T0 + 70 * HOUR, SWAP_REACTION.0, SWAP_REACTION.1, "https://c.example/3");
     assert_ne!(later.story, first.story);
+}
+
+/// Two reactions to the Griner–Bout swap, written independently: they share the rare name and
+/// the act in their headlines and little else.
+const REACTION_BROTHER: (&str, &str) = (
+    "Brother of Paul Whelan calls on US to be 'more assertive' after Griner trade",
+    "David Whelan said his family was happy for Brittney Griner but that Washington had again \
+     failed his brother, who has been held in a Russian labour camp for four years.",
+);
+const REACTION_PLAYER: (&str, &str) = (
+    "Dallas Cowboy has strong reaction to Brittney Griner swap",
+    "A Dallas Cowboys linebacker posted a short message on social media criticising the deal, \
+     drawing thousands of replies from fans within hours.",
+);
+const NEW_DEVELOPMENT: (&str, &str) = (
+    "Brittney Griner dunks in first workout since Russia arrest",
+    "The WNBA star took part in a practice session in Texas, her agent said, adding that no \
+     decision about the coming season had been made.",
+);
+
+#[test]
+fn reactions_naming_the_same_rare_actor_and_act_join_within_two_days() {
+    let stories = clusterer();
+    let brother = fingerprint(REACTION_BROTHER.0, REACTION_BROTHER.1, None);
+    let player = fingerprint(REACTION_PLAYER.0, REACTION_PLAYER.1, None);
+    let hours_apart = stories.compare_at(&player, &brother, None, 8 * HOUR);
+    assert!(hours_apart.overlap < 0.29, "too few words in common for a rewrite: {hours_apart:?}");
+    assert_eq!(hours_apart.headline_actors, 1, "{hours_apart:?}");
+    assert_eq!(hours_apart.decision.map(|(why, _)| why), Some(Why::Rewrite), "{hours_apart:?}");
+    // A release and an exchange are one act: "the deal that freed Griner" is the swap.
+    let decision = fingerprint(
+        "Inside Biden's agonizing decision to take a deal that freed Brittney Griner",
+        "Officials describe weeks of debate in the West Wing over whether to accept the only offer \
+         Moscow would make, and what it meant for other Americans held there.",
+        None,
+    );
+    let same_family = stories.compare_at(&decision, &player, None, 2 * HOUR);
+    assert_eq!(same_family.decision.map(|(why, _)| why), Some(Why::Rewrite), "{same_family:?}");
+    // Beyond `event_hours`, names and the act alone no longer make one story.
+    let days_apart = stories.compare_at(&player, &brother, None, 60 * HOUR);
+    assert_eq!(days_apart.decision, None, "{days_apart:?}");
+    // The same name with another act (a workout, not the swap) is another story.
+    let workout = fingerprint(NEW_DEVELOPMENT.0, NEW_DEVELOPMENT.1, None);
+    let other_act = stories.compare_at(&workout, &player, None, 8 * HOUR);
+    assert_eq!(other_act.decision, None, "{other_act:?}");
+}
+
+#[test]
+fn a_common_name_and_the_same_act_do_not_join() {
+    // Many items name Putin: his name is no evidence of one event, even with the same act.
+    let mut stories = clusterer();
+    for number in 0..40 {
+        let title = format!("Putin comments on topic {number}");
+        let text =
+            format!("Vladimir Putin spoke about subject {number} in Moscow on a visit to region {number}.");
+        stories.add(T0 - DAY + number * 60, fingerprint(&title, &text, None));
+    }
+    let first = fingerprint(
+        "Putin praised on state TV for prisoner swap",
+        "Television hosts called the deal a victory and thanked the Kremlin.",
+        None,
+    );
+    let second = fingerprint(
+        "Kyiv and Moscow swap soldiers, Putin's office says",
+        "More than two hundred servicemen returned home after talks brokered by the Emirates.",
+        None,
+    );
+    let comparison = stories.compare_at(&second, &first, None, 4 * HOUR);
+    assert_eq!(comparison.headline_actors, 1, "{comparison:?}");
+    assert_eq!(comparison.decision, None, "{comparison:?}");
+    // Where the name is rare (no other item yet), the same pair is one event.
+    let rare = clusterer().compare_at(&second, &first, None, 4 * HOUR);
+    assert_eq!(rare.decision.map(|(why, _)| why), Some(Why::Rewrite), "{rare:?}");
 }

@@ -459,6 +459,15 @@ async fn new_story_alerts_match_the_labelled_stories_of_the_positives() {
         "labelled set: {positives} positives, {distinct} gold stories among them, {} offline stories, {new_stories} new_story alerts",
         offline_stories.len()
     );
+    // The gold stories the clusterer splits among the positives, for whoever works on recall.
+    let mut split: std::collections::BTreeMap<&str, std::collections::HashSet<&String>> =
+        std::collections::BTreeMap::new();
+    for id in &positive_ids {
+        split.entry(gold[id].as_str()).or_default().insert(&offline_story[id]);
+    }
+    for (story, parts) in split.iter().filter(|(_, parts)| parts.len() > 1) {
+        println!("  split among positives: {story} in {} stories", parts.len());
+    }
     assert!(positives > 20, "the topic matches part of the set ({positives})");
     let off = |count: usize, reference: usize| count.abs_diff(reference) as f64 / reference as f64;
     assert!(
@@ -466,7 +475,7 @@ async fn new_story_alerts_match_the_labelled_stories_of_the_positives() {
         "{new_stories} new_story alerts, {} stories offline",
         offline_stories.len()
     );
-    // Against the gold stories the gap is the clusterer's recall (README, "Stories"): held
-    // under today's figure so that a loss shows.
-    assert!(off(new_stories, distinct) <= 0.30, "{new_stories} new_story alerts for {distinct} stories");
+    // Against the gold stories the gap is the clusterer's recall (README, "Stories"): issue 12's
+    // target is within 10 % (93 alerts for 85 stories when this was written).
+    assert!(off(new_stories, distinct) <= 0.10, "{new_stories} new_story alerts for {distinct} stories");
 }
