@@ -778,6 +778,13 @@ fn us_russia_talks_reads_2025_era_contacts_by_class() {
         ("Ушаков провел телефонный разговор с Уиткоффом", ""),
         ("Трамп позвонил Путину после атаки дронов", ""),
         ("Лавров: Россия и США обсуждают возобновление авиасообщения", ""),
+        // "Their" call or meeting, both sides in the sentence.
+        ("Putin says Trump was candid in their latest call", ""),
+        // Responding to the other side's offer (a status of talks: proposed, refused).
+        ("Kremlin turns down Trump's offer of a 30-day truce", ""),
+        ("Кремль отклонил предложение Трампа о перемирии", ""),
+        // An official works to free people the other side holds (guideline 4).
+        ("US hostage envoy vows to bring home Americans jailed in Russia", ""),
     ];
     for (title, body) in positives {
         let verdict = verdict(title, body);
@@ -799,6 +806,9 @@ fn us_russia_talks_reads_2025_era_contacts_by_class() {
         ("Biden stops by to meet a famed Putin whisperer", ""),
         // Two leaders "speak" on one day: speeches (guideline 5).
         ("Biden and Putin to speak on Tuesday", "Both leaders will give speeches on the war."),
+        // A third party rejecting the offer; a demand for release with no effort named.
+        ("Zelensky rejects Trump's offer of a territorial swap", ""),
+        ("US says Russia must free the jailed reporter", ""),
     ];
     for (title, body) in negatives {
         let verdict = verdict(title, body);
