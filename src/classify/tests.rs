@@ -785,6 +785,8 @@ fn us_russia_talks_reads_2025_era_contacts_by_class() {
         ("Кремль отклонил предложение Трампа о перемирии", ""),
         // An official works to free people the other side holds (guideline 4).
         ("US hostage envoy vows to bring home Americans jailed in Russia", ""),
+        // One side's deal that frees someone the other side held (guideline 4).
+        ("Biden defends the deal that freed a US nurse from Russian jail", ""),
     ];
     for (title, body) in positives {
         let verdict = verdict(title, body);
@@ -809,6 +811,8 @@ fn us_russia_talks_reads_2025_era_contacts_by_class() {
         // A third party rejecting the offer; a demand for release with no effort named.
         ("Zelensky rejects Trump's offer of a territorial swap", ""),
         ("US says Russia must free the jailed reporter", ""),
+        // A swap between Russia and a third country, no US party.
+        ("Emirati-brokered deal frees Ukrainian soldiers held by Russia", ""),
     ];
     for (title, body) in negatives {
         let verdict = verdict(title, body);
