@@ -808,6 +808,7 @@ fn us_russia_talks_reads_2025_era_contacts_by_class() {
         ("Biden stops by to meet a famed Putin whisperer", ""),
         // Two leaders "speak" on one day: speeches (guideline 5).
         ("Biden and Putin to speak on Tuesday", "Both leaders will give speeches on the war."),
+        ("Biden and Putin to speak at the same time on Tuesday", ""),
         // A third party rejecting the offer; a demand for release with no effort named.
         ("Zelensky rejects Trump's offer of a territorial swap", ""),
         ("US says Russia must free the jailed reporter", ""),
