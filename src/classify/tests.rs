@@ -836,6 +836,16 @@ fn a_strong_contact_is_not_vetoed_by_an_unrelated_negative_mention() {
     assert!(!topic.classify(&doc).matched);
 }
 
+#[test]
+fn function_words_are_recognised_in_any_case_and_script() {
+    for word in ["with", "With", "AND", " the ", "и", "И", "по", "ИЛИ"] {
+        assert!(super::is_function_word(word), "{word}");
+    }
+    for word in ["Russia", "talks", "и по", "withdraw", "Путин", "ином", ""] {
+        assert!(!super::is_function_word(word), "{word}");
+    }
+}
+
 /// Issue 13: `matched` shows the content words that made a rule fire, not the function words
 /// ("with", "и") a proximity rule also needed.
 #[test]
