@@ -720,13 +720,35 @@ const FUNCTION_WORDS: &[&str] = &[
     "во", "на", "с", "со", "о", "об", "по", "к", "ко", "у", "за", "из", "а", "но", "или",
 ];
 
+/// The longest function word, in bytes (UTF-8).
+const MAX_FUNCTION_WORD_BYTES: usize = {
+    let mut longest = 0;
+    let mut index = 0;
+    while index < FUNCTION_WORDS.len() {
+        if FUNCTION_WORDS[index].len() > longest {
+            longest = FUNCTION_WORDS[index].len();
+        }
+        index += 1;
+    }
+    longest
+};
+
 /// Whether a matched span is a single function word.
+///
+/// Called for every span of every matched rule, so it settles most spans without allocating:
+/// a span longer than any function word is content, and an ASCII one is compared in place;
+/// only a short non-ASCII span (Russian "и", "по") is lower-cased.
 fn is_function_word(text: &str) -> bool {
     let word = text.trim();
-    !word.contains(char::is_whitespace)
-        && FUNCTION_WORDS
-            .iter()
-            .any(|function| word.eq_ignore_ascii_case(function) || word.to_lowercase() == *function)
+    // Upper and lower case of the letters in the list have the same UTF-8 length.
+    if word.len() > MAX_FUNCTION_WORD_BYTES || word.contains(char::is_whitespace) {
+        return false;
+    }
+    if word.is_ascii() {
+        return FUNCTION_WORDS.iter().any(|function| word.eq_ignore_ascii_case(function));
+    }
+    let lower = word.to_lowercase();
+    FUNCTION_WORDS.contains(&lower.as_str())
 }
 
 /// Appends `text` with its whitespace collapsed to single spaces and trimmed.
