@@ -39,7 +39,7 @@ pub fn check_config(arg: &ConfigArg) -> anyhow::Result<()> {
 
 pub async fn list_feeds(arg: &ConfigArg, json: bool) -> anyhow::Result<()> {
     let config = load_config(arg)?;
-    let store = Store::open_read_only(&config.daemon.state_dir)?;
+    let store = Store::connect_read_only(&config.store, &config.daemon.state_dir).await?;
     let states = match &store {
         Some(store) => store.feed_states().await?,
         None => Vec::new(),
