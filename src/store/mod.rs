@@ -19,6 +19,7 @@
 //! `seen_retention`, in small batches between the other writes.
 
 mod digest;
+pub mod leases;
 mod pg;
 pub mod retention;
 mod sqlite;
@@ -27,6 +28,7 @@ mod stories;
 
 pub use crate::model::FeedCommit;
 pub use digest::Digest;
+pub use leases::{InstanceStatus, LeaseRound, Leases};
 pub use pg::PG_SCHEMA_VERSION;
 pub use sqlite::SCHEMA_VERSION;
 pub use stories::{
@@ -305,7 +307,9 @@ impl Store {
         match config {
             StoreConfig::Sqlite => Store::open(state_dir),
             StoreConfig::Postgres(pg) => Ok(Store {
-                backend: Backend::Postgres(pg::PgStore::connect(&pg.url, pg.pool_size, false).await?),
+                backend: Backend::Postgres(
+                    pg::PgStore::connect(&pg.url, pg.pool_size, Some(pg.lease_timeout)).await?,
+                ),
             }),
         }
     }
@@ -319,7 +323,7 @@ impl Store {
         match config {
             StoreConfig::Sqlite => Store::open_read_only(state_dir),
             StoreConfig::Postgres(pg) => {
-                Ok(Some(Store { backend: Backend::Postgres(pg::PgStore::connect(&pg.url, 2, true).await?) }))
+                Ok(Some(Store { backend: Backend::Postgres(pg::PgStore::connect(&pg.url, 2, None).await?) }))
             }
         }
     }

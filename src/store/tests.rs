@@ -12,6 +12,9 @@ use super::*;
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
 pub(crate) const TEST_PG_VAR: &str = "NEWSWATCH_TEST_PG";
 
+/// The lease timeout of the test instances.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A fresh, empty store on one backend; dropping it removes what it created.
 pub(crate) struct Fresh {
     pub(crate) store: Store,
@@ -48,6 +51,14 @@ impl Fresh {
         }
     }
 
+    /// The URL of this test's PostgreSQL schema (None on SQLite).
+    pub(crate) fn pg_url(&self) -> Option<&str> {
+        match &self.place {
+            Place::Postgres { url, .. } => Some(url),
+            Place::Sqlite(_) => None,
+        }
+    }
+
     /// The same database opened again, as a restarted daemon would (the old handle closed first).
     pub(crate) async fn reopen(self) -> Fresh {
         let Fresh { store, place } = self;
@@ -62,7 +73,7 @@ impl Fresh {
 }
 
 async fn pg_store(url: &str) -> Store {
-    Store { backend: Backend::Postgres(pg::PgStore::connect(url, 4, false).await.unwrap()) }
+    Store { backend: Backend::Postgres(pg::PgStore::connect(url, 4, Some(LEASE)).await.unwrap()) }
 }
 
 /// A new schema in the test database (dropped with the guard), and a URL that makes it the
@@ -480,9 +491,9 @@ async fn a_postgres_schema_from_a_newer_version_is_refused_untouched() {
         )
         .await
         .unwrap();
-    let err = pg::PgStore::connect(&url, 2, false).await.err().expect("a newer schema must be refused");
+    let err = pg::PgStore::connect(&url, 2, Some(LEASE)).await.err().expect("a newer schema must be refused");
     assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == PG_SCHEMA_VERSION + 1), "{err}");
-    let read_only = pg::PgStore::connect(&url, 2, true).await.err().expect("read-only too");
+    let read_only = pg::PgStore::connect(&url, 2, None).await.err().expect("read-only too");
     assert!(matches!(read_only, StoreError::NewerSchema { .. }), "{read_only}");
     let versions: i64 = client.query_one("SELECT COUNT(*) FROM newswatch_schema", &[]).await.unwrap().get(0);
     assert_eq!(versions, 2, "nothing applied, nothing dropped");
@@ -495,7 +506,8 @@ async fn a_postgres_schema_from_a_newer_version_is_refused_untouched() {
 async fn instances_sharing_postgres_record_each_item_once() {
     let Some(admin_url) = test_pg_url() else { return };
     let (_schema, url) = create_schema(&admin_url).await;
-    let opened = futures_util::future::join_all((0..3).map(|_| pg::PgStore::connect(&url, 4, false))).await;
+    let opened =
+        futures_util::future::join_all((0..3).map(|_| pg::PgStore::connect(&url, 4, Some(LEASE)))).await;
     let instances: Vec<Store> =
         opened.into_iter().map(|pg| Store { backend: Backend::Postgres(pg.unwrap()) }).collect();
     let tasks: Vec<_> = instances
@@ -538,4 +550,53 @@ async fn instances_sharing_postgres_record_each_item_once() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 200, "no row claimed twice");
+}
+
+/// Leases: on SQLite the one instance holds every feed. On PostgreSQL the instances alive
+/// split the feeds (a newcomer gets its share as the others give back their excess, never a
+/// feed held twice), and a stopped instance's feeds and outbox claims pass to the others once
+/// its lease timeout has run out.
+#[tokio::test]
+async fn leases_split_the_feeds_and_pass_on_when_an_instance_stops() {
+    let feeds: Vec<String> = (0..10).map(|n| format!("feed{n}")).collect();
+    for fresh in fresh_stores().await {
+        let round = fresh.store.lease_round(&feeds, &[], LEASE).await.unwrap();
+        assert_eq!(round.held.len(), 10, "{}: the first instance takes every feed", fresh.backend());
+        let Some(url) = fresh.pg_url() else { continue };
+        let short = std::time::Duration::from_secs(2);
+        let a = &fresh.store;
+        let b =
+            Store { backend: Backend::Postgres(pg::PgStore::connect(url, 2, Some(short)).await.unwrap()) };
+        let first_b = b.lease_round(&feeds, &[], short).await.unwrap();
+        assert_eq!((first_b.alive, first_b.held.len()), (2, 0), "everything is held by a");
+        // a gives back its excess, but never a feed it is polling right now.
+        let a_round = a.lease_round(&feeds, &["feed3".to_string()], LEASE).await.unwrap();
+        assert_eq!((a_round.held.len(), a_round.released), (5, 5));
+        assert!(a_round.held.contains(&"feed3".to_string()), "busy feed kept");
+        let b_round = b.lease_round(&feeds, &[], short).await.unwrap();
+        assert_eq!(b_round.taken, 5);
+        let mut all: Vec<&String> = a_round.held.iter().chain(&b_round.held).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 10, "each feed held by exactly one instance");
+        let owners = a.feed_leases().await.unwrap();
+        assert_eq!(owners.len(), 10);
+        let instances = a.instances().await.unwrap();
+        assert_eq!(instances.iter().filter(|instance| instance.alive).count(), 2, "{instances:?}");
+        assert_eq!(instances.iter().map(|instance| instance.leases).sum::<i64>(), 10);
+
+        // b claims an alert, then stops renewing (killed): after its lease timeout a takes its
+        // feeds and may deliver what it had claimed.
+        a.record_items(vec![record("k1", None, Some("A1"))], 1).await.unwrap();
+        assert_eq!(b.claim("s", 10, 2).await.unwrap().len(), 1);
+        assert!(a.claim("s", 10, 2).await.unwrap().is_empty(), "b's claim is live");
+        drop(b);
+        tokio::time::sleep(short + std::time::Duration::from_millis(500)).await;
+        let a_round = a.lease_round(&feeds, &[], LEASE).await.unwrap();
+        assert_eq!((a_round.alive, a_round.held.len()), (1, 10), "a holds every feed again");
+        assert_eq!(a.claim("s", 10, 3).await.unwrap().len(), 1, "a dead instance's claim is free");
+        // A clean stop gives the leases back at once.
+        a.release_leases().await.unwrap();
+        assert!(a.feed_leases().await.unwrap().is_empty());
+    }
 }

@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
+pub(super) mod leases;
+
 /// The numbered migrations; `newswatch_schema` records each one applied. Append only.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
 
@@ -83,9 +85,15 @@ macro_rules! in_transaction {
 }
 
 impl PgStore {
-    /// Connects (one connection first, so a wrong URL or a refused login is a start-up error),
-    /// applies pending migrations under the advisory lock, and registers nothing yet.
-    pub(super) async fn connect(url: &str, pool_size: usize, read_only: bool) -> Result<PgStore, StoreError> {
+    /// Connects (one connection first, so a wrong URL or a refused login is a start-up error)
+    /// and applies pending migrations under the advisory lock. With a lease timeout, registers
+    /// this process among the instances (a daemon); without, it is a reader (the CLI).
+    pub(super) async fn connect(
+        url: &str,
+        pool_size: usize,
+        lease_timeout: Option<std::time::Duration>,
+    ) -> Result<PgStore, StoreError> {
+        let read_only = lease_timeout.is_none();
         let name = crate::config::redact_url(url);
         let open_error =
             |source: BackendError| StoreError::Open { path: PathBuf::from(name.clone()), source };
@@ -102,6 +110,10 @@ impl PgStore {
         let store = PgStore { pool, name: name.clone(), instance: instance_id(), read_only };
         let mut client = store.pool.get().await.map_err(|err| open_error(Box::new(err)))?;
         migrate(&mut client, &name, read_only).await?;
+        drop(client);
+        if let Some(lease_timeout) = lease_timeout {
+            store.register(lease_timeout).await?;
+        }
         Ok(store)
     }
 
@@ -241,12 +253,12 @@ impl PgStore {
     }
 
     /// Claims rows no live claim holds: unclaimed, claimed longer ago than the claim lease, or
-    /// claimed by an instance whose heartbeat stopped. `SKIP LOCKED`: two instances claiming at
+    /// claimed by an instance whose heartbeat stopped (a crashed instance's rows are delivered
+    /// by the others within its lease timeout, not after the ten-minute claim lease). `SKIP LOCKED`: two instances claiming at
     /// once take different rows instead of waiting for each other.
     pub(super) async fn claim(&self, sink: &str, limit: usize, now: i64) -> Result<Vec<Pending>, StoreError> {
         self.writable()?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let now_ms = now.saturating_mul(1000);
         let instance = self.instance.clone();
         let mut claimed: Vec<Pending> = in_transaction!(self, |tx| {
             let rows = tx
@@ -255,11 +267,12 @@ impl PgStore {
                       WHERE seq IN (SELECT seq FROM outbox
                                      WHERE sink = $1 AND delivered_at IS NULL
                                        AND (claimed_at IS NULL OR claimed_at < $4
-                                            OR claimed_by IN (SELECT id FROM instances
-                                                               WHERE heartbeat_at_ms + lease_timeout_ms < $6))
+                                            OR claimed_by NOT IN (SELECT id FROM instances
+                                                WHERE heartbeat_at_ms + lease_timeout_ms
+                                                      >= (extract(epoch FROM clock_timestamp()) * 1000)::bigint))
                                      ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
                      RETURNING seq, alert_id, body",
-                    &[&sink, &limit, &now, &(now - CLAIM_LEASE_SECS), &instance, &now_ms],
+                    &[&sink, &limit, &now, &(now - CLAIM_LEASE_SECS), &instance],
                 )
                 .await?;
             Ok::<_, tokio_postgres::Error>(rows.iter().map(pending_from_row).collect())

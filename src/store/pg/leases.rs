@@ -1,0 +1,219 @@
+//! Instances and feed leases on PostgreSQL. Each instance has a row in `instances` with a
+//! heartbeat; each feed polled has a row in `leases` naming its owner and when the lease ends.
+//! A round ([`PgStore::lease_round`]) renews the heartbeat and this instance's leases, gives
+//! back what exceeds its fair share (so a newcomer gets feeds), and takes free or expired leases
+//! up to that share with one atomic conditional upsert: a lease still valid is never taken,
+//! whatever another instance does at the same moment. Times come from the database's clock, so
+//! instances on hosts whose clocks disagree still agree on who holds what.
+
+use super::{PgStore, RETRIES, retryable};
+use crate::store::{InstanceStatus, LeaseRound, StoreError};
+use std::time::Duration;
+
+/// The database's clock in milliseconds, as SQL.
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/// How long a dead instance's row is kept for `status` before it is forgotten.
+const FORGET_DEAD_AFTER_MS: i64 = 24 * 3600 * 1000;
+
+impl PgStore {
+    /// Registers this instance (a heartbeat now), so its claims count as live from the start.
+    pub(in crate::store) async fn register(&self, lease_timeout: Duration) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let host = self.instance.rsplitn(3, '-').nth(2).unwrap_or("host").to_string();
+        client
+            .execute(
+                &*format!(
+                    "INSERT INTO instances (id, host, pid, started_at_ms, heartbeat_at_ms, lease_timeout_ms)
+                     VALUES ($1, $2, $3, {NOW_MS}, {NOW_MS}, $4)
+                     ON CONFLICT (id) DO UPDATE SET heartbeat_at_ms = excluded.heartbeat_at_ms"
+                ),
+                &[&self.instance, &host, &i64::from(std::process::id()), &millis(lease_timeout)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One lease round for `feeds` (every configured feed); `busy` are feeds this instance is
+    /// polling right now, never given back mid-poll.
+    pub(in crate::store) async fn lease_round(
+        &self,
+        feeds: &[String],
+        busy: &[String],
+        lease_timeout: Duration,
+    ) -> Result<LeaseRound, StoreError> {
+        self.writable()?;
+        let timeout_ms = millis(lease_timeout);
+        let mut attempt = 0;
+        loop {
+            match self.try_lease_round(feeds, busy, timeout_ms).await {
+                Err(StoreError::Query(source))
+                    if attempt < RETRIES
+                        && source.downcast_ref::<tokio_postgres::Error>().is_some_and(retryable) =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_lease_round(
+        &self,
+        feeds: &[String],
+        busy: &[String],
+        timeout_ms: i64,
+    ) -> Result<LeaseRound, StoreError> {
+        let me = &self.instance;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            &*format!("UPDATE instances SET heartbeat_at_ms = {NOW_MS}, lease_timeout_ms = $2 WHERE id = $1"),
+            &[me, &timeout_ms],
+        )
+        .await?;
+        tx.execute(
+            &*format!("DELETE FROM instances WHERE heartbeat_at_ms + lease_timeout_ms < {NOW_MS} - $1"),
+            &[&FORGET_DEAD_AFTER_MS],
+        )
+        .await?;
+        let alive: i64 = tx
+            .query_one(
+                &*format!(
+                    "SELECT COUNT(*) FROM instances WHERE heartbeat_at_ms + lease_timeout_ms >= {NOW_MS}"
+                ),
+                &[],
+            )
+            .await?
+            .get(0);
+        let alive = usize::try_from(alive).unwrap_or(1).max(1);
+        // Leases of feeds no longer configured are dropped; the rest are renewed.
+        tx.execute("DELETE FROM leases WHERE owner = $1 AND NOT (feed = ANY($2))", &[me, &feeds]).await?;
+        let mut held: Vec<String> = tx
+            .query(
+                &*format!(
+                    "UPDATE leases SET expires_at_ms = {NOW_MS} + $2 WHERE owner = $1 AND expires_at_ms >= {NOW_MS}
+                     RETURNING feed"
+                ),
+                &[me, &timeout_ms],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        // A lease that lapsed before this renewal is not ours any more (another may have it).
+        tx.execute(&*format!("DELETE FROM leases WHERE owner = $1 AND expires_at_ms < {NOW_MS}"), &[me])
+            .await?;
+        let share = feeds.len().div_ceil(alive);
+        let mut released = 0;
+        if held.len() > share {
+            // Give back the excess (never a feed mid-poll), chosen by a stable hash so repeated
+            // rounds hand over the same feeds rather than churn.
+            held.sort_by_key(|feed| (busy.contains(feed), stable_hash(me, feed)));
+            let excess: Vec<String> =
+                held.iter().filter(|feed| !busy.contains(feed)).take(held.len() - share).cloned().collect();
+            released = tx
+                .execute("DELETE FROM leases WHERE owner = $1 AND feed = ANY($2)", &[me, &excess])
+                .await? as usize;
+            held.retain(|feed| !excess.contains(feed));
+        }
+        let mut taken = 0;
+        if held.len() < share {
+            let need = i64::try_from(share - held.len()).unwrap_or(i64::MAX);
+            // Free or expired leases, in an order of this instance's own (so instances starting
+            // together reach for different feeds), inserted in feed order (so two rounds at once
+            // lock rows in the same order). The conditional upsert takes an expired row and
+            // leaves a valid one alone, atomically.
+            let rows = tx
+                .query(
+                    &*format!(
+                        "INSERT INTO leases (feed, owner, taken_at_ms, expires_at_ms)
+                         SELECT feed, $2, {NOW_MS}, {NOW_MS} + $3 FROM (
+                             SELECT f AS feed FROM unnest($1::text[]) AS f
+                              WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.feed = f AND l.expires_at_ms >= {NOW_MS})
+                              ORDER BY md5(f || $2) LIMIT $4) AS free
+                          ORDER BY feed
+                         ON CONFLICT (feed) DO UPDATE SET owner = excluded.owner,
+                            taken_at_ms = excluded.taken_at_ms, expires_at_ms = excluded.expires_at_ms
+                          WHERE leases.expires_at_ms < {NOW_MS}
+                         RETURNING feed"
+                    ),
+                    &[&feeds, me, &timeout_ms, &need],
+                )
+                .await?;
+            taken = rows.len();
+            held.extend(rows.iter().map(|row| row.get::<_, String>(0)));
+        }
+        tx.commit().await?;
+        Ok(LeaseRound { held, alive, released, taken })
+    }
+
+    /// A clean stop: this instance's leases go back at once, no wait for them to expire. Its
+    /// row stays (its sinks may still be draining; their claims must stay live); it shows as
+    /// dead once its heartbeat is older than its lease timeout.
+    pub(in crate::store) async fn release_leases(&self) -> Result<(), StoreError> {
+        self.writable()?;
+        let client = self.client().await?;
+        client.execute("DELETE FROM leases WHERE owner = $1", &[&self.instance]).await?;
+        Ok(())
+    }
+
+    /// Every instance known, alive first, with its leases and how late its most overdue
+    /// leased feed is.
+    pub(in crate::store) async fn instances(&self) -> Result<Vec<InstanceStatus>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &*format!(
+                    "SELECT i.id, i.host, i.pid, i.started_at_ms, {NOW_MS} - i.heartbeat_at_ms,
+                            i.heartbeat_at_ms + i.lease_timeout_ms >= {NOW_MS},
+                            COUNT(l.feed),
+                            COALESCE(MAX(GREATEST(0, extract(epoch FROM clock_timestamp())::bigint - f.next_poll_at)), 0)
+                       FROM instances i
+                       LEFT JOIN leases l ON l.owner = i.id AND l.expires_at_ms >= {NOW_MS}
+                       LEFT JOIN feeds f ON f.name = l.feed
+                      GROUP BY i.id
+                      ORDER BY 6 DESC, i.started_at_ms"
+                ),
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| InstanceStatus {
+                id: row.get(0),
+                host: row.get(1),
+                pid: row.get(2),
+                started_at_ms: row.get(3),
+                heartbeat_age_ms: row.get(4),
+                alive: row.get(5),
+                leases: row.get(6),
+                lag_secs: row.get(7),
+                this: row.get::<_, String>(0) == self.instance,
+            })
+            .collect())
+    }
+
+    /// Feeds leased now, with their owners, by feed name.
+    pub(in crate::store) async fn leases(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &*format!("SELECT feed, owner FROM leases WHERE expires_at_ms >= {NOW_MS} ORDER BY feed"),
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A hash that is the same in every process (std's `DefaultHasher` promises no such thing).
+fn stable_hash(instance: &str, feed: &str) -> u64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{instance}\n{feed}").as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
+}
