@@ -10,6 +10,7 @@ mod feeds;
 mod hostile;
 mod layering;
 mod metrics;
+mod pg;
 mod pipeline;
 mod safety;
 mod schedule;

@@ -1,0 +1,251 @@
+//! Several instances on one PostgreSQL store (issue 16): three real daemons share a fresh
+//! schema and a loopback farm of feeds. Every alert reaches the JSON Lines logs exactly once
+//! (counted by id over the three logs), no feed is polled twice in an interval once the
+//! instances have split the feeds, and when one is killed with SIGKILL its feeds are polled by
+//! the others within the lease timeout plus one interval, again with every alert once.
+//!
+//! Runs when `NEWSWATCH_TEST_PG` names a database (`.ci/run` sets it when PostgreSQL answers);
+//! otherwise it says so on stderr and passes without testing anything.
+
+use crate::support::{FixtureServer, Route, TestDir, talks_feed};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const FEEDS: usize = 30;
+const ITEMS_PER_GENERATION: usize = 2;
+/// Every feed's fixed interval (min = max, so the adaptive schedule keeps it).
+const INTERVAL: Duration = Duration::from_secs(4);
+const LEASE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A schema of its own in the test database, dropped at the end.
+struct Schema {
+    admin_url: String,
+    name: String,
+    /// A URL whose connections use the schema.
+    url: String,
+}
+
+impl Schema {
+    async fn create(admin_url: &str) -> Schema {
+        let name = format!("nw_it_{}_{:04x}", std::process::id(), fastrand::u16(..));
+        let client = connect(admin_url).await;
+        client.batch_execute(&format!("CREATE SCHEMA {name}")).await.unwrap();
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{separator}options=-c%20search_path%3D{name}");
+        Schema { admin_url: admin_url.to_string(), name, url }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let client = connect(&admin_url).await;
+                let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE")).await;
+            })
+        })
+        .join();
+    }
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|err| panic!("NEWSWATCH_TEST_PG: cannot connect: {err}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// One instance's directory: its config (the shared store, the farm's feeds) and its log.
+fn instance_dir(schema: &Schema, farm: &FixtureServer) -> TestDir {
+    let dir = TestDir::new();
+    let mut text = format!(
+        "[daemon]\nstate_dir = {:?}\nallow_private_networks = true\nrequest_timeout = \"5s\"\nread_timeout = \"3s\"\n\n\
+         [defaults]\ninterval = \"{secs}s\"\nmin_interval = \"{secs}s\"\nmax_interval = \"{secs}s\"\nscrape = false\nbackfill = \"24h\"\n\n\
+         [store]\nkind = \"postgres\"\nurl = {:?}\nlease_timeout = \"{}s\"\n\n",
+        dir.state_dir().display().to_string(),
+        schema.url,
+        LEASE_TIMEOUT.as_secs(),
+        secs = INTERVAL.as_secs(),
+    );
+    for n in 0..FEEDS {
+        text.push_str(&format!(
+            "[[feeds]]\nname = \"feed{n}\"\nurl = {:?}\n\n",
+            farm.url(&format!("/f{n}.xml"))
+        ));
+    }
+    text.push_str("[[topics]]\nid = \"us-russia-talks\"\non_same_story = \"alert\"\n\n");
+    text.push_str(&format!(
+        "[[sinks]]\nkind = \"jsonl\"\npath = {:?}\n",
+        dir.alert_log().display().to_string()
+    ));
+    std::fs::write(dir.config_path(), text).unwrap();
+    dir
+}
+
+/// Alert ids over every instance's log, with how often each appears.
+fn alert_counts(dirs: &[TestDir]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for dir in dirs {
+        for alert in dir.alerts() {
+            *counts.entry(alert.id).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// (pid, live leases) of every instance alive.
+async fn leases_by_pid(admin: &tokio_postgres::Client, schema: &str) -> HashMap<i64, Vec<String>> {
+    let rows = admin
+        .query(
+            &*format!(
+                "SELECT i.pid, l.feed FROM {schema}.instances i
+                   JOIN {schema}.leases l ON l.owner = i.id
+                  WHERE l.expires_at_ms >= (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+            ),
+            &[],
+        )
+        .await
+        .unwrap_or_default();
+    let mut by_pid: HashMap<i64, Vec<String>> = HashMap::new();
+    for row in rows {
+        by_pid.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    by_pid
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_the_feeds_and_survive_a_kill() {
+    let Ok(admin_url) = std::env::var("NEWSWATCH_TEST_PG") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: NEWSWATCH_TEST_PG is not set: the three-instance PostgreSQL test did NOT run"
+        );
+        return;
+    };
+    let schema = Schema::create(&admin_url).await;
+    let admin = connect(&admin_url).await;
+
+    // The farm: each feed serves generation 0's items, then, once switched, generation 1's
+    // too. Bodies are made once, so an unchanged feed answers 304 to its ETag.
+    let farm = FixtureServer::start().await;
+    let generation = Arc::new(AtomicUsize::new(0));
+    for n in 0..FEEDS {
+        let bodies: Vec<Vec<u8>> = (1..=2)
+            .map(|generations| {
+                let links: Vec<String> = (0..generations * ITEMS_PER_GENERATION)
+                    .map(|k| farm.url(&format!("/a/{n}/{k}")))
+                    .collect();
+                talks_feed(&links)
+            })
+            .collect();
+        let generation = generation.clone();
+        farm.route(
+            &format!("/f{n}.xml"),
+            Route::Dynamic {
+                make: Arc::new(move |_| bodies[generation.load(Ordering::SeqCst)].clone()),
+                content_type: "application/rss+xml",
+            },
+        );
+    }
+
+    let dirs: Vec<TestDir> = (0..3).map(|_| instance_dir(&schema, &farm)).collect();
+    let mut daemons: Vec<std::process::Child> = dirs.iter().map(|dir| dir.spawn_daemon(false)).collect();
+    let pids: Vec<i64> = daemons.iter().map(|daemon| i64::from(daemon.id())).collect();
+
+    // Settled: every instance alive holds its share (10 of 30) and every feed is leased.
+    wait_for("three instances to split the feeds", Duration::from_secs(90), async || {
+        let leases = leases_by_pid(&admin, &schema.name).await;
+        pids.iter().all(|pid| leases.get(pid).is_some_and(|feeds| feeds.len() == FEEDS / 3))
+    })
+    .await;
+    let settled = Instant::now();
+    let expected = FEEDS * ITEMS_PER_GENERATION;
+    wait_for("every first-generation alert", Duration::from_secs(90), async || {
+        alert_counts(&dirs).len() >= expected
+    })
+    .await;
+    // Two more intervals of settled polling (mostly 304s) to look for double polls in.
+    tokio::time::sleep(INTERVAL * 2).await;
+    let counts = alert_counts(&dirs);
+    assert_eq!(counts.len(), expected, "alerts: {counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "an alert in two logs: {counts:?}");
+    let mut by_feed: HashMap<String, Vec<Instant>> = HashMap::new();
+    for hit in farm.hits().into_iter().filter(|hit| hit.path.starts_with("/f")) {
+        by_feed.entry(hit.path).or_default().push(hit.at);
+    }
+    assert_eq!(by_feed.len(), FEEDS, "every feed polled");
+    let double_polls: Vec<(&String, Duration)> = by_feed
+        .iter()
+        .flat_map(|(path, hits)| hits.windows(2).map(move |pair| (path, pair[1] - pair[0])))
+        .filter(|(_, gap)| *gap < INTERVAL / 2)
+        .collect();
+    let after_settling: Vec<_> = by_feed
+        .iter()
+        .flat_map(|(path, hits)| {
+            hits.windows(2).filter(|pair| pair[0] > settled).map(move |pair| (path, pair[1] - pair[0]))
+        })
+        .filter(|(_, gap)| *gap < INTERVAL / 2)
+        .collect();
+    eprintln!("double polls (gap under half an interval): {} during start-up hand-overs", double_polls.len());
+    assert!(
+        after_settling.is_empty(),
+        "feeds polled twice in an interval after settling: {after_settling:?}"
+    );
+
+    // kill -9 one instance at random; its feeds must be polled by the others within the lease
+    // timeout plus one interval (plus a lease round and slack for a loaded machine).
+    let victim = fastrand::usize(..3);
+    let victim_feeds: Vec<String> =
+        leases_by_pid(&admin, &schema.name).await.remove(&pids[victim]).expect("the victim holds leases");
+    daemons[victim].kill().unwrap();
+    daemons[victim].wait().unwrap();
+    let killed = Instant::now();
+    generation.store(1, Ordering::SeqCst);
+    let bound = LEASE_TIMEOUT + INTERVAL + LEASE_TIMEOUT / 3 + Duration::from_secs(10);
+    let victim_paths: Vec<String> =
+        victim_feeds.iter().map(|feed| format!("/f{}.xml", feed.trim_start_matches("feed"))).collect();
+    wait_for("the killed instance's feeds to be polled again", bound, async || {
+        let hits = farm.hits();
+        victim_paths.iter().all(|path| hits.iter().any(|hit| &hit.path == path && hit.at > killed))
+    })
+    .await;
+    let hits = farm.hits();
+    let takeover = victim_paths
+        .iter()
+        .filter_map(|path| {
+            hits.iter().filter(|hit| &hit.path == path && hit.at > killed).map(|hit| hit.at).min()
+        })
+        .max()
+        .map(|at| at - killed);
+    eprintln!("feeds of the killed instance polled again after {takeover:?} (bound {bound:?})");
+
+    let expected = FEEDS * ITEMS_PER_GENERATION * 2;
+    let survivors: Vec<usize> = (0..3).filter(|&n| n != victim).collect();
+    let victim_lines = dirs[victim].alerts().len();
+    wait_for("every second-generation alert", Duration::from_secs(90), async || {
+        alert_counts(&dirs).len() >= expected
+    })
+    .await;
+    let counts = alert_counts(&dirs);
+    assert_eq!(counts.len(), expected);
+    assert!(counts.values().all(|&n| n == 1), "an alert in two logs: {counts:?}");
+    assert_eq!(dirs[victim].alerts().len(), victim_lines, "the dead instance wrote nothing more");
+    for survivor in survivors {
+        daemons[survivor].kill().unwrap();
+        daemons[survivor].wait().unwrap();
+    }
+}
