@@ -165,13 +165,16 @@ async fn run_full(
     let record_stats = Arc::new(RecordStats::default());
 
     let mut tasks = Supervisor::default();
-    // Several instances on one store: each polls only the feeds it leases. The first round
-    // runs before any poller starts, so they find their leases.
-    let feed_names: Vec<String> = config.feeds.iter().map(|feed| feed.name.clone()).collect();
+    // Several instances on one store: each polls only the feeds of the hosts it leases. The
+    // first round runs before any poller starts, so they find their leases.
+    let mut lease_keys: Vec<String> =
+        config.feeds.iter().map(|feed| crate::store::leases::lease_key(&feed.url)).collect();
+    lease_keys.sort();
+    lease_keys.dedup();
     let lease_timeout = config.store.lease_timeout();
     let leases = if store.is_shared() {
         let leases = Arc::new(crate::store::Leases::new(lease_timeout));
-        crate::store::leases::first_round(&store, &leases, &feed_names, lease_timeout).await;
+        crate::store::leases::first_round(&store, &leases, &lease_keys, lease_timeout).await;
         Some(leases)
     } else {
         None
@@ -244,7 +247,7 @@ async fn run_full(
         let (store, shutdown, wake) = (store.clone(), shutdown.clone(), recorded_tx.clone());
         tasks.spawn("lease keeper".into(), async move {
             let tick = move || wake.send_modify(|batches| *batches = batches.wrapping_add(1));
-            crate::store::leases::run(store, leases, feed_names, lease_timeout, shutdown, tick).await;
+            crate::store::leases::run(store, leases, lease_keys, lease_timeout, shutdown, tick).await;
             Ok(())
         });
     }

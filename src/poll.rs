@@ -96,8 +96,8 @@ pub struct PollContext {
     pub stats: Arc<PollStats>,
     pub health: Arc<NetworkHealth>,
     pub clock: Arc<dyn Clock>,
-    /// With several instances on one store: the feeds this one may poll. None: every feed
-    /// (a single instance, as on SQLite).
+    /// With several instances on one store: the hosts whose feeds this one may poll. None:
+    /// every feed (a single instance, as on SQLite).
     pub leases: Option<Arc<crate::store::Leases>>,
 }
 
@@ -115,8 +115,9 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
             Some(wait) => wait,
             None => return, // --once and the host asked us to stay away
         };
-        // Whether this instance held the feed's lease at its last turn: a lease just taken
-        // over means another instance polled the feed until now.
+        // Whether this instance held the lease of the feed's host at its last turn: a lease
+        // just taken over means another instance polled the feed until now.
+        let lease_key = crate::store::leases::lease_key(&feed.url);
         let mut holding = true;
         loop {
             if !wait.is_zero() {
@@ -131,7 +132,7 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
                 () = tokio::time::sleep(wait) => {}
             }
             if let Some(leases) = &ctx.leases {
-                if !leases.begin_poll(&feed.name) {
+                if !leases.begin_poll(&lease_key) {
                     if holding {
                         debug!("another instance holds the lease; not polling");
                     }
@@ -149,7 +150,7 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
                 }
                 if !holding {
                     // Taken over: resume the schedule the last holder stored, not ours.
-                    leases.end_poll(&feed.name);
+                    leases.end_poll(&lease_key);
                     holding = true;
                     info!("lease taken over; resuming the stored schedule");
                     let (first, stored) = first_wait(&feed, &ctx).await;
@@ -163,7 +164,7 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
             }
             let next = poll_once(&feed, &ctx, &mut cadence).await;
             if let Some(leases) = &ctx.leases {
-                leases.end_poll(&feed.name);
+                leases.end_poll(&lease_key);
             }
             if ctx.mode == RunMode::Once || ctx.shutdown.is_cancelled() || ctx.items.is_closed() {
                 return;

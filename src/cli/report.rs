@@ -236,7 +236,7 @@ async fn status_shared(
         ));
         writeln!(
             out,
-            "instance   {:<32} {:<5} pid {:<7} {:>5} leases  lag {:>4}s  heartbeat {age} ago",
+            "instance   {:<32} {:<5} pid {:<7} {:>5} hosts  lag {:>4}s  heartbeat {age} ago",
             instance.id,
             if instance.alive { "alive" } else { "dead" },
             instance.pid,
@@ -244,9 +244,18 @@ async fn status_shared(
             instance.lag_secs
         )?;
     }
-    let leased = store.feed_leases().await?.len();
+    let leased = store.host_leases().await?.len();
+    let mut hosts: Vec<String> =
+        config.feeds.iter().map(|feed| crate::store::leases::lease_key(&feed.url)).collect();
+    hosts.sort();
+    hosts.dedup();
     let (_outbox_rows, seen) = store.counts().await?;
-    writeln!(out, "feeds      {} configured, {leased} leased; {seen} items seen", config.feeds.len())?;
+    writeln!(
+        out,
+        "feeds      {} configured on {} hosts, {leased} hosts leased; {seen} items seen",
+        config.feeds.len(),
+        hosts.len()
+    )?;
     for (sink, pending) in store.pending_counts().await? {
         writeln!(out, "sink       {sink:<32} {pending} alerts pending")?;
     }

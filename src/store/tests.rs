@@ -579,7 +579,7 @@ async fn leases_split_the_feeds_and_pass_on_when_an_instance_stops() {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), 10, "each feed held by exactly one instance");
-        let owners = a.feed_leases().await.unwrap();
+        let owners = a.host_leases().await.unwrap();
         assert_eq!(owners.len(), 10);
         let instances = a.instances().await.unwrap();
         assert_eq!(instances.iter().filter(|instance| instance.alive).count(), 2, "{instances:?}");
@@ -597,6 +597,6 @@ async fn leases_split_the_feeds_and_pass_on_when_an_instance_stops() {
         assert_eq!(a.claim("s", 10, 3).await.unwrap().len(), 1, "a dead instance's claim is free");
         // A clean stop gives the leases back at once.
         a.release_leases().await.unwrap();
-        assert!(a.feed_leases().await.unwrap().is_empty());
+        assert!(a.host_leases().await.unwrap().is_empty());
     }
 }

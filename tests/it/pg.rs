@@ -1,8 +1,9 @@
 //! Several instances on one PostgreSQL store (issue 16): three real daemons share a fresh
-//! schema and a loopback farm of feeds. Every alert reaches the JSON Lines logs exactly once
-//! (counted by id over the three logs), no feed is polled twice in an interval once the
-//! instances have split the feeds, and when one is killed with SIGKILL its feeds are polled by
-//! the others within the lease timeout plus one interval, again with every alert once.
+//! schema and a loopback farm of feeds on ten hosts (127.0.0.1 to 127.0.0.10). Every alert
+//! reaches the JSON Lines logs exactly once (counted by id over the three logs), each host is
+//! polled by one instance only, no feed is polled twice in an interval once the instances have
+//! split the hosts, and when one is killed with SIGKILL its feeds are polled by the others
+//! within the lease timeout plus one interval, again with every alert once.
 //!
 //! Runs when `NEWSWATCH_TEST_PG` names a database (`.ci/run` sets it when PostgreSQL answers);
 //! otherwise it says so on stderr and passes without testing anything.
@@ -14,7 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const FEEDS: usize = 30;
+/// Hosts of the farm (loopback addresses), each serving [`FEEDS_PER_HOST`] feeds.
+const HOSTS: usize = 10;
+const FEEDS_PER_HOST: usize = 3;
+const FEEDS: usize = HOSTS * FEEDS_PER_HOST;
 const ITEMS_PER_GENERATION: usize = 2;
 /// Every feed's fixed interval (min = max, so the adaptive schedule keeps it).
 const INTERVAL: Duration = Duration::from_secs(4);
@@ -62,7 +66,7 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 }
 
 /// One instance's directory: its config (the shared store, the farm's feeds) and its log.
-fn instance_dir(schema: &Schema, farm: &FixtureServer) -> TestDir {
+fn instance_dir(schema: &Schema, farm: &Farm) -> TestDir {
     let dir = TestDir::new();
     let mut text = format!(
         "[daemon]\nstate_dir = {:?}\nallow_private_networks = true\nrequest_timeout = \"5s\"\nread_timeout = \"3s\"\n\n\
@@ -74,10 +78,7 @@ fn instance_dir(schema: &Schema, farm: &FixtureServer) -> TestDir {
         secs = INTERVAL.as_secs(),
     );
     for n in 0..FEEDS {
-        text.push_str(&format!(
-            "[[feeds]]\nname = \"feed{n}\"\nurl = {:?}\n\n",
-            farm.url(&format!("/f{n}.xml"))
-        ));
+        text.push_str(&format!("[[feeds]]\nname = \"feed{n}\"\nurl = {:?}\n\n", farm.feed_url(n)));
     }
     text.push_str("[[topics]]\nid = \"us-russia-talks\"\non_same_story = \"alert\"\n\n");
     text.push_str(&format!(
@@ -86,6 +87,59 @@ fn instance_dir(schema: &Schema, farm: &FixtureServer) -> TestDir {
     ));
     std::fs::write(dir.config_path(), text).unwrap();
     dir
+}
+
+/// The farm: one fixture server per loopback host; feed `n` lives on host `n % HOSTS` and
+/// lists generation `g`'s items once the farm is switched to it. Bodies are made once, so an
+/// unchanged feed answers 304 to its ETag.
+struct Farm {
+    servers: Vec<FixtureServer>,
+    generation: Arc<AtomicUsize>,
+}
+
+impl Farm {
+    async fn start(generations: usize, items_per_generation: usize) -> Farm {
+        let mut servers = Vec::with_capacity(HOSTS);
+        for host in 0..HOSTS {
+            servers.push(FixtureServer::start_on(&format!("127.0.0.{}", host + 1)).await);
+        }
+        let farm = Farm { servers, generation: Arc::new(AtomicUsize::new(0)) };
+        for n in 0..FEEDS {
+            let server = &farm.servers[n % HOSTS];
+            let bodies: Vec<Vec<u8>> = (1..=generations)
+                .map(|generation| {
+                    let links: Vec<String> = (0..generation * items_per_generation)
+                        .map(|k| server.url(&format!("/a/{n}/{k}")))
+                        .collect();
+                    talks_feed(&links)
+                })
+                .collect();
+            let generation = farm.generation.clone();
+            server.route(
+                &format!("/f{n}.xml"),
+                Route::Dynamic {
+                    make: Arc::new(move |_| bodies[generation.load(Ordering::SeqCst)].clone()),
+                    content_type: "application/rss+xml",
+                },
+            );
+        }
+        farm
+    }
+
+    fn feed_url(&self, n: usize) -> String {
+        self.servers[n % HOSTS].url(&format!("/f{n}.xml"))
+    }
+
+    /// Feed polls: (host index, path, when).
+    fn polls(&self) -> Vec<(usize, String, Instant)> {
+        let mut polls = Vec::new();
+        for (host, server) in self.servers.iter().enumerate() {
+            for hit in server.hits().into_iter().filter(|hit| hit.path.starts_with("/f")) {
+                polls.push((host, hit.path, hit.at));
+            }
+        }
+        polls
+    }
 }
 
 /// Alert ids over every instance's log, with how often each appears.
@@ -107,12 +161,12 @@ async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bo
     }
 }
 
-/// (pid, live leases) of every instance alive.
+/// The hosts each instance (by pid) holds a live lease on.
 async fn leases_by_pid(admin: &tokio_postgres::Client, schema: &str) -> HashMap<i64, Vec<String>> {
     let rows = admin
         .query(
             &*format!(
-                "SELECT i.pid, l.feed FROM {schema}.instances i
+                "SELECT i.pid, l.host FROM {schema}.instances i
                    JOIN {schema}.leases l ON l.owner = i.id
                   WHERE l.expires_at_ms >= (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
             ),
@@ -139,37 +193,19 @@ async fn three_instances_share_the_feeds_and_survive_a_kill() {
     let schema = Schema::create(&admin_url).await;
     let admin = connect(&admin_url).await;
 
-    // The farm: each feed serves generation 0's items, then, once switched, generation 1's
-    // too. Bodies are made once, so an unchanged feed answers 304 to its ETag.
-    let farm = FixtureServer::start().await;
-    let generation = Arc::new(AtomicUsize::new(0));
-    for n in 0..FEEDS {
-        let bodies: Vec<Vec<u8>> = (1..=2)
-            .map(|generations| {
-                let links: Vec<String> = (0..generations * ITEMS_PER_GENERATION)
-                    .map(|k| farm.url(&format!("/a/{n}/{k}")))
-                    .collect();
-                talks_feed(&links)
-            })
-            .collect();
-        let generation = generation.clone();
-        farm.route(
-            &format!("/f{n}.xml"),
-            Route::Dynamic {
-                make: Arc::new(move |_| bodies[generation.load(Ordering::SeqCst)].clone()),
-                content_type: "application/rss+xml",
-            },
-        );
-    }
-
+    let farm = Farm::start(2, ITEMS_PER_GENERATION).await;
     let dirs: Vec<TestDir> = (0..3).map(|_| instance_dir(&schema, &farm)).collect();
     let mut daemons: Vec<std::process::Child> = dirs.iter().map(|dir| dir.spawn_daemon(false)).collect();
     let pids: Vec<i64> = daemons.iter().map(|daemon| i64::from(daemon.id())).collect();
 
-    // Settled: every instance alive holds its share (10 of 30) and every feed is leased.
-    wait_for("three instances to split the feeds", Duration::from_secs(90), async || {
+    // Settled: every host leased, each instance holding 3 or 4 of the 10; no lease changes
+    // hands after that.
+    wait_for("three instances to split the hosts", Duration::from_secs(90), async || {
         let leases = leases_by_pid(&admin, &schema.name).await;
-        pids.iter().all(|pid| leases.get(pid).is_some_and(|feeds| feeds.len() == FEEDS / 3))
+        leases.values().map(Vec::len).sum::<usize>() == HOSTS
+            && pids.iter().all(|pid| {
+                leases.get(pid).is_some_and(|hosts| (HOSTS / 3..=HOSTS.div_ceil(3)).contains(&hosts.len()))
+            })
     })
     .await;
     let settled = Instant::now();
@@ -184,8 +220,8 @@ async fn three_instances_share_the_feeds_and_survive_a_kill() {
     assert_eq!(counts.len(), expected, "alerts: {counts:?}");
     assert!(counts.values().all(|&n| n == 1), "an alert in two logs: {counts:?}");
     let mut by_feed: HashMap<String, Vec<Instant>> = HashMap::new();
-    for hit in farm.hits().into_iter().filter(|hit| hit.path.starts_with("/f")) {
-        by_feed.entry(hit.path).or_default().push(hit.at);
+    for (_, path, at) in farm.polls() {
+        by_feed.entry(path).or_default().push(at);
     }
     assert_eq!(by_feed.len(), FEEDS, "every feed polled");
     let double_polls: Vec<(&String, Duration)> = by_feed
@@ -215,36 +251,38 @@ async fn three_instances_share_the_feeds_and_survive_a_kill() {
     eprintln!("{status_text}");
     assert!(status.status.success(), "{}", crate::support::text(&status.stderr));
     assert!(status_text.contains("(3 instances alive)"), "{status_text}");
-    assert_eq!(
-        status_text.lines().filter(|line| line.contains(" alive ") && line.contains("10 leases")).count(),
-        3
-    );
+    assert!(status_text.contains("30 configured on 10 hosts, 10 hosts leased"), "{status_text}");
+    assert_eq!(status_text.lines().filter(|line| line.contains(" alive ")).count(), 3, "{status_text}");
 
     // kill -9 one instance at random; its feeds must be polled by the others within the lease
     // timeout plus one interval (plus a lease round and slack for a loaded machine).
     let victim = fastrand::usize(..3);
-    let victim_feeds: Vec<String> =
-        leases_by_pid(&admin, &schema.name).await.remove(&pids[victim]).expect("the victim holds leases");
+    let victim_hosts: Vec<usize> = leases_by_pid(&admin, &schema.name)
+        .await
+        .remove(&pids[victim])
+        .expect("the victim holds leases")
+        .iter()
+        .map(|host| host.trim_start_matches("127.0.0.").parse::<usize>().unwrap() - 1)
+        .collect();
     daemons[victim].kill().unwrap();
     daemons[victim].wait().unwrap();
     let killed = Instant::now();
-    generation.store(1, Ordering::SeqCst);
+    farm.generation.store(1, Ordering::SeqCst);
     let bound = LEASE_TIMEOUT + INTERVAL + LEASE_TIMEOUT / 3 + Duration::from_secs(10);
     let victim_paths: Vec<String> =
-        victim_feeds.iter().map(|feed| format!("/f{}.xml", feed.trim_start_matches("feed"))).collect();
+        (0..FEEDS).filter(|n| victim_hosts.contains(&(n % HOSTS))).map(|n| format!("/f{n}.xml")).collect();
+    let polled_after_kill = |path: &String| {
+        farm.polls()
+            .into_iter()
+            .filter(|(_, polled, at)| polled == path && *at > killed)
+            .map(|(_, _, at)| at)
+            .min()
+    };
     wait_for("the killed instance's feeds to be polled again", bound, async || {
-        let hits = farm.hits();
-        victim_paths.iter().all(|path| hits.iter().any(|hit| &hit.path == path && hit.at > killed))
+        victim_paths.iter().all(|path| polled_after_kill(path).is_some())
     })
     .await;
-    let hits = farm.hits();
-    let takeover = victim_paths
-        .iter()
-        .filter_map(|path| {
-            hits.iter().filter(|hit| &hit.path == path && hit.at > killed).map(|hit| hit.at).min()
-        })
-        .max()
-        .map(|at| at - killed);
+    let takeover = victim_paths.iter().filter_map(polled_after_kill).max().map(|at| at - killed);
     eprintln!("feeds of the killed instance polled again after {takeover:?} (bound {bound:?})");
 
     let expected = FEEDS * ITEMS_PER_GENERATION * 2;
@@ -274,25 +312,9 @@ async fn twenty_random_kills_lose_and_repeat_nothing() {
     };
     const KILLS: usize = 20;
     let schema = Schema::create(&admin_url).await;
-    let farm = FixtureServer::start().await;
-    // Generation g: each feed lists g + 1 items; a new generation every second.
-    let generation = Arc::new(AtomicUsize::new(0));
+    // Generation g: each feed lists g + 1 items; the next generation after every kill.
     let generations = KILLS + 2;
-    for n in 0..FEEDS {
-        let bodies: Vec<Vec<u8>> = (1..=generations)
-            .map(|items| {
-                talks_feed(&(0..items).map(|k| farm.url(&format!("/a/{n}/{k}"))).collect::<Vec<_>>())
-            })
-            .collect();
-        let generation = generation.clone();
-        farm.route(
-            &format!("/f{n}.xml"),
-            Route::Dynamic {
-                make: Arc::new(move |_| bodies[generation.load(Ordering::SeqCst)].clone()),
-                content_type: "application/rss+xml",
-            },
-        );
-    }
+    let farm = Farm::start(generations, 1).await;
     let dirs: Vec<TestDir> = (0..3).map(|_| instance_dir(&schema, &farm)).collect();
     let mut daemons: Vec<std::process::Child> = dirs.iter().map(|dir| dir.spawn_daemon(false)).collect();
     for kill in 0..KILLS {
@@ -301,9 +323,9 @@ async fn twenty_random_kills_lose_and_repeat_nothing() {
         daemons[victim].kill().unwrap();
         daemons[victim].wait().unwrap();
         daemons[victim] = dirs[victim].spawn_daemon(false);
-        generation.store((kill + 1).min(generations - 1), Ordering::SeqCst);
+        farm.generation.store((kill + 1).min(generations - 1), Ordering::SeqCst);
     }
-    generation.store(generations - 1, Ordering::SeqCst);
+    farm.generation.store(generations - 1, Ordering::SeqCst);
     // Backfill covers the items' dates, so every item listed alerts once.
     let expected = FEEDS * generations;
     wait_for("every alert after the kills", Duration::from_secs(120), async || {

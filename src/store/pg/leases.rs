@@ -1,7 +1,8 @@
-//! Instances and feed leases on PostgreSQL. Each instance has a row in `instances` with a
-//! heartbeat; each feed polled has a row in `leases` naming its owner and when the lease ends.
-//! A round ([`PgStore::lease_round`]) renews the heartbeat and this instance's leases, gives
-//! back what exceeds its fair share (so a newcomer gets feeds), and takes free or expired leases
+//! Instances and host leases on PostgreSQL. Each instance has a row in `instances` with a
+//! heartbeat; each host whose feeds are polled has a row in `leases` naming its owner and when
+//! the lease ends: one instance polls all of a host's feeds, so that instance's per-host limits
+//! (`per_host_rate`, `per_host_concurrency`) are the host's whole budget. A round ([`PgStore::lease_round`]) renews the heartbeat and this instance's leases, gives
+//! back what exceeds its fair share (so a newcomer gets hosts), and takes free or expired leases
 //! up to that share with one atomic conditional upsert: a lease still valid is never taken,
 //! whatever another instance does at the same moment. Times come from the database's clock, so
 //! instances on hosts whose clocks disagree still agree on who holds what.
@@ -34,11 +35,11 @@ impl PgStore {
         Ok(())
     }
 
-    /// One lease round for `feeds` (every configured feed); `busy` are feeds this instance is
+    /// One lease round for `hosts` (of every configured feed); `busy` are hosts this instance is
     /// polling right now, never given back mid-poll.
     pub(in crate::store) async fn lease_round(
         &self,
-        feeds: &[String],
+        hosts: &[String],
         busy: &[String],
         lease_timeout: Duration,
     ) -> Result<LeaseRound, StoreError> {
@@ -46,7 +47,7 @@ impl PgStore {
         let timeout_ms = millis(lease_timeout);
         let mut attempt = 0;
         loop {
-            match self.try_lease_round(feeds, busy, timeout_ms).await {
+            match self.try_lease_round(hosts, busy, timeout_ms).await {
                 Err(StoreError::Query(source))
                     if attempt < RETRIES
                         && source.downcast_ref::<tokio_postgres::Error>().is_some_and(retryable) =>
@@ -60,7 +61,7 @@ impl PgStore {
 
     async fn try_lease_round(
         &self,
-        feeds: &[String],
+        hosts: &[String],
         busy: &[String],
         timeout_ms: i64,
     ) -> Result<LeaseRound, StoreError> {
@@ -87,13 +88,13 @@ impl PgStore {
             .await?
             .get(0);
         let alive = usize::try_from(alive).unwrap_or(1).max(1);
-        // Leases of feeds no longer configured are dropped; the rest are renewed.
-        tx.execute("DELETE FROM leases WHERE owner = $1 AND NOT (feed = ANY($2))", &[me, &feeds]).await?;
+        // Leases of hosts no longer configured are dropped; the rest are renewed.
+        tx.execute("DELETE FROM leases WHERE owner = $1 AND NOT (host = ANY($2))", &[me, &hosts]).await?;
         let mut held: Vec<String> = tx
             .query(
                 &*format!(
                     "UPDATE leases SET expires_at_ms = {NOW_MS} + $2 WHERE owner = $1 AND expires_at_ms >= {NOW_MS}
-                     RETURNING feed"
+                     RETURNING host"
                 ),
                 &[me, &timeout_ms],
             )
@@ -104,41 +105,64 @@ impl PgStore {
         // A lease that lapsed before this renewal is not ours any more (another may have it).
         tx.execute(&*format!("DELETE FROM leases WHERE owner = $1 AND expires_at_ms < {NOW_MS}"), &[me])
             .await?;
-        let share = feeds.len().div_ceil(alive);
+        let share = hosts.len().div_ceil(alive);
+        let floor = hosts.len() / alive;
+        // The fewest leases an instance alive holds: when one holds less than the even split,
+        // those above it give one back per round, so 10 hosts on 3 instances end 4-3-3, not 4-4-2.
+        let fewest: i64 = tx
+            .query_one(
+                &*format!(
+                    "SELECT COALESCE(MIN(n), 0) FROM (
+                        SELECT COUNT(l.host) AS n FROM instances i
+                          LEFT JOIN leases l ON l.owner = i.id AND l.expires_at_ms >= {NOW_MS}
+                         WHERE i.heartbeat_at_ms + i.lease_timeout_ms >= {NOW_MS}
+                         GROUP BY i.id) AS counts"
+                ),
+                &[],
+            )
+            .await?
+            .get(0);
+        let keep = if held.len() > share {
+            share
+        } else if usize::try_from(fewest).unwrap_or(0) < floor && held.len() > floor {
+            held.len() - 1
+        } else {
+            held.len()
+        };
         let mut released = 0;
-        if held.len() > share {
-            // Give back the excess (never a feed mid-poll), chosen by a stable hash so repeated
-            // rounds hand over the same feeds rather than churn.
-            held.sort_by_key(|feed| (busy.contains(feed), stable_hash(me, feed)));
+        if held.len() > keep {
+            // Give back the excess (never a host with a feed mid-poll), chosen by a stable hash so
+            // repeated rounds hand over the same hosts rather than churn.
+            held.sort_by_key(|host| (busy.contains(host), stable_hash(me, host)));
             let excess: Vec<String> =
-                held.iter().filter(|feed| !busy.contains(feed)).take(held.len() - share).cloned().collect();
+                held.iter().filter(|host| !busy.contains(host)).take(held.len() - keep).cloned().collect();
             released = tx
-                .execute("DELETE FROM leases WHERE owner = $1 AND feed = ANY($2)", &[me, &excess])
+                .execute("DELETE FROM leases WHERE owner = $1 AND host = ANY($2)", &[me, &excess])
                 .await? as usize;
-            held.retain(|feed| !excess.contains(feed));
+            held.retain(|host| !excess.contains(host));
         }
         let mut taken = 0;
         if held.len() < share {
             let need = i64::try_from(share - held.len()).unwrap_or(i64::MAX);
             // Free or expired leases, in an order of this instance's own (so instances starting
-            // together reach for different feeds), inserted in feed order (so two rounds at once
+            // together reach for different hosts), inserted in host order (so two rounds at once
             // lock rows in the same order). The conditional upsert takes an expired row and
             // leaves a valid one alone, atomically.
             let rows = tx
                 .query(
                     &*format!(
-                        "INSERT INTO leases (feed, owner, taken_at_ms, expires_at_ms)
-                         SELECT feed, $2, {NOW_MS}, {NOW_MS} + $3 FROM (
-                             SELECT f AS feed FROM unnest($1::text[]) AS f
-                              WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.feed = f AND l.expires_at_ms >= {NOW_MS})
-                              ORDER BY md5(f || $2) LIMIT $4) AS free
-                          ORDER BY feed
-                         ON CONFLICT (feed) DO UPDATE SET owner = excluded.owner,
+                        "INSERT INTO leases (host, owner, taken_at_ms, expires_at_ms)
+                         SELECT host, $2, {NOW_MS}, {NOW_MS} + $3 FROM (
+                             SELECT h AS host FROM unnest($1::text[]) AS h
+                              WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.host = h AND l.expires_at_ms >= {NOW_MS})
+                              ORDER BY md5(h || $2) LIMIT $4) AS free
+                          ORDER BY host
+                         ON CONFLICT (host) DO UPDATE SET owner = excluded.owner,
                             taken_at_ms = excluded.taken_at_ms, expires_at_ms = excluded.expires_at_ms
                           WHERE leases.expires_at_ms < {NOW_MS}
-                         RETURNING feed"
+                         RETURNING host"
                     ),
-                    &[&feeds, me, &timeout_ms, &need],
+                    &[&hosts, me, &timeout_ms, &need],
                 )
                 .await?;
             taken = rows.len();
@@ -158,8 +182,8 @@ impl PgStore {
         Ok(())
     }
 
-    /// Every instance known, alive first, with its leases and how late its most overdue
-    /// leased feed is.
+    /// Every instance known, alive first, with its leases and how late the most overdue feed
+    /// of its leased hosts is.
     pub(in crate::store) async fn instances(&self) -> Result<Vec<InstanceStatus>, StoreError> {
         let client = self.client().await?;
         let rows = client
@@ -167,11 +191,11 @@ impl PgStore {
                 &*format!(
                     "SELECT i.id, i.host, i.pid, i.started_at_ms, {NOW_MS} - i.heartbeat_at_ms,
                             i.heartbeat_at_ms + i.lease_timeout_ms >= {NOW_MS},
-                            COUNT(l.feed),
+                            COUNT(DISTINCT l.host),
                             COALESCE(MAX(GREATEST(0, extract(epoch FROM clock_timestamp())::bigint - f.next_poll_at)), 0)
                        FROM instances i
                        LEFT JOIN leases l ON l.owner = i.id AND l.expires_at_ms >= {NOW_MS}
-                       LEFT JOIN feeds f ON f.name = l.feed
+                       LEFT JOIN feeds f ON lower(substring(f.url FROM '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/]*@)?([^/:?#]+)')) = l.host
                       GROUP BY i.id
                       ORDER BY 6 DESC, i.started_at_ms"
                 ),
@@ -194,12 +218,12 @@ impl PgStore {
             .collect())
     }
 
-    /// Feeds leased now, with their owners, by feed name.
+    /// Hosts leased now, with their owners, by host.
     pub(in crate::store) async fn leases(&self) -> Result<Vec<(String, String)>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
-                &*format!("SELECT feed, owner FROM leases WHERE expires_at_ms >= {NOW_MS} ORDER BY feed"),
+                &*format!("SELECT host, owner FROM leases WHERE expires_at_ms >= {NOW_MS} ORDER BY host"),
                 &[],
             )
             .await?;
@@ -212,8 +236,8 @@ fn millis(duration: Duration) -> i64 {
 }
 
 /// A hash that is the same in every process (std's `DefaultHasher` promises no such thing).
-fn stable_hash(instance: &str, feed: &str) -> u64 {
+fn stable_hash(instance: &str, host: &str) -> u64 {
     use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(format!("{instance}\n{feed}").as_bytes());
+    let digest = sha2::Sha256::digest(format!("{instance}\n{host}").as_bytes());
     u64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
 }

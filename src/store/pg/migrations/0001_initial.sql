@@ -119,10 +119,11 @@ CREATE TABLE instances (
     heartbeat_at_ms BIGINT NOT NULL,
     lease_timeout_ms BIGINT NOT NULL
 );
--- A feed is polled by the instance holding its lease; a lease not renewed by `expires_at_ms`
--- is free for any instance to take.
+-- A host's feeds are polled by the instance holding the host's lease (so the per-host
+-- politeness limits of that one instance hold for the host); a lease not renewed by
+-- `expires_at_ms` is free for any instance to take.
 CREATE TABLE leases (
-    feed          TEXT PRIMARY KEY,
+    host          TEXT PRIMARY KEY,
     owner         TEXT NOT NULL,
     taken_at_ms   BIGINT NOT NULL,
     expires_at_ms BIGINT NOT NULL
