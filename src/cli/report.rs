@@ -34,6 +34,16 @@ pub fn check_config(arg: &ConfigArg) -> anyhow::Result<()> {
         "sinks: {}",
         config.sinks.iter().map(|sink| sink.name.as_str()).collect::<Vec<_>>().join(", ")
     )?;
+    match &config.store {
+        crate::config::StoreConfig::Sqlite => writeln!(out, "store: sqlite in the state directory")?,
+        crate::config::StoreConfig::Postgres(pg) => writeln!(
+            out,
+            "store: postgres {} (pool {}, lease_timeout {})",
+            crate::config::redact_url(&pg.url),
+            pg.pool_size,
+            crate::config::format_duration(pg.lease_timeout)
+        )?,
+    }
     Ok(())
 }
 

@@ -344,3 +344,40 @@ async fn twenty_random_kills_lose_and_repeat_nothing() {
         daemon.wait().unwrap();
     }
 }
+
+/// A bad `[store]` stops `run` and `check-config` before anything starts, naming the file, the
+/// key and the reason; a good one is summarised without its password. Needs no database.
+#[test]
+fn bad_store_configuration_is_refused_before_anything_starts() {
+    let dir = TestDir::new();
+    let feeds =
+        "[[feeds]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/rss\"\n[[topics]]\nid = \"us-russia-talks\"\n";
+    let config = dir.config_path().display().to_string();
+    let cases = [
+        ("[store]\nkind = \"postgres\"\nurl_env = \"NEWSWATCH_IT_NO_SUCH_VARIABLE\"\n", "store.url_env"),
+        ("[store]\nkind = \"postgres\"\nurl = \"mysql://x\"\n", "store.url"),
+        ("[store]\nurl = \"postgres://root@127.0.0.1/test\"\n", "store.url"),
+        ("[store]\nkind = \"postgress\"\n", "store.kind"),
+    ];
+    for (store, key) in cases {
+        std::fs::write(dir.config_path(), format!("[daemon]\nstate_dir = \"state\"\n{store}{feeds}"))
+            .unwrap();
+        for command in ["check-config", "run"] {
+            let output = crate::support::newswatch(&[command, "--config", &config], &dir);
+            let stderr = crate::support::text(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{command} with {store}: {stderr}");
+            assert!(stderr.contains(&config) && stderr.contains(key), "{command}: {stderr}");
+        }
+        assert!(!dir.path().join("state").exists(), "nothing started");
+    }
+    std::fs::write(
+        dir.config_path(),
+        format!("[store]\nkind = \"postgres\"\nurl = \"postgres://nw:hunter2@db.example:5432/nw\"\n{feeds}"),
+    )
+    .unwrap();
+    let output = crate::support::newswatch(&["check-config", "--config", &config], &dir);
+    let stdout = crate::support::text(&output.stdout);
+    assert!(output.status.success(), "{}", crate::support::text(&output.stderr));
+    assert!(stdout.contains("store: postgres postgres://nw:***@db.example:5432/nw"), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+}
