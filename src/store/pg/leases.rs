@@ -122,12 +122,18 @@ impl PgStore {
             )
             .await?
             .get(0);
+        // How many to hold after this round: at most the share; while an instance is below the
+        // even split, one fewer for those above it and none more for those at it (the freed
+        // leases are for the one below, not taken back in the same round).
+        let someone_short = usize::try_from(fewest).unwrap_or(0) < floor;
         let keep = if held.len() > share {
             share
-        } else if usize::try_from(fewest).unwrap_or(0) < floor && held.len() > floor {
+        } else if someone_short && held.len() > floor {
             held.len() - 1
-        } else {
+        } else if someone_short && held.len() == floor {
             held.len()
+        } else {
+            share
         };
         let mut released = 0;
         if held.len() > keep {
@@ -142,8 +148,8 @@ impl PgStore {
             held.retain(|host| !excess.contains(host));
         }
         let mut taken = 0;
-        if held.len() < share {
-            let need = i64::try_from(share - held.len()).unwrap_or(i64::MAX);
+        if held.len() < keep {
+            let need = i64::try_from(keep - held.len()).unwrap_or(i64::MAX);
             // Free or expired leases, in an order of this instance's own (so instances starting
             // together reach for different hosts), inserted in host order (so two rounds at once
             // lock rows in the same order). The conditional upsert takes an expired row and
