@@ -165,6 +165,20 @@ async fn run_full(
     let record_stats = Arc::new(RecordStats::default());
 
     let mut tasks = Supervisor::default();
+    // Several instances on one store: each polls only the feeds of the hosts it leases. The
+    // first round runs before any poller starts, so they find their leases.
+    let mut lease_keys: Vec<String> =
+        config.feeds.iter().map(|feed| crate::store::leases::lease_key(&feed.url)).collect();
+    lease_keys.sort();
+    lease_keys.dedup();
+    let lease_timeout = config.store.lease_timeout();
+    let leases = if store.is_shared() {
+        let leases = Arc::new(crate::store::Leases::new(lease_timeout));
+        crate::store::leases::first_round(&store, &leases, &lease_keys, lease_timeout).await;
+        Some(leases)
+    } else {
+        None
+    };
     let context = PollContext {
         fetcher: fetcher.clone(),
         store: store.clone(),
@@ -176,6 +190,7 @@ async fn run_full(
         stats: poll_stats.clone(),
         health: Arc::new(poll::NetworkHealth::default()),
         clock,
+        leases: leases.clone(),
     };
     for feed in config.feeds.iter().cloned() {
         let name = format!("poller {}", feed.name);
@@ -225,6 +240,17 @@ async fn run_full(
         });
     }
     drop(recorded_rx);
+    // The lease keeper also wakes the sinks every round: alerts another instance recorded, or
+    // a dead one left claimed, are delivered without waiting for this recorder. Not with
+    // `--once` (no shutdown comes to end it; the leases of the first round lapse on their own).
+    if let Some(leases) = leases.filter(|_| mode == RunMode::Daemon) {
+        let (store, shutdown, wake) = (store.clone(), shutdown.clone(), recorded_tx.clone());
+        tasks.spawn("lease keeper".into(), async move {
+            let tick = move || wake.send_modify(|batches| *batches = batches.wrapping_add(1));
+            crate::store::leases::run(store, leases, lease_keys, lease_timeout, shutdown, tick).await;
+            Ok(())
+        });
+    }
     // Forgetting old seen items is a few small writes an hour; `run --once` sweeps once.
     if let Some(retention) = config.daemon.seen_retention {
         let (store, shutdown) = (store.clone(), shutdown.clone());

@@ -96,6 +96,9 @@ pub struct PollContext {
     pub stats: Arc<PollStats>,
     pub health: Arc<NetworkHealth>,
     pub clock: Arc<dyn Clock>,
+    /// With several instances on one store: the hosts whose feeds this one may poll. None:
+    /// every feed (a single instance, as on SQLite).
+    pub leases: Option<Arc<crate::store::Leases>>,
 }
 
 /// Polls one feed until shutdown (or once, with [`RunMode::Once`]). Also returns as soon as the
@@ -112,6 +115,10 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
             Some(wait) => wait,
             None => return, // --once and the host asked us to stay away
         };
+        // Whether this instance held the lease of the feed's host at its last turn: a lease
+        // just taken over means another instance polled the feed until now.
+        let lease_key = crate::store::leases::lease_key(&feed.url);
+        let mut holding = true;
         loop {
             if !wait.is_zero() {
                 debug!(wait_secs = wait.as_secs(), "next poll scheduled");
@@ -124,7 +131,41 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
                 }
                 () = tokio::time::sleep(wait) => {}
             }
+            if let Some(leases) = &ctx.leases {
+                if !leases.begin_poll(&lease_key) {
+                    if holding {
+                        debug!("another instance holds the lease; not polling");
+                    }
+                    holding = false;
+                    if ctx.mode == RunMode::Once {
+                        return;
+                    }
+                    tokio::select! {
+                        () = ctx.shutdown.cancelled() => return,
+                        () = ctx.items.closed() => return,
+                        () = leases.changed() => {}
+                    }
+                    wait = Duration::ZERO;
+                    continue;
+                }
+                if !holding {
+                    // Taken over: resume the schedule the last holder stored, not ours.
+                    leases.end_poll(&lease_key);
+                    holding = true;
+                    info!("lease taken over; resuming the stored schedule");
+                    let (first, stored) = first_wait(&feed, &ctx).await;
+                    cadence = stored;
+                    match first {
+                        Some(first) => wait = first,
+                        None => return,
+                    }
+                    continue;
+                }
+            }
             let next = poll_once(&feed, &ctx, &mut cadence).await;
+            if let Some(leases) = &ctx.leases {
+                leases.end_poll(&lease_key);
+            }
             if ctx.mode == RunMode::Once || ctx.shutdown.is_cancelled() || ctx.items.is_closed() {
                 return;
             }

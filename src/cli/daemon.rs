@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
     let mode = if once { RunMode::Once } else { RunMode::Daemon };
     let mut config = load_config(arg)?;
-    let store = Store::open(&config.daemon.state_dir)?;
+    let store = Store::connect(&config.store, &config.daemon.state_dir).await?;
     // Bound once, before anything polls: a taken address is a start-up error, and a reload
     // keeps the socket (changing `listen` needs a restart).
     let endpoint = match config.daemon.listen.filter(|_| !once) {
@@ -69,6 +69,9 @@ pub async fn run(arg: &ConfigArg, once: bool) -> anyhow::Result<()> {
                     Ok(new) if new.daemon.state_dir != config.daemon.state_dir => tracing::error!(
                         state_dir = %new.daemon.state_dir.display(),
                         "reload refused: state_dir cannot change while running; restart instead"
+                    ),
+                    Ok(new) if new.store != config.store => tracing::error!(
+                        "reload refused: [store] cannot change while running; restart instead"
                     ),
                     Ok(new) if new.daemon.listen != config.daemon.listen => tracing::error!(
                         listen = %new.daemon.listen.map(|addr| addr.to_string()).unwrap_or_else(|| "off".into()),

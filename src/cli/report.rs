@@ -34,12 +34,22 @@ pub fn check_config(arg: &ConfigArg) -> anyhow::Result<()> {
         "sinks: {}",
         config.sinks.iter().map(|sink| sink.name.as_str()).collect::<Vec<_>>().join(", ")
     )?;
+    match &config.store {
+        crate::config::StoreConfig::Sqlite => writeln!(out, "store: sqlite in the state directory")?,
+        crate::config::StoreConfig::Postgres(pg) => writeln!(
+            out,
+            "store: postgres {} (pool {}, lease_timeout {})",
+            crate::config::redact_url(&pg.url),
+            pg.pool_size,
+            crate::config::format_duration(pg.lease_timeout)
+        )?,
+    }
     Ok(())
 }
 
 pub async fn list_feeds(arg: &ConfigArg, json: bool) -> anyhow::Result<()> {
     let config = load_config(arg)?;
-    let store = Store::open_read_only(&config.daemon.state_dir)?;
+    let store = Store::connect_read_only(&config.store, &config.daemon.state_dir).await?;
     let states = match &store {
         Some(store) => store.feed_states().await?,
         None => Vec::new(),
@@ -144,6 +154,12 @@ pub async fn status(arg: &ConfigArg) -> anyhow::Result<()> {
     let config = load_config(arg)?;
     let state_dir = &config.daemon.state_dir;
     let mut out = std::io::stdout().lock();
+    if let crate::config::StoreConfig::Postgres(_) = &config.store {
+        let store = Store::connect_read_only(&config.store, state_dir)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("a PostgreSQL store always opens or fails"))?;
+        return status_shared(&config, &store, &mut out).await;
+    }
     match crate::store::daemon_pid(state_dir) {
         Some(pid) => writeln!(out, "daemon     running (pid {pid}) on {}", state_dir.display())?,
         None => writeln!(out, "daemon     not running on {}", state_dir.display())?,
@@ -210,6 +226,48 @@ pub async fn status(arg: &ConfigArg) -> anyhow::Result<()> {
             None => writeln!(out, "last alert none yet")?,
         },
         None => writeln!(out, "last alert (no jsonl sink to read)")?,
+    }
+    Ok(())
+}
+
+/// `status` on a PostgreSQL store: the instances (alive first) with their leases and lag,
+/// then the feeds and sinks as for one instance.
+async fn status_shared(
+    config: &crate::config::Config,
+    store: &Store,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let instances = store.instances().await?;
+    let alive = instances.iter().filter(|instance| instance.alive).count();
+    writeln!(out, "store      {} ({alive} instances alive)", store.describe())?;
+    for instance in &instances {
+        let age = crate::config::format_duration(std::time::Duration::from_secs(
+            (instance.heartbeat_age_ms.max(0) / 1000).max(1) as u64,
+        ));
+        writeln!(
+            out,
+            "instance   {:<32} {:<5} pid {:<7} {:>5} hosts  lag {:>4}s  heartbeat {age} ago",
+            instance.id,
+            if instance.alive { "alive" } else { "dead" },
+            instance.pid,
+            instance.leases,
+            instance.lag_secs
+        )?;
+    }
+    let leased = store.host_leases().await?.len();
+    let mut hosts: Vec<String> =
+        config.feeds.iter().map(|feed| crate::store::leases::lease_key(&feed.url)).collect();
+    hosts.sort();
+    hosts.dedup();
+    let (_outbox_rows, seen) = store.counts().await?;
+    writeln!(
+        out,
+        "feeds      {} configured on {} hosts, {leased} hosts leased; {seen} items seen",
+        config.feeds.len(),
+        hosts.len()
+    )?;
+    for (sink, pending) in store.pending_counts().await? {
+        writeln!(out, "sink       {sink:<32} {pending} alerts pending")?;
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ pub async fn show(
     }
     let state_dir = &config.daemon.state_dir;
     let mut out = std::io::stdout().lock();
-    let Some(store) = Store::open_read_only(state_dir)? else {
+    let Some(store) = Store::connect_read_only(&config.store, state_dir).await? else {
         if !json {
             writeln!(out, "no state yet in {}: run the daemon first", state_dir.display())?;
         }

@@ -8,6 +8,7 @@ mod email;
 mod nats;
 pub mod opml;
 mod raw;
+mod store;
 mod validate;
 
 use crate::classify::Topic;
@@ -21,6 +22,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+pub use store::{
+    DEFAULT_LEASE_TIMEOUT, DEFAULT_POOL_SIZE, LEASE_TIMEOUT_RANGE, PostgresConfig, StoreConfig, redact_url,
+};
 use url::Url;
 
 /// Where `run` and the other commands look for the configuration when `--config` is not given.
@@ -114,6 +118,8 @@ pub struct Config {
     pub sinks: Vec<SinkConfig>,
     /// `[stories]` and the topics' `on_same_story` / `update_every`.
     pub stories: StoriesConfig,
+    /// `[store]`: SQLite in the state directory, or a shared PostgreSQL.
+    pub store: StoreConfig,
 }
 
 /// The default `[stories] window`: an item joins a story with an item published this close.

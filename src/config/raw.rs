@@ -21,6 +21,7 @@ pub(super) fn known_keys(section: &str) -> &'static [&'static str] {
         "feeds" => serde_introspect::<RawFeed>(),
         "sinks" => serde_introspect::<RawSink>(),
         "stories" => serde_introspect::<RawStories>(),
+        "store" => serde_introspect::<RawStore>(),
         _ => &[],
     }
 }
@@ -39,6 +40,18 @@ pub(super) struct RawConfig {
     pub(super) sinks: Vec<RawSink>,
     #[serde(default)]
     pub(super) stories: RawStories,
+    #[serde(default)]
+    pub(super) store: RawStore,
+}
+
+/// `[store]` (see `config/store.rs`).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawStore {
+    pub(super) kind: Option<String>,
+    pub(super) url: Option<String>,
+    pub(super) url_env: Option<String>,
+    pub(super) pool_size: Option<i64>,
+    pub(super) lease_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -53,8 +53,12 @@ pub(super) fn validate(raw: RawConfig, config_dir: &Path) -> Result<Config, Vec<
     let sinks = sinks(&raw.sinks, &daemon, &topic_ids, &mut problems);
     let topics = topics(&raw.topics, config_dir, &mut problems);
     let stories = stories(&raw.stories, &raw.topics, &mut problems);
+    let env = |name: &str| std::env::var(name).ok();
+    let store = super::store::validate(&raw.store, &env, &mut |key, reason| {
+        problems.push(format!("store.{key}"), reason)
+    });
     if problems.0.is_empty() {
-        Ok(Config { source: String::new(), daemon, feeds, topics, sinks, stories })
+        Ok(Config { source: String::new(), daemon, feeds, topics, sinks, stories, store })
     } else {
         Err(problems.0)
     }

@@ -19,6 +19,8 @@
 //! `seen_retention`, in small batches between the other writes.
 
 mod digest;
+pub mod leases;
+mod pg;
 pub mod retention;
 mod sqlite;
 mod sqlite_stories;
@@ -26,12 +28,15 @@ mod stories;
 
 pub use crate::model::FeedCommit;
 pub use digest::Digest;
+pub use leases::{InstanceStatus, LeaseRound, Leases};
+pub use pg::PG_SCHEMA_VERSION;
 pub use sqlite::SCHEMA_VERSION;
 pub use stories::{
     PendingNewcomer, StoryAlertState, StoryItemRow, StoryMember, StoryOp, StorySummary, StoryView,
     StoryWindow, WindowItem,
 };
 
+use crate::config::StoreConfig;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -200,7 +205,17 @@ pub struct Pending {
 /// The store handle. Cheap to clone; every call is async and none blocks the runtime.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    backend: Backend,
+}
+
+/// The database behind a [`Store`]: every public call dispatches on it, so callers never know
+/// which one they have.
+#[derive(Clone)]
+enum Backend {
+    /// The embedded database of one instance (its writer and reader threads).
+    Sqlite(Arc<Inner>),
+    /// A PostgreSQL database shared by any number of instances.
+    Postgres(pg::PgStore),
 }
 
 struct Inner {
@@ -275,7 +290,56 @@ impl Store {
             let jobs = read_jobs.clone();
             threads.push(spawn_thread("newswatch-db-reader", move || sqlite::reader_loop(conn, jobs))?);
         }
-        Ok(Store { inner: Arc::new(Inner { writer: Some(writer), readers, threads, _lock: Some(lock) }) })
+        Ok(Store {
+            backend: Backend::Sqlite(Arc::new(Inner {
+                writer: Some(writer),
+                readers,
+                threads,
+                _lock: Some(lock),
+            })),
+        })
+    }
+
+    /// Opens the store `[store]` names: SQLite in `state_dir` (locked for this daemon), or the
+    /// shared PostgreSQL database (connected, migrated under its advisory lock; the state
+    /// directory is then only where file sinks write).
+    pub async fn connect(config: &StoreConfig, state_dir: &Path) -> Result<Store, StoreError> {
+        match config {
+            StoreConfig::Sqlite => Store::open(state_dir),
+            StoreConfig::Postgres(pg) => Ok(Store {
+                backend: Backend::Postgres(
+                    pg::PgStore::connect(&pg.url, pg.pool_size, Some(pg.lease_timeout)).await?,
+                ),
+            }),
+        }
+    }
+
+    /// Opens the store `[store]` names for reading only (the CLI while daemons run); None when
+    /// a SQLite state directory has no database yet.
+    pub async fn connect_read_only(
+        config: &StoreConfig,
+        state_dir: &Path,
+    ) -> Result<Option<Store>, StoreError> {
+        match config {
+            StoreConfig::Sqlite => Store::open_read_only(state_dir),
+            StoreConfig::Postgres(pg) => {
+                Ok(Some(Store { backend: Backend::Postgres(pg::PgStore::connect(&pg.url, 2, None).await?) }))
+            }
+        }
+    }
+
+    /// Which database this is, for messages: the SQLite file or the PostgreSQL URL (without
+    /// its password).
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite".to_string(),
+            Backend::Postgres(pg) => pg.name.clone(),
+        }
+    }
+
+    /// Whether several instances may share this store (PostgreSQL): feeds are then leased.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// Opens an existing database for reading only (for `feeds list` while a daemon runs).
@@ -290,7 +354,12 @@ impl Store {
         let read_jobs = Arc::new(std::sync::Mutex::new(read_jobs));
         let thread = spawn_thread("newswatch-db-reader", move || sqlite::reader_loop(conn, read_jobs))?;
         Ok(Some(Store {
-            inner: Arc::new(Inner { writer: None, readers, threads: vec![thread], _lock: None }),
+            backend: Backend::Sqlite(Arc::new(Inner {
+                writer: None,
+                readers,
+                threads: vec![thread],
+                _lock: None,
+            })),
         }))
     }
 
@@ -307,20 +376,32 @@ impl Store {
 
     /// The stored state of one feed.
     pub async fn feed_state(&self, name: &str) -> Result<Option<FeedState>, StoreError> {
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.feed_state(name).await,
+            Backend::Sqlite(db) => db,
+        };
         let name = name.to_string();
-        self.read(move |conn| sqlite::feed_state(conn, &name)).await
+        db.read(move |conn| sqlite::feed_state(conn, &name)).await
     }
 
     /// Every stored feed.
     pub async fn feed_states(&self) -> Result<Vec<FeedState>, StoreError> {
-        self.read(sqlite::feed_states).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.feed_states().await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(sqlite::feed_states).await
     }
 
     /// Stores the outcome of a fetch: status, error, failure count and schedule. Validators are
     /// not touched here; they go with the items (see [`Store::record_items`]).
     pub async fn record_fetch(&self, outcome: FetchOutcome) -> Result<(), StoreError> {
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.record_fetch(outcome).await,
+            Backend::Sqlite(db) => db,
+        };
         // A poll outcome is cheap to lose (the feed is polled again): no fsync of its own.
-        self.write_lazy(move |conn| {
+        db.write_lazy(move |conn| {
             sqlite::record_fetch(conn, &outcome)?;
             sqlite::record_schedule(conn, &outcome)
         })
@@ -330,23 +411,39 @@ impl Store {
     /// A feed's stored schedule (next poll, Retry-After deadline, adaptive interval, document
     /// hint), read once when its poller starts; None for a feed never polled.
     pub async fn feed_schedule(&self, name: &str) -> Result<Option<FeedSchedule>, StoreError> {
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.feed_schedule(name).await,
+            Backend::Sqlite(db) => db,
+        };
         let name = name.to_string();
-        self.read(move |conn| sqlite::feed_schedule(conn, &name)).await
+        db.read(move |conn| sqlite::feed_schedule(conn, &name)).await
     }
 
     /// Every stored feed's schedule, by name (for `feeds list`).
     pub async fn feed_schedules(&self) -> Result<Vec<(String, FeedSchedule)>, StoreError> {
-        self.read(sqlite::feed_schedules).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.feed_schedules().await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(sqlite::feed_schedules).await
     }
 
     /// Stores validators for a response that carried no new item (so nothing else to wait for).
     pub async fn commit_feed(&self, commit: FeedCommit, now: i64) -> Result<(), StoreError> {
-        self.write(move |conn| sqlite::apply_commit(conn, &commit, now)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.commit_feed(commit, now).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.write(move |conn| sqlite::apply_commit(conn, &commit, now)).await
     }
 
     /// For each (key, link), whether it has never been seen (by key, or by link).
     pub async fn unseen(&self, items: Vec<(String, Option<String>)>) -> Result<Vec<bool>, StoreError> {
-        self.read(move |conn| sqlite::unseen(conn, &items)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.unseen(items).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(move |conn| sqlite::unseen(conn, &items)).await
     }
 
     /// For each fingerprint, whether `feed` already had an item with it (None: never).
@@ -355,7 +452,11 @@ impl Store {
         feed: String,
         fingerprints: Vec<Option<String>>,
     ) -> Result<Vec<bool>, StoreError> {
-        self.read(move |conn| sqlite::fingerprints_seen(conn, &feed, &fingerprints)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.fingerprints_seen(feed, fingerprints).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(move |conn| sqlite::fingerprints_seen(conn, &feed, &fingerprints)).await
     }
 
     /// Records items in ONE transaction: each is marked seen (unless its key or link already
@@ -365,63 +466,103 @@ impl Store {
         records: Vec<ItemRecord>,
         now: i64,
     ) -> Result<Vec<Recorded>, StoreError> {
-        self.write(move |conn| sqlite::record_items(conn, &records, now)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.record_items(records, now).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.write(move |conn| sqlite::record_items(conn, &records, now)).await
     }
 
     /// Every undelivered alert of a sink, oldest first, claimed or not.
     pub async fn pending(&self, sink: &str) -> Result<Vec<Pending>, StoreError> {
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.pending(sink).await,
+            Backend::Sqlite(db) => db,
+        };
         let sink = sink.to_string();
-        self.read(move |conn| sqlite::pending(conn, &sink)).await
+        db.read(move |conn| sqlite::pending(conn, &sink)).await
     }
 
     /// Claims up to `limit` undelivered, unclaimed alerts of a sink for delivery, oldest first.
     /// A claim lapses after [`CLAIM_LEASE_SECS`]; [`Store::release`] gives rows back at once.
     pub async fn claim(&self, sink: &str, limit: usize, now: i64) -> Result<Vec<Pending>, StoreError> {
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.claim(sink, limit, now).await,
+            Backend::Sqlite(db) => db,
+        };
         let sink = sink.to_string();
-        self.write(move |conn| sqlite::claim(conn, &sink, limit, now)).await
+        db.write(move |conn| sqlite::claim(conn, &sink, limit, now)).await
     }
 
     /// Gives claimed rows back (their delivery failed; they are retried).
     pub async fn release(&self, seqs: Vec<i64>) -> Result<(), StoreError> {
-        self.write(move |conn| sqlite::release(conn, &seqs)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.release(seqs).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.write(move |conn| sqlite::release(conn, &seqs)).await
     }
 
     /// Frees every claim of a sink: for the start of a run, when no delivery task of this
     /// process is running for it (a reload ended the previous one mid-delivery). Returns how many.
     pub async fn release_all(&self, sink: &str) -> Result<usize, StoreError> {
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.release_all(sink).await,
+            Backend::Sqlite(db) => db,
+        };
         let sink = sink.to_string();
-        self.write(move |conn| sqlite::release_all(conn, &sink)).await
+        db.write(move |conn| sqlite::release_all(conn, &sink)).await
     }
 
     /// Marks outbox rows delivered, in one transaction.
     pub async fn mark_delivered(&self, seqs: Vec<i64>, now: i64) -> Result<(), StoreError> {
-        self.write(move |conn| sqlite::mark_delivered(conn, &seqs, now)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.mark_delivered(seqs, now).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.write(move |conn| sqlite::mark_delivered(conn, &seqs, now)).await
     }
 
     /// Moves the undelivered alerts of sink `from` to sink `to` (a sink given a name of its own
     /// keeps what it had pending under its derived name). Returns how many moved.
     pub async fn adopt_pending(&self, from: &str, to: &str) -> Result<usize, StoreError> {
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.adopt_pending(from, to).await,
+            Backend::Sqlite(db) => db,
+        };
         let (from, to) = (from.to_string(), to.to_string());
-        self.write(move |conn| sqlite::adopt_pending(conn, &from, &to)).await
+        db.write(move |conn| sqlite::adopt_pending(conn, &from, &to)).await
     }
 
     /// Deletes outbox rows delivered before `before` (unix seconds): once an alert is in every
     /// sink's log, its row is only history. (Seen items are kept for `seen_retention` after the
     /// last feed carrying them dropped them; see [`retention`].) Returns the number of rows deleted.
     pub async fn prune_delivered(&self, before: i64) -> Result<usize, StoreError> {
-        self.write(move |conn| sqlite::prune_delivered(conn, before)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.prune_delivered(before).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.write(move |conn| sqlite::prune_delivered(conn, before)).await
     }
 
     /// Undelivered alerts per sink name (sinks with none are absent): for `/metrics`.
     pub async fn pending_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.read(sqlite::pending_counts).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.pending_counts().await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(sqlite::pending_counts).await
     }
 
     /// Proves the writer can still commit: an empty call through the writer thread, which opens
     /// a write transaction (`BEGIN IMMEDIATE`) and commits it. Errs when the database cannot be
     /// written; waits while the writer is busy or stuck (callers bound it with a timeout).
     pub async fn check_writable(&self) -> Result<(), StoreError> {
-        self.write(|_| Ok(())).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.check_writable().await,
+            Backend::Sqlite(db) => db,
+        };
+        db.write(|_| Ok(())).await
     }
 
     /// Queues update alerts with their story changes in ONE transaction (the recorder's timer).
@@ -431,7 +572,11 @@ impl Store {
         ops: Vec<StoryOp>,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.write(move |conn| sqlite_stories::record_updates(conn, &alerts, &ops, now)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.record_story_updates(alerts, ops, now).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.write(move |conn| sqlite_stories::record_updates(conn, &alerts, &ops, now)).await
     }
 
     /// For each item (key, link, feed, content fingerprint), whether recording it now would mark
@@ -441,19 +586,31 @@ impl Store {
         &self,
         items: Vec<(String, Option<String>, String, Option<String>)>,
     ) -> Result<Vec<bool>, StoreError> {
-        self.read(move |conn| sqlite::would_record(conn, &items)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.would_record(items).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(move |conn| sqlite::would_record(conn, &items)).await
     }
 
     /// What start-up needs to rebuild the story clusterer: the newest `limit` items published at
     /// or after `since`, their stories, alert states and pending newcomers.
     pub async fn story_window(&self, since: i64, limit: usize) -> Result<StoryWindow, StoreError> {
-        self.read(move |conn| sqlite_stories::load_window(conn, since, limit)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.story_window(since, limit).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(move |conn| sqlite_stories::load_window(conn, since, limit)).await
     }
 
     /// Forgets the text of items published before `text_before` and the stories whose last item
     /// was published before `drop_before` (unless an update is pending). Returns stories deleted.
     pub async fn prune_stories(&self, text_before: i64, drop_before: i64) -> Result<usize, StoreError> {
-        self.write(move |conn| sqlite_stories::prune(conn, text_before, drop_before)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.prune_stories(text_before, drop_before).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.write(move |conn| sqlite_stories::prune(conn, text_before, drop_before)).await
     }
 
     /// Stories with an item recorded since `since`, newest first, with their items.
@@ -463,13 +620,21 @@ impl Store {
         topic: Option<String>,
         limit: usize,
     ) -> Result<Vec<StoryView>, StoreError> {
-        self.read(move |conn| sqlite_stories::stories_since(conn, since, topic.as_deref(), limit)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.stories_since(since, topic, limit).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(move |conn| sqlite_stories::stories_since(conn, since, topic.as_deref(), limit)).await
     }
 
     /// Records that a full (200) listing of `feed` at `now` named these item keys: the items
     /// already seen are still carried, so retention keeps them (see [`retention`]).
     pub async fn mark_carried(&self, feed: String, keys: Vec<String>, now: i64) -> Result<(), StoreError> {
-        self.write_lazy(move |conn| sqlite::mark_carried(conn, &feed, &keys, now)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.mark_carried(feed, keys, now).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.write_lazy(move |conn| sqlite::mark_carried(conn, &feed, &keys, now)).await
     }
 
     /// One small step of the retention sweep: among the next `scan` seen rows after rowid
@@ -481,24 +646,42 @@ impl Store {
         scan: usize,
         cutoff: i64,
     ) -> Result<(usize, Option<i64>), StoreError> {
-        self.write_lazy(move |conn| sqlite::prune_seen(conn, after, scan, cutoff)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.prune_seen(after, scan, cutoff).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.write_lazy(move |conn| sqlite::prune_seen(conn, after, scan, cutoff)).await
     }
 
     /// Deletes one feed's fingerprints older than `cutoff` whose item was pruned.
     pub async fn prune_fingerprints(&self, feed: String, cutoff: i64) -> Result<usize, StoreError> {
-        self.write(move |conn| sqlite::prune_fingerprints(conn, &feed, cutoff)).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.prune_fingerprints(feed, cutoff).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.write(move |conn| sqlite::prune_fingerprints(conn, &feed, cutoff)).await
     }
 
     /// Feeds that have fingerprints stored.
     pub async fn fingerprint_feeds(&self) -> Result<Vec<String>, StoreError> {
-        self.read(sqlite::fingerprint_feeds).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.fingerprint_feeds().await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(sqlite::fingerprint_feeds).await
     }
 
     /// Number of outbox rows (delivered or not) and of seen items: for tests and `feeds list`.
     pub async fn counts(&self) -> Result<(i64, i64), StoreError> {
-        self.read(sqlite::counts).await
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.counts().await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(sqlite::counts).await
     }
+}
 
+impl Inner {
     async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -508,7 +691,7 @@ impl Store {
         let job: sqlite::ReadJob = Box::new(move |conn| {
             let _ = reply.send(query(conn));
         });
-        self.inner.readers.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.readers.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -537,7 +720,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&sqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let writer = self.inner.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         let (reply, answer) = oneshot::channel();
         let job: sqlite::WriteJob = Box::new(move |conn| {
             let result = match conn {

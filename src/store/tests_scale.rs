@@ -80,56 +80,65 @@ fn answered(feed: &str, status: &str, at: i64) -> FetchOutcome {
 
 #[tokio::test]
 async fn retention_prunes_only_old_rows_no_feed_still_carries() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let retention = std::time::Duration::from_secs(180 * DAY as u64);
-    // Day 0: "wire" lists a, b, e; "quiet" lists q (and then answers 304 for a year).
-    store.record_fetch(answered("wire", "200", 0)).await.unwrap();
-    store.record_fetch(answered("quiet", "200", 0)).await.unwrap();
-    store
-        .record_items(vec![item("a", "wire"), item("b", "wire"), item("e", "wire"), item("q", "quiet")], 0)
-        .await
-        .unwrap();
-    store.mark_carried("wire".into(), vec!["a".into(), "b".into(), "e".into()], 0).await.unwrap();
-    store.mark_carried("quiet".into(), vec!["q".into()], 0).await.unwrap();
-    // Day 10: "wire" still lists b, and now "other" lists e (the same story from another feed).
-    store.record_fetch(answered("wire", "200", 10 * DAY)).await.unwrap();
-    store.mark_carried("wire".into(), vec!["b".into()], 10 * DAY).await.unwrap();
-    store.record_fetch(answered("other", "200", 10 * DAY)).await.unwrap();
-    store.mark_carried("other".into(), vec!["e".into()], 10 * DAY).await.unwrap();
-    // Day 199: a young item y.
-    store.record_items(vec![item("y", "wire")], 199 * DAY).await.unwrap();
-    // Day 200: "wire" lists b and y; "quiet" answers 304; "other" answers 304 (still carries e).
-    let now = 200 * DAY;
-    store.record_fetch(answered("wire", "200", now)).await.unwrap();
-    store.mark_carried("wire".into(), vec!["b".into(), "y".into()], now).await.unwrap();
-    store.record_fetch(answered("quiet", "304", now)).await.unwrap();
-    store.record_fetch(answered("other", "304", now)).await.unwrap();
+    for fresh in super::tests::fresh_stores().await {
+        let store = &fresh.store;
+        let retention = std::time::Duration::from_secs(180 * DAY as u64);
+        // Day 0: "wire" lists a, b, e; "quiet" lists q (and then answers 304 for a year).
+        store.record_fetch(answered("wire", "200", 0)).await.unwrap();
+        store.record_fetch(answered("quiet", "200", 0)).await.unwrap();
+        store
+            .record_items(
+                vec![item("a", "wire"), item("b", "wire"), item("e", "wire"), item("q", "quiet")],
+                0,
+            )
+            .await
+            .unwrap();
+        store.mark_carried("wire".into(), vec!["a".into(), "b".into(), "e".into()], 0).await.unwrap();
+        store.mark_carried("quiet".into(), vec!["q".into()], 0).await.unwrap();
+        // Day 10: "wire" still lists b, and now "other" lists e (the same story from another feed).
+        store.record_fetch(answered("wire", "200", 10 * DAY)).await.unwrap();
+        store.mark_carried("wire".into(), vec!["b".into()], 10 * DAY).await.unwrap();
+        store.record_fetch(answered("other", "200", 10 * DAY)).await.unwrap();
+        store.mark_carried("other".into(), vec!["e".into()], 10 * DAY).await.unwrap();
+        // Day 199: a young item y.
+        store.record_items(vec![item("y", "wire")], 199 * DAY).await.unwrap();
+        // Day 200: "wire" lists b and y; "quiet" answers 304; "other" answers 304 (still carries e).
+        let now = 200 * DAY;
+        store.record_fetch(answered("wire", "200", now)).await.unwrap();
+        store.mark_carried("wire".into(), vec!["b".into(), "y".into()], now).await.unwrap();
+        store.record_fetch(answered("quiet", "304", now)).await.unwrap();
+        store.record_fetch(answered("other", "304", now)).await.unwrap();
 
-    // One row per step, so the walk continues across many write calls.
-    let swept = retention::sweep(&store, retention, now, 1).await.unwrap();
-    assert_eq!(swept, retention::Swept { seen: 1, fingerprints: 1 }, "only a: old and listed by no feed");
-    let unseen = store
-        .unseen(["a", "b", "e", "q", "y"].iter().map(|key| (key.to_string(), None)).collect())
-        .await
-        .unwrap();
-    assert_eq!(unseen, [true, false, false, false, false]);
-    assert_eq!(
-        store.fingerprints_seen("wire".into(), vec![Some("fp-a".into()), Some("fp-b".into())]).await.unwrap(),
-        [false, true]
-    );
+        // One row per step, so the walk continues across many write calls.
+        let swept = retention::sweep(store, retention, now, 1).await.unwrap();
+        assert_eq!(swept, retention::Swept { seen: 1, fingerprints: 1 }, "only a: old and listed by no feed");
+        let unseen = store
+            .unseen(["a", "b", "e", "q", "y"].iter().map(|key| (key.to_string(), None)).collect())
+            .await
+            .unwrap();
+        assert_eq!(unseen, [true, false, false, false, false]);
+        assert_eq!(
+            store
+                .fingerprints_seen("wire".into(), vec![Some("fp-a".into()), Some("fp-b".into())])
+                .await
+                .unwrap(),
+            [false, true]
+        );
 
-    // A year on, "other" has not answered for longer than the retention: e goes; "quiet" still
-    // answers 304 and keeps q; "wire" keeps listing b and y.
-    let later = 400 * DAY;
-    store.record_fetch(answered("quiet", "304", later)).await.unwrap();
-    store.record_fetch(answered("wire", "200", later)).await.unwrap();
-    store.mark_carried("wire".into(), vec!["b".into(), "y".into()], later).await.unwrap();
-    let swept = retention::sweep(&store, retention, later, 2).await.unwrap();
-    assert_eq!(swept.seen, 1);
-    let unseen =
-        store.unseen(["b", "e", "q", "y"].iter().map(|key| (key.to_string(), None)).collect()).await.unwrap();
-    assert_eq!(unseen, [false, true, false, false]);
+        // A year on, "other" has not answered for longer than the retention: e goes; "quiet" still
+        // answers 304 and keeps q; "wire" keeps listing b and y.
+        let later = 400 * DAY;
+        store.record_fetch(answered("quiet", "304", later)).await.unwrap();
+        store.record_fetch(answered("wire", "200", later)).await.unwrap();
+        store.mark_carried("wire".into(), vec!["b".into(), "y".into()], later).await.unwrap();
+        let swept = retention::sweep(store, retention, later, 2).await.unwrap();
+        assert_eq!(swept.seen, 1);
+        let unseen = store
+            .unseen(["b", "e", "q", "y"].iter().map(|key| (key.to_string(), None)).collect())
+            .await
+            .unwrap();
+        assert_eq!(unseen, [false, true, false, false]);
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod hostile;
 mod layering;
 mod metrics;
 mod nats;
+mod pg;
 mod pipeline;
 mod safety;
 mod schedule;

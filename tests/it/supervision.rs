@@ -140,6 +140,7 @@ async fn a_closed_item_channel_ends_the_pollers() {
         stats: Arc::default(),
         health: Arc::default(),
         clock: Arc::new(poll::SystemClock),
+        leases: None,
     };
     let feed = config.feeds[0].clone();
 

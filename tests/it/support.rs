@@ -46,6 +46,8 @@ pub struct Hit {
     pub path: String,
     pub status: u16,
     pub if_none_match: Option<String>,
+    /// When it was answered.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -168,7 +170,8 @@ async fn serve(State(site): State<Arc<Site>>, request: Request) -> Response {
             }
         }
     };
-    site.hits.lock().unwrap().push(Hit { path, status: response.status().as_u16(), if_none_match });
+    let at = std::time::Instant::now();
+    site.hits.lock().unwrap().push(Hit { path, status: response.status().as_u16(), if_none_match, at });
     response
 }
 
