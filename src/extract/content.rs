@@ -747,12 +747,21 @@ fn skip_in_output(
             !in_paragraph(dom, scores, value, index) || stays_out_of_sentences(node.label)
         }
         _ if scores.boilerplate[index] => true,
+        Tag::A if node.taxonomy => !in_paragraph(dom, scores, value, index),
         // A heading that is a link ("<h3><a>Rez Infinite ($30)</a></h3>") followed by a
         // paragraph of the story is the title of that part of it.
         Tag::Heading if introduces_prose(dom, scores, value, index) => false,
         // An item of a list that is kept is kept: the list as a whole says whether it is a
-        // link list ("Here's our year in review!" in a list of news items is the story).
-        Tag::ListItem if node.parent != u32::MAX && dom.nodes[node.parent as usize].tag == Tag::List => false,
+        // link list ("Here's our year in review!" in a list of news items is the story). In a
+        // link-dense list that still holds a paragraph item, each item speaks for itself.
+        Tag::ListItem
+            if node.parent != u32::MAX
+                && dom.nodes[node.parent as usize].tag == Tag::List
+                && !link_dense(scores, node.parent as usize) =>
+        {
+            false
+        }
+        Tag::List if link_dense(scores, index) => !holds_paragraph_item(dom, value, index),
         Tag::List
         | Tag::Table
         | Tag::Block
@@ -760,12 +769,21 @@ fn skip_in_output(
         | Tag::P
         | Tag::Heading
         | Tag::Quote
-        | Tag::Cell => {
-            let chars = f64::from(scores.chars[index]);
-            chars > 0.0 && f64::from(scores.link_chars[index]) > chars * MAX_LINK_SHARE
-        }
+        | Tag::Cell => link_dense(scores, index),
         _ => false,
     }
+}
+
+/// More than [`MAX_LINK_SHARE`] of the text at `index` is link text.
+fn link_dense(scores: &Scores, index: usize) -> bool {
+    let chars = f64::from(scores.chars[index]);
+    chars > 0.0 && f64::from(scores.link_chars[index]) > chars * MAX_LINK_SHARE
+}
+
+/// Whether one of the items of the list at `index` is itself a paragraph of prose: the list
+/// is then part of the story (notes of a changelog, some of them only links), not a link list.
+fn holds_paragraph_item(dom: &Dom<'_>, value: &[f64], index: usize) -> bool {
+    children(dom, index).into_iter().any(|child| dom.nodes[child].tag == Tag::ListItem && value[child] > 0.0)
 }
 
 /// Whether the nearest block around `index` is a paragraph (positive own score).
@@ -927,6 +945,9 @@ const TRAILING_BOILERPLATE: &[&str] = &[
     "commentaires",
     "комментари",
 ];
+/// Whole last lines that label what followed them (a tag or category list, left out as links).
+const TRAILING_LABELS: &[&str] =
+    &["tags", "tagged", "tagged with", "tagged as", "filed under", "topics", "categories", "category"];
 /// Paragraphs longer than this (in characters) are never trimmed as edge boilerplate.
 const MAX_EDGE_BOILERPLATE_CHARS: usize = 300;
 /// Leading lines this short that carry a date or byline are trimmed.
@@ -937,8 +958,10 @@ const MAX_LEADING_META_CHARS: usize = 80;
 fn trim_edges(paragraphs: &mut Vec<String>) {
     while let Some(last) = paragraphs.last() {
         let lower = last.to_lowercase();
-        if last.chars().count() <= MAX_EDGE_BOILERPLATE_CHARS
-            && TRAILING_BOILERPLATE.iter().any(|phrase| lower.contains(phrase))
+        let label = lower.trim_matches(|c: char| !c.is_alphanumeric());
+        if (last.chars().count() <= MAX_EDGE_BOILERPLATE_CHARS
+            && TRAILING_BOILERPLATE.iter().any(|phrase| lower.contains(phrase)))
+            || TRAILING_LABELS.contains(&label)
         {
             paragraphs.pop();
         } else {
