@@ -236,6 +236,9 @@ const SECTION_HEADINGS: &[&str] = &[
     "les plus lus",
 ];
 
+/// Last words of a "More ... Stories" heading.
+const MORE_OF_WHAT: &[&str] = &["stories", "news", "articles", "coverage", "videos", "reads", "headlines"];
+
 /// Words after a count that title a comment thread ("6 thoughts on", "12 Comments").
 const REPLY_COUNT_WORDS: &[&str] = &[
     "comments",
@@ -261,6 +264,14 @@ fn section_heading(text: &str) -> bool {
         return false;
     }
     let lower = text.trim_start_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    // "More Great WIRED Stories", "More Politics News": more of the site's stories.
+    if let Some(rest) = lower.strip_prefix("more ")
+        && MORE_OF_WHAT
+            .iter()
+            .any(|what| rest.trim_end_matches(|c: char| !c.is_alphanumeric()).ends_with(what))
+    {
+        return true;
+    }
     // "12 Comments", "3 Responses to ...", "6 thoughts on ...": a count of replies opens a thread.
     let after_count = lower.trim_start_matches(|c: char| c.is_ascii_digit());
     if after_count.len() < lower.len()
@@ -279,6 +290,49 @@ fn section_heading(text: &str) -> bool {
             phrase.ends_with(['и', 'd']) || !rest.starts_with(char::is_alphanumeric)
         })
     })
+}
+
+/// Sections titled by a label that is not a heading element ("<div class=heading-h3>More Great
+/// WIRED Stories</div><ul>...", "<p><strong>Related</strong></p>"): a short block of plain text
+/// that reads as a [`section_heading`] and the list or link-dense block right after it are a
+/// sidetrack. Only the next block: without a heading rank there is no telling where a longer
+/// section would end.
+fn mark_label_sections(
+    dom: &Dom<'_>,
+    scores: &Scores,
+    own_chars: &[u32],
+    headed_boilerplate: &mut [bool],
+    headed_sidetrack: &mut [bool],
+) {
+    let nodes = &dom.nodes;
+    for (index, node) in nodes.iter().enumerate() {
+        let chars = scores.chars[index];
+        if !matches!(node.tag, Tag::Block | Tag::P)
+            || chars == 0
+            || chars as usize > MAX_BOILERPLATE_HEADING_CHARS
+            || own_chars[index] != chars
+            || scores.link_chars[index] != 0
+            || node.parent == u32::MAX
+        {
+            continue;
+        }
+        let parent_end = nodes[node.parent as usize].end as usize;
+        let mut next = node.end as usize;
+        while next < parent_end && scores.chars[next] == 0 {
+            next = nodes[next].end as usize;
+        }
+        if next >= parent_end || nodes[next].tag == Tag::Text {
+            continue;
+        }
+        let link_share = f64::from(scores.link_chars[next]) / f64::from(scores.chars[next].max(1));
+        let list_like = matches!(nodes[next].tag, Tag::List | Tag::Table) || link_share >= SIDE_LINK_SHARE;
+        if list_like && section_heading(&subtree_text(dom, index)) {
+            for section in [index, next] {
+                headed_boilerplate[section] = true;
+                headed_sidetrack[section] = true;
+            }
+        }
+    }
 }
 
 /// 1 for `<h1>` ... 6 for `<h6>`.
@@ -452,6 +506,7 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
             sibling = node.end as usize;
         }
     }
+    mark_label_sections(dom, &scores, &own_chars, &mut headed_boilerplate, &mut headed_sidetrack);
     let all_good: f64 = (0..count).filter(|&i| nodes[i].parent == u32::MAX).map(|i| scores.good[i]).sum();
     // Bottom-up again: subtree totals with boilerplate decided.
     for index in (0..count).rev() {
