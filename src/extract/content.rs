@@ -335,6 +335,37 @@ fn mark_label_sections(
     }
 }
 
+/// Whether the class (or id) of `index` is its own first heading made into a slug: documentation
+/// and long reads name each section after its title ("<section class=bigtable-a-tale-of-over-
+/// alerting><h2>Bigtable: A Tale of Over-Alerting"), so the words say what the section is about,
+/// not what role it plays; its heading is judged instead (see [`section_heading`]). At least two
+/// of the label's words must be heading words and make up half of the label.
+fn named_after_its_heading(dom: &Dom<'_>, scores: &Scores, index: usize) -> bool {
+    let nodes = &dom.nodes;
+    let end = nodes[index].end as usize;
+    // The first element holding text, going down from `index`.
+    let mut first = index + 1;
+    while first < end && !matches!(nodes[first].tag, Tag::H1 | Tag::Heading) {
+        if scores.chars[first] == 0 {
+            first = nodes[first].end as usize;
+        } else if nodes[first].tag == Tag::Text {
+            return false;
+        } else {
+            first += 1;
+        }
+    }
+    if first >= end {
+        return false;
+    }
+    let heading = subtree_text(dom, first).to_lowercase();
+    let heading_words: Vec<&str> =
+        heading.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()).collect();
+    let label = nodes[index].label.to_ascii_lowercase();
+    let label_words: Vec<&str> = label.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let common = label_words.iter().filter(|word| heading_words.contains(word)).count();
+    common >= 2 && common * 2 >= label_words.len()
+}
+
 /// 1 for `<h1>` ... 6 for `<h6>`.
 fn heading_rank(name: &str) -> u8 {
     name.as_bytes().get(1).map_or(6, |digit| digit.saturating_sub(b'0'))
@@ -511,8 +542,9 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     // Bottom-up again: subtree totals with boilerplate decided.
     for index in (0..count).rev() {
         let node = &nodes[index];
-        let looks_boilerplate =
-            node.tag == Tag::Boilerplate || node.hint.is_boilerplate() || headed_boilerplate[index];
+        let looks_boilerplate = node.tag == Tag::Boilerplate
+            || (node.hint.is_boilerplate() && !named_after_its_heading(dom, &scores, index))
+            || headed_boilerplate[index];
         // A comment thread or a gallery longer than the article it follows is still boilerplate:
         // such a section is a wrapper only when it holds the title too.
         let holds_title = title_node.is_none_or(|title| title >= index && title < node.end as usize);
