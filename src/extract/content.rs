@@ -539,10 +539,23 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     }
     mark_label_sections(dom, &scores, &own_chars, &mut headed_boilerplate, &mut headed_sidetrack);
     let all_good: f64 = (0..count).filter(|&i| nodes[i].parent == u32::MAX).map(|i| scores.good[i]).sum();
+    // Inside an element marked as the article body (`itemprop=articleBody`, `article-body`), a
+    // `<header>` or `<footer>` holding a paragraph is the story's standfirst or last words: the
+    // markup already said this is the body.
+    let mut in_body = vec![false; count];
+    for index in 0..count {
+        let parent = nodes[index].parent;
+        in_body[index] = parent != u32::MAX
+            && (in_body[parent as usize] || nodes[parent as usize].hint == Hint::Content);
+    }
     // Bottom-up again: subtree totals with boilerplate decided.
     for index in (0..count).rev() {
         let node = &nodes[index];
-        let looks_boilerplate = node.tag == Tag::Boilerplate
+        let body_part = in_body[index]
+            && matches!(node.name, "header" | "footer")
+            && node.hint == Hint::Neutral
+            && scores.good[index] > 0.0;
+        let looks_boilerplate = (node.tag == Tag::Boilerplate && !body_part)
             || (node.hint.is_boilerplate() && !named_after_its_heading(dom, &scores, index))
             || headed_boilerplate[index];
         // A comment thread or a gallery longer than the article it follows is still boilerplate:
