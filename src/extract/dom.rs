@@ -634,6 +634,10 @@ const CONTENT_WORDS: &[&str] = &[
     "richtext",
     "article-copy",
     "paywall-article",
+    // Posts quoted in the story (the embed scripts style these blockquotes).
+    "twitter-tweet",
+    "instagram-media",
+    "tiktok-embed",
 ];
 
 /// Returns the hint and whether the element looks like a byline.
