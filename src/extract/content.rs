@@ -361,7 +361,8 @@ fn named_after_its_heading(dom: &Dom<'_>, scores: &Scores, index: usize) -> bool
     let heading_words: Vec<&str> =
         heading.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()).collect();
     let label = nodes[index].label.to_ascii_lowercase();
-    let label_words: Vec<&str> = label.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let label_words: Vec<&str> =
+        label.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let common = label_words.iter().filter(|word| heading_words.contains(word)).count();
     common >= 2 && common * 2 >= label_words.len()
 }
@@ -545,8 +546,8 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     let mut in_body = vec![false; count];
     for index in 0..count {
         let parent = nodes[index].parent;
-        in_body[index] = parent != u32::MAX
-            && (in_body[parent as usize] || nodes[parent as usize].hint == Hint::Content);
+        in_body[index] =
+            parent != u32::MAX && (in_body[parent as usize] || nodes[parent as usize].hint == Hint::Content);
     }
     // Bottom-up again: subtree totals with boilerplate decided.
     for index in (0..count).rev() {
@@ -1062,6 +1063,8 @@ fn trim_edges(paragraphs: &mut Vec<String>) {
         if (last.chars().count() <= MAX_EDGE_BOILERPLATE_CHARS
             && TRAILING_BOILERPLATE.iter().any(|phrase| lower.contains(phrase)))
             || TRAILING_LABELS.contains(&label)
+            // What is left of a list of links once they are left out: separators only.
+            || label.is_empty()
         {
             paragraphs.pop();
         } else {
