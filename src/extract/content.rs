@@ -7,8 +7,10 @@
 //! one-word labels). Boilerplate elements (by tag: `nav`, `aside`, `footer`, ...; by class/id/role
 //! words: share bars, cookie banners, bylines, ...) score minus their whole text. Sidetracks -
 //! comment threads, galleries and slide shows, recommendation streams, and sections opened by a
-//! "More from ..." / "Related" heading - are boilerplate however long they are and cost only their
-//! links. Each element's score is the sum over its subtree, and the element with the highest sum
+//! "More from ..." / "Related" heading or by a short label block reading the same - are
+//! boilerplate however long they are and cost only their links. Class words are evidence only
+//! when they name a role: a section whose class is its own heading as a slug is judged by that
+//! heading, and inside a marked article body a `<header>` holding a paragraph is the standfirst. Each element's score is the sum over its subtree, and the element with the highest sum
 //! is the article container: it holds as many paragraphs and as little boilerplate as any subtree
 //! can. Below it, siblings of the story's branch that change character (much more link-dense, or
 //! runs of teaser cards) are cut off; beside it, sibling sections of the same kind are added. The
