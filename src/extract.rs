@@ -414,6 +414,9 @@ mod tests {
                 "The console no longer freezes when a gauge stops reporting",
                 // An embedded post inside a widget.
                 "declared it faster than the kettle",
+                // A paragraph whose hover card of links outweighs its words.
+                "The harbour master, Jane Roe",
+                "said on Friday that the console would stay",
                 "before the autumn gales.",
             ],
             &[
@@ -421,6 +424,9 @@ mod tests {
                 "More Great Harbour Stories",
                 "calibrated in the spring",
                 "was finally retired",
+                // The hover card's links.
+                "Storm season preparations",
+                "after a trial run",
                 // The rel=tag list and its label.
                 "Tags",
                 "tide model,",

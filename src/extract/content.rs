@@ -60,7 +60,16 @@ struct Scores {
     boilerplate: Vec<bool>,
     /// The nearest block element (the node itself for a block).
     block_of: Vec<u32>,
+    /// An inline cluster of links inside a paragraph, left out of its text and counts.
+    cluster: Vec<bool>,
 }
+
+/// An inline element with at least this many links ...
+const MIN_CLUSTER_LINKS: u32 = 3;
+/// ... and this many characters ...
+const MIN_CLUSTER_CHARS: u32 = 80;
+/// ... of which this share is link text is a cluster of links, not words of a sentence.
+const CLUSTER_LINK_SHARE: f64 = 0.9;
 
 /// Headings that introduce boilerplate ("Most read", "Related", "Leave a Reply", ...), lower case;
 /// a heading matches when it contains one and is short.
@@ -416,6 +425,7 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
         total: vec![0.0; count],
         boilerplate: vec![false; count],
         block_of: vec![u32::MAX; count],
+        cluster: vec![false; count],
     };
     // Own (direct, not in a nested block) text of each block.
     let mut own_chars = vec![0u32; count];
@@ -457,8 +467,33 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     let h1 = title_node.map(|index| subtree_text(dom, index));
     // Bottom-up: character counts, paragraph text, content hints.
     let mut value = vec![0.0f64; count];
+    let mut links = vec![0u32; count];
+    let mut holds_block = vec![false; count];
     for index in (0..count).rev() {
         let node = &nodes[index];
+        links[index] += u32::from(node.tag == Tag::A);
+        // A cluster of links inside a sentence (a hover card, a "related" strip in a span) is
+        // not the sentence's text: its characters leave the paragraph's own count.
+        let cluster = node.tag == Tag::Inline
+            && !holds_block[index]
+            && links[index] >= MIN_CLUSTER_LINKS
+            && scores.chars[index] >= MIN_CLUSTER_CHARS
+            && f64::from(scores.link_chars[index]) >= f64::from(scores.chars[index]) * CLUSTER_LINK_SHARE
+            && scores.block_of[index] != u32::MAX
+            && {
+                // ... and only inside a sentence: the block keeps a paragraph's worth of plain
+                // text without it (a reference list's citation is all links and stays).
+                let block = scores.block_of[index] as usize;
+                let block_plain = own_chars[block] - own_link_chars[block];
+                let cluster_plain = scores.chars[index] - scores.link_chars[index];
+                block_plain.saturating_sub(cluster_plain) >= MIN_PARAGRAPH_CHARS
+            };
+        if cluster {
+            let block = scores.block_of[index] as usize;
+            own_chars[block] = own_chars[block].saturating_sub(scores.chars[index]);
+            own_link_chars[block] = own_link_chars[block].saturating_sub(scores.link_chars[index]);
+            scores.cluster[index] = true;
+        }
         if node.tag.is_block() && own_chars[index] > 0 {
             let own = own_chars[index];
             let own_link = own_link_chars[index];
@@ -482,8 +517,12 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
         scores.has_content_hint[index] |= node.hint == Hint::Content;
         if node.parent != u32::MAX {
             let parent = node.parent as usize;
-            scores.chars[parent] += scores.chars[index];
-            scores.link_chars[parent] += scores.link_chars[index];
+            if !cluster {
+                scores.chars[parent] += scores.chars[index];
+                scores.link_chars[parent] += scores.link_chars[index];
+                links[parent] += links[index];
+            }
+            holds_block[parent] |= holds_block[index] || node.tag.is_block();
             scores.good[parent] += scores.good[index];
             scores.has_content_hint[parent] |= scores.has_content_hint[index];
         }
@@ -844,6 +883,7 @@ fn skip_in_output(
     match node.tag {
         Tag::Text | Tag::Br => false,
         _ if Some(index) == title_node => true,
+        Tag::Inline if scores.cluster[index] => true,
         // A link or span inside a paragraph is part of the sentence whatever its class says
         // ("<a class=meta-loc>Sudan</a>"), unless the class hides it from sight.
         Tag::A | Tag::Inline if scores.boilerplate[index] => {
