@@ -401,6 +401,42 @@ mod tests {
     }
 
     #[test]
+    fn issue_14_blog_post_structures_keep_the_story_and_drop_its_lists() {
+        check_kept_and_dropped(
+            "post-structures.html",
+            &[
+                // A standfirst in a <header> inside the marked article body.
+                "Twelve weeks in, the harbour tools project doubles its staff",
+                // A section whose class is its heading as a slug ("sharing-...").
+                "Splitting the work was not a simple decision.",
+                "both team leads sign",
+                // The prose item of a list whose other items are only links.
+                "The console no longer freezes when a gauge stops reporting",
+                // An embedded post inside a widget.
+                "declared it faster than the kettle",
+                // A paragraph whose hover card of links outweighs its words.
+                "The harbour master, Jane Roe",
+                "said on Friday that the console would stay",
+                "before the autumn gales.",
+            ],
+            &[
+                // A "More ... Stories" label that is not a heading element, and its list.
+                "More Great Harbour Stories",
+                "calibrated in the spring",
+                "was finally retired",
+                // The hover card's links.
+                "Storm season preparations",
+                "after a trial run",
+                // The rel=tag list and its label.
+                "Tags",
+                "tide model,",
+                "engineering team",
+                "Written by",
+            ],
+        );
+    }
+
+    #[test]
     fn links_with_boilerplate_classes_inside_a_sentence_stay_in_it() {
         let page = format!(
             "<html><body><nav><a href=/>Home</a></nav><article><p>{} the government plans to reverse \

@@ -7,8 +7,10 @@
 //! one-word labels). Boilerplate elements (by tag: `nav`, `aside`, `footer`, ...; by class/id/role
 //! words: share bars, cookie banners, bylines, ...) score minus their whole text. Sidetracks -
 //! comment threads, galleries and slide shows, recommendation streams, and sections opened by a
-//! "More from ..." / "Related" heading - are boilerplate however long they are and cost only their
-//! links. Each element's score is the sum over its subtree, and the element with the highest sum
+//! "More from ..." / "Related" heading or by a short label block reading the same - are
+//! boilerplate however long they are and cost only their links. Class words are evidence only
+//! when they name a role: a section whose class is its own heading as a slug is judged by that
+//! heading, and inside a marked article body a `<header>` holding a paragraph is the standfirst. Each element's score is the sum over its subtree, and the element with the highest sum
 //! is the article container: it holds as many paragraphs and as little boilerplate as any subtree
 //! can. Below it, siblings of the story's branch that change character (much more link-dense, or
 //! runs of teaser cards) are cut off; beside it, sibling sections of the same kind are added. The
@@ -58,7 +60,16 @@ struct Scores {
     boilerplate: Vec<bool>,
     /// The nearest block element (the node itself for a block).
     block_of: Vec<u32>,
+    /// An inline cluster of links inside a paragraph, left out of its text and counts.
+    cluster: Vec<bool>,
 }
+
+/// An inline element with at least this many links ...
+const MIN_CLUSTER_LINKS: u32 = 3;
+/// ... and this many characters ...
+const MIN_CLUSTER_CHARS: u32 = 80;
+/// ... of which this share is link text is a cluster of links, not words of a sentence.
+const CLUSTER_LINK_SHARE: f64 = 0.9;
 
 /// Headings that introduce boilerplate ("Most read", "Related", "Leave a Reply", ...), lower case;
 /// a heading matches when it contains one and is short.
@@ -236,6 +247,9 @@ const SECTION_HEADINGS: &[&str] = &[
     "les plus lus",
 ];
 
+/// Last words of a "More ... Stories" heading.
+const MORE_OF_WHAT: &[&str] = &["stories", "news", "articles", "coverage", "videos", "reads", "headlines"];
+
 /// Words after a count that title a comment thread ("6 thoughts on", "12 Comments").
 const REPLY_COUNT_WORDS: &[&str] = &[
     "comments",
@@ -261,6 +275,14 @@ fn section_heading(text: &str) -> bool {
         return false;
     }
     let lower = text.trim_start_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    // "More Great WIRED Stories", "More Politics News": more of the site's stories.
+    if let Some(rest) = lower.strip_prefix("more ")
+        && MORE_OF_WHAT
+            .iter()
+            .any(|what| rest.trim_end_matches(|c: char| !c.is_alphanumeric()).ends_with(what))
+    {
+        return true;
+    }
     // "12 Comments", "3 Responses to ...", "6 thoughts on ...": a count of replies opens a thread.
     let after_count = lower.trim_start_matches(|c: char| c.is_ascii_digit());
     if after_count.len() < lower.len()
@@ -279,6 +301,81 @@ fn section_heading(text: &str) -> bool {
             phrase.ends_with(['и', 'd']) || !rest.starts_with(char::is_alphanumeric)
         })
     })
+}
+
+/// Sections titled by a label that is not a heading element ("<div class=heading-h3>More Great
+/// WIRED Stories</div><ul>...", "<p><strong>Related</strong></p>"): a short block of plain text
+/// that reads as a [`section_heading`] and the list or link-dense block right after it are a
+/// sidetrack. Only the next block: without a heading rank there is no telling where a longer
+/// section would end.
+fn mark_label_sections(
+    dom: &Dom<'_>,
+    scores: &Scores,
+    own_chars: &[u32],
+    headed_boilerplate: &mut [bool],
+    headed_sidetrack: &mut [bool],
+) {
+    let nodes = &dom.nodes;
+    for (index, node) in nodes.iter().enumerate() {
+        let chars = scores.chars[index];
+        if !matches!(node.tag, Tag::Block | Tag::P)
+            || chars == 0
+            || chars as usize > MAX_BOILERPLATE_HEADING_CHARS
+            || own_chars[index] != chars
+            || scores.link_chars[index] != 0
+            || node.parent == u32::MAX
+        {
+            continue;
+        }
+        let parent_end = nodes[node.parent as usize].end as usize;
+        let mut next = node.end as usize;
+        while next < parent_end && scores.chars[next] == 0 {
+            next = nodes[next].end as usize;
+        }
+        if next >= parent_end || nodes[next].tag == Tag::Text {
+            continue;
+        }
+        let link_share = f64::from(scores.link_chars[next]) / f64::from(scores.chars[next].max(1));
+        let list_like = matches!(nodes[next].tag, Tag::List | Tag::Table) || link_share >= SIDE_LINK_SHARE;
+        if list_like && section_heading(&subtree_text(dom, index)) {
+            for section in [index, next] {
+                headed_boilerplate[section] = true;
+                headed_sidetrack[section] = true;
+            }
+        }
+    }
+}
+
+/// Whether the class (or id) of `index` is its own first heading made into a slug: documentation
+/// and long reads name each section after its title ("<section class=bigtable-a-tale-of-over-
+/// alerting><h2>Bigtable: A Tale of Over-Alerting"), so the words say what the section is about,
+/// not what role it plays; its heading is judged instead (see [`section_heading`]). At least two
+/// of the label's words must be heading words and make up half of the label.
+fn named_after_its_heading(dom: &Dom<'_>, scores: &Scores, index: usize) -> bool {
+    let nodes = &dom.nodes;
+    let end = nodes[index].end as usize;
+    // The first element holding text, going down from `index`.
+    let mut first = index + 1;
+    while first < end && !matches!(nodes[first].tag, Tag::H1 | Tag::Heading) {
+        if scores.chars[first] == 0 {
+            first = nodes[first].end as usize;
+        } else if nodes[first].tag == Tag::Text {
+            return false;
+        } else {
+            first += 1;
+        }
+    }
+    if first >= end {
+        return false;
+    }
+    let heading = subtree_text(dom, first).to_lowercase();
+    let heading_words: Vec<&str> =
+        heading.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()).collect();
+    let label = nodes[index].label.to_ascii_lowercase();
+    let label_words: Vec<&str> =
+        label.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let common = label_words.iter().filter(|word| heading_words.contains(word)).count();
+    common >= 2 && common * 2 >= label_words.len()
 }
 
 /// 1 for `<h1>` ... 6 for `<h6>`.
@@ -328,6 +425,7 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
         total: vec![0.0; count],
         boilerplate: vec![false; count],
         block_of: vec![u32::MAX; count],
+        cluster: vec![false; count],
     };
     // Own (direct, not in a nested block) text of each block.
     let mut own_chars = vec![0u32; count];
@@ -369,8 +467,33 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
     let h1 = title_node.map(|index| subtree_text(dom, index));
     // Bottom-up: character counts, paragraph text, content hints.
     let mut value = vec![0.0f64; count];
+    let mut links = vec![0u32; count];
+    let mut holds_block = vec![false; count];
     for index in (0..count).rev() {
         let node = &nodes[index];
+        links[index] += u32::from(node.tag == Tag::A);
+        // A cluster of links inside a sentence (a hover card, a "related" strip in a span) is
+        // not the sentence's text: its characters leave the paragraph's own count.
+        let cluster = node.tag == Tag::Inline
+            && !holds_block[index]
+            && links[index] >= MIN_CLUSTER_LINKS
+            && scores.chars[index] >= MIN_CLUSTER_CHARS
+            && f64::from(scores.link_chars[index]) >= f64::from(scores.chars[index]) * CLUSTER_LINK_SHARE
+            && scores.block_of[index] != u32::MAX
+            && {
+                // ... and only inside a sentence: the block keeps a paragraph's worth of plain
+                // text without it (a reference list's citation is all links and stays).
+                let block = scores.block_of[index] as usize;
+                let block_plain = own_chars[block] - own_link_chars[block];
+                let cluster_plain = scores.chars[index] - scores.link_chars[index];
+                block_plain.saturating_sub(cluster_plain) >= MIN_PARAGRAPH_CHARS
+            };
+        if cluster {
+            let block = scores.block_of[index] as usize;
+            own_chars[block] = own_chars[block].saturating_sub(scores.chars[index]);
+            own_link_chars[block] = own_link_chars[block].saturating_sub(scores.link_chars[index]);
+            scores.cluster[index] = true;
+        }
         if node.tag.is_block() && own_chars[index] > 0 {
             let own = own_chars[index];
             let own_link = own_link_chars[index];
@@ -394,8 +517,12 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
         scores.has_content_hint[index] |= node.hint == Hint::Content;
         if node.parent != u32::MAX {
             let parent = node.parent as usize;
-            scores.chars[parent] += scores.chars[index];
-            scores.link_chars[parent] += scores.link_chars[index];
+            if !cluster {
+                scores.chars[parent] += scores.chars[index];
+                scores.link_chars[parent] += scores.link_chars[index];
+                links[parent] += links[index];
+            }
+            holds_block[parent] |= holds_block[index] || node.tag.is_block();
             scores.good[parent] += scores.good[index];
             scores.has_content_hint[parent] |= scores.has_content_hint[index];
         }
@@ -452,12 +579,27 @@ pub(crate) fn extract(dom: &Dom<'_>, title_hint: Option<&str>, explain: Option<&
             sibling = node.end as usize;
         }
     }
+    mark_label_sections(dom, &scores, &own_chars, &mut headed_boilerplate, &mut headed_sidetrack);
     let all_good: f64 = (0..count).filter(|&i| nodes[i].parent == u32::MAX).map(|i| scores.good[i]).sum();
+    // Inside an element marked as the article body (`itemprop=articleBody`, `article-body`), a
+    // `<header>` or `<footer>` holding a paragraph is the story's standfirst or last words: the
+    // markup already said this is the body.
+    let mut in_body = vec![false; count];
+    for index in 0..count {
+        let parent = nodes[index].parent;
+        in_body[index] =
+            parent != u32::MAX && (in_body[parent as usize] || nodes[parent as usize].hint == Hint::Content);
+    }
     // Bottom-up again: subtree totals with boilerplate decided.
     for index in (0..count).rev() {
         let node = &nodes[index];
-        let looks_boilerplate =
-            node.tag == Tag::Boilerplate || node.hint.is_boilerplate() || headed_boilerplate[index];
+        let body_part = in_body[index]
+            && matches!(node.name, "header" | "footer")
+            && node.hint == Hint::Neutral
+            && scores.good[index] > 0.0;
+        let looks_boilerplate = (node.tag == Tag::Boilerplate && !body_part)
+            || (node.hint.is_boilerplate() && !named_after_its_heading(dom, &scores, index))
+            || headed_boilerplate[index];
         // A comment thread or a gallery longer than the article it follows is still boilerplate:
         // such a section is a wrapper only when it holds the title too.
         let holds_title = title_node.is_none_or(|title| title >= index && title < node.end as usize);
@@ -741,18 +883,28 @@ fn skip_in_output(
     match node.tag {
         Tag::Text | Tag::Br => false,
         _ if Some(index) == title_node => true,
+        Tag::Inline if scores.cluster[index] => true,
         // A link or span inside a paragraph is part of the sentence whatever its class says
         // ("<a class=meta-loc>Sudan</a>"), unless the class hides it from sight.
         Tag::A | Tag::Inline if scores.boilerplate[index] => {
             !in_paragraph(dom, scores, value, index) || stays_out_of_sentences(node.label)
         }
         _ if scores.boilerplate[index] => true,
+        Tag::A if node.taxonomy => !in_paragraph(dom, scores, value, index),
         // A heading that is a link ("<h3><a>Rez Infinite ($30)</a></h3>") followed by a
         // paragraph of the story is the title of that part of it.
         Tag::Heading if introduces_prose(dom, scores, value, index) => false,
         // An item of a list that is kept is kept: the list as a whole says whether it is a
-        // link list ("Here's our year in review!" in a list of news items is the story).
-        Tag::ListItem if node.parent != u32::MAX && dom.nodes[node.parent as usize].tag == Tag::List => false,
+        // link list ("Here's our year in review!" in a list of news items is the story). In a
+        // link-dense list that still holds a paragraph item, each item speaks for itself.
+        Tag::ListItem
+            if node.parent != u32::MAX
+                && dom.nodes[node.parent as usize].tag == Tag::List
+                && !link_dense(scores, node.parent as usize) =>
+        {
+            false
+        }
+        Tag::List if link_dense(scores, index) => !holds_paragraph_item(dom, value, index),
         Tag::List
         | Tag::Table
         | Tag::Block
@@ -760,12 +912,21 @@ fn skip_in_output(
         | Tag::P
         | Tag::Heading
         | Tag::Quote
-        | Tag::Cell => {
-            let chars = f64::from(scores.chars[index]);
-            chars > 0.0 && f64::from(scores.link_chars[index]) > chars * MAX_LINK_SHARE
-        }
+        | Tag::Cell => link_dense(scores, index),
         _ => false,
     }
+}
+
+/// More than [`MAX_LINK_SHARE`] of the text at `index` is link text.
+fn link_dense(scores: &Scores, index: usize) -> bool {
+    let chars = f64::from(scores.chars[index]);
+    chars > 0.0 && f64::from(scores.link_chars[index]) > chars * MAX_LINK_SHARE
+}
+
+/// Whether one of the items of the list at `index` is itself a paragraph of prose: the list
+/// is then part of the story (notes of a changelog, some of them only links), not a link list.
+fn holds_paragraph_item(dom: &Dom<'_>, value: &[f64], index: usize) -> bool {
+    children(dom, index).into_iter().any(|child| dom.nodes[child].tag == Tag::ListItem && value[child] > 0.0)
 }
 
 /// Whether the nearest block around `index` is a paragraph (positive own score).
@@ -927,6 +1088,9 @@ const TRAILING_BOILERPLATE: &[&str] = &[
     "commentaires",
     "комментари",
 ];
+/// Whole last lines that label what followed them (a tag or category list, left out as links).
+const TRAILING_LABELS: &[&str] =
+    &["tags", "tagged", "tagged with", "tagged as", "filed under", "topics", "categories", "category"];
 /// Paragraphs longer than this (in characters) are never trimmed as edge boilerplate.
 const MAX_EDGE_BOILERPLATE_CHARS: usize = 300;
 /// Leading lines this short that carry a date or byline are trimmed.
@@ -937,8 +1101,12 @@ const MAX_LEADING_META_CHARS: usize = 80;
 fn trim_edges(paragraphs: &mut Vec<String>) {
     while let Some(last) = paragraphs.last() {
         let lower = last.to_lowercase();
-        if last.chars().count() <= MAX_EDGE_BOILERPLATE_CHARS
-            && TRAILING_BOILERPLATE.iter().any(|phrase| lower.contains(phrase))
+        let label = lower.trim_matches(|c: char| !c.is_alphanumeric());
+        if (last.chars().count() <= MAX_EDGE_BOILERPLATE_CHARS
+            && TRAILING_BOILERPLATE.iter().any(|phrase| lower.contains(phrase)))
+            || TRAILING_LABELS.contains(&label)
+            // What is left of a list of links once they are left out: separators only.
+            || label.is_empty()
         {
             paragraphs.pop();
         } else {

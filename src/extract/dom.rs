@@ -157,6 +157,9 @@ pub(crate) struct DomNode<'a> {
     pub(crate) semantic: bool,
     /// Inside an `<a>`.
     pub(crate) in_link: bool,
+    /// A `rel=tag`/`rel=category` link: the post's tag list, left out of the text unless it
+    /// stands inside a sentence (scores are unaffected).
+    pub(crate) taxonomy: bool,
     /// Element name and its `class` (else `id`) attribute, for diagnostics.
     pub(crate) name: &'a str,
     pub(crate) label: &'a str,
@@ -214,6 +217,7 @@ pub(crate) fn flatten(html: &Html) -> Dom<'_> {
                     hint: Hint::Neutral,
                     semantic: false,
                     in_link,
+                    taxonomy: false,
                     name: "",
                     label: "",
                 });
@@ -249,6 +253,7 @@ pub(crate) fn flatten(html: &Html) -> Dom<'_> {
                                 hint: attributes.hint,
                                 semantic: name == "article" || attributes.article_body,
                                 in_link: parent_link,
+                                taxonomy: attributes.taxonomy,
                                 name,
                                 label: attributes.label,
                             });
@@ -365,6 +370,8 @@ struct Attributes<'a> {
     hint: Hint,
     article_body: bool,
     byline: bool,
+    /// A `rel=tag`/`rel=category` link.
+    taxonomy: bool,
     lang: Option<&'a str>,
     /// The `class` attribute, else the `id`.
     label: &'a str,
@@ -393,6 +400,7 @@ impl<'a> Attributes<'a> {
             hint: Hint::Neutral,
             article_body: false,
             byline: false,
+            taxonomy: false,
             lang: None,
             label: "",
         };
@@ -424,7 +432,14 @@ impl<'a> Attributes<'a> {
                         out.byline = true;
                     }
                 }
-                "rel" => out.byline |= value.eq_ignore_ascii_case("author"),
+                "rel" => {
+                    out.byline |= value.eq_ignore_ascii_case("author");
+                    // `rel=tag` (and `category`) marks a link into the site's taxonomy: the tag
+                    // and category lists under a post, never the story's own words.
+                    out.taxonomy |= value
+                        .split_ascii_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("tag") || rel.eq_ignore_ascii_case("category"));
+                }
                 "role" => {
                     let value = value.to_ascii_lowercase();
                     if matches!(
@@ -619,6 +634,10 @@ const CONTENT_WORDS: &[&str] = &[
     "richtext",
     "article-copy",
     "paywall-article",
+    // Posts quoted in the story (the embed scripts style these blockquotes).
+    "twitter-tweet",
+    "instagram-media",
+    "tiktok-embed",
 ];
 
 /// Returns the hint and whether the element looks like a byline.
