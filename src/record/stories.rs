@@ -21,7 +21,7 @@
 use crate::alert::{Alert, KIND_NEW_STORY, KIND_UPDATE, Newcomer, story_id, to_json_line, update_alert_id};
 use crate::config::{OnSameStory, StoriesConfig};
 use crate::model::Classified;
-use crate::store::{StoredPrint, StoryItemRow, StoryOp, StoryWindow};
+use crate::store::{StoredPrint, StoryItemRow, StoryOp, StorySummary, StoryWindow};
 use crate::story::{
     CandidateIndex, Clusterer, MemoryIndex, Slot, StoryParams, decode_fingerprint, encode_fingerprint,
 };
@@ -85,6 +85,16 @@ struct StoryCounts {
     items: u32,
     outlets: BTreeSet<String>,
     last_published: i64,
+}
+
+impl From<StorySummary> for StoryCounts {
+    fn from(story: StorySummary) -> StoryCounts {
+        StoryCounts {
+            items: u32::try_from(story.items).unwrap_or(u32::MAX),
+            outlets: story.outlets.into_iter().collect(),
+            last_published: story.last_item_at,
+        }
+    }
 }
 
 struct AlertState {
@@ -190,14 +200,7 @@ impl StoryBook {
             book.stored_below = Some(oldest_restored);
         }
         for story in window.stories {
-            book.stories.insert(
-                story.id,
-                StoryCounts {
-                    items: u32::try_from(story.items).unwrap_or(u32::MAX),
-                    outlets: story.outlets.into_iter().collect(),
-                    last_published: story.last_item_at,
-                },
-            );
+            book.stories.insert(story.id.clone(), StoryCounts::from(story));
         }
         for state in window.alerts {
             book.alerts.insert(
@@ -277,6 +280,23 @@ impl StoryBook {
             let Some(fingerprint) = decode_fingerprint(&print.print) else { continue };
             let head = print.head.as_deref().and_then(decode_fingerprint);
             self.clusterer.file(slot, story_slot, print.published, fingerprint, head.as_ref(), false);
+            // The story's counts and alert states as stored: this book has not seen the story
+            // since start-up (else it would hold them already, newer than the store's).
+            if let Some((summary, states)) = print.state {
+                if !self.stories.contains_key(&summary.id) {
+                    self.stories.insert(summary.id.clone(), StoryCounts::from(summary));
+                }
+                for state in states {
+                    self.alerts.entry((state.story.clone(), state.topic.clone())).or_insert_with(|| {
+                        AlertState {
+                            first_alert_id: state.first_alert_id,
+                            last_alert_at: state.last_alert_at,
+                            sequence: state.sequence,
+                            pending: Vec::new(),
+                        }
+                    });
+                }
+            }
             self.slots.insert(slot, SlotInfo { key: print.item_key, story: print.story });
             self.slot_order.push_back((print.published, slot));
         }

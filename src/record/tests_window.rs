@@ -33,7 +33,16 @@ fn message(key: &str, title: &str, body: &str, published: i64) -> Classified {
     let fingerprint = crate::story::fingerprint(title, body, Some(link.as_str()));
     let article =
         Article { item, title: title.to_string(), body: body.to_string(), source: TextSource::Page };
-    Classified { article, verdicts: Vec::new(), fingerprint: Some(fingerprint) }
+    let verdict = crate::classify::Verdict {
+        topic: "talks".into(),
+        score: 0.9,
+        matched: title.contains("Lavrov"),
+        reasons: Vec::new(),
+        snippet: String::new(),
+        clauses: Vec::new(),
+        threshold: 0.5,
+    };
+    Classified { article, verdicts: vec![verdict], fingerprint: Some(fingerprint) }
 }
 
 /// Text about something else entirely, different for every `n`.
@@ -42,9 +51,10 @@ fn filler(n: usize) -> (String, String) {
     (format!("Harvest report number {n}"), words.join(" "))
 }
 
-/// Files and records one item; returns its story id.
+/// Files and records one item with its alerts; returns its story id.
 async fn record(store: &Store, book: &mut StoryBook, message: &Classified, now: i64) -> String {
-    let plan = book.plan(message, Vec::new(), now).expect("a fingerprint");
+    let alerts = super::alerts_for(message, chrono::Utc::now());
+    let plan = book.plan(message, alerts, now).expect("a fingerprint");
     let StoryOp::Item(row) = &plan.ops[0] else { panic!("the item first") };
     let story = row.story.clone();
     let record = ItemRecord {
@@ -85,12 +95,16 @@ async fn an_item_older_than_the_restored_slice_is_found_in_the_store_and_joined(
     assert_ne!(row.story, talks_story);
     // ...with it, the talks item is read back and the reprint joins its story.
     offer_stored_candidates(&store, &mut restored, std::slice::from_ref(&copy), &[true], now).await.unwrap();
-    let plan = restored.plan(&copy, Vec::new(), now).unwrap();
+    let plan = restored.plan(&copy, super::alerts_for(&copy, chrono::Utc::now()), now).unwrap();
     restored.clear_stored();
     let StoryOp::Item(row) = &plan.ops[0] else { panic!("the item first") };
     assert_eq!(row.story, talks_story);
     assert_eq!(row.why.as_deref(), Some("near_copy"));
     assert_eq!(row.matched.as_deref(), Some("talks"));
+    // The story's alert state came with it: the reprint is no new story (an update waits for
+    // `update_every`), and the story's counts go on from the stored ones.
+    assert!(plan.alerts.is_empty(), "{:?}", plan.alerts);
+    assert!(plan.ops.iter().any(|op| matches!(op, StoryOp::Pending { story, .. } if *story == talks_story)));
     assert_eq!(restored.sizes().1, 7, "the talks item is held now, with the reprint");
 
     // Once the window has passed, the fingerprints and keys are gone from the store.

@@ -164,41 +164,22 @@ pub(super) fn load_window(conn: &Connection, since: i64, limit: usize) -> Result
             heads.push((slot, print));
         }
     }
-    let mut stories: Vec<StorySummary> = conn
-        .prepare(
-            "SELECT id, title, items, last_item_at FROM stories
-              WHERE id IN (SELECT DISTINCT story FROM story_items WHERE published >= ?1)
-                 OR id IN (SELECT story FROM story_pending)",
-        )?
-        .query_map([since], |row| {
-            Ok(StorySummary {
-                id: row.get(0)?,
-                title: row.get(1)?,
-                items: row.get(2)?,
-                outlets: Vec::new(),
-                last_item_at: row.get(3)?,
-            })
-        })?
+    // The stories of the restored items and of the pending newcomers; an older story is read
+    // with its first item that becomes a candidate (`prints`).
+    let mut wanted: Vec<&str> = items.iter().map(|item| item.story.as_str()).collect();
+    let pending_stories: Vec<String> = conn
+        .prepare_cached("SELECT DISTINCT story FROM story_pending")?
+        .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut outlets =
-        conn.prepare_cached("SELECT outlet FROM story_outlets WHERE story = ?1 ORDER BY outlet")?;
+    wanted.extend(pending_stories.iter().map(String::as_str));
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut stories = Vec::with_capacity(wanted.len());
     let mut alerts = Vec::new();
-    let mut alert_states = conn.prepare_cached(
-        "SELECT story, topic, first_alert_id, last_alert_at, sequence FROM story_alerts WHERE story = ?1",
-    )?;
-    for story in &mut stories {
-        story.outlets = outlets.query_map([&story.id], |row| row.get(0))?.collect::<Result<_, _>>()?;
-        let states = alert_states.query_map([&story.id], |row| {
-            Ok(StoryAlertState {
-                story: row.get(0)?,
-                topic: row.get(1)?,
-                first_alert_id: row.get(2)?,
-                last_alert_at: row.get(3)?,
-                sequence: row.get(4)?,
-            })
-        })?;
-        for state in states {
-            alerts.push(state?);
+    for id in wanted {
+        if let Some((summary, states)) = story_state(conn, id)? {
+            stories.push(summary);
+            alerts.extend(states);
         }
     }
     let pending = conn
@@ -222,6 +203,45 @@ pub(super) fn load_window(conn: &Connection, since: i64, limit: usize) -> Result
         alerts,
         pending,
     })
+}
+
+/// A story's counts and outlets, and its alert state per topic (None: no such story).
+fn story_state(
+    conn: &Connection,
+    id: &str,
+) -> rusqlite::Result<Option<(StorySummary, Vec<StoryAlertState>)>> {
+    let summary = conn
+        .prepare_cached("SELECT id, title, items, last_item_at FROM stories WHERE id = ?1")?
+        .query_row([id], |row| {
+            Ok(StorySummary {
+                id: row.get(0)?,
+                title: row.get(1)?,
+                items: row.get(2)?,
+                outlets: Vec::new(),
+                last_item_at: row.get(3)?,
+            })
+        })
+        .optional()?;
+    let Some(mut summary) = summary else { return Ok(None) };
+    summary.outlets = conn
+        .prepare_cached("SELECT outlet FROM story_outlets WHERE story = ?1 ORDER BY outlet")?
+        .query_map([id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let states = conn
+        .prepare_cached(
+            "SELECT story, topic, first_alert_id, last_alert_at, sequence FROM story_alerts WHERE story = ?1",
+        )?
+        .query_map([id], |row| {
+            Ok(StoryAlertState {
+                story: row.get(0)?,
+                topic: row.get(1)?,
+                first_alert_id: row.get(2)?,
+                last_alert_at: row.get(3)?,
+                sequence: row.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Some((summary, states)))
 }
 
 /// For each key, the slots below `below_slot` filed under it, newest first, at most `per_key`
@@ -269,6 +289,7 @@ pub(super) fn prints(conn: &Connection, slots: &[i64], since: i64) -> Result<Vec
                     story: row.get(4)?,
                     print: row.get(5)?,
                     head: None,
+                    state: None,
                 })
             })
             .optional()?;
@@ -276,6 +297,7 @@ pub(super) fn prints(conn: &Connection, slots: &[i64], since: i64) -> Result<Vec
         if found.story_slot != found.slot {
             found.head = head_print.query_row([found.story_slot], |row| row.get(0)).optional()?;
         }
+        found.state = story_state(conn, &found.story)?;
         out.push(found);
     }
     Ok(out)

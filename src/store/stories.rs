@@ -80,6 +80,8 @@ pub struct StoredPrint {
     /// The encoded fingerprint of the story's first item, when it is another item and still
     /// stored.
     pub head: Option<Vec<u8>>,
+    /// The story's counts and its alert state per topic, as stored now.
+    pub state: Option<(StorySummary, Vec<StoryAlertState>)>,
 }
 
 /// A story's counts.
@@ -112,8 +114,8 @@ pub struct PendingNewcomer {
     pub body: String,
 }
 
-/// What start-up reads back: the newest items of the window (oldest first), their stories,
-/// and every story alert state and newcomer still relevant.
+/// What start-up reads back: the newest items of the window (oldest first), their stories
+/// and those of the pending newcomers with their alert states, and every pending newcomer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoryWindow {
     pub items: Vec<WindowItem>,
