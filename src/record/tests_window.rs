@@ -114,3 +114,29 @@ async fn an_item_older_than_the_restored_slice_is_found_in_the_store_and_joined(
     assert!(store.story_candidates(keys, i64::MAX, 32).await.unwrap().is_empty());
     assert_eq!(store.story_window(since, 5).await.unwrap().next_slot, 0);
 }
+
+#[test]
+fn an_item_recorded_before_stored_fingerprints_is_fingerprinted_from_its_text() {
+    let now = chrono::Utc::now().timestamp();
+    let legacy = crate::store::WindowItem {
+        item_key: "id:b".into(),
+        story: "story-b".into(),
+        published: now,
+        outlet: "w.example".into(),
+        title: "Lavrov and Rubio hold talks in Riyadh".into(),
+        url: Some("https://w.example/b".into()),
+        text: TALKS.into(),
+        slot: None,
+        story_slot: None,
+        print: None,
+    };
+    let window = crate::store::StoryWindow { items: vec![legacy], next_slot: 40, ..Default::default() };
+    let mut book = StoryBook::restore(StoriesConfig::default(), window);
+    assert_eq!(book.sizes().1, 1);
+    let reprint = format!("Sign up for our briefing. {TALKS} Copyright 2026 outlet seven.");
+    let copy = message("reprint", "Rubio, Lavrov meet in Saudi capital", &reprint, now);
+    let plan = book.plan(&copy, Vec::new(), now).unwrap();
+    let StoryOp::Item(row) = &plan.ops[0] else { panic!("the item first") };
+    assert_eq!((row.story.as_str(), row.why.as_deref()), ("story-b", Some("near_copy")));
+    assert!(row.slot > 40, "new slots follow the stored ones: {}", row.slot);
+}
