@@ -23,7 +23,8 @@ use crate::config::{OnSameStory, StoriesConfig};
 use crate::model::Classified;
 use crate::store::{StoredPrint, StoryItemRow, StoryOp, StorySummary, StoryWindow};
 use crate::story::{
-    CandidateIndex, Clusterer, MemoryIndex, Slot, StoryParams, decode_fingerprint, encode_fingerprint,
+    CANDIDATES_PER_KEY, CandidateIndex, Clusterer, MemoryIndex, Slot, StoryParams, decode_fingerprint,
+    encode_fingerprint,
 };
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -109,6 +110,8 @@ struct AlertState {
 /// each batch.
 pub struct StoryBook {
     clusterer: Clusterer<LayeredIndex>,
+    /// The lookup keys of the current batch's items ([`StoryBook::lookup_keys`]).
+    batch_keys: Vec<Vec<u64>>,
     /// Slots below this may be in the store and not here (None: the book holds the whole
     /// window, nothing to look up).
     stored_below: Option<Slot>,
@@ -137,6 +140,7 @@ impl StoryBook {
         let params = StoryParams { window_secs, ..StoryParams::default() };
         StoryBook {
             clusterer: Clusterer::with_index(params, LayeredIndex::default()),
+            batch_keys: Vec::new(),
             stored_below: None,
             config,
             window_secs,
@@ -233,35 +237,52 @@ impl StoryBook {
     /// The lookup keys of a batch's new items, and the slot below which the store may hold
     /// window items this book does not: None when it holds the whole window.
     pub fn lookup_keys<'a>(
-        &self,
+        &mut self,
         messages: impl Iterator<Item = &'a Classified>,
     ) -> Option<(Vec<u64>, Slot)> {
         let below = self.stored_below?;
-        let mut keys: Vec<u64> = messages
+        self.batch_keys = messages
             .filter_map(|message| message.fingerprint.as_ref())
-            .flat_map(|fingerprint| self.clusterer.lookup_keys(fingerprint))
+            .map(|fingerprint| self.clusterer.lookup_keys(fingerprint))
             .collect();
+        let mut keys: Vec<u64> = self.batch_keys.iter().flatten().copied().collect();
         keys.sort_unstable();
         keys.dedup();
         Some((keys, below))
     }
 
     /// Offers the store's older items under each key as candidates for the next items, and
-    /// returns the slots among them whose fingerprints this book does not hold yet.
+    /// returns the slots whose fingerprints this book does not hold yet among those each item
+    /// will compare itself with (its best-ranked candidates, as `Clusterer::add` ranks them:
+    /// most keys shared, then newest), so that only those are read.
     pub fn offer_stored(&mut self, found: Vec<(u64, Vec<i64>)>) -> Vec<i64> {
-        let mut missing: Vec<i64> = Vec::new();
         let stored = &mut self.clusterer.index_mut().stored;
         stored.clear();
         for (key, slots) in found {
             let slots: Vec<Slot> = slots.into_iter().filter_map(|slot| Slot::try_from(slot).ok()).collect();
             stored.insert(key, slots);
         }
-        for slots in self.clusterer.index().stored.values() {
+        let compared = StoryParams::default().max_candidates;
+        let mut missing: Vec<i64> = Vec::new();
+        let mut found = Vec::new();
+        for keys in std::mem::take(&mut self.batch_keys) {
+            found.clear();
+            self.clusterer.index().candidates(&keys, CANDIDATES_PER_KEY, &mut found);
+            found.sort_unstable();
+            let mut ranked: Vec<(Slot, u32)> = Vec::with_capacity(found.len());
+            for slot in &found {
+                match ranked.last_mut() {
+                    Some((last, votes)) if last == slot => *votes += 1,
+                    _ => ranked.push((*slot, 1)),
+                }
+            }
+            ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
             missing.extend(
-                slots
+                ranked
                     .iter()
-                    .filter(|slot| !self.clusterer.contains(**slot))
-                    .filter_map(|slot| i64::try_from(*slot).ok()),
+                    .take(compared)
+                    .filter(|(slot, _)| !self.clusterer.contains(*slot))
+                    .filter_map(|(slot, _)| i64::try_from(*slot).ok()),
             );
         }
         missing.sort_unstable();
