@@ -220,17 +220,7 @@ async fn serve_feed(State(farm): State<Arc<Farm>>, Path(name): Path<String>, hea
 
 async fn serve_page(State(farm): State<Arc<Farm>>, Path((feed, item)): Path<(usize, usize)>) -> Response {
     farm.pages.fetch_add(1, Relaxed);
-    let mut page = farm.material.pages[(feed + item) % farm.material.pages.len()].clone();
-    // The items that carry the bench topic's word in their feed title carry it in their page
-    // too: the recorder classifies the extracted page, whose title and text replace the feed's.
-    if item % 4 == 0 {
-        for tag in [&b"<title>"[..], &b"<p>"[..]] {
-            if let Some(at) = page.windows(tag.len()).position(|window| window.eq_ignore_ascii_case(tag)) {
-                let end = at + tag.len();
-                page.splice(end..end, b"loadmark ".iter().copied());
-            }
-        }
-    }
+    let page = farm.material.pages[(feed + item) % farm.material.pages.len()].clone();
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
