@@ -390,7 +390,7 @@ fn main() {
     let state_dir = dir.path().join("state");
     let alert_log = dir.path().join("alerts.jsonl");
     let mut text = format!(
-        "[daemon]\nstate_dir = {:?}\nallow_private_networks = true\nper_host_concurrency = 8\nper_host_rate = 0\nmax_concurrent_fetches = 64\n[defaults]\ninterval = \"{}s\"\n[[topics]]\nid = \"us-russia-talks\"\n[[topics]]\nid = \"load-marker\"\nquery = 'loadmark'\nthreshold = 0.5\n[[sinks]]\nkind = \"jsonl\"\npath = {:?}\n",
+        "[daemon]\nstate_dir = {:?}\nallow_private_networks = true\nper_host_concurrency = 8\nper_host_rate = 0\nmax_concurrent_fetches = 64\n[defaults]\ninterval = \"{}s\"\n[[topics]]\nid = \"us-russia-talks\"\n[[topics]]\nid = \"load-marker\"\nquery = 'loadmark'\nthreshold = 0.5\non_same_story = \"alert\"\n[[sinks]]\nkind = \"jsonl\"\npath = {:?}\n",
         state_dir.display().to_string(),
         args.interval_secs,
         alert_log.display().to_string()

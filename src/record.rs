@@ -286,6 +286,10 @@ async fn plan_batch(
             new
         })
         .collect();
+    if let Err(err) = offer_stored_candidates(store, &mut owned, &batch, &is_new, now.timestamp()).await {
+        // The items are still clustered against the window held in memory.
+        warn!(error = %error_chain(&err), "cannot look up older items of the story window");
+    }
     let job_batch = batch.clone();
     let planned = crate::cpu::run(move || {
         let plans: Vec<Option<stories::Plan>> = job_batch
@@ -299,7 +303,8 @@ async fn plan_batch(
     })
     .await;
     match planned {
-        Ok((owned, plans)) => {
+        Ok((mut owned, plans)) => {
+            owned.clear_stored();
             *book = Some(owned);
             plans
         }
@@ -308,6 +313,31 @@ async fn plan_batch(
             none()
         }
     }
+}
+
+/// Reads from the store the older items of the story window (those the book does not hold)
+/// that share a lookup key with the batch's new items, and offers them to the book as
+/// candidates: two indexed reads per batch, and none while the book holds the whole window.
+pub async fn offer_stored_candidates(
+    store: &Store,
+    book: &mut StoryBook,
+    batch: &[Classified],
+    is_new: &[bool],
+    now: i64,
+) -> Result<(), crate::store::StoreError> {
+    let new_items = batch.iter().zip(is_new).filter(|(_, new)| **new).map(|(message, _)| message);
+    let Some((keys, below)) = book.lookup_keys(new_items) else { return Ok(()) };
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let below = i64::try_from(below).unwrap_or(i64::MAX);
+    let found = store.story_candidates(keys, below, crate::story::CANDIDATES_PER_KEY).await?;
+    let missing = book.offer_stored(found);
+    if !missing.is_empty() {
+        let since = now.saturating_sub(book.window_secs());
+        book.hydrate(store.story_prints(missing, since).await?);
+    }
+    Ok(())
 }
 
 /// Queues the story updates that are due, in one transaction. True when it queued any.
@@ -432,3 +462,6 @@ fn item_record(
     };
     (record, alerts)
 }
+
+#[cfg(test)]
+mod tests_window;

@@ -21,12 +21,14 @@
 //! story except by the same link: their stems differ, and joining on shared names alone would
 //! merge different events between the same people, which a monitor must not hide.
 
+mod codec;
 mod fingerprint;
 mod index;
 mod offline;
 #[cfg(test)]
 mod tests;
 
+pub use codec::{decode_fingerprint, encode_fingerprint};
 pub use fingerprint::{Fingerprint, Lang, Mode, Predicate, canonical_url, fingerprint, stable_hash};
 pub use index::{CandidateIndex, MAX_SLOTS_PER_KEY, MemoryIndex, Slot};
 pub use offline::{ClusterLine, ClusterSummary, StoryError, cluster_file, cluster_jsonl};
@@ -212,7 +214,7 @@ fn acts(headline: &[u64]) -> Vec<u8> {
 
 /// Items read per lookup key, newest first: an item of the same story shares several keys, so
 /// the newest few per key find it even under a very common name.
-const CANDIDATES_PER_KEY: usize = 32;
+pub const CANDIDATES_PER_KEY: usize = 32;
 
 /// Document frequencies, hashed into a fixed table (bounded memory, no expiry needed).
 const DF_BUCKETS: usize = 1 << 18;
@@ -307,6 +309,84 @@ impl<I: CandidateIndex> Clusterer<I> {
         self.items.insert(slot, Entry { published, story, keys, fingerprint, weights });
         self.order.push_back((published, slot));
         Decision { slot, story, why, similarity, matched }
+    }
+
+    /// Files an item decided earlier (read back from the store) under its own `slot` in story
+    /// `story`, without comparing it with anything: start-up files the newest items of the
+    /// window this way, and the recorder files an older item found through the store's key
+    /// table when it becomes a candidate. `indexed`: also file it under its keys in this
+    /// clusterer's index (false for an item the store's key table finds). `head`: the story's
+    /// first item, when the story is not in the window yet (else this item stands for it).
+    /// Later slots [`Clusterer::add`] hands out follow `slot`.
+    pub fn file(
+        &mut self,
+        slot: Slot,
+        story: Slot,
+        published: i64,
+        fingerprint: Fingerprint,
+        head: Option<&Fingerprint>,
+        indexed: bool,
+    ) {
+        if self.items.contains_key(&slot) {
+            return;
+        }
+        self.next_slot = self.next_slot.max(slot + 1);
+        let weights = self.weigh(&fingerprint);
+        let keys = if indexed { self.keys(&fingerprint, &weights) } else { Vec::new() };
+        for (term, _) in &fingerprint.terms {
+            let bucket = &mut self.document_frequency[(*term as usize) % DF_BUCKETS];
+            *bucket = bucket.saturating_add(1);
+        }
+        self.documents += 1;
+        self.index.insert(slot, &keys);
+        match self.stories.get_mut(&story) {
+            Some(existing) => existing.live_items += 1,
+            None => {
+                let head = Fingerprint {
+                    terms: Vec::new(),
+                    actors: Vec::new(),
+                    minhash: Vec::new(),
+                    url: None,
+                    ..head.unwrap_or(&fingerprint).clone()
+                };
+                self.stories.insert(story, Story { head, live_items: 1 });
+            }
+        }
+        let fingerprint = Fingerprint { terms: Vec::new(), ..fingerprint };
+        self.items.insert(slot, Entry { published, story, keys, fingerprint, weights });
+        self.order.push_back((published, slot));
+    }
+
+    /// Whether `slot` is in the window held here.
+    pub fn contains(&self, slot: Slot) -> bool {
+        self.items.contains_key(&slot)
+    }
+
+    /// The lookup keys an item was filed under (empty for one filed unindexed), for the store's
+    /// key table.
+    pub fn item_keys(&self, slot: Slot) -> &[u64] {
+        self.items.get(&slot).map_or(&[], |entry| entry.keys.as_slice())
+    }
+
+    /// The lookup keys [`Clusterer::add`] would use for this fingerprint now (to find older
+    /// candidates in the store before adding).
+    pub fn lookup_keys(&self, fingerprint: &Fingerprint) -> Vec<u64> {
+        self.keys(fingerprint, &self.weigh(fingerprint))
+    }
+
+    /// The slot the next [`Clusterer::add`] hands out.
+    pub fn next_slot(&self) -> Slot {
+        self.next_slot
+    }
+
+    /// Starts slot numbering at `slot` (a restart continues the stored numbering).
+    pub fn resume_slots_at(&mut self, slot: Slot) {
+        self.next_slot = self.next_slot.max(slot);
+    }
+
+    /// The candidate index, to change.
+    pub fn index_mut(&mut self) -> &mut I {
+        &mut self.index
     }
 
     /// Drops items published before `cutoff` from the window (and stories left without items).

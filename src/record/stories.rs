@@ -4,6 +4,14 @@
 //! marks the item seen. Deciding is pure (no I/O here); [`StoryBook::restore`] rebuilds the
 //! book from the store at start-up.
 //!
+//! Start-up reads only the newest [`MAX_RESTORED_ITEMS`] items of the window, as stored
+//! fingerprints (nothing is fingerprinted again). Older items of the window stay in the store:
+//! before each batch the recorder asks the store which of them share a lookup key with the
+//! batch's items ([`StoryBook::lookup_keys`], `Store::story_candidates`), reads the fingerprints
+//! of those it does not hold (`Store::story_prints`, [`StoryBook::hydrate`]), and the
+//! clusterer's [`LayeredIndex`] offers them as candidates after the ones it holds. The cost per
+//! item is a few indexed look-ups, whatever the size of the window.
+//!
 //! Alert rules (README, "Alerts"): the first matching item of a story for a topic raises a
 //! `new_story` alert (its id is the item's own `alert_id`); a later one, under `on_same_story =
 //! "update"`, waits in `story_pending` until `update_every` has passed since the story's last
@@ -13,19 +21,48 @@
 use crate::alert::{Alert, KIND_NEW_STORY, KIND_UPDATE, Newcomer, story_id, to_json_line, update_alert_id};
 use crate::config::{OnSameStory, StoriesConfig};
 use crate::model::Classified;
-use crate::store::{StoryItemRow, StoryOp, StoryWindow};
-use crate::story::{Clusterer, Slot, StoryParams};
+use crate::store::{StoredPrint, StoryItemRow, StoryOp, StorySummary, StoryWindow};
+use crate::story::{
+    CANDIDATES_PER_KEY, CandidateIndex, Clusterer, MemoryIndex, Slot, StoryParams, decode_fingerprint,
+    encode_fingerprint,
+};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-/// Characters of an item's body kept in the store to rebuild its fingerprint at start-up: more
-/// than the words the fingerprint reads (`story::fingerprint` reads the first 600).
-pub const STORED_TEXT_CHARS: usize = 12_000;
+/// The most items of the window start-up reads back: the newest ones, each a stored fingerprint
+/// to decode (a few microseconds). The older ones are found through the store's key table when a
+/// new item shares a key with them.
+pub const MAX_RESTORED_ITEMS: usize = 2_000;
 
-/// The most items of the window start-up rebuilds: the newest ones. Rebuilding costs one
-/// fingerprint per item (about 0.1 ms) and the clusterer keeps a few KiB per item; a window
-/// holding more (a very large feed list with a long window) loses its oldest items' candidacy,
-/// never their records.
-pub const MAX_RESTORED_ITEMS: usize = 50_000;
+/// The clusterer's index in the recorder: the items it holds in memory (the restored ones and
+/// every item since), then the older items of the window that the store found under the same
+/// keys for the current batch. Per key, the newest `per_key` of the two together, as one
+/// in-memory index of the whole window would give.
+#[derive(Debug, Default)]
+pub struct LayeredIndex {
+    memory: MemoryIndex,
+    stored: HashMap<u64, Vec<Slot>>,
+}
+
+impl CandidateIndex for LayeredIndex {
+    fn insert(&mut self, slot: Slot, keys: &[u64]) {
+        self.memory.insert(slot, keys);
+    }
+
+    fn candidates(&self, keys: &[u64], per_key: usize, out: &mut Vec<Slot>) {
+        for key in keys {
+            let before = out.len();
+            self.memory.candidates(std::slice::from_ref(key), per_key, out);
+            let room = per_key.saturating_sub(out.len() - before);
+            if let Some(stored) = self.stored.get(key) {
+                out.extend(stored.iter().take(room));
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: Slot, keys: &[u64]) {
+        self.memory.remove(slot, keys);
+    }
+}
 
 /// Story rows are deleted this long after their last item's publication (the window is at most
 /// 30 days, so no item can join them any more).
@@ -51,6 +88,16 @@ struct StoryCounts {
     last_published: i64,
 }
 
+impl From<StorySummary> for StoryCounts {
+    fn from(story: StorySummary) -> StoryCounts {
+        StoryCounts {
+            items: u32::try_from(story.items).unwrap_or(u32::MAX),
+            outlets: story.outlets.into_iter().collect(),
+            last_published: story.last_item_at,
+        }
+    }
+}
+
 struct AlertState {
     first_alert_id: String,
     last_alert_at: i64,
@@ -62,7 +109,12 @@ struct AlertState {
 /// The recorder's story state. Owned by the recorder task; moved to the CPU pool and back for
 /// each batch.
 pub struct StoryBook {
-    clusterer: Clusterer,
+    clusterer: Clusterer<LayeredIndex>,
+    /// The lookup keys of the current batch's items ([`StoryBook::lookup_keys`]).
+    batch_keys: Vec<Vec<u64>>,
+    /// Slots below this may be in the store and not here (None: the book holds the whole
+    /// window, nothing to look up).
+    stored_below: Option<Slot>,
     config: StoriesConfig,
     window_secs: i64,
     slots: HashMap<Slot, SlotInfo>,
@@ -87,7 +139,9 @@ impl StoryBook {
         let window_secs = i64::try_from(config.window.as_secs()).unwrap_or(i64::MAX / 4);
         let params = StoryParams { window_secs, ..StoryParams::default() };
         StoryBook {
-            clusterer: Clusterer::new(params),
+            clusterer: Clusterer::with_index(params, LayeredIndex::default()),
+            batch_keys: Vec::new(),
+            stored_below: None,
             config,
             window_secs,
             slots: HashMap::new(),
@@ -105,24 +159,52 @@ impl StoryBook {
     }
 
     /// Rebuilds a book from what the store read back ([`crate::store::Store::story_window`]):
-    /// the items are fingerprinted again from their stored title, text and link and filed in
-    /// published order, each in its stored story (whatever the clusterer would decide today).
+    /// the newest items of the window, each filed under its stored slot in its stored story
+    /// (whatever the clusterer would decide today). Items recorded before schema 8 have no
+    /// stored fingerprint and are fingerprinted again from their text. When the window holds
+    /// more items than were read, the older ones are looked up in the store as needed.
     pub fn restore(config: StoriesConfig, window: StoryWindow) -> StoryBook {
         let mut book = StoryBook::new(config);
-        for item in window.items {
-            let fingerprint = crate::story::fingerprint(&item.title, &item.text, item.url.as_deref());
-            let decision = book.clusterer.add(item.published, fingerprint);
-            book.file_slot(decision.slot, item.item_key, item.story, item.published);
+        let next_slot = Slot::try_from(window.next_slot).unwrap_or(0);
+        book.clusterer.resume_slots_at(next_slot);
+        let heads: HashMap<Slot, crate::story::Fingerprint> = window
+            .heads
+            .iter()
+            .filter_map(|(slot, print)| Some((Slot::try_from(*slot).ok()?, decode_fingerprint(print)?)))
+            .collect();
+        // Items without a stored slot (recorded before schema 8) get new ones, numbered after
+        // the stored ones; their stories are known here by id.
+        let mut legacy_stories: HashMap<String, Slot> = HashMap::new();
+        let mut oldest_restored = next_slot;
+        for item in window.items.iter().rev() {
+            let stored =
+                match (item.slot, item.story_slot, item.print.as_deref().and_then(decode_fingerprint)) {
+                    (Some(slot), Some(story_slot), Some(fingerprint)) => Slot::try_from(slot)
+                        .ok()
+                        .zip(Slot::try_from(story_slot).ok())
+                        .map(|s| (s, fingerprint)),
+                    _ => None,
+                };
+            let (slot, story_slot, fingerprint) = match stored {
+                Some(((slot, story_slot), fingerprint)) => {
+                    oldest_restored = oldest_restored.min(slot);
+                    (slot, story_slot, fingerprint)
+                }
+                None => {
+                    let fingerprint = crate::story::fingerprint(&item.title, &item.text, item.url.as_deref());
+                    let slot = book.clusterer.next_slot();
+                    let story_slot = *legacy_stories.entry(item.story.clone()).or_insert(slot);
+                    (slot, story_slot, fingerprint)
+                }
+            };
+            book.clusterer.file(slot, story_slot, item.published, fingerprint, heads.get(&story_slot), true);
+            book.file_slot(slot, item.item_key.clone(), item.story.clone(), item.published);
+        }
+        if window.items_left_out > 0 {
+            book.stored_below = Some(oldest_restored);
         }
         for story in window.stories {
-            book.stories.insert(
-                story.id,
-                StoryCounts {
-                    items: u32::try_from(story.items).unwrap_or(u32::MAX),
-                    outlets: story.outlets.into_iter().collect(),
-                    last_published: story.last_item_at,
-                },
-            );
+            book.stories.insert(story.id.clone(), StoryCounts::from(story));
         }
         for state in window.alerts {
             book.alerts.insert(
@@ -152,6 +234,100 @@ impl StoryBook {
         book
     }
 
+    /// The lookup keys of a batch's new items, and the slot below which the store may hold
+    /// window items this book does not: None when it holds the whole window.
+    pub fn lookup_keys<'a>(
+        &mut self,
+        messages: impl Iterator<Item = &'a Classified>,
+    ) -> Option<(Vec<u64>, Slot)> {
+        let below = self.stored_below?;
+        self.batch_keys = messages
+            .filter_map(|message| message.fingerprint.as_ref())
+            .map(|fingerprint| self.clusterer.lookup_keys(fingerprint))
+            .collect();
+        let mut keys: Vec<u64> = self.batch_keys.iter().flatten().copied().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        Some((keys, below))
+    }
+
+    /// Offers the store's older items under each key as candidates for the next items, and
+    /// returns the slots whose fingerprints this book does not hold yet among those each item
+    /// will compare itself with (its best-ranked candidates, as `Clusterer::add` ranks them:
+    /// most keys shared, then newest), so that only those are read.
+    pub fn offer_stored(&mut self, found: Vec<(u64, Vec<i64>)>) -> Vec<i64> {
+        let stored = &mut self.clusterer.index_mut().stored;
+        stored.clear();
+        for (key, slots) in found {
+            let slots: Vec<Slot> = slots.into_iter().filter_map(|slot| Slot::try_from(slot).ok()).collect();
+            stored.insert(key, slots);
+        }
+        let compared = StoryParams::default().max_candidates;
+        let mut missing: Vec<i64> = Vec::new();
+        let mut found = Vec::new();
+        for keys in std::mem::take(&mut self.batch_keys) {
+            found.clear();
+            self.clusterer.index().candidates(&keys, CANDIDATES_PER_KEY, &mut found);
+            found.sort_unstable();
+            let mut ranked: Vec<(Slot, u32)> = Vec::with_capacity(found.len());
+            for slot in &found {
+                match ranked.last_mut() {
+                    Some((last, votes)) if last == slot => *votes += 1,
+                    _ => ranked.push((*slot, 1)),
+                }
+            }
+            ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+            missing.extend(
+                ranked
+                    .iter()
+                    .take(compared)
+                    .filter(|(slot, _)| !self.clusterer.contains(*slot))
+                    .filter_map(|(slot, _)| i64::try_from(*slot).ok()),
+            );
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        missing
+    }
+
+    /// Files older items of the window that the store read back for the current batch.
+    pub fn hydrate(&mut self, prints: Vec<StoredPrint>) {
+        for print in prints {
+            let (Ok(slot), Ok(story_slot)) = (Slot::try_from(print.slot), Slot::try_from(print.story_slot))
+            else {
+                continue;
+            };
+            // A blob that does not decode (a newer version's) leaves the item out of candidacy.
+            let Some(fingerprint) = decode_fingerprint(&print.print) else { continue };
+            let head = print.head.as_deref().and_then(decode_fingerprint);
+            self.clusterer.file(slot, story_slot, print.published, fingerprint, head.as_ref(), false);
+            // The story's counts and alert states as stored: this book has not seen the story
+            // since start-up (else it would hold them already, newer than the store's).
+            if let Some((summary, states)) = print.state {
+                if !self.stories.contains_key(&summary.id) {
+                    self.stories.insert(summary.id.clone(), StoryCounts::from(summary));
+                }
+                for state in states {
+                    self.alerts.entry((state.story.clone(), state.topic.clone())).or_insert_with(|| {
+                        AlertState {
+                            first_alert_id: state.first_alert_id,
+                            last_alert_at: state.last_alert_at,
+                            sequence: state.sequence,
+                            pending: Vec::new(),
+                        }
+                    });
+                }
+            }
+            self.slots.insert(slot, SlotInfo { key: print.item_key, story: print.story });
+            self.slot_order.push_back((print.published, slot));
+        }
+    }
+
+    /// Ends the current batch's offer of stored candidates.
+    pub fn clear_stored(&mut self) {
+        self.clusterer.index_mut().stored.clear();
+    }
+
     fn file_slot(&mut self, slot: Slot, key: String, story: String, published: i64) {
         self.slots.insert(slot, SlotInfo { key, story });
         self.slot_order.push_back((published, slot));
@@ -165,6 +341,7 @@ impl StoryBook {
         let item = &message.article.item;
         let entry = &item.entry;
         let published = entry.published.or(entry.updated).map_or(now, |at| at.timestamp()).min(now);
+        let print = encode_fingerprint(&fingerprint);
         let decision = self.clusterer.add(published, fingerprint);
         let joined = match (decision.why, decision.matched.and_then(|slot| self.slots.get(&slot))) {
             (Some(why), Some(matched)) => Some((matched.story.clone(), why, matched.key.clone())),
@@ -184,7 +361,7 @@ impl StoryBook {
         let (story_items, story_outlets) = (counts.items, counts.outlets.len() as u32);
 
         let mut plan = Plan::default();
-        plan.ops.push(StoryOp::Item(StoryItemRow {
+        plan.ops.push(StoryOp::Item(Box::new(StoryItemRow {
             item_key: entry.key.clone(),
             story: story.clone(),
             published,
@@ -199,8 +376,12 @@ impl StoryBook {
             title: crate::text::truncate_chars(&message.article.title, crate::alert::MAX_TITLE_CHARS),
             url: entry.link.as_ref().map(|link| link.to_string()),
             topics: item_alerts.iter().map(|alert| alert.topic.clone()).collect(),
-            text: crate::text::truncate_chars(&message.article.body, STORED_TEXT_CHARS),
-        }));
+            text: String::new(),
+            slot: i64::try_from(decision.slot).unwrap_or(i64::MAX),
+            story_slot: i64::try_from(decision.story).unwrap_or(i64::MAX),
+            print,
+            keys: self.clusterer.item_keys(decision.slot).to_vec(),
+        })));
         for mut alert in item_alerts {
             alert.story = Some(story.clone());
             alert.story_items = Some(story_items);

@@ -32,8 +32,8 @@ pub use leases::{InstanceStatus, LeaseRound, Leases};
 pub use pg::PG_SCHEMA_VERSION;
 pub use sqlite::SCHEMA_VERSION;
 pub use stories::{
-    PendingNewcomer, StoryAlertState, StoryItemRow, StoryMember, StoryOp, StorySummary, StoryView,
-    StoryWindow, WindowItem,
+    PendingNewcomer, StoredPrint, StoryAlertState, StoryItemRow, StoryMember, StoryOp, StorySummary,
+    StoryView, StoryWindow, WindowItem,
 };
 
 use crate::config::StoreConfig;
@@ -603,6 +603,30 @@ impl Store {
         db.read(move |conn| sqlite_stories::load_window(conn, since, limit)).await
     }
 
+    /// For each lookup key, the slots below `below_slot` filed under it, newest first, at most
+    /// `per_key`: the story window's older items that share a key with a new item.
+    pub async fn story_candidates(
+        &self,
+        keys: Vec<u64>,
+        below_slot: i64,
+        per_key: usize,
+    ) -> Result<Vec<(u64, Vec<i64>)>, StoreError> {
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.story_candidates(keys, below_slot, per_key).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(move |conn| sqlite_stories::candidates(conn, &keys, below_slot, per_key)).await
+    }
+
+    /// The stored fingerprints of these slots, for those published at or after `since`.
+    pub async fn story_prints(&self, slots: Vec<i64>, since: i64) -> Result<Vec<StoredPrint>, StoreError> {
+        let db = match &self.backend {
+            Backend::Postgres(pg) => return pg.story_prints(slots, since).await,
+            Backend::Sqlite(db) => db,
+        };
+        db.read(move |conn| sqlite_stories::prints(conn, &slots, since)).await
+    }
+
     /// Forgets the text of items published before `text_before` and the stories whose last item
     /// was published before `drop_before` (unless an update is pending). Returns stories deleted.
     pub async fn prune_stories(&self, text_before: i64, drop_before: i64) -> Result<usize, StoreError> {
@@ -755,5 +779,7 @@ fn spawn_thread(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compact;
 #[cfg(test)]
 mod tests_scale;

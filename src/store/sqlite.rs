@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_poll_schedule.sql")),
     (6, include_str!("migrations/0006_seen_retention.sql")),
     (7, include_str!("migrations/0007_stories.sql")),
+    (8, include_str!("migrations/0008_story_prints_and_compact_seen.sql")),
 ];
 
 /// The schema version this build writes (the last migration).
@@ -213,8 +214,10 @@ fn open_checked(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError>
     let tables = schema_tables(&conn).map_err(|err| open_error(path, err))?;
     let missing: Vec<&str> = REQUIRED_TABLES
         .iter()
-        .filter(|(since, table)| version >= *since && !tables.iter().any(|name| name == table))
-        .map(|(_, table)| *table)
+        .filter(|(since, until, table)| {
+            (*since..=*until).contains(&version) && !tables.iter().any(|name| name == table)
+        })
+        .map(|(_, _, table)| *table)
         .collect();
     if !missing.is_empty() {
         return Err(StoreError::Corrupt {
@@ -225,8 +228,14 @@ fn open_checked(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError>
     Ok(conn)
 }
 
-/// Tables a database at schema version `.0` or later must have.
-const REQUIRED_TABLES: &[(i64, &str)] = &[(1, "feeds"), (1, "seen"), (1, "outbox"), (3, "seen_fingerprints")];
+/// Tables a database at schema version `.0` up to `.1` must have.
+const REQUIRED_TABLES: &[(i64, i64, &str)] = &[
+    (1, i64::MAX, "feeds"),
+    (1, i64::MAX, "seen"),
+    (1, i64::MAX, "outbox"),
+    (3, 7, "seen_fingerprints"),
+    (8, i64::MAX, "seen_prints"),
+];
 
 /// The tables the schema names; parsing the schema is where a damaged one shows up.
 fn schema_tables(conn: &Connection) -> rusqlite::Result<Vec<String>> {
@@ -367,35 +376,48 @@ pub(super) fn apply_commit(conn: &Connection, commit: &FeedCommit, now: i64) -> 
 }
 
 pub(super) fn unseen(conn: &Connection, items: &[(String, Option<String>)]) -> Result<Vec<bool>, StoreError> {
-    let mut by_key = conn.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?;
-    let mut by_link = conn.prepare_cached("SELECT 1 FROM seen WHERE link = ?1")?;
     let mut out = Vec::with_capacity(items.len());
     for (key, link) in items {
-        let seen = by_key.exists([key])?
-            || link.as_ref().map(|link| by_link.exists([link])).transpose()?.unwrap_or(false);
-        out.push(!seen);
+        out.push(!(key_seen(conn, key)? || link_seen(conn, link.as_deref())?));
     }
     Ok(out)
+}
+
+fn key_seen(conn: &Connection, key: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?.exists([key])
+}
+
+/// Whether an item with this link is seen: a stored link, or the key of an item whose link was
+/// its key (stored as NULL, see migration 0008).
+fn link_seen(conn: &Connection, link: Option<&str>) -> rusqlite::Result<bool> {
+    let Some(link) = link else { return Ok(false) };
+    Ok(conn.prepare_cached("SELECT 1 FROM seen WHERE link = ?1")?.exists([link])? || key_seen(conn, link)?)
+}
+
+/// A content fingerprint as stored: its bytes (a fingerprint is hex; anything else is kept as
+/// its UTF-8 bytes, which cannot collide with a 16-byte hash of hex).
+fn print_bytes(fingerprint: &str) -> Vec<u8> {
+    hex::decode(fingerprint).unwrap_or_else(|_| fingerprint.as_bytes().to_vec())
 }
 
 /// Whether `feed` already had an item with this fingerprint.
 fn fingerprint_seen(conn: &Connection, feed: &str, fingerprint: Option<&str>) -> rusqlite::Result<bool> {
     match fingerprint {
         Some(fingerprint) => conn
-            .prepare_cached("SELECT 1 FROM seen_fingerprints WHERE feed = ?1 AND fingerprint = ?2")?
-            .exists([feed, fingerprint]),
+            .prepare_cached("SELECT 1 FROM seen_prints WHERE feed = ?1 AND print = ?2")?
+            .exists(params![feed, print_bytes(fingerprint)]),
         None => Ok(false),
     }
 }
 
 /// Remembers an item's fingerprint (the first item with it keeps the row).
-fn insert_fingerprint(conn: &Connection, record: &ItemRecord, now: i64) -> rusqlite::Result<()> {
+fn insert_fingerprint(conn: &Connection, record: &ItemRecord, seen: i64, now: i64) -> rusqlite::Result<()> {
     if let Some(fingerprint) = &record.fingerprint {
         conn.prepare_cached(
-            "INSERT INTO seen_fingerprints (feed, fingerprint, key, first_seen_at) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO seen_prints (feed, print, seen, first_seen_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT DO NOTHING",
         )?
-        .execute(params![record.feed, fingerprint, record.key, now])?;
+        .execute(params![record.feed, print_bytes(fingerprint), seen, now])?;
     }
     Ok(())
 }
@@ -422,7 +444,7 @@ pub(super) fn record_items(
     // (from another feed, or earlier in this very batch) inserts nothing and returns no row.
     let mut insert_seen = conn.prepare_cached(
         "INSERT INTO seen (key, link, feed, first_seen_at, verdicts) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT DO NOTHING RETURNING 1",
+         ON CONFLICT DO NOTHING RETURNING rowid",
     )?;
     let mut insert_alert = conn.prepare_cached(
         "INSERT INTO outbox (alert_id, sink, body, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
@@ -434,13 +456,22 @@ pub(super) fn record_items(
     let mut outcomes = Vec::with_capacity(records.len());
     for record in records {
         // A feed's repeat of a title and summary it already had is a duplicate whatever its key.
-        let inserted = !fingerprint_seen(conn, &record.feed, record.fingerprint.as_deref())?
-            && insert_seen
-                .query_row(params![record.key, record.link, record.feed, now, record.verdicts], |_| Ok(()))
+        // A link equal to the key is not stored (migration 0008), so the unique link index
+        // cannot see it: links are checked against keys and links first.
+        let stored_link = record.link.as_deref().filter(|link| *link != record.key);
+        let inserted = if fingerprint_seen(conn, &record.feed, record.fingerprint.as_deref())?
+            || link_seen(conn, record.link.as_deref())?
+        {
+            None
+        } else {
+            insert_seen
+                .query_row(params![record.key, stored_link, record.feed, now, record.verdicts], |row| {
+                    row.get::<_, i64>(0)
+                })
                 .optional()?
-                .is_some();
-        if inserted {
-            insert_fingerprint(conn, record, now)?;
+        };
+        if let Some(seen_rowid) = inserted {
+            insert_fingerprint(conn, record, seen_rowid, now)?;
             count_seen.execute([&record.feed])?;
             for alert in &record.alerts {
                 insert_alert.execute(params![alert.alert_id, alert.sink, alert.body, now])?;
@@ -552,12 +583,10 @@ pub(super) fn would_record(
     conn: &Connection,
     items: &[(String, Option<String>, String, Option<String>)],
 ) -> Result<Vec<bool>, StoreError> {
-    let mut by_key = conn.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?;
-    let mut by_link = conn.prepare_cached("SELECT 1 FROM seen WHERE link = ?1")?;
     let mut out = Vec::with_capacity(items.len());
     for (key, link, feed, fingerprint) in items {
-        let seen = by_key.exists([key])?
-            || link.as_ref().map(|link| by_link.exists([link])).transpose()?.unwrap_or(false)
+        let seen = key_seen(conn, key)?
+            || link_seen(conn, link.as_deref())?
             || fingerprint_seen(conn, feed, fingerprint.as_deref())?;
         out.push(!seen);
     }
@@ -637,16 +666,16 @@ pub(super) fn prune_seen(
 pub(super) fn prune_fingerprints(conn: &Connection, feed: &str, cutoff: i64) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached(
-            "DELETE FROM seen_fingerprints
+            "DELETE FROM seen_prints
               WHERE feed = ?1 AND first_seen_at < ?2
-                AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.key = seen_fingerprints.key)",
+                AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.rowid = seen_prints.seen)",
         )?
         .execute(params![feed, cutoff])?)
 }
 
 /// The names of every feed with fingerprints, for the fingerprint sweep.
 pub(super) fn fingerprint_feeds(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT DISTINCT feed FROM seen_fingerprints")?;
+    let mut stmt = conn.prepare_cached("SELECT DISTINCT feed FROM seen_prints")?;
     let rows = stmt.query_map([], |row| row.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -22,15 +22,24 @@ pub struct StoryItemRow {
     pub url: Option<String>,
     /// The topics the item matched.
     pub topics: Vec<String>,
-    /// The start of the body, to rebuild the fingerprint at start-up.
+    /// The start of the body. No longer written (the fingerprint is stored instead); kept
+    /// for items recorded before schema 8.
     pub text: String,
+    /// The clusterer's slot for the item (unique, growing with recording order).
+    pub slot: i64,
+    /// The slot of the story's first item, as the clusterer knows the story.
+    pub story_slot: i64,
+    /// The encoded fingerprint (`story::encode_fingerprint`); empty: none is stored.
+    pub print: Vec<u8>,
+    /// The lookup keys the item was filed under.
+    pub keys: Vec<u64>,
 }
 
 /// One change to the story tables, applied in order inside the recording transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoryOp {
     /// Files an item in its story (creating the story when `why` is None) and counts it.
-    Item(StoryItemRow),
+    Item(Box<StoryItemRow>),
     /// A story's alert state for a topic after an alert (`new_story` or `update`).
     AlertState { story: String, topic: String, first_alert_id: String, last_alert_at: i64, sequence: i64 },
     /// A matching newcomer waiting for the next update (`body`: its own alert line).
@@ -48,7 +57,31 @@ pub struct WindowItem {
     pub outlet: String,
     pub title: String,
     pub url: Option<String>,
+    /// The stored text: only items recorded before schema 8 (without `print`) have one.
     pub text: String,
+    /// The clusterer's slot and the slot of the story's first item (None before schema 8).
+    pub slot: Option<i64>,
+    pub story_slot: Option<i64>,
+    /// The encoded fingerprint (None before schema 8).
+    pub print: Option<Vec<u8>>,
+}
+
+/// An older item of the window found through its lookup keys: what the clusterer needs to
+/// compare a new item with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPrint {
+    pub slot: i64,
+    pub story_slot: i64,
+    pub published: i64,
+    pub item_key: String,
+    pub story: String,
+    /// The encoded fingerprint.
+    pub print: Vec<u8>,
+    /// The encoded fingerprint of the story's first item, when it is another item and still
+    /// stored.
+    pub head: Option<Vec<u8>>,
+    /// The story's counts and its alert state per topic, as stored now.
+    pub state: Option<(StorySummary, Vec<StoryAlertState>)>,
 }
 
 /// A story's counts.
@@ -81,11 +114,16 @@ pub struct PendingNewcomer {
     pub body: String,
 }
 
-/// What start-up reads back: the newest items of the window (oldest first), their stories,
-/// and every story alert state and newcomer still relevant.
+/// What start-up reads back: the newest items of the window (oldest first), their stories
+/// and those of the pending newcomers with their alert states, and every pending newcomer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoryWindow {
     pub items: Vec<WindowItem>,
+    /// The slot after the highest stored one (0 when none is).
+    pub next_slot: i64,
+    /// Fingerprints of the first items of the restored items' stories that are not among
+    /// `items`: (slot, encoded fingerprint).
+    pub heads: Vec<(i64, Vec<u8>)>,
     /// Items of the window left out because there were more than the limit.
     pub items_left_out: i64,
     pub stories: Vec<StorySummary>,

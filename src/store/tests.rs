@@ -496,7 +496,7 @@ async fn a_postgres_schema_from_a_newer_version_is_refused_untouched() {
     let read_only = pg::PgStore::connect(&url, 2, None).await.err().expect("read-only too");
     assert!(matches!(read_only, StoreError::NewerSchema { .. }), "{read_only}");
     let versions: i64 = client.query_one("SELECT COUNT(*) FROM newswatch_schema", &[]).await.unwrap().get(0);
-    assert_eq!(versions, 2, "nothing applied, nothing dropped");
+    assert_eq!(versions, PG_SCHEMA_VERSION + 1, "nothing applied, nothing dropped");
 }
 
 /// Several instances starting at once on an empty schema: one migrates under the advisory

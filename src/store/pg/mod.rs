@@ -20,7 +20,10 @@ use tokio_postgres::error::SqlState;
 pub(super) mod leases;
 
 /// The numbered migrations; `newswatch_schema` records each one applied. Append only.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_story_prints.sql")),
+];
 
 /// The schema version this build writes (the last migration).
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -400,66 +403,60 @@ impl PgStore {
             .query_one("SELECT COUNT(*) FROM story_items WHERE published >= $1", &[&since])
             .await?
             .get(0);
+        let window_item = |row: &tokio_postgres::Row| WindowItem {
+            item_key: row.get(0),
+            story: row.get(1),
+            published: row.get(2),
+            outlet: row.get(3),
+            title: row.get(4),
+            url: row.get(5),
+            text: row.get(6),
+            slot: row.get(7),
+            story_slot: row.get(8),
+            print: row.get(9),
+        };
+        // The newest items with a stored fingerprint, then (room permitting) items recorded
+        // before fingerprints were stored, which keep their text.
         let mut items: Vec<WindowItem> = client
             .query(
-                "SELECT item_key, story, published, outlet, title, url, text FROM story_items
-                  WHERE published >= $1 ORDER BY published DESC, id DESC LIMIT $2",
+                "SELECT i.item_key, i.story, p.published, i.outlet, i.title, i.url, '', p.slot, p.story_slot, p.print
+                   FROM story_prints p JOIN story_items i ON i.item_key = p.item_key
+                  WHERE p.published >= $1 ORDER BY p.slot DESC LIMIT $2",
                 &[&since, &limit],
             )
             .await?
             .iter()
-            .map(|row| WindowItem {
-                item_key: row.get(0),
-                story: row.get(1),
-                published: row.get(2),
-                outlet: row.get(3),
-                title: row.get(4),
-                url: row.get(5),
-                text: row.get(6),
-            })
+            .map(window_item)
             .collect();
-        items.reverse();
-        let mut stories: Vec<StorySummary> = client
-            .query(
-                "SELECT id, title, items, last_item_at FROM stories
-                  WHERE id IN (SELECT DISTINCT story FROM story_items WHERE published >= $1)
-                     OR id IN (SELECT story FROM story_pending)",
-                &[&since],
-            )
-            .await?
-            .iter()
-            .map(|row| StorySummary {
-                id: row.get(0),
-                title: row.get(1),
-                items: row.get(2),
-                outlets: Vec::new(),
-                last_item_at: row.get(3),
-            })
-            .collect();
-        let mut alerts = Vec::new();
-        for story in &mut stories {
-            story.outlets = client
-                .query("SELECT outlet FROM story_outlets WHERE story = $1 ORDER BY outlet", &[&story.id])
-                .await?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            let states = client
+        let room = limit - items.len() as i64;
+        if room > 0 {
+            let legacy = client
                 .query(
-                    "SELECT story, topic, first_alert_id, last_alert_at, sequence FROM story_alerts
-                      WHERE story = $1 ORDER BY topic",
-                    &[&story.id],
+                    "SELECT item_key, story, published, outlet, title, url, text,
+                            NULL::BIGINT, NULL::BIGINT, NULL::BYTEA
+                       FROM story_items WHERE text <> '' AND published >= $1 ORDER BY published DESC LIMIT $2",
+                    &[&since, &room],
                 )
                 .await?;
-            alerts.extend(states.iter().map(|row| StoryAlertState {
-                story: row.get(0),
-                topic: row.get(1),
-                first_alert_id: row.get(2),
-                last_alert_at: row.get(3),
-                sequence: row.get(4),
-            }));
+            items.extend(legacy.iter().map(window_item));
         }
-        let pending = client
+        items.sort_by_key(|item| (item.published, item.slot));
+        let next_slot: i64 =
+            client.query_one("SELECT COALESCE(MAX(slot), -1) + 1 FROM story_prints", &[]).await?.get(0);
+        let restored: std::collections::HashSet<i64> = items.iter().filter_map(|item| item.slot).collect();
+        let mut wanted: Vec<i64> =
+            items.iter().filter_map(|item| item.story_slot).filter(|slot| !restored.contains(slot)).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut heads = Vec::new();
+        for slot in wanted {
+            if let Some(row) =
+                client.query_opt("SELECT print FROM story_prints WHERE slot = $1", &[&slot]).await?
+            {
+                heads.push((slot, row.get(0)));
+            }
+        }
+        let pending: Vec<PendingNewcomer> = client
             .query(
                 "SELECT story, topic, item_key, recorded_at, body FROM story_pending ORDER BY recorded_at, item_key",
                 &[],
@@ -474,13 +471,98 @@ impl PgStore {
                 body: row.get(4),
             })
             .collect();
+        let mut wanted: Vec<&str> = items.iter().map(|item| item.story.as_str()).collect();
+        wanted.extend(pending.iter().map(|newcomer| newcomer.story.as_str()));
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut stories = Vec::with_capacity(wanted.len());
+        let mut alerts = Vec::new();
+        for id in wanted {
+            if let Some((summary, states)) = story_state(&client, id).await? {
+                stories.push(summary);
+                alerts.extend(states);
+            }
+        }
         Ok(StoryWindow {
             items_left_out: (total - items.len() as i64).max(0),
             items,
+            next_slot,
+            heads,
             stories,
             alerts,
             pending,
         })
+    }
+
+    pub(super) async fn story_candidates(
+        &self,
+        keys: Vec<u64>,
+        below_slot: i64,
+        per_key: usize,
+    ) -> Result<Vec<(u64, Vec<i64>)>, StoreError> {
+        let client = self.client().await?;
+        let per_key = i64::try_from(per_key).unwrap_or(i64::MAX);
+        let lookup = client
+            .prepare_cached(
+                "SELECT slot FROM story_keys WHERE key = $1 AND slot < $2 ORDER BY slot DESC LIMIT $3",
+            )
+            .await?;
+        let mut out = Vec::new();
+        for key in keys {
+            // BIGINT is signed: the key's bits are stored as they are.
+            let stored = key as i64;
+            let slots: Vec<i64> = client
+                .query(&lookup, &[&stored, &below_slot, &per_key])
+                .await?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            if !slots.is_empty() {
+                out.push((key, slots));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn story_prints(
+        &self,
+        slots: Vec<i64>,
+        since: i64,
+    ) -> Result<Vec<StoredPrint>, StoreError> {
+        let client = self.client().await?;
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let Some(row) = client
+                .query_opt(
+                    "SELECT p.slot, p.story_slot, p.published, p.item_key, i.story, p.print
+                       FROM story_prints p JOIN story_items i ON i.item_key = p.item_key
+                      WHERE p.slot = $1 AND p.published >= $2",
+                    &[&slot, &since],
+                )
+                .await?
+            else {
+                continue;
+            };
+            let mut found = StoredPrint {
+                slot: row.get(0),
+                story_slot: row.get(1),
+                published: row.get(2),
+                item_key: row.get(3),
+                story: row.get(4),
+                print: row.get(5),
+                head: None,
+                state: None,
+            };
+            if found.story_slot != found.slot {
+                found.head = client
+                    .query_opt("SELECT print FROM story_prints WHERE slot = $1", &[&found.story_slot])
+                    .await?
+                    .map(|row| row.get(0));
+            }
+            found.state = story_state(&client, &found.story).await?;
+            out.push(found);
+        }
+        Ok(out)
     }
 
     pub(super) async fn prune_stories(
@@ -495,6 +577,13 @@ impl PgStore {
                 &[&text_before],
             )
             .await?;
+            // Fingerprints and keys of items that left the window.
+            tx.execute(
+                "DELETE FROM story_keys WHERE slot IN (SELECT slot FROM story_prints WHERE published < $1)",
+                &[&text_before],
+            )
+            .await?;
+            tx.execute("DELETE FROM story_prints WHERE published < $1", &[&text_before]).await?;
             let old = "SELECT id FROM stories WHERE last_item_at < $1 AND id NOT IN (SELECT story FROM story_pending)";
             for table in ["story_items", "story_outlets", "story_alerts"] {
                 tx.execute(&*format!("DELETE FROM {table} WHERE story IN ({old})"), &[&drop_before]).await?;
@@ -1043,6 +1132,23 @@ async fn file_story_item(
     if inserted == 0 {
         return Ok(());
     }
+    if !row.print.is_empty() {
+        let filed = tx
+            .execute(
+                "INSERT INTO story_prints (slot, item_key, story_slot, published, print) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT DO NOTHING",
+                &[&row.slot, &row.item_key, &row.story_slot, &row.published, &row.print],
+            )
+            .await?;
+        if filed > 0 {
+            let keys: Vec<i64> = row.keys.iter().map(|key| *key as i64).collect();
+            tx.execute(
+                "INSERT INTO story_keys (key, slot) SELECT key, $2 FROM UNNEST($1::BIGINT[]) AS key",
+                &[&keys, &row.slot],
+            )
+            .await?;
+        }
+    }
     let new_outlet = tx
         .execute(
             "INSERT INTO story_outlets (story, outlet) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -1059,4 +1165,45 @@ async fn file_story_item(
     )
     .await?;
     Ok(())
+}
+
+/// A story's counts and outlets and its alert state per topic (None: no such story).
+async fn story_state(
+    client: &tokio_postgres::Client,
+    id: &str,
+) -> Result<Option<(StorySummary, Vec<StoryAlertState>)>, tokio_postgres::Error> {
+    let Some(row) =
+        client.query_opt("SELECT id, title, items, last_item_at FROM stories WHERE id = $1", &[&id]).await?
+    else {
+        return Ok(None);
+    };
+    let mut summary = StorySummary {
+        id: row.get(0),
+        title: row.get(1),
+        items: row.get(2),
+        outlets: Vec::new(),
+        last_item_at: row.get(3),
+    };
+    summary.outlets = client
+        .query("SELECT outlet FROM story_outlets WHERE story = $1 ORDER BY outlet", &[&id])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let states = client
+        .query(
+            "SELECT story, topic, first_alert_id, last_alert_at, sequence FROM story_alerts WHERE story = $1 ORDER BY topic",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|row| StoryAlertState {
+            story: row.get(0),
+            topic: row.get(1),
+            first_alert_id: row.get(2),
+            last_alert_at: row.get(3),
+            sequence: row.get(4),
+        })
+        .collect();
+    Ok(Some((summary, states)))
 }
