@@ -323,11 +323,11 @@ async fn follow_alerts(
             }
             let now = Instant::now();
             if let Ok(alert) = serde_json::from_str::<serde_json::Value>(&partial) {
-                let numbers = alert["url"].as_str().and_then(|url| {
-                    let mut parts = url.rsplit('/');
-                    let item = parts.next()?.parse().ok()?;
-                    let feed = parts.next()?.parse().ok()?;
-                    Some((feed, item))
+                // The title carries " [feed-item]"; the alert's url may be the page's canonical
+                // link (the fixture pages name their original site), not the farm's /a/feed/item.
+                let numbers = alert["title"].as_str().and_then(|title| {
+                    let (feed, item) = title.rsplit_once('[')?.1.split_once(']')?.0.split_once('-')?;
+                    Some((feed.parse::<usize>().ok()?, item.parse::<usize>().ok()?))
                 });
                 if let Some(appeared) =
                     numbers.and_then(|key| farm.appeared.lock().unwrap().get(&key).copied())
