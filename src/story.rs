@@ -283,31 +283,7 @@ impl<I: CandidateIndex> Clusterer<I> {
                 }
                 None => (slot, None, None, None),
             };
-        for (term, _) in &fingerprint.terms {
-            let bucket = &mut self.document_frequency[(*term as usize) % DF_BUCKETS];
-            *bucket = bucket.saturating_add(1);
-        }
-        self.documents += 1;
-        self.index.insert(slot, &keys);
-        match self.stories.get_mut(&story) {
-            Some(existing) => existing.live_items += 1,
-            None => {
-                // The head is kept for its event details only: no terms, actors or signature.
-                let head = Fingerprint {
-                    terms: Vec::new(),
-                    headline: Vec::new(),
-                    actors: Vec::new(),
-                    minhash: Vec::new(),
-                    url: None,
-                    ..fingerprint.clone()
-                };
-                self.stories.insert(story, Story { head, live_items: 1 });
-            }
-        }
-        // Comparisons use the weights from now on; the raw term counts would only double memory.
-        let fingerprint = Fingerprint { terms: Vec::new(), ..fingerprint };
-        self.items.insert(slot, Entry { published, story, keys, fingerprint, weights });
-        self.order.push_back((published, slot));
+        self.enter(slot, story, published, fingerprint, weights, keys, None);
         Decision { slot, story, why, similarity, matched }
     }
 
@@ -333,6 +309,23 @@ impl<I: CandidateIndex> Clusterer<I> {
         self.next_slot = self.next_slot.max(slot + 1);
         let weights = self.weigh(&fingerprint);
         let keys = if indexed { self.keys(&fingerprint, &weights) } else { Vec::new() };
+        self.enter(slot, story, published, fingerprint, weights, keys, head);
+    }
+
+    /// Counts the item's terms, indexes its keys and holds it in the window under `story`;
+    /// a story new to the window keeps the event details of `head` (default: this item) for
+    /// the conflict checks — no terms, headline, actors or signature.
+    #[allow(clippy::too_many_arguments)]
+    fn enter(
+        &mut self,
+        slot: Slot,
+        story: Slot,
+        published: i64,
+        fingerprint: Fingerprint,
+        weights: Weights,
+        keys: Vec<u64>,
+        head: Option<&Fingerprint>,
+    ) {
         for (term, _) in &fingerprint.terms {
             let bucket = &mut self.document_frequency[(*term as usize) % DF_BUCKETS];
             *bucket = bucket.saturating_add(1);
@@ -344,6 +337,7 @@ impl<I: CandidateIndex> Clusterer<I> {
             None => {
                 let head = Fingerprint {
                     terms: Vec::new(),
+                    headline: Vec::new(),
                     actors: Vec::new(),
                     minhash: Vec::new(),
                     url: None,
@@ -352,6 +346,7 @@ impl<I: CandidateIndex> Clusterer<I> {
                 self.stories.insert(story, Story { head, live_items: 1 });
             }
         }
+        // Comparisons use the weights from now on; the raw term counts would only double memory.
         let fingerprint = Fingerprint { terms: Vec::new(), ..fingerprint };
         self.items.insert(slot, Entry { published, story, keys, fingerprint, weights });
         self.order.push_back((published, slot));
