@@ -26,12 +26,15 @@ use newswatch::fetch::{Fetcher, Lookup};
 use newswatch::model::RunMode;
 use newswatch::store::{ItemRecord, Store};
 use std::collections::HashMap;
-use std::io::{BufRead, Read, Seek};
+use std::io::{BufRead, Seek};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+mod common;
+use common::material::{Material, load_material};
 
 /// Every `h<n>.load.test` is 127.0.0.1; anything else does not exist.
 #[derive(Debug)]
@@ -81,62 +84,6 @@ fn parse_args() -> Args {
     args
 }
 
-/// The fixture material: `<item>` blocks of the real feeds, and the real pages.
-struct Material {
-    channel_head: String,
-    items: Vec<String>,
-    pages: Vec<Vec<u8>>,
-}
-
-fn fixtures() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn load_material() -> Material {
-    let mut items = Vec::new();
-    let mut channel_head = String::new();
-    for name in ["moscow-times.xml", "talks.xml"] {
-        let xml = std::fs::read_to_string(fixtures().join("feeds").join(name)).expect("fixture feed");
-        if channel_head.is_empty() {
-            let start = xml.find("<channel>").expect("a channel") + "<channel>".len();
-            let end = xml.find("<item>").unwrap_or(xml.len());
-            channel_head = xml[..end.max(start)].to_string();
-        }
-        let mut rest = xml.as_str();
-        while let Some(start) = rest.find("<item>") {
-            let Some(len) = rest[start..].find("</item>") else { break };
-            items.push(rest[start..start + len + "</item>".len()].to_string());
-            rest = &rest[start + len..];
-        }
-    }
-    let mut pages = Vec::new();
-    for name in
-        ["jpost.html.gz", "panarmenian.html.gz", "loopback-gazette.html", "captions-and-comments.html"]
-    {
-        let raw = std::fs::read(fixtures().join("pages").join(name)).expect("fixture page");
-        let page = if name.ends_with(".gz") {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).expect("gzip page");
-            out
-        } else {
-            raw
-        };
-        pages.push(page);
-    }
-    Material { channel_head, items, pages }
-}
-
-/// Replaces the text between `open` and `close` (first occurrence) in `block`.
-fn replace_element(block: &str, open: &str, close: &str, text: &str) -> String {
-    match (block.find(open), block.find(close)) {
-        (Some(start), Some(end)) if end > start => {
-            let content_start = start + block[start..].find('>').map_or(open.len(), |at| at + 1);
-            format!("{}{}{}", &block[..content_start], text, &block[end..])
-        }
-        _ => block.to_string(),
-    }
-}
-
 /// The farm: feed versions (each version publishes `new` items), when each item appeared, and
 /// counters.
 struct Farm {
@@ -174,19 +121,11 @@ impl Farm {
         let mut appeared = self.appeared.lock().unwrap();
         for item in self.item_range(version).rev() {
             appeared.entry((feed, item)).or_insert_with(Instant::now);
-            let template = &self.material.items[item % self.material.items.len()];
             let link = format!("http://{}:{}/a/{feed}/{item}", self.host(feed), self.port);
-            let mut block = replace_element(template, "<link>", "</link>", &link);
-            block = replace_element(&block, "<guid", "</guid>", &link);
-            block = replace_element(&block, "<pubDate>", "</pubDate>", &now);
-            // A unique title (the feed's fingerprint would call repeats duplicates); a quarter
-            // of the items carry the word the bench topic alerts on, chosen by feed and item
-            // together: a feed that publishes once in a short run adds only item 5 or 6, so the
-            // item number alone would mark almost no item of the daemon phase.
-            let marker = if (feed + item).is_multiple_of(4) { " loadmark" } else { "" };
-            let title_end = block.find("</title>").unwrap_or(0);
-            block.insert_str(title_end, &format!(" [{feed}-{item}]{marker}"));
-            xml.push_str(&block);
+            // The marker is chosen by feed and item together: a feed that publishes once in a
+            // short run adds only item 5 or 6, so the item number alone would mark almost no
+            // item of the daemon phase.
+            xml.push_str(&self.material.item_block(feed, item, &link, &now));
         }
         xml.push_str("</channel></rss>");
         xml
@@ -222,7 +161,7 @@ async fn serve_feed(State(farm): State<Arc<Farm>>, Path(name): Path<String>, hea
 
 async fn serve_page(State(farm): State<Arc<Farm>>, Path((feed, item)): Path<(usize, usize)>) -> Response {
     farm.pages.fetch_add(1, Relaxed);
-    let page = farm.material.pages[(feed + item) % farm.material.pages.len()].clone();
+    let page = farm.material.page(feed, item);
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 

@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// The server under test, or None after saying on stderr that `test` was not run. Written to
 /// stderr directly, past the test harness's capture, so `cargo test` shows it.
-fn nats_url(test: &str) -> Option<String> {
+pub(crate) fn nats_url(test: &str) -> Option<String> {
     match std::env::var("NEWSWATCH_TEST_NATS") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
@@ -36,7 +36,7 @@ fn nats_url(test: &str) -> Option<String> {
 }
 
 /// A stream name and subject prefix no other test (or earlier run) uses.
-fn fresh_names() -> (String, String) {
+pub(crate) fn fresh_names() -> (String, String) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let unique =
@@ -44,15 +44,15 @@ fn fresh_names() -> (String, String) {
     (format!("NWTEST_{unique}"), format!("nwtest.{unique}"))
 }
 
-async fn jetstream_at(url: &str) -> jetstream::Context {
+pub(crate) async fn jetstream_at(url: &str) -> jetstream::Context {
     jetstream::new(async_nats::connect(url).await.expect("connect to NEWSWATCH_TEST_NATS"))
 }
 
 /// One stored message: (Nats-Msg-Id, the body's `id`, subject).
-type Stored = (String, String, String);
+pub(crate) type Stored = (String, String, String);
 
 /// Every message in `stream`, read through a fresh consumer from the start.
-async fn stored(js: &jetstream::Context, stream_name: &str) -> Vec<Stored> {
+pub(crate) async fn stored(js: &jetstream::Context, stream_name: &str) -> Vec<Stored> {
     let stream = match js.get_stream(stream_name).await {
         Ok(stream) => stream,
         Err(_) => return Vec::new(), // not created yet
@@ -86,7 +86,7 @@ async fn stored(js: &jetstream::Context, stream_name: &str) -> Vec<Stored> {
 }
 
 /// How often each alert id is in the stream (by `Nats-Msg-Id`, checked equal to the body's id).
-fn counts(stored: &[Stored]) -> HashMap<String, usize> {
+pub(crate) fn counts(stored: &[Stored]) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for (msg_id, body_id, _) in stored {
         assert_eq!(msg_id, body_id, "Nats-Msg-Id is the alert id");

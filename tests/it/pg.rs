@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Hosts of the farm (loopback addresses), each serving [`FEEDS_PER_HOST`] feeds.
+/// Hosts of the small farm (loopback addresses), each serving [`FEEDS_PER_HOST`] feeds.
 const HOSTS: usize = 10;
 const FEEDS_PER_HOST: usize = 3;
 const FEEDS: usize = HOSTS * FEEDS_PER_HOST;
@@ -71,6 +71,18 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 
 /// One instance's directory: its config (the shared store, the farm's feeds) and its log.
 fn instance_dir(schema: &Schema, farm: &Farm) -> TestDir {
+    instance_dir_with(schema, farm, INTERVAL, LEASE_TIMEOUT, "")
+}
+
+/// [`instance_dir`] with the feeds' `interval`, the `lease_timeout` and more `[[sinks]]` (TOML)
+/// after the log.
+fn instance_dir_with(
+    schema: &Schema,
+    farm: &Farm,
+    interval: Duration,
+    lease_timeout: Duration,
+    sinks: &str,
+) -> TestDir {
     let dir = TestDir::new();
     let mut text = format!(
         "[daemon]\nstate_dir = {:?}\nallow_private_networks = true\nrequest_timeout = \"5s\"\nread_timeout = \"3s\"\n\n\
@@ -78,10 +90,10 @@ fn instance_dir(schema: &Schema, farm: &Farm) -> TestDir {
          [store]\nkind = \"postgres\"\nurl = {:?}\nlease_timeout = \"{}s\"\n\n",
         dir.state_dir().display().to_string(),
         schema.url,
-        LEASE_TIMEOUT.as_secs(),
-        secs = INTERVAL.as_secs(),
+        lease_timeout.as_secs(),
+        secs = interval.as_secs(),
     );
-    for n in 0..FEEDS {
+    for n in 0..farm.feeds {
         text.push_str(&format!("[[feeds]]\nname = \"feed{n}\"\nurl = {:?}\n\n", farm.feed_url(n)));
     }
     text.push_str("[[topics]]\nid = \"us-russia-talks\"\non_same_story = \"alert\"\n\n");
@@ -89,27 +101,40 @@ fn instance_dir(schema: &Schema, farm: &Farm) -> TestDir {
         "[[sinks]]\nkind = \"jsonl\"\npath = {:?}\n",
         dir.alert_log().display().to_string()
     ));
+    text.push_str(sinks);
     std::fs::write(dir.config_path(), text).unwrap();
     dir
 }
 
-/// The farm: one fixture server per loopback host; feed `n` lives on host `n % HOSTS` and
+/// The farm: one fixture server per loopback host; feed `n` lives on host `n % hosts` and
 /// lists generation `g`'s items once the farm is switched to it. Bodies are made once, so an
 /// unchanged feed answers 304 to its ETag.
 struct Farm {
     servers: Vec<FixtureServer>,
+    feeds: usize,
     generation: Arc<AtomicUsize>,
 }
 
 impl Farm {
+    /// The small farm: [`FEEDS`] feeds on [`HOSTS`] hosts.
     async fn start(generations: usize, items_per_generation: usize) -> Farm {
-        let mut servers = Vec::with_capacity(HOSTS);
-        for host in 0..HOSTS {
+        Farm::start_sized(HOSTS, FEEDS, generations, items_per_generation).await
+    }
+
+    /// `feeds` feeds on `hosts` loopback hosts (127.0.0.1 up to 127.0.0.`hosts`, at most 254).
+    async fn start_sized(
+        hosts: usize,
+        feeds: usize,
+        generations: usize,
+        items_per_generation: usize,
+    ) -> Farm {
+        let mut servers = Vec::with_capacity(hosts);
+        for host in 0..hosts {
             servers.push(FixtureServer::start_on(&format!("127.0.0.{}", host + 1)).await);
         }
-        let farm = Farm { servers, generation: Arc::new(AtomicUsize::new(0)) };
-        for n in 0..FEEDS {
-            let server = &farm.servers[n % HOSTS];
+        let farm = Farm { servers, feeds, generation: Arc::new(AtomicUsize::new(0)) };
+        for n in 0..feeds {
+            let server = &farm.servers[n % hosts];
             let bodies: Vec<Vec<u8>> = (1..=generations)
                 .map(|generation| {
                     let links: Vec<String> = (0..generation * items_per_generation)
@@ -131,7 +156,7 @@ impl Farm {
     }
 
     fn feed_url(&self, n: usize) -> String {
-        self.servers[n % HOSTS].url(&format!("/f{n}.xml"))
+        self.servers[n % self.servers.len()].url(&format!("/f{n}.xml"))
     }
 
     /// Feed polls: (host index, path, when).
@@ -183,6 +208,40 @@ async fn leases_by_pid(admin: &tokio_postgres::Client, schema: &str) -> HashMap<
         by_pid.entry(row.get(0)).or_default().push(row.get(1));
     }
     by_pid
+}
+
+/// Watches the leases until `stop` and returns every change of a host's owner it saw after its
+/// first look: (host index, when).
+async fn watch_handovers(
+    admin_url: String,
+    schema: String,
+    stop: tokio_util::sync::CancellationToken,
+) -> Vec<(usize, Instant)> {
+    let admin = connect(&admin_url).await;
+    let mut owners: Option<HashMap<usize, String>> = None;
+    let mut changes = Vec::new();
+    while !stop.is_cancelled() {
+        let rows =
+            admin.query(&*format!("SELECT host, owner FROM {schema}.leases"), &[]).await.unwrap_or_default();
+        let now: HashMap<usize, String> = rows
+            .iter()
+            .filter_map(|row| {
+                let host: String = row.get(0);
+                let index = host.trim_start_matches("127.0.0.").parse::<usize>().ok()?.checked_sub(1)?;
+                Some((index, row.get(1)))
+            })
+            .collect();
+        if let Some(before) = &owners {
+            for (host, owner) in &now {
+                if before.get(host) != Some(owner) {
+                    changes.push((*host, Instant::now()));
+                }
+            }
+        }
+        owners = Some(now);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    changes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,6 +412,140 @@ async fn twenty_random_kills_lose_and_repeat_nothing() {
     eprintln!("{KILLS} kills: {} alerts, {} in two logs", counts.len(), repeated.len());
     assert_eq!(counts.len(), expected, "alerts lost");
     assert!(repeated.is_empty(), "alerts delivered twice: {repeated:?}");
+    for daemon in &mut daemons {
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+    }
+}
+
+/// Three instances, one database, a farm of 1,000 feeds on 50 hosts, alerts to each instance's
+/// JSON Lines log and to one NATS JetStream stream: every expected alert is in the union of the
+/// logs exactly once and on the stream exactly once (by alert id), and once the instances have
+/// split the hosts no feed is polled twice in an interval. Needs `NEWSWATCH_TEST_PG`; the NATS
+/// half needs `NEWSWATCH_TEST_NATS` too (without it the logs alone are checked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_feeds_on_three_instances_alert_once_in_the_logs_and_on_nats() {
+    const BIG_HOSTS: usize = 50;
+    const BIG_FEEDS: usize = 1000;
+    /// Long enough for a debug daemon to poll its third of the farm well within one interval.
+    const BIG_INTERVAL: Duration = Duration::from_secs(10);
+    /// No instance dies here: a lease long enough that a starved debug daemon on a loaded
+    /// machine does not lose its hosts between two renewals.
+    const BIG_LEASE_TIMEOUT: Duration = Duration::from_secs(20);
+    let Ok(admin_url) = std::env::var("NEWSWATCH_TEST_PG") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: NEWSWATCH_TEST_PG is not set: the 1,000-feed three-instance test did NOT run"
+        );
+        return;
+    };
+    let nats = crate::nats::nats_url("a_thousand_feeds_on_three_instances (NATS half)");
+    let _one_at_a_time = THREE_DAEMONS.lock().await;
+    let schema = Schema::create(&admin_url).await;
+    let admin = connect(&admin_url).await;
+    let (stream, prefix) = crate::nats::fresh_names();
+    let sinks = match &nats {
+        Some(url) => format!(
+            "\n[[sinks]]\nkind = \"nats\"\nname = \"bus\"\nurl = \"{url}\"\nsubject = \"{prefix}.<topic>\"\nstream = \"{stream}\"\nmax_age = \"10m\"\n"
+        ),
+        None => String::new(),
+    };
+
+    let farm = Farm::start_sized(BIG_HOSTS, BIG_FEEDS, 1, 1).await;
+    let dirs: Vec<TestDir> =
+        (0..3).map(|_| instance_dir_with(&schema, &farm, BIG_INTERVAL, BIG_LEASE_TIMEOUT, &sinks)).collect();
+    let mut daemons: Vec<std::process::Child> = dirs.iter().map(|dir| dir.spawn_daemon(false)).collect();
+    let pids: Vec<i64> = daemons.iter().map(|daemon| i64::from(daemon.id())).collect();
+
+    let settling = async || {
+        let leases = leases_by_pid(&admin, &schema.name).await;
+        leases.values().map(Vec::len).sum::<usize>() == BIG_HOSTS
+            && pids.iter().all(|pid| {
+                leases
+                    .get(pid)
+                    .is_some_and(|hosts| (BIG_HOSTS / 3..=BIG_HOSTS.div_ceil(3)).contains(&hosts.len()))
+            })
+    };
+    wait_for("three instances to split 50 hosts", Duration::from_secs(120), settling).await;
+    let settled = Instant::now();
+    let watching = tokio_util::sync::CancellationToken::new();
+    let watcher = tokio::spawn(watch_handovers(admin_url.clone(), schema.name.clone(), watching.clone()));
+    let expected = BIG_FEEDS;
+    wait_for("every alert in the logs", Duration::from_secs(180), async || {
+        alert_counts(&dirs).len() >= expected
+    })
+    .await;
+    // Two more settled intervals (every feed answering 304) to look for double polls in.
+    tokio::time::sleep(BIG_INTERVAL * 2).await;
+    let counts = alert_counts(&dirs);
+    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert_eq!(counts.len(), expected, "alerts in the logs");
+    assert!(repeated.is_empty(), "alerts in two logs: {repeated:?}");
+    let per_instance: Vec<usize> = dirs.iter().map(|dir| dir.alerts().len()).collect();
+    eprintln!("1,000 feeds: {} alerts in the logs, by instance {per_instance:?}", counts.len());
+
+    watching.cancel();
+    let handovers = watcher.await.unwrap();
+    let mut by_feed: HashMap<String, (usize, Vec<Instant>)> = HashMap::new();
+    for (host, path, at) in farm.polls() {
+        by_feed.entry(path).or_insert((host, Vec::new())).1.push(at);
+    }
+    assert_eq!(by_feed.len(), BIG_FEEDS, "every feed polled");
+    // Two polls of one feed less than half an interval apart, after settling.
+    let doubles: Vec<(&String, usize, Instant, Instant)> = by_feed
+        .iter()
+        .flat_map(|(path, (host, hits))| {
+            hits.windows(2)
+                .filter(|pair| pair[0] > settled && pair[1] - pair[0] < BIG_INTERVAL / 2)
+                .map(move |pair| (path, *host, pair[0], pair[1]))
+        })
+        .collect();
+    // A double poll is a hand-over's when its host changed hands from an interval before the
+    // first poll to just after the second (a lease that lapsed on a starved machine).
+    let (handed_over, unexplained): (Vec<_>, Vec<_>) =
+        doubles.iter().partition(|(_, host, first, second)| {
+            handovers.iter().any(|(changed, at)| {
+                changed == host && *at + BIG_INTERVAL >= *first && *at <= *second + Duration::from_secs(1)
+            })
+        });
+    let polls: usize = by_feed.values().map(|(_, hits)| hits.len()).sum();
+    eprintln!(
+        "1,000 feeds: {polls} polls; after settling {} lease hand-overs, {} double polls at a hand-over, {} otherwise",
+        handovers.len(),
+        handed_over.len(),
+        unexplained.len()
+    );
+    assert!(
+        unexplained.is_empty(),
+        "feeds polled twice in an interval after settling, with no hand-over of their host: {:?}",
+        unexplained.iter().map(|(path, _, first, second)| (path, *second - *first)).collect::<Vec<_>>()
+    );
+
+    if let Some(url) = &nats {
+        let js = crate::nats::jetstream_at(url).await;
+        let log_ids: Vec<String> = counts.keys().cloned().collect();
+        let started = Instant::now();
+        let on_stream = loop {
+            let on_stream = crate::nats::counts(&crate::nats::stored(&js, &stream).await);
+            if log_ids.iter().all(|id| on_stream.contains_key(id))
+                || started.elapsed() > Duration::from_secs(60)
+            {
+                break on_stream;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let missing = log_ids.iter().filter(|id| !on_stream.contains_key(*id)).count();
+        let twice: Vec<_> = on_stream.iter().filter(|(_, n)| **n > 1).collect();
+        eprintln!(
+            "1,000 feeds: {} alerts on NATS, {missing} missing, {} twice",
+            on_stream.len(),
+            twice.len()
+        );
+        assert_eq!(missing, 0, "alerts in the logs but not on NATS");
+        assert_eq!(on_stream.len(), expected, "alerts on NATS that no log has");
+        assert!(twice.is_empty(), "alerts twice on NATS: {twice:?}");
+        let _ = js.delete_stream(&stream).await;
+    }
     for daemon in &mut daemons {
         daemon.kill().unwrap();
         daemon.wait().unwrap();

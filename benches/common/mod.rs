@@ -1,0 +1,3 @@
+//! Code shared by the benchmarks that include it (`mod common;`).
+
+pub mod material;
