@@ -366,8 +366,7 @@ async fn lock_and_sync(
 /// Releases the story lock. After a commit (or when nothing was written) the book keeps the
 /// marks it has reached; after a failure the caller drops the book.
 async fn release_stories(lock: crate::store::StoryLock, book: &mut Option<StoryBook>, committed: bool) {
-    let next_slot = if committed { book.as_ref().map(StoryBook::next_slot) } else { None };
-    match lock.release(next_slot).await {
+    match lock.release().await {
         Ok(Some(marks)) if committed => {
             if let Some(owned) = book.as_mut() {
                 owned.set_marks(marks);

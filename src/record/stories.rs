@@ -256,11 +256,6 @@ impl StoryBook {
         self.marks = Some(marks);
     }
 
-    /// The slot the next new item gets.
-    pub fn next_slot(&self) -> i64 {
-        i64::try_from(self.clusterer.next_slot()).unwrap_or(i64::MAX)
-    }
-
     /// Files what other instances recorded since the book's marks (read under the story lock,
     /// `Store::lock_stories`): their items join the window (indexed, as if filed here), and
     /// the stories they changed take their state from the store — counts, outlets, alert

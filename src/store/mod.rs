@@ -737,14 +737,13 @@ pub struct StoryLock {
 }
 
 impl StoryLock {
-    /// Releases the lock. `next_slot`: the book's next slot after a committed batch, kept in
-    /// the store so that slot numbers never go back (None after a failed batch). Returns the
-    /// marks the book has reached (None on SQLite): with the lock still held while they are
-    /// read, every story change up to them is the book's own or one it has read.
-    pub async fn release(mut self, next_slot: Option<i64>) -> Result<Option<StoryMarks>, StoreError> {
+    /// Releases the lock. Returns the marks the book has reached (None on SQLite): they are
+    /// read with the lock still held, so every story change up to them is the book's own or
+    /// one it has read.
+    pub async fn release(mut self) -> Result<Option<StoryMarks>, StoreError> {
         match self.held.take() {
             None => Ok(None),
-            Some(held) => held.release(next_slot).await.map(Some),
+            Some(held) => held.release().await.map(Some),
         }
     }
 }

@@ -182,7 +182,8 @@ pub struct StorySync {
     /// when the story's first item is another one, that item's fingerprint. `state` is None:
     /// the changed stories' state is in `stories`, `alerts` and `pending`.
     pub prints: Vec<StoredPrint>,
-    /// More items were filed than were read: the book is too far behind and is rebuilt.
+    /// More items were filed, or more stories changed, than the limit: the book is too far
+    /// behind to catch up this way and is rebuilt.
     pub behind: bool,
     /// Every story changed since the book's change mark, as stored now.
     pub stories: Vec<StorySummary>,

@@ -40,8 +40,8 @@ async fn the_story_lock_is_nothing_on_sqlite() {
         assert_eq!(sync, None, "no sync: this recorder is the only writer");
         // A second "lock" does not wait for the first: there is none.
         let (second, _) = fresh.store.lock_stories(None, 0, 10).await.unwrap();
-        assert_eq!(lock.release(Some(5)).await.unwrap(), None);
-        assert_eq!(second.release(None).await.unwrap(), None);
+        assert_eq!(lock.release().await.unwrap(), None);
+        assert_eq!(second.release().await.unwrap(), None);
     }
 }
 
@@ -59,7 +59,7 @@ async fn the_story_lock_reads_what_other_instances_filed() {
         let sync = sync.expect("a shared store syncs");
         assert_eq!(sync.marks, StoryMarks { next_slot: 0, change: 0 });
         assert!(sync.prints.is_empty() && sync.stories.is_empty());
-        let start = lock.release(Some(0)).await.unwrap().unwrap();
+        let start = lock.release().await.unwrap().unwrap();
 
         // The other instance files a story of two items with an alert and a waiting newcomer.
         let (lock, _) = other.lock_stories(Some(start), 0, 10).await.unwrap();
@@ -79,7 +79,7 @@ async fn the_story_lock_reads_what_other_instances_filed() {
             sequence: 0,
         });
         other.record_items(vec![first, second], now).await.unwrap();
-        let after_other = lock.release(Some(2)).await.unwrap().unwrap();
+        let after_other = lock.release().await.unwrap().unwrap();
         assert_eq!(after_other.next_slot, 2);
         assert!(after_other.change > start.change);
 
@@ -123,35 +123,35 @@ async fn the_story_lock_reads_what_other_instances_filed() {
             )
             .await
             .unwrap();
-        let mine = lock.release(Some(2)).await.unwrap().unwrap();
+        let mine = lock.release().await.unwrap().unwrap();
         let (lock, sync) = store.lock_stories(Some(mine), now - 100, 10).await.unwrap();
         let sync = sync.unwrap();
         assert!(sync.prints.is_empty() && sync.stories.is_empty() && sync.pending.is_empty(), "{sync:?}");
-        lock.release(None).await.unwrap();
+        lock.release().await.unwrap();
         let (lock, sync) = other.lock_stories(Some(after_other), now - 100, 10).await.unwrap();
         let sync = sync.unwrap();
         assert!(sync.prints.is_empty());
         assert_eq!(sync.stories.len(), 1);
         assert!(sync.pending.is_empty());
         assert_eq!((sync.alerts[0].sequence, sync.alerts[0].last_alert_at), (1, now + 10));
-        lock.release(None).await.unwrap();
+        lock.release().await.unwrap();
 
         // A book too far behind is told so (it is rebuilt instead).
         let (lock, sync) = store.lock_stories(Some(start), now - 100, 1).await.unwrap();
         assert!(sync.unwrap().behind);
-        lock.release(None).await.unwrap();
+        lock.release().await.unwrap();
         // Items that left the window are not read; their slots still count.
         let (lock, sync) = store.lock_stories(Some(start), now + 1, 10).await.unwrap();
         let sync = sync.unwrap();
         assert_eq!(sync.prints.iter().map(|print| print.slot).collect::<Vec<_>>(), [1]);
         assert_eq!(sync.marks.next_slot, 2);
-        lock.release(None).await.unwrap();
+        lock.release().await.unwrap();
 
         // Slots never go back, even when every fingerprint has been pruned.
         store.prune_stories(now + 100, 0).await.unwrap();
         let (lock, sync) = other.lock_stories(None, 0, 10).await.unwrap();
         assert_eq!(sync.unwrap().marks.next_slot, 2);
-        lock.release(None).await.unwrap();
+        lock.release().await.unwrap();
     }
 }
 
@@ -172,7 +172,7 @@ async fn the_story_lock_has_one_holder_across_instances() {
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             assert!(!waiting.is_finished(), "a second holder while the lock is held");
             if release {
-                held.release(None).await.unwrap();
+                held.release().await.unwrap();
             } else {
                 drop(held);
             }
@@ -181,7 +181,7 @@ async fn the_story_lock_has_one_holder_across_instances() {
                 .expect("the lock is free again")
                 .unwrap()
                 .unwrap();
-            second.release(None).await.unwrap();
+            second.release().await.unwrap();
         }
     }
 }

@@ -587,6 +587,13 @@ impl PgStore {
                 &[&text_before],
             )
             .await?;
+            // The next slot outlives the fingerprints: slots never go back (`story_marks`).
+            tx.execute(
+                "UPDATE story_marks SET next_slot = GREATEST(next_slot, (SELECT MAX(slot) + 1 FROM story_prints))
+                  WHERE id = 1",
+                &[],
+            )
+            .await?;
             tx.execute("DELETE FROM story_prints WHERE published < $1", &[&text_before]).await?;
             let old = "SELECT id FROM stories WHERE last_item_at < $1 AND id NOT IN (SELECT story FROM story_pending)";
             for table in ["story_items", "story_outlets", "story_alerts"] {

@@ -5,8 +5,7 @@
 //!
 //! The lock is taken on a pooled connection of its own, in the same round trip as the reads
 //! (the requests are pipelined: the server runs them in order, so every read runs with the lock
-//! held), and released in one statement that also records the next slot and reads the marks
-//! the book has reached. A guard dropped without a release closes its connection instead of
+//! held), and released in one statement that also reads the marks the book has reached. A guard dropped without a release closes its connection instead of
 //! returning it to the pool, which releases the lock on the server.
 
 use super::PgStore;
@@ -31,29 +30,33 @@ const PRINTS: &str = "SELECT p.slot, p.story_slot, p.published, p.item_key, i.st
                         LEFT JOIN story_prints h ON h.slot = p.story_slot AND p.story_slot <> p.slot
                        WHERE p.slot >= $1 AND p.published >= $2 ORDER BY p.slot LIMIT $3";
 
-/// Stories changed after a change mark, with their outlets.
+/// Stories changed after a change mark, with their outlets, at most `$2`. Every read of the
+/// changed stories walks the `change_seq` index with a limit, so the cached (generic) plan of
+/// the statement is an index scan whatever the mark: the planner cannot know that nearly every
+/// story is older than it.
 const STORIES: &str = "SELECT s.id, s.title, s.items, s.last_item_at,
                               ARRAY(SELECT o.outlet FROM story_outlets o WHERE o.story = s.id ORDER BY o.outlet)
-                         FROM stories s WHERE s.change_seq > $1";
+                         FROM stories s WHERE s.change_seq > $1 ORDER BY s.change_seq LIMIT $2";
 
 /// The alert states of those stories.
 const ALERTS: &str = "SELECT a.story, a.topic, a.first_alert_id, a.last_alert_at, a.sequence
-                        FROM story_alerts a JOIN stories s ON s.id = a.story
-                       WHERE s.change_seq > $1 ORDER BY a.story, a.topic";
+                        FROM story_alerts a
+                       WHERE a.story = ANY(ARRAY(SELECT id FROM stories WHERE change_seq > $1
+                                                  ORDER BY change_seq LIMIT $2))
+                       ORDER BY a.story, a.topic";
 
 /// The newcomers waiting in those stories, oldest first.
 const PENDING: &str = "SELECT n.story, n.topic, n.item_key, n.recorded_at, n.body
-                         FROM story_pending n JOIN stories s ON s.id = n.story
-                        WHERE s.change_seq > $1 ORDER BY n.recorded_at, n.item_key";
+                         FROM story_pending n
+                        WHERE n.story = ANY(ARRAY(SELECT id FROM stories WHERE change_seq > $1
+                                                   ORDER BY change_seq LIMIT $2))
+                        ORDER BY n.recorded_at, n.item_key";
 
-/// Keeps the next slot (never lower), releases the lock, and reads the marks. The reads see
-/// the statement's snapshot, taken with the lock still held; the data-modifying CTE runs
-/// whether or not it is read.
-const RELEASE: &str = "WITH kept AS (UPDATE story_marks SET next_slot = GREATEST(next_slot, $1::BIGINT)
-                                      WHERE id = 1 AND $1::BIGINT IS NOT NULL RETURNING next_slot)
-                       SELECT pg_advisory_unlock(hashtext('newswatch-stories:' || current_schema())),
+/// Releases the lock and reads the marks. The reads see the statement's snapshot, taken with
+/// the lock still held. Nothing is written, so the release costs no commit.
+const RELEASE: &str = "SELECT pg_advisory_unlock(hashtext('newswatch-stories:' || current_schema())),
                               GREATEST((SELECT next_slot FROM story_marks WHERE id = 1),
-                                       (SELECT COALESCE(MAX(slot), -1) + 1 FROM story_prints), $1::BIGINT),
+                                       (SELECT COALESCE(MAX(slot), -1) + 1 FROM story_prints)),
                               (SELECT COALESCE(MAX(change_seq), 0) FROM stories)";
 
 /// A held story lock: the connection that holds it.
@@ -74,15 +77,12 @@ impl Drop for StoryLockConn {
 
 impl StoryLockConn {
     /// Releases the lock (see [`RELEASE`]) and gives the connection back to the pool.
-    pub(in crate::store) async fn release(
-        mut self,
-        next_slot: Option<i64>,
-    ) -> Result<StoryMarks, StoreError> {
+    pub(in crate::store) async fn release(mut self) -> Result<StoryMarks, StoreError> {
         // Set at construction, taken only here and in drop.
         let client = self.client.as_ref().expect("a held lock has its connection");
         let statement = client.prepare_cached(RELEASE).await?;
         // On an error `self` is dropped, which closes the connection: the lock goes with it.
-        let row = client.query_one(&statement, &[&next_slot]).await?;
+        let row = client.query_one(&statement, &[]).await?;
         let marks = StoryMarks { next_slot: row.get(1), change: row.get(2) };
         // The lock is released: the connection may go back to the pool.
         self.client.take();
@@ -119,13 +119,14 @@ impl PgStore {
             futures_util::future::try_join5(
                 client.query_one(&marks, &[]),
                 client.query(&prints, &[&after_slot, &since, &read_limit]),
-                client.query(&stories, &[&after_change]),
-                client.query(&alerts, &[&after_change]),
-                client.query(&pending, &[&after_change]),
+                client.query(&stories, &[&after_change, &read_limit]),
+                client.query(&alerts, &[&after_change, &read_limit]),
+                client.query(&pending, &[&after_change, &read_limit]),
             ),
         )
         .await?;
-        let behind = prints.len() > limit;
+        // More items or stories than the limit: catching up would cost more than a rebuild.
+        let behind = prints.len() > limit || stories.len() > limit;
         let sync = StorySync {
             marks: StoryMarks { next_slot: marks.get(0), change: marks.get(1) },
             prints: prints
