@@ -2,6 +2,10 @@
 //! seen, stores its verdicts and queues its alerts in the outbox (one row per sink) in ONE
 //! transaction, then wakes the sinks' delivery tasks. It never delivers itself, so a slow sink
 //! cannot stall recording. A kill -9 at any moment neither loses nor repeats an alert.
+//!
+//! Each batch is clustered and recorded under the store's story lock (`Store::lock_stories`):
+//! nothing on SQLite; on PostgreSQL it orders the instances' story filing, and the book first
+//! files what the other instances recorded, so one event is one story across instances.
 
 use crate::alert::{
     ALERT_SCHEMA, Alert, MAX_REASON_CHARS, MAX_SNIPPET_CHARS, MAX_TITLE_CHARS, alert_id, to_json_line,

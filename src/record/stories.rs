@@ -12,6 +12,12 @@
 //! clusterer's [`LayeredIndex`] offers them as candidates after the ones it holds. The cost per
 //! item is a few indexed look-ups, whatever the size of the window.
 //!
+//! Several instances on one PostgreSQL database each keep a book, and file their batches one
+//! at a time under the store's story lock: before a batch, [`StoryBook::apply_sync`] files what
+//! the others recorded since the book's [`StoryMarks`] (their items, and the state of every
+//! story they changed, which replaces the book's copy), so the book decides as if it had
+//! recorded everything itself.
+//!
 //! Alert rules (README, "Alerts"): the first matching item of a story for a topic raises a
 //! `new_story` alert (its id is the item's own `alert_id`); a later one, under `on_same_story =
 //! "update"`, waits in `story_pending` until `update_every` has passed since the story's last
