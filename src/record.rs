@@ -2,6 +2,10 @@
 //! seen, stores its verdicts and queues its alerts in the outbox (one row per sink) in ONE
 //! transaction, then wakes the sinks' delivery tasks. It never delivers itself, so a slow sink
 //! cannot stall recording. A kill -9 at any moment neither loses nor repeats an alert.
+//!
+//! Each batch is clustered and recorded under the store's story lock (`Store::lock_stories`):
+//! nothing on SQLite; on PostgreSQL it orders the instances' story filing, and the book first
+//! files what the other instances recorded, so one event is one story across instances.
 
 use crate::alert::{
     ALERT_SCHEMA, Alert, MAX_REASON_CHARS, MAX_SNIPPET_CHARS, MAX_TITLE_CHARS, alert_id, to_json_line,
@@ -87,7 +91,12 @@ pub async fn run(
     stories: StoriesConfig,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
-    let mut book = restore_book(&store, &stories).await;
+    let mut book = None;
+    match lock_and_sync(&store, &mut book, &stories).await {
+        Ok(lock) => release_stories(lock, &mut book, true).await,
+        // Tried again before the first batch.
+        Err(err) => error!(error = %error_chain(&err), "cannot take the story lock"),
+    }
     let mut update_check = tokio::time::interval(UPDATE_CHECK);
     update_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune = std::time::Instant::now();
@@ -98,14 +107,11 @@ pub async fn run(
                 None => break,
             },
             _ = update_check.tick() => {
-                if book.is_none() {
-                    book = restore_book(&store, &stories).await;
-                }
                 if last_prune.elapsed() >= PRUNE_EVERY {
                     last_prune = std::time::Instant::now();
                     prune_stories(&store, &stories).await;
                 }
-                let sent = queue_due_updates(&store, &mut book, &sinks, &stats).await;
+                let sent = queue_due_updates(&store, &mut book, &stories, &sinks, &stats).await;
                 if sent {
                     recorded.send_modify(|batches| *batches = batches.wrapping_add(1));
                 }
@@ -120,30 +126,15 @@ pub async fn run(
                 Err(_) => break,
             }
         }
-        let now = Utc::now();
-        if book.is_none() {
-            book = restore_book(&store, &stories).await;
-        }
         let batch = std::sync::Arc::new(batch);
-        let plans = plan_batch(&store, &mut book, batch.clone(), now).await;
-        let mut item_alerts = Vec::with_capacity(batch.len());
-        let records: Vec<ItemRecord> = batch
-            .iter()
-            .zip(plans)
-            .map(|(message, plan)| {
-                let (record, alerts) = item_record(message, now, &sinks, plan);
-                item_alerts.push(alerts);
-                record
-            })
-            .collect();
         // A daemon holds the batch until the database can take it again (the pipeline slows
         // down behind it); `--once` gives up after a while so cron runs end. Either way nothing
         // was marked seen, so the items come back on the next poll.
         let attempts = if mode == RunMode::Once { ONCE_RECORD_ATTEMPTS } else { usize::MAX };
-        let Some(outcomes) = record_with_retry(&store, records, now.timestamp(), attempts).await else {
+        let Some((outcomes, item_alerts, now)) =
+            record_batch(&store, &mut book, &stories, batch.clone(), &sinks, attempts).await
+        else {
             stats.dropped.fetch_add(batch.len() as u64, Relaxed);
-            // The book filed items that were not recorded: read it back from the store.
-            book = None;
             continue;
         };
         let mut new_alerts = false;
@@ -187,7 +178,7 @@ pub async fn run(
         }
     }
     // Updates already due go out with this run's last delivery.
-    if queue_due_updates(&store, &mut book, &sinks, &stats).await {
+    if queue_due_updates(&store, &mut book, &stories, &sinks, &stats).await {
         recorded.send_modify(|batches| *batches = batches.wrapping_add(1));
     }
 }
@@ -340,21 +331,148 @@ pub async fn offer_stored_candidates(
     Ok(())
 }
 
-/// Queues the story updates that are due, in one transaction. True when it queued any.
+/// Takes the story lock (nothing on SQLite) and brings the book up to date under it: rebuilds
+/// it from the store when there is none (or it fell too far behind), else files what the other
+/// instances recorded since it last looked (`StoryBook::apply_sync`). Slots handed out while
+/// the lock is held follow every instance's.
+async fn lock_and_sync(
+    store: &Store,
+    book: &mut Option<StoryBook>,
+    config: &StoriesConfig,
+) -> Result<crate::store::StoryLock, crate::store::StoreError> {
+    let known = book.as_ref().and_then(StoryBook::marks);
+    let since = Utc::now().timestamp().saturating_sub(crate::time::secs_i64(config.window));
+    let (lock, sync) = store.lock_stories(known, since, stories::MAX_RESTORED_ITEMS).await?;
+    match sync {
+        // SQLite: this recorder is the only writer; the book only needs to exist.
+        None => {
+            if book.is_none() {
+                *book = restore_book(store, config).await;
+            }
+        }
+        Some(sync) => {
+            let marks = sync.marks;
+            let caught_up = match (book.as_mut(), known) {
+                (Some(owned), Some(_)) => owned.apply_sync(sync),
+                _ => false,
+            };
+            if !caught_up {
+                *book = restore_book(store, config).await;
+                if let Some(owned) = book.as_mut() {
+                    owned.set_marks(marks);
+                }
+            }
+        }
+    }
+    Ok(lock)
+}
+
+/// Releases the story lock. After a commit (or when nothing was written) the book keeps the
+/// marks it has reached; after a failure the caller drops the book.
+async fn release_stories(lock: crate::store::StoryLock, book: &mut Option<StoryBook>, committed: bool) {
+    match lock.release().await {
+        Ok(Some(marks)) if committed => {
+            if let Some(owned) = book.as_mut() {
+                owned.set_marks(marks);
+            }
+        }
+        Ok(_) => {}
+        Err(err) => {
+            // The connection was closed, which released the lock; without the marks the book
+            // cannot tell its own changes from the others': rebuild it.
+            warn!(error = %error_chain(&err), "cannot release the story lock cleanly; rebuilding the story window");
+            *book = None;
+        }
+    }
+}
+
+/// Records a batch with its stories, retrying while the database cannot commit (disk full,
+/// locked, unreachable), at most `attempts` times. Each attempt takes the story lock, files the
+/// batch's new items in their stories against the book brought up to date under it, records
+/// the batch in ONE transaction and releases the lock; a failed attempt drops the book (it
+/// filed items that were not recorded), so the next one files them again from the store's
+/// state. Returns the outcomes, each item's alerts and the time used; None when it gave up.
+async fn record_batch(
+    store: &Store,
+    book: &mut Option<StoryBook>,
+    config: &StoriesConfig,
+    batch: std::sync::Arc<Vec<Classified>>,
+    sinks: &[crate::config::SinkConfig],
+    attempts: usize,
+) -> Option<(Vec<Recorded>, Vec<Vec<Alert>>, DateTime<Utc>)> {
+    let mut delay = Duration::from_millis(200);
+    let mut attempt_number = 0;
+    loop {
+        attempt_number += 1;
+        let now = Utc::now();
+        let attempt = match lock_and_sync(store, book, config).await {
+            Ok(lock) => {
+                let plans = plan_batch(store, book, batch.clone(), now).await;
+                let mut item_alerts = Vec::with_capacity(batch.len());
+                let records: Vec<ItemRecord> = batch
+                    .iter()
+                    .zip(plans)
+                    .map(|(message, plan)| {
+                        let (record, alerts) = item_record(message, now, sinks, plan);
+                        item_alerts.push(alerts);
+                        record
+                    })
+                    .collect();
+                let recorded = store.record_items(records, now.timestamp()).await;
+                release_stories(lock, book, recorded.is_ok()).await;
+                recorded.map(|outcomes| (outcomes, item_alerts, now))
+            }
+            Err(err) => Err(err),
+        };
+        match attempt {
+            Ok(done) => return Some(done),
+            Err(err) => {
+                // The book filed items that were not recorded: read it back from the store.
+                *book = None;
+                if attempt_number >= attempts {
+                    error!(error = %error_chain(&err), items = batch.len(), "cannot record items; leaving them to the next run");
+                    return None;
+                }
+                error!(error = %error_chain(&err), retry_in_ms = delay.as_millis() as u64, "cannot record items; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Queues the story updates that are due, in one transaction, under the story lock: with
+/// several instances, the one holding it queues an update and the others then read it back
+/// (its newcomers cleared, its `last_alert_at` advanced), so each update goes out once per
+/// period. On a shared store every check syncs, so newcomers another instance recorded (and
+/// may not send, if it stopped) are known here too. True when it queued any.
 async fn queue_due_updates(
     store: &Store,
     book: &mut Option<StoryBook>,
+    config: &StoriesConfig,
     sinks: &[crate::config::SinkConfig],
     stats: &RecordStats,
 ) -> bool {
     let now = Utc::now().timestamp();
-    let Some(owned) = book.as_mut() else { return false };
-    if !owned.has_due(now) {
+    if !store.is_shared() && book.as_ref().is_some_and(|owned| !owned.has_due(now)) {
         return false;
     }
+    let lock = match lock_and_sync(store, book, config).await {
+        Ok(lock) => lock,
+        Err(err) => {
+            warn!(error = %error_chain(&err), "cannot take the story lock; story updates wait");
+            return false;
+        }
+    };
+    let Some(owned) = book.as_mut().filter(|owned| owned.has_due(now)) else {
+        release_stories(lock, book, true).await;
+        return false;
+    };
     let (alerts, ops) = owned.due_updates(now);
     let outbox = outbox_rows(&alerts, sinks);
-    match store.record_story_updates(outbox, ops, now).await {
+    let queued = store.record_story_updates(outbox, ops, now).await;
+    release_stories(lock, book, queued.is_ok()).await;
+    match queued {
         Ok(()) => {
             // Committed, not yet delivered: where a crash must neither lose nor repeat it.
             crate::fault::point("story-update");
@@ -402,34 +520,6 @@ fn outbox_rows(alerts: &[Alert], sinks: &[crate::config::SinkConfig]) -> Vec<Out
 /// How often `--once` tries to record a batch before leaving it to the next run (~13 s).
 const ONCE_RECORD_ATTEMPTS: usize = 6;
 
-/// Records a batch, retrying while the database cannot commit (disk full, locked), at most
-/// `attempts` times. None when it gave up.
-async fn record_with_retry(
-    store: &Store,
-    records: Vec<ItemRecord>,
-    now: i64,
-    attempts: usize,
-) -> Option<Vec<Recorded>> {
-    let mut delay = Duration::from_millis(200);
-    let mut attempt_number = 0;
-    loop {
-        attempt_number += 1;
-        let attempt = records.clone();
-        match store.record_items(attempt, now).await {
-            Ok(outcomes) => return Some(outcomes),
-            Err(err) if attempt_number >= attempts => {
-                error!(error = %error_chain(&err), items = records.len(), "cannot record items; leaving them to the next run");
-                return None;
-            }
-            Err(err) => {
-                error!(error = %error_chain(&err), retry_in_ms = delay.as_millis() as u64, "cannot record items; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
-}
-
 fn item_record(
     message: &Classified,
     now: DateTime<Utc>,
@@ -463,5 +553,7 @@ fn item_record(
     (record, alerts)
 }
 
+#[cfg(test)]
+mod tests_shared;
 #[cfg(test)]
 mod tests_window;

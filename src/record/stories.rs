@@ -12,6 +12,12 @@
 //! clusterer's [`LayeredIndex`] offers them as candidates after the ones it holds. The cost per
 //! item is a few indexed look-ups, whatever the size of the window.
 //!
+//! Several instances on one PostgreSQL database each keep a book, and file their batches one
+//! at a time under the store's story lock: before a batch, [`StoryBook::apply_sync`] files what
+//! the others recorded since the book's [`StoryMarks`] (their items, and the state of every
+//! story they changed, which replaces the book's copy), so the book decides as if it had
+//! recorded everything itself.
+//!
 //! Alert rules (README, "Alerts"): the first matching item of a story for a topic raises a
 //! `new_story` alert (its id is the item's own `alert_id`); a later one, under `on_same_story =
 //! "update"`, waits in `story_pending` until `update_every` has passed since the story's last
@@ -21,7 +27,9 @@
 use crate::alert::{Alert, KIND_NEW_STORY, KIND_UPDATE, Newcomer, story_id, to_json_line, update_alert_id};
 use crate::config::{OnSameStory, StoriesConfig};
 use crate::model::Classified;
-use crate::store::{StoredPrint, StoryItemRow, StoryOp, StorySummary, StoryWindow};
+use crate::store::{
+    PendingNewcomer, StoredPrint, StoryItemRow, StoryMarks, StoryOp, StorySummary, StorySync, StoryWindow,
+};
 use crate::story::{
     CANDIDATES_PER_KEY, CandidateIndex, Clusterer, MemoryIndex, Slot, StoryParams, decode_fingerprint,
     encode_fingerprint,
@@ -124,6 +132,9 @@ pub struct StoryBook {
     /// (story, topic) with newcomers waiting.
     pending: BTreeSet<(String, String)>,
     latest_published: i64,
+    /// Where the book stands against a shared store's story tables (None: not shared, or not
+    /// synced yet).
+    marks: Option<StoryMarks>,
 }
 
 /// The outlet of an item: its link's host without `www.`, else its feed's name.
@@ -150,6 +161,7 @@ impl StoryBook {
             alerts: HashMap::new(),
             pending: BTreeSet::new(),
             latest_published: i64::MIN,
+            marks: None,
         }
     }
 
@@ -218,20 +230,86 @@ impl StoryBook {
             );
         }
         for newcomer in window.pending {
-            // A body the store holds was written by this recorder; one that does not parse
-            // (a newer version's) is left to that version.
-            let Ok(alert) = serde_json::from_str::<Alert>(&newcomer.body) else { continue };
-            let key = (newcomer.story, newcomer.topic);
-            let state = book.alerts.entry(key.clone()).or_insert_with(|| AlertState {
-                first_alert_id: alert.id.clone(),
-                last_alert_at: newcomer.recorded_at,
-                sequence: 0,
-                pending: Vec::new(),
-            });
-            state.pending.push(alert);
-            book.pending.insert(key);
+            book.add_pending(newcomer);
         }
         book
+    }
+
+    /// Files a newcomer read back from the store as waiting for its story's next update.
+    fn add_pending(&mut self, newcomer: PendingNewcomer) {
+        // A body the store holds was written by a recorder; one that does not parse (a newer
+        // version's) is left to that version.
+        let Ok(alert) = serde_json::from_str::<Alert>(&newcomer.body) else { return };
+        let key = (newcomer.story, newcomer.topic);
+        let state = self.alerts.entry(key.clone()).or_insert_with(|| AlertState {
+            first_alert_id: alert.id.clone(),
+            last_alert_at: newcomer.recorded_at,
+            sequence: 0,
+            pending: Vec::new(),
+        });
+        state.pending.push(alert);
+        self.pending.insert(key);
+    }
+
+    /// Where the book stands against a shared store (None: not shared, or not synced yet).
+    pub fn marks(&self) -> Option<StoryMarks> {
+        self.marks
+    }
+
+    /// Records where the book stands after its own batch was committed under the story lock.
+    pub fn set_marks(&mut self, marks: StoryMarks) {
+        self.clusterer.resume_slots_at(Slot::try_from(marks.next_slot).unwrap_or(0));
+        self.marks = Some(marks);
+    }
+
+    /// Files what other instances recorded since the book's marks (read under the story lock,
+    /// `Store::lock_stories`): their items join the window (indexed, as if filed here), and
+    /// the stories they changed take their state from the store — counts, outlets, alert
+    /// states and waiting newcomers — replacing what the book held. Slots continue after
+    /// every instance's. False when the book is too far behind to catch up this way (it is
+    /// then rebuilt from the store).
+    pub fn apply_sync(&mut self, sync: StorySync) -> bool {
+        if sync.behind {
+            return false;
+        }
+        for print in sync.prints {
+            let (Ok(slot), Ok(story_slot)) = (Slot::try_from(print.slot), Slot::try_from(print.story_slot))
+            else {
+                continue;
+            };
+            if self.clusterer.contains(slot) {
+                continue;
+            }
+            // A blob that does not decode (a newer version's) leaves the item out of candidacy.
+            let Some(fingerprint) = decode_fingerprint(&print.print) else { continue };
+            let head = print.head.as_deref().and_then(decode_fingerprint);
+            self.clusterer.file(slot, story_slot, print.published, fingerprint, head.as_ref(), true);
+            self.file_slot(slot, print.item_key, print.story, print.published);
+        }
+        let changed: std::collections::HashSet<String> =
+            sync.stories.iter().map(|story| story.id.clone()).collect();
+        self.alerts.retain(|(story, _), _| !changed.contains(story));
+        self.pending.retain(|(story, _)| !changed.contains(story));
+        for story in sync.stories {
+            self.stories.insert(story.id.clone(), StoryCounts::from(story));
+        }
+        for state in sync.alerts {
+            self.alerts.insert(
+                (state.story, state.topic),
+                AlertState {
+                    first_alert_id: state.first_alert_id,
+                    last_alert_at: state.last_alert_at,
+                    sequence: state.sequence,
+                    pending: Vec::new(),
+                },
+            );
+        }
+        for newcomer in sync.pending {
+            self.add_pending(newcomer);
+        }
+        self.set_marks(sync.marks);
+        self.forget_old();
+        true
     }
 
     /// The lookup keys of a batch's new items, and the slot below which the store may hold

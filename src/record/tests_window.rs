@@ -9,9 +9,9 @@ use crate::store::{ItemRecord, Store, StoryOp};
 use std::sync::Arc;
 use url::Url;
 
-const TALKS: &str = "US Secretary of State Marco Rubio and Russian Foreign Minister Sergei Lavrov met in Riyadh on Tuesday for more than four hours of talks, the first high-level contact between the two governments since the war in Ukraine began. The two sides agreed to restore the staffing of their embassies, to appoint teams to work on a path to ending the war, and to explore economic cooperation, a State Department spokeswoman said after the meeting at the Diriyah Palace.";
+pub(super) const TALKS: &str = "US Secretary of State Marco Rubio and Russian Foreign Minister Sergei Lavrov met in Riyadh on Tuesday for more than four hours of talks, the first high-level contact between the two governments since the war in Ukraine began. The two sides agreed to restore the staffing of their embassies, to appoint teams to work on a path to ending the war, and to explore economic cooperation, a State Department spokeswoman said after the meeting at the Diriyah Palace.";
 
-fn message(key: &str, title: &str, body: &str, published: i64) -> Classified {
+pub(super) fn message(key: &str, title: &str, body: &str, published: i64) -> Classified {
     let link = Url::parse(&format!("https://{key}.example/story")).unwrap();
     let entry = Entry {
         key: key.to_string(),

@@ -32,8 +32,8 @@ pub use leases::{InstanceStatus, LeaseRound, Leases};
 pub use pg::PG_SCHEMA_VERSION;
 pub use sqlite::SCHEMA_VERSION;
 pub use stories::{
-    PendingNewcomer, StoredPrint, StoryAlertState, StoryItemRow, StoryMember, StoryOp, StorySummary,
-    StoryView, StoryWindow, WindowItem,
+    PendingNewcomer, StoredPrint, StoryAlertState, StoryItemRow, StoryMarks, StoryMember, StoryOp,
+    StorySummary, StorySync, StoryView, StoryWindow, WindowItem,
 };
 
 use crate::config::StoreConfig;
@@ -593,6 +593,29 @@ impl Store {
         db.read(move |conn| sqlite::would_record(conn, &items)).await
     }
 
+    /// Takes the story lock: while it is held, no other instance files items in stories or
+    /// queues story updates, so the recorder can read what the others filed, cluster its batch
+    /// against it and record it, with slots numbered after everyone's. On PostgreSQL it is a
+    /// session advisory lock on a connection of its own (the key is per schema), taken in the
+    /// same round trip as the reads of what other instances filed since `known` (None: only
+    /// the marks, for a book about to be rebuilt), at most `limit` items published at or after
+    /// `since`. On SQLite (one instance per state directory) it is nothing: no I/O, no sync.
+    /// Release it with [`StoryLock::release`] once the batch is committed or has failed.
+    pub async fn lock_stories(
+        &self,
+        known: Option<StoryMarks>,
+        since: i64,
+        limit: usize,
+    ) -> Result<(StoryLock, Option<StorySync>), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok((StoryLock { held: None }, None)),
+            Backend::Postgres(pg) => {
+                let (held, sync) = pg.lock_stories(known, since, limit).await?;
+                Ok((StoryLock { held: Some(held) }, Some(sync)))
+            }
+        }
+    }
+
     /// What start-up needs to rebuild the story clusterer: the newest `limit` items published at
     /// or after `since`, their stories, alert states and pending newcomers.
     pub async fn story_window(&self, since: i64, limit: usize) -> Result<StoryWindow, StoreError> {
@@ -705,6 +728,26 @@ impl Store {
     }
 }
 
+/// The story lock of [`Store::lock_stories`]. Dropping it without [`StoryLock::release`] (a
+/// panic, a cancelled task) closes its connection, which releases the lock on the server: a
+/// lock is never left behind in the pool.
+pub struct StoryLock {
+    /// None on SQLite.
+    held: Option<pg::StoryLockConn>,
+}
+
+impl StoryLock {
+    /// Releases the lock. Returns the marks the book has reached (None on SQLite): they are
+    /// read with the lock still held, so every story change up to them is the book's own or
+    /// one it has read.
+    pub async fn release(mut self) -> Result<Option<StoryMarks>, StoreError> {
+        match self.held.take() {
+            None => Ok(None),
+            Some(held) => held.release().await.map(Some),
+        }
+    }
+}
+
 impl Inner {
     async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
@@ -778,8 +821,10 @@ fn spawn_thread(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_compact;
 #[cfg(test)]
 mod tests_scale;
+#[cfg(test)]
+mod tests_story_lock;

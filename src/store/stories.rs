@@ -160,3 +160,35 @@ pub struct StoryView {
     pub alerts: Vec<(String, i64)>,
     pub members: Vec<StoryMember>,
 }
+
+/// Where a recorder's story book stands against the shared story tables: the next slot to hand
+/// out and the last story change it has seen (`Store::lock_stories`). Only a shared store
+/// (PostgreSQL) has marks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoryMarks {
+    /// The slot after every slot any instance has handed out.
+    pub next_slot: i64,
+    /// The newest story change (`stories.change_seq`) the book knows.
+    pub change: i64,
+}
+
+/// What other instances filed since a book's marks, read under the story lock: the book files
+/// it before it clusters anything, so it compares and counts as if it had filed it itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StorySync {
+    /// The marks now (with the lock held, nobody else can move them).
+    pub marks: StoryMarks,
+    /// Items filed at or after the book's next slot (oldest first), each with its story and,
+    /// when the story's first item is another one, that item's fingerprint. `state` is None:
+    /// the changed stories' state is in `stories`, `alerts` and `pending`.
+    pub prints: Vec<StoredPrint>,
+    /// More items were filed, or more stories changed, than the limit: the book is too far
+    /// behind to catch up this way and is rebuilt.
+    pub behind: bool,
+    /// Every story changed since the book's change mark, as stored now.
+    pub stories: Vec<StorySummary>,
+    /// The alert states of those stories (all their topics).
+    pub alerts: Vec<StoryAlertState>,
+    /// The newcomers waiting in those stories.
+    pub pending: Vec<PendingNewcomer>,
+}

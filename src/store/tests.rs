@@ -72,7 +72,8 @@ impl Fresh {
     }
 }
 
-async fn pg_store(url: &str) -> Store {
+/// Another handle on a PostgreSQL database (another instance, or a restart).
+pub(crate) async fn pg_store(url: &str) -> Store {
     Store { backend: Backend::Postgres(pg::PgStore::connect(url, 4, Some(LEASE)).await.unwrap()) }
 }
 

@@ -12,6 +12,7 @@ mod layering;
 mod metrics;
 mod nats;
 mod pg;
+mod pg_stories;
 mod pipeline;
 mod safety;
 mod schedule;

@@ -26,18 +26,18 @@ const LEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The tests of this module each run three debug daemons; one at a time, so a loaded CI
 /// machine does not starve their lease keepers into hand-overs the tests then count.
-static THREE_DAEMONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static THREE_DAEMONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A schema of its own in the test database, dropped at the end.
-struct Schema {
+pub(crate) struct Schema {
     admin_url: String,
-    name: String,
+    pub(crate) name: String,
     /// A URL whose connections use the schema.
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Schema {
-    async fn create(admin_url: &str) -> Schema {
+    pub(crate) async fn create(admin_url: &str) -> Schema {
         let name = format!("nw_it_{}_{:04x}", std::process::id(), fastrand::u16(..));
         let client = connect(admin_url).await;
         client.batch_execute(&format!("CREATE SCHEMA {name}")).await.unwrap();
@@ -61,7 +61,7 @@ impl Drop for Schema {
     }
 }
 
-async fn connect(url: &str) -> tokio_postgres::Client {
+pub(crate) async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|err| panic!("NEWSWATCH_TEST_PG: cannot connect: {err}"));
@@ -182,7 +182,7 @@ fn alert_counts(dirs: &[TestDir]) -> HashMap<String, usize> {
     counts
 }
 
-async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
     let started = Instant::now();
     while !done().await {
         assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
@@ -191,7 +191,7 @@ async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bo
 }
 
 /// The hosts each instance (by pid) holds a live lease on.
-async fn leases_by_pid(admin: &tokio_postgres::Client, schema: &str) -> HashMap<i64, Vec<String>> {
+pub(crate) async fn leases_by_pid(admin: &tokio_postgres::Client, schema: &str) -> HashMap<i64, Vec<String>> {
     let rows = admin
         .query(
             &*format!(

@@ -9,12 +9,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-const TALKS: &str = "US Secretary of State Marco Rubio and Russian Foreign Minister Sergei Lavrov met in Riyadh on Tuesday for more than four hours of talks, the first high-level contact between the two governments since the war in Ukraine began. The two sides agreed to restore the staffing of their embassies, to appoint teams to work on a path to ending the war, and to explore economic cooperation, a State Department spokeswoman said after the meeting at the Diriyah Palace. Lavrov told reporters the conversation had been useful and that both delegations had listened to each other.";
+pub(crate) const TALKS: &str = "US Secretary of State Marco Rubio and Russian Foreign Minister Sergei Lavrov met in Riyadh on Tuesday for more than four hours of talks, the first high-level contact between the two governments since the war in Ukraine began. The two sides agreed to restore the staffing of their embassies, to appoint teams to work on a path to ending the war, and to explore economic cooperation, a State Department spokeswoman said after the meeting at the Diriyah Palace. Lavrov told reporters the conversation had been useful and that both delegations had listened to each other.";
 
-const CALL: &str = "Russian Foreign Minister Sergei Lavrov and US Secretary of State Marco Rubio spoke by phone on Saturday about a prisoner exchange and the next round of consultations on embassy operations, the Russian foreign ministry said in a statement. The call, initiated by the American side, lasted about forty minutes; officials in Washington confirmed it but gave no details of the exchange.";
+pub(crate) const CALL: &str = "Russian Foreign Minister Sergei Lavrov and US Secretary of State Marco Rubio spoke by phone on Saturday about a prisoner exchange and the next round of consultations on embassy operations, the Russian foreign ministry said in a statement. The call, initiated by the American side, lasted about forty minutes; officials in Washington confirmed it but gave no details of the exchange.";
 
 /// The talks article as reprint `n` prints it: the same text between its own boilerplate.
-fn reprint(n: usize) -> String {
+pub(crate) fn reprint(n: usize) -> String {
     format!(
         "Sign up for newsletter number {n} of our briefing. {TALKS} Copyright 2026 outlet {n}. Read more world news."
     )
@@ -22,7 +22,7 @@ fn reprint(n: usize) -> String {
 
 /// An RSS feed of (guid, title, path, text) items dated now; pages are not served, so every
 /// item is classified and clustered on its feed text.
-fn rss(items: &[(String, String, String, String)]) -> Vec<u8> {
+pub(crate) fn rss(items: &[(String, String, String, String)]) -> Vec<u8> {
     let mut xml = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>");
     for (guid, title, path, text) in items {
         xml.push_str(&format!(
@@ -33,7 +33,7 @@ fn rss(items: &[(String, String, String, String)]) -> Vec<u8> {
     xml.into_bytes()
 }
 
-fn item(guid: &str, title: &str, text: &str) -> (String, String, String, String) {
+pub(crate) fn item(guid: &str, title: &str, text: &str) -> (String, String, String, String) {
     (guid.to_string(), title.to_string(), format!("/{guid}.html"), text.to_string())
 }
 

@@ -18,11 +18,15 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
 pub(super) mod leases;
+mod story_lock;
+
+pub(super) use story_lock::StoryLockConn;
 
 /// The numbered migrations; `newswatch_schema` records each one applied. Append only.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_story_prints.sql")),
+    (3, include_str!("migrations/0003_shared_stories.sql")),
 ];
 
 /// The schema version this build writes (the last migration).
@@ -583,6 +587,13 @@ impl PgStore {
                 &[&text_before],
             )
             .await?;
+            // The next slot outlives the fingerprints: slots never go back (`story_marks`).
+            tx.execute(
+                "UPDATE story_marks SET next_slot = GREATEST(next_slot, (SELECT MAX(slot) + 1 FROM story_prints))
+                  WHERE id = 1",
+                &[],
+            )
+            .await?;
             tx.execute("DELETE FROM story_prints WHERE published < $1", &[&text_before]).await?;
             let old = "SELECT id FROM stories WHERE last_item_at < $1 AND id NOT IN (SELECT story FROM story_pending)";
             for table in ["story_items", "story_outlets", "story_alerts"] {
@@ -1066,7 +1077,9 @@ async fn record_items(
     Ok(outcomes)
 }
 
-/// Story changes in order, as `sqlite_stories::apply` does them.
+/// Story changes in order, as `sqlite_stories::apply` does them. Each also stamps its story
+/// with the next `story_change`, so the other instances read the story back
+/// (`Store::lock_stories`).
 async fn apply_story_ops(
     tx: &tokio_postgres::Transaction<'_>,
     ops: &[StoryOp],
@@ -1077,7 +1090,8 @@ async fn apply_story_ops(
             StoryOp::Item(row) => file_story_item(tx, row, now).await?,
             StoryOp::AlertState { story, topic, first_alert_id, last_alert_at, sequence } => {
                 tx.execute(
-                    "INSERT INTO story_alerts (story, topic, first_alert_id, last_alert_at, sequence)
+                    "WITH changed AS (UPDATE stories SET change_seq = nextval('story_change') WHERE id = $1)
+                     INSERT INTO story_alerts (story, topic, first_alert_id, last_alert_at, sequence)
                      VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (story, topic) DO UPDATE SET
                         last_alert_at = excluded.last_alert_at, sequence = excluded.sequence",
@@ -1087,15 +1101,20 @@ async fn apply_story_ops(
             }
             StoryOp::Pending { story, topic, item_key, body } => {
                 tx.execute(
-                    "INSERT INTO story_pending (story, topic, item_key, recorded_at, body)
+                    "WITH changed AS (UPDATE stories SET change_seq = nextval('story_change') WHERE id = $1)
+                     INSERT INTO story_pending (story, topic, item_key, recorded_at, body)
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                     &[story, topic, item_key, &now, body],
                 )
                 .await?;
             }
             StoryOp::ClearPending { story, topic } => {
-                tx.execute("DELETE FROM story_pending WHERE story = $1 AND topic = $2", &[story, topic])
-                    .await?;
+                tx.execute(
+                    "WITH changed AS (UPDATE stories SET change_seq = nextval('story_change') WHERE id = $1)
+                     DELETE FROM story_pending WHERE story = $1 AND topic = $2",
+                    &[story, topic],
+                )
+                .await?;
             }
         }
     }
@@ -1156,9 +1175,10 @@ async fn file_story_item(
         )
         .await? as i64;
     tx.execute(
-        "INSERT INTO stories (id, first_item, title, started_at, last_item_at, items, outlets)
-         VALUES ($1, $2, $3, $4, $4, 1, $5)
+        "INSERT INTO stories (id, first_item, title, started_at, last_item_at, items, outlets, change_seq)
+         VALUES ($1, $2, $3, $4, $4, 1, $5, nextval('story_change'))
          ON CONFLICT (id) DO UPDATE SET items = stories.items + 1, outlets = stories.outlets + $5,
+            change_seq = excluded.change_seq,
             last_item_at = GREATEST(stories.last_item_at, excluded.last_item_at),
             started_at = LEAST(stories.started_at, excluded.started_at)",
         &[&row.story, &row.item_key, &row.title, &row.published, &new_outlet],
