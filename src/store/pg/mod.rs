@@ -50,6 +50,13 @@ pub(super) struct PgStore {
     pub(super) read_only: bool,
 }
 
+/// Whether an item's key or link is in `seen`: two lookups on unique indexes. Not one `key = $1
+/// OR link = $2`: a cached statement keeps the generic plan it chose while the table was
+/// empty, a sequential scan, which read `seen` whole for every item once it had grown (the
+/// scale_out bench saw 130 M rows read for 15,000 items).
+const SEEN_KEY_OR_LINK: &str = "SELECT EXISTS (SELECT 1 FROM seen WHERE key = $1)
+        OR EXISTS (SELECT 1 FROM seen WHERE link = $2::text)";
+
 fn query_error(err: tokio_postgres::Error) -> StoreError {
     StoreError::Query(Box::new(err))
 }
@@ -214,11 +221,7 @@ impl PgStore {
     pub(super) async fn unseen(&self, items: Vec<(String, Option<String>)>) -> Result<Vec<bool>, StoreError> {
         let client = self.client().await?;
         let mut out = Vec::with_capacity(items.len());
-        let statement = client
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM seen WHERE key = $1 OR (link IS NOT NULL AND link = $2))",
-            )
-            .await?;
+        let statement = client.prepare_cached(SEEN_KEY_OR_LINK).await?;
         for (key, link) in &items {
             let seen: bool = client.query_one(&statement, &[key, link]).await?.get(0);
             out.push(!seen);
@@ -386,11 +389,7 @@ impl PgStore {
         items: Vec<(String, Option<String>, String, Option<String>)>,
     ) -> Result<Vec<bool>, StoreError> {
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM seen WHERE key = $1 OR (link IS NOT NULL AND link = $2))",
-            )
-            .await?;
+        let statement = client.prepare_cached(SEEN_KEY_OR_LINK).await?;
         let mut out = Vec::with_capacity(items.len());
         for (key, link, feed, fingerprint) in &items {
             let seen: bool = client.query_one(&statement, &[key, link]).await?.get(0);
