@@ -12,7 +12,8 @@
 //!    seconds per 1,000 polls, instances and database apart.
 //!
 //! The database's CPU share is its CPU over the instances' and its own together. PostgreSQL's
-//! CPU is read from every process named `postgres` on the machine, so run it on a quiet one.
+//! CPU is that of the instances' sessions (`application_name = newswatch`) and the server's
+//! background processes, so other clients of the same server count only through the latter.
 //!
 //! `cargo bench --bench scale_out -- [--pg postgres://root@127.0.0.1:5432/test] [--feeds 1000]
 //! [--hosts 50] [--items 20] [--instances 1,2,3] [--interval 5] [--secs 20]`
@@ -137,37 +138,48 @@ fn process_cpu(pid: u32) -> f64 {
     (get(11) + get(12)) / 100.0
 }
 
-/// CPU seconds of every process named `postgres` (the server and its backends). A backend
-/// that ends between two readings takes its CPU with it, so the instances' connections (pooled,
-/// alive for the whole phase) are what this counts.
-fn postgres_cpu() -> f64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "postgres")
-        })
-        .map(process_cpu)
-        .sum()
+/// PostgreSQL's processes that work for the instances: the backends of sessions named
+/// `newswatch` (the instances set that `application_name`) and the server's own background
+/// processes (WAL writer, checkpointer, …), not other clients' backends.
+async fn postgres_pids(admin: &tokio_postgres::Client) -> Vec<u32> {
+    let rows = admin
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'newswatch' OR backend_type <> 'client backend'",
+            &[],
+        )
+        .await
+        .unwrap_or_default();
+    rows.iter().filter_map(|row| u32::try_from(row.get::<_, i32>(0)).ok()).collect()
 }
 
 /// The instances' and the database's CPU seconds since `start`.
 struct Cpu {
     pids: Vec<u32>,
-    start: (f64, f64),
+    /// PostgreSQL's processes and their CPU seconds at the start (a backend that ends takes
+    /// its CPU with it; the instances' pooled sessions live through a phase).
+    db: Vec<(u32, f64)>,
+    start: f64,
 }
 
 impl Cpu {
-    fn start(pids: &[u32]) -> Cpu {
+    async fn start(pids: &[u32], admin: &tokio_postgres::Client) -> Cpu {
         let pids = pids.to_vec();
-        let start = (pids.iter().map(|&pid| process_cpu(pid)).sum(), postgres_cpu());
-        Cpu { pids, start }
+        let start = pids.iter().map(|&pid| process_cpu(pid)).sum();
+        let db = postgres_pids(admin).await.into_iter().map(|pid| (pid, process_cpu(pid))).collect();
+        Cpu { pids, db, start }
     }
 
-    fn elapsed(&self) -> (f64, f64) {
+    /// (instances, database): the database's counts the sessions there at the start and at the
+    /// end (a session opened in between from 0).
+    async fn elapsed(&self, admin: &tokio_postgres::Client) -> (f64, f64) {
         let instances: f64 = self.pids.iter().map(|&pid| process_cpu(pid)).sum();
-        (instances - self.start.0, postgres_cpu() - self.start.1)
+        let mut db = 0.0;
+        let now = postgres_pids(admin).await;
+        for pid in &now {
+            let before = self.db.iter().find(|(known, _)| known == pid).map_or(0.0, |(_, cpu)| *cpu);
+            db += (process_cpu(*pid) - before).max(0.0);
+        }
+        (instances - self.start, db)
     }
 }
 
@@ -261,14 +273,14 @@ async fn run_instances(args: &Args, url: &str, farm: &Arc<Farm>, instances: usiz
     // Cold: every feed publishes its items now.
     let expected = (args.feeds * args.items) as i64;
     let seen_sql = format!("SELECT COUNT(*) FROM {schema}.seen");
-    let cpu = Cpu::start(&pids);
+    let cpu = Cpu::start(&pids, &admin).await;
     farm.version.store(1, Relaxed);
     let seconds = wait_until("every item recorded", Duration::from_secs(600), async || {
         count(&admin, &seen_sql).await >= expected
     })
     .await
     .as_secs_f64();
-    let (instance_cpu, db_cpu) = cpu.elapsed();
+    let (instance_cpu, db_cpu) = cpu.elapsed(&admin).await;
     let alerts = count(&admin, &format!("SELECT COUNT(DISTINCT alert_id) FROM {schema}.outbox")).await;
     println!(
         "scale_out {instances} instance(s): settled in {:.1} s; cold: {expected} articles ({alerts} alerts) in {seconds:.2} s = {:.0} articles/s; CPU s per 1,000 articles: instances {:.3}, database {:.3} (database share {:.0} %)",
@@ -282,11 +294,11 @@ async fn run_instances(args: &Args, url: &str, farm: &Arc<Farm>, instances: usiz
     // 304: nothing changes for a while.
     tokio::time::sleep(Duration::from_secs(args.interval_secs)).await;
     let before = farm.feed_304.load(Relaxed);
-    let cpu = Cpu::start(&pids);
+    let cpu = Cpu::start(&pids, &admin).await;
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.secs)).await;
     let seconds = started.elapsed().as_secs_f64();
-    let (instance_cpu, db_cpu) = cpu.elapsed();
+    let (instance_cpu, db_cpu) = cpu.elapsed(&admin).await;
     let polls = farm.feed_304.load(Relaxed) - before;
     println!(
         "scale_out {instances} instance(s): 304 for {seconds:.0} s: {polls} polls = {:.0} polls/s; CPU s per 1,000 polls: instances {:.3}, database {:.3} (database share {:.0} %); {:.1} % of a core in all",

@@ -111,7 +111,11 @@ impl PgStore {
         let name = crate::config::redact_url(url);
         let open_error =
             |source: BackendError| StoreError::Open { path: PathBuf::from(name.clone()), source };
-        let pg_config: tokio_postgres::Config = url.parse().map_err(|err| open_error(Box::new(err)))?;
+        let mut pg_config: tokio_postgres::Config = url.parse().map_err(|err| open_error(Box::new(err)))?;
+        if pg_config.get_application_name().is_none() {
+            // So `pg_stat_activity` (and an operator) can tell newswatch's sessions apart.
+            pg_config.application_name("newswatch");
+        }
         let manager = Manager::from_config(
             pg_config,
             tokio_postgres::NoTls,
