@@ -331,7 +331,9 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext, cadence: &mut Cade
     let outcome = match result {
         Ok((Fetched::NotModified, fresh_for)) => {
             ctx.stats.not_modified.fetch_add(1, Ordering::Relaxed);
-            info!(status = 304, elapsed_ms, "not modified");
+            // Debug, not info: a daemon with thousands of feeds would write a line per unchanged
+            // poll (the count is in the run summary and in /metrics).
+            debug!(status = 304, elapsed_ms, "not modified");
             let observation = Observation { new_items: 0, first_poll: false, spacing: None };
             let wait = next_wait(feed, cadence, Some(observation), fresh_for);
             let outcome = ok_outcome("304", wait);
