@@ -25,6 +25,8 @@ fn main() -> anyhow::Result<()> {
         event_rare: knob("EVENT_RARE", params.event_rare)?,
         event_shared: knob("EVENT_SHARED", params.event_shared)?,
         event_overlap: knob("EVENT_OVERLAP", params.event_overlap)?,
+        event_headline: knob("EVENT_HEADLINE", params.event_headline)?,
+        event_headline_terms: knob("EVENT_HEADLINE_TERMS", params.event_headline_terms)?,
         ..params
     };
     let file = std::io::BufReader::new(std::fs::File::open(&args[0])?);

@@ -5,7 +5,8 @@
 //! of its body (`near_copy`), or a rewrite of it (`rewrite`: most of the shorter item's tf·idf
 //! term weight found in the other and a name in common; or an "event rewrite", for reactions
 //! and rewrites in other words: within 36 h, both headlines name the same act — a swap or
-//! release, a postponement, an arrest — and the same rare name or several less common words;
+//! release, a postponement, an arrest — and the same rare name or several less common words, or
+//! they name the same rare name and share half their weight;
 //! in both cases nothing may say another event: a planned vs a held meeting, a call vs a
 //! meeting, another venue, another day for two contacts, "for the second time"). Otherwise it
 //! starts a story.
@@ -94,6 +95,12 @@ pub struct StoryParams {
     pub event_shared: f64,
     /// The lowest term overlap of an event rewrite.
     pub event_overlap: f64,
+    /// An event rewrite may also name no listed act ("Putin arrives in Saudi Arabia" /
+    /// "Putin's Saudi visit to talk oil"): then the two headlines share a rare actor and this
+    /// share of the shorter headline's idf weight...
+    pub event_headline: f64,
+    /// ...and the items this term overlap (their wording differs, their words do not).
+    pub event_headline_terms: f64,
     /// How many of an item's rarest terms are lookup keys.
     pub term_keys: usize,
     /// How many of an item's main actors are lookup keys.
@@ -111,11 +118,13 @@ impl Default for StoryParams {
             rewrite: 0.29,
             rewrite_per_day: 0.12,
             rewrite_one_kind: 0.05,
-            rewrite_cosine: 0.22,
+            rewrite_cosine: 0.21,
             event_hours: 36.0,
             event_rare: 0.4,
             event_shared: 1.2,
             event_overlap: 0.1,
+            event_headline: 0.5,
+            event_headline_terms: 0.2,
             term_keys: 12,
             actor_keys: 6,
             max_candidates: 64,
@@ -592,8 +601,9 @@ impl<I: CandidateIndex> Clusterer<I> {
 
     /// Whether two items that word an event differently still report the same one: both
     /// headlines name the same act (a swap, a release, a postponement, an arrest) and a rare
-    /// actor or several less common words, the mode agrees (a call and a meeting are already a
-    /// conflict), and they are published close together.
+    /// actor or several less common words, or they name a rare actor and share half their
+    /// headline's weight; the mode agrees (a call and a meeting are already a conflict), and
+    /// they are published close together.
     fn same_event(
         &self,
         new: &Fingerprint,
@@ -614,6 +624,16 @@ impl<I: CandidateIndex> Clusterer<I> {
             && comparison.headline_shared < self.params.event_shared * highest_idf
         {
             return false;
+        }
+        // Headlines that restate each other around a rare name ("Putin arrives in Saudi Arabia",
+        // "Putin's Saudi visit to talk oil") report one event even when they name no listed
+        // act; items that share only the name and a word or two ("Graham says ..." / "Russia
+        // seeks arrest of Graham") stay apart.
+        if comparison.headline_rarest >= self.params.event_rare * highest_idf
+            && comparison.headline_overlap >= self.params.event_headline
+            && comparison.overlap >= self.params.event_headline_terms
+        {
+            return true;
         }
         let old_acts = acts(&old.headline);
         acts(&new.headline).iter().any(|family| old_acts.contains(family))

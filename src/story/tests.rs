@@ -563,3 +563,48 @@ fn a_common_name_and_the_same_act_do_not_join() {
     let rare = clusterer().compare_at(&second, &first, None, 4 * HOUR);
     assert_eq!(rare.decision.map(|(why, _)| why), Some(Why::Rewrite), "{rare:?}");
 }
+
+#[test]
+fn the_noun_and_the_verb_of_one_act_are_one_term() {
+    let noun = fingerprint("Putin announces suspension of nuclear treaty", "", None);
+    let verb = fingerprint("Putin is suspending the atomic arms pact", "", None);
+    let terms = |print: &Fingerprint| print.terms.iter().map(|(term, _)| *term).collect::<Vec<u64>>();
+    for concept in [&b"#suspend"[..], b"#nuclear", b"#treaty"] {
+        let hash = stable_hash(concept);
+        assert!(terms(&noun).contains(&hash) && terms(&verb).contains(&hash), "{concept:?}");
+    }
+    let visit = fingerprint("Putin arrives in Riyadh", "", None);
+    let trip = fingerprint("Putin's Gulf trip", "", None);
+    let hash = stable_hash(b"#visit");
+    assert!(terms(&visit).contains(&hash) && terms(&trip).contains(&hash));
+}
+
+/// Two headlines on one visit that restate each other around a rare name, with no act of the
+/// event rewrite's list (a swap, a release, ...) and different wording in their summaries.
+const VISIT_FIRST: (&str, &str) = (
+    "Putin visits the Emirates and Saudi Arabia in a rare trip abroad",
+    "Vladimir Putin flew to Abu Dhabi and Riyadh on Wednesday to discuss oil output and the wars in \
+     Gaza and Ukraine with Gulf leaders.",
+);
+const VISIT_OTHER: (&str, &str) = (
+    "Putin's Saudi and Emirates trip shows limits of his isolation",
+    "The Russian president was welcomed with a cavalry escort, a sign that Western efforts to \
+     isolate Moscow have failed in the Gulf, analysts said.",
+);
+
+#[test]
+fn headlines_that_restate_each_other_around_a_rare_name_join_within_hours() {
+    let stories = clusterer();
+    let first = fingerprint(VISIT_FIRST.0, VISIT_FIRST.1, None);
+    let other = fingerprint(VISIT_OTHER.0, VISIT_OTHER.1, None);
+    let hours_apart = stories.compare_at(&other, &first, None, 12 * HOUR);
+    assert!(hours_apart.headline_overlap >= 0.5, "{hours_apart:?}");
+    assert_eq!(hours_apart.decision.map(|(why, _)| why), Some(Why::Rewrite), "{hours_apart:?}");
+    // It is this rule that joins them: twelve hours apart, their words alone are too few for a
+    // rewrite.
+    let without = Clusterer::new(StoryParams { event_headline: 1.1, ..StoryParams::default() });
+    assert_eq!(without.compare_at(&other, &first, None, 12 * HOUR).decision, None);
+    // Beyond `event_hours`, a shared name and headline words no longer make one story.
+    let days_apart = stories.compare_at(&other, &first, None, 60 * HOUR);
+    assert_eq!(days_apart.decision, None, "{days_apart:?}");
+}

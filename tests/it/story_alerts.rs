@@ -485,6 +485,7 @@ async fn new_story_alerts_match_the_labelled_stories_of_the_positives() {
         offline_stories.len()
     );
     // Against the gold stories the gap is the clusterer's recall (README, "Stories"): issue 12's
-    // target is within 10 % (93 alerts for 85 stories when this was written).
+    // target is within 10 % (93 alerts for 85 stories when this was written; 89 for 84 after
+    // the recall round).
     assert!(off(new_stories, distinct) <= 0.10, "{new_stories} new_story alerts for {distinct} stories");
 }
