@@ -207,13 +207,7 @@ async fn serve_robots() -> Response {
 /// CPU seconds (user + system) of this process, and of its threads whose name starts `farm`
 /// or `sampler` (Linux; clock ticks of 10 ms).
 fn cpu_seconds() -> (f64, f64) {
-    let ticks = |stat: &str| -> f64 {
-        // Fields after the command's closing parenthesis: utime is the 12th, stime the 13th.
-        let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let get = |n: usize| fields.get(n).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-        (get(11) + get(12)) / 100.0
-    };
+    let ticks = common::stat_cpu_seconds;
     let total = std::fs::read_to_string("/proc/self/stat").map_or(0.0, |stat| ticks(&stat));
     let mut excluded = 0.0;
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {

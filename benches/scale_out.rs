@@ -130,12 +130,7 @@ async fn serve_page(State(farm): State<Arc<Farm>>, Path((feed, item)): Path<(usi
 
 /// CPU seconds (user + system) of process `pid` (Linux, clock ticks of 10 ms); 0 once gone.
 fn process_cpu(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    // Fields after the command's closing parenthesis: utime is the 12th, stime the 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let get = |n: usize| fields.get(n).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (get(11) + get(12)) / 100.0
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(0.0, |stat| common::stat_cpu_seconds(&stat))
 }
 
 /// PostgreSQL's processes that work for the instances: the backends of sessions named
