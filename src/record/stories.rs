@@ -28,7 +28,8 @@ use crate::alert::{Alert, KIND_NEW_STORY, KIND_UPDATE, Newcomer, story_id, to_js
 use crate::config::{OnSameStory, StoriesConfig};
 use crate::model::Classified;
 use crate::store::{
-    PendingNewcomer, StoredPrint, StoryItemRow, StoryMarks, StoryOp, StorySummary, StorySync, StoryWindow,
+    PendingNewcomer, StoredPrint, StoryAlertState, StoryItemRow, StoryMarks, StoryOp, StorySummary,
+    StorySync, StoryWindow,
 };
 use crate::story::{
     CANDIDATES_PER_KEY, CandidateIndex, Clusterer, MemoryIndex, Slot, StoryParams, decode_fingerprint,
@@ -94,6 +95,18 @@ struct StoryCounts {
     items: u32,
     outlets: BTreeSet<String>,
     last_published: i64,
+}
+
+impl From<StoryAlertState> for AlertState {
+    /// A stored alert state; newcomers waiting for its update are read apart.
+    fn from(state: StoryAlertState) -> AlertState {
+        AlertState {
+            first_alert_id: state.first_alert_id,
+            last_alert_at: state.last_alert_at,
+            sequence: state.sequence,
+            pending: Vec::new(),
+        }
+    }
 }
 
 impl From<StorySummary> for StoryCounts {
@@ -219,15 +232,7 @@ impl StoryBook {
             book.stories.insert(story.id.clone(), StoryCounts::from(story));
         }
         for state in window.alerts {
-            book.alerts.insert(
-                (state.story, state.topic),
-                AlertState {
-                    first_alert_id: state.first_alert_id,
-                    last_alert_at: state.last_alert_at,
-                    sequence: state.sequence,
-                    pending: Vec::new(),
-                },
-            );
+            book.alerts.insert((state.story.clone(), state.topic.clone()), AlertState::from(state));
         }
         for newcomer in window.pending {
             book.add_pending(newcomer);
@@ -294,15 +299,7 @@ impl StoryBook {
             self.stories.insert(story.id.clone(), StoryCounts::from(story));
         }
         for state in sync.alerts {
-            self.alerts.insert(
-                (state.story, state.topic),
-                AlertState {
-                    first_alert_id: state.first_alert_id,
-                    last_alert_at: state.last_alert_at,
-                    sequence: state.sequence,
-                    pending: Vec::new(),
-                },
-            );
+            self.alerts.insert((state.story.clone(), state.topic.clone()), AlertState::from(state));
         }
         for newcomer in sync.pending {
             self.add_pending(newcomer);
@@ -386,14 +383,8 @@ impl StoryBook {
                     self.stories.insert(summary.id.clone(), StoryCounts::from(summary));
                 }
                 for state in states {
-                    self.alerts.entry((state.story.clone(), state.topic.clone())).or_insert_with(|| {
-                        AlertState {
-                            first_alert_id: state.first_alert_id,
-                            last_alert_at: state.last_alert_at,
-                            sequence: state.sequence,
-                            pending: Vec::new(),
-                        }
-                    });
+                    let key = (state.story.clone(), state.topic.clone());
+                    self.alerts.entry(key).or_insert_with(|| AlertState::from(state));
                 }
             }
             self.slots.insert(slot, SlotInfo { key: print.item_key, story: print.story });
