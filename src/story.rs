@@ -115,7 +115,7 @@ impl Default for StoryParams {
             window_secs: DEFAULT_WINDOW_SECS,
             near_copy: 0.7,
             min_shingles: 12,
-            rewrite: 0.29,
+            rewrite: 0.27,
             rewrite_per_day: 0.12,
             rewrite_one_kind: 0.05,
             rewrite_cosine: 0.21,

@@ -515,7 +515,10 @@ fn reactions_naming_the_same_rare_actor_and_act_join_within_two_days() {
     let brother = fingerprint(REACTION_BROTHER.0, REACTION_BROTHER.1, None);
     let player = fingerprint(REACTION_PLAYER.0, REACTION_PLAYER.1, None);
     let hours_apart = stories.compare_at(&player, &brother, None, 8 * HOUR);
-    assert!(hours_apart.overlap < 0.29, "too few words in common for a rewrite: {hours_apart:?}");
+    assert!(
+        hours_apart.overlap < StoryParams::default().rewrite,
+        "too few words in common for a rewrite: {hours_apart:?}"
+    );
     assert_eq!(hours_apart.headline_actors, 1, "{hours_apart:?}");
     assert_eq!(hours_apart.decision.map(|(why, _)| why), Some(Why::Rewrite), "{hours_apart:?}");
     // A release and an exchange are one act: "the deal that freed Griner" is the swap.
