@@ -211,8 +211,9 @@ struct Rule {
     node: Node,
     positive_leaves: Vec<usize>,
     /// Leaves of which one must occur for the rule to match (see
-    /// [`Program::required_leaves`]); checked before the rule is evaluated.
-    required: Option<Vec<usize>>,
+    /// [`Program::required_leaves`]); checked before the rule is evaluated: every set must
+    /// have a leaf that occurs.
+    required: Vec<Vec<usize>>,
 }
 
 #[derive(Debug)]
@@ -495,7 +496,7 @@ fn compile_definition(
                     scope: rule.scope.unwrap_or_default(),
                     node,
                     positive_leaves,
-                    required: None,
+                    required: Vec::new(),
                 });
             }
             Err(error) => problems.push(syntax(error)),
@@ -503,7 +504,7 @@ fn compile_definition(
     }
     program.finish();
     for rule in &mut rules {
-        rule.required = program.required_leaves(&rule.node);
+        rule.required = program.required_sets(&rule.node);
     }
     Compiled { program, rules }
 }
@@ -515,8 +516,21 @@ struct Hit<'a> {
 }
 
 impl Topic {
-    /// Scores a document against this topic.
+    /// Scores a document against this topic and explains the verdict, match or not (for
+    /// `explain`, `eval` and tests).
     pub fn classify(&self, doc: &Document<'_>) -> Verdict {
+        self.classify_explaining(doc, true)
+    }
+
+    /// What the daemon applies to every item: the score, and the explanation (reasons, snippet,
+    /// clauses) only of a match, the only verdict an alert is built from. A verdict that does
+    /// not match carries its score and nothing else; its score and `matched` are those of
+    /// [`Topic::classify`].
+    pub fn judge(&self, doc: &Document<'_>) -> Verdict {
+        self.classify_explaining(doc, false)
+    }
+
+    fn classify_explaining(&self, doc: &Document<'_>, explain_all: bool) -> Verdict {
         let doc = &Document {
             title: prefix_bytes(doc.title, MAX_CLASSIFIED_TITLE_BYTES),
             body: prefix_bytes(doc.body, MAX_CLASSIFIED_BYTES),
@@ -529,9 +543,7 @@ impl Topic {
             .rules
             .iter()
             .filter_map(|rule| {
-                if let Some(required) = &rule.required
-                    && !leaves.any(required)
-                {
+                if !rule.required.iter().all(|set| leaves.any(set)) {
                     return None;
                 }
                 let roots = evaluator.evaluate(&rule.node)?;
@@ -539,6 +551,18 @@ impl Topic {
             })
             .collect();
         let score = combine(&hits, &tokens);
+        let matched = score >= self.threshold && score > 0.0;
+        if !matched && !explain_all {
+            return Verdict {
+                topic: self.id.clone(),
+                score,
+                matched,
+                reasons: Vec::new(),
+                snippet: String::new(),
+                clauses: Vec::new(),
+                threshold: self.threshold,
+            };
+        }
         // Strongest first: positive rules by weight, then negative ones by strength; the
         // sort is stable, so equal weights keep the topic file's order.
         hits.sort_by(|a, b| {
@@ -575,7 +599,7 @@ impl Topic {
         Verdict {
             topic: self.id.clone(),
             score,
-            matched: score >= self.threshold && score > 0.0,
+            matched,
             reasons,
             snippet,
             clauses,

@@ -40,8 +40,9 @@ pub fn fingerprint_article(article: &Article) -> crate::story::Fingerprint {
     crate::story::fingerprint(&article.title, &article.body, link)
 }
 
-/// The exact classification the daemon applies to an article (also used by `explain --url`).
+/// The exact classification the daemon applies to an article: every topic's score, and the
+/// explanation of each match ([`Topic::judge`]).
 pub fn classify_article(topics: &[Topic], article: &Article) -> Vec<Verdict> {
     let document = Document { title: &article.title, body: &article.body };
-    topics.iter().map(|topic| topic.classify(&document)).collect()
+    topics.iter().map(|topic| topic.judge(&document)).collect()
 }

@@ -152,13 +152,52 @@ pub(crate) struct Program {
     shared: Vec<Node>,
     shared_positive_leaves: Vec<Vec<usize>>,
     shared_ids: HashMap<(String, Option<Scope>), usize>,
-    /// Built by [`Program::finish`]: every distinct pattern once, the leaves that contain it,
-    /// and the patterns starting with each word test, so matching a document only looks at the
-    /// patterns whose first word occurs in it.
+    /// Built by [`Program::finish`]: every distinct pattern once and the leaves that contain
+    /// it, and a trie of the patterns by word test, so matching a document follows only the
+    /// patterns that its words continue, one token at a time.
     unique_patterns: Vec<Pattern>,
     pattern_leaves: Vec<Vec<usize>>,
-    patterns_by_first_word: Vec<Vec<usize>>,
+    trie: Vec<TrieNode>,
+    /// Per word test, the trie node of the patterns starting with it (`NO_NODE`: none).
+    trie_roots: Vec<u32>,
+    /// Identifies this program in the per-thread cache of word tests.
+    cache_key: u64,
 }
+
+/// A node of the pattern trie: the patterns that end here, and the next word tests.
+#[derive(Debug, Clone, Default)]
+struct TrieNode {
+    /// (word test, child node), sorted by word test.
+    children: Vec<(u32, u32)>,
+    /// Unique pattern ids that end at this node.
+    patterns: Vec<u32>,
+}
+
+const NO_NODE: u32 = u32::MAX;
+
+/// The word tests of the words a program has seen on this thread, kept across documents:
+/// most words of a news item ("Russia", "talks", "said") were seen in the items before it, and
+/// looking one up costs one hash probe instead of a stem and several probes.
+#[derive(Default)]
+struct WordCache {
+    /// Normalised word → (range of `pool`, whether it has case-sensitive entries).
+    words: FastMap<Box<str>, (u32, u32, bool)>,
+    pool: Vec<u32>,
+}
+
+/// Words cached per program and thread before the cache starts over (a few MB at most: only
+/// words whose first letters start some term are cached).
+const WORD_CACHE_WORDS: usize = 50_000;
+
+/// Programs cached per thread before the cache starts over (a daemon has one per topic).
+const WORD_CACHE_PROGRAMS: usize = 16;
+
+thread_local! {
+    static WORD_CACHES: std::cell::RefCell<FastMap<u64, WordCache>> =
+        std::cell::RefCell::new(FastMap::default());
+}
+
+static NEXT_CACHE_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The most occurrences of one term (leaf) that rules see: its first ones, in text order.
 ///
@@ -533,46 +572,53 @@ impl Program {
 
     /// Finds every leaf's occurrences in a document.
     pub fn match_leaves(&self, tokens: &Tokens, originals: [&str; 2]) -> LeafOccs {
-        // (word test, token position) pairs, sorted below: one small allocation per document
-        // instead of a list per word test.
-        let mut postings: Vec<(u32, u32)> = Vec::with_capacity(tokens.tokens.len());
-        // Words repeat within a document ("the", "Russia", "talks"): remember each distinct
-        // word's matching word tests (a range of `pool`) so it is looked up and stemmed once.
-        let mut memo: FastMap<&str, (u32, u32, bool)> =
-            FastMap::with_capacity_and_hasher(tokens.tokens.len() / 2, Default::default());
-        let mut pool: Vec<u32> = Vec::with_capacity(tokens.tokens.len());
-        for (index, token) in tokens.tokens.iter().enumerate() {
-            let word = tokens.norm(index);
-            let position = index as u32;
-            // A word whose first three letters start no form, stem, wildcard or exact term
-            // cannot match anything: the common case, settled with one lookup.
-            let head = first_chars(word, HEAD_CHARS);
-            if !self.heads.contains(head) {
-                continue;
+        // Per token, the word tests it passes: a range of `tests`.
+        let mut tests: Vec<u32> = Vec::with_capacity(tokens.tokens.len());
+        let mut at: Vec<(u32, u32)> = Vec::with_capacity(tokens.tokens.len());
+        WORD_CACHES.with(|caches| {
+            let mut caches = caches.borrow_mut();
+            if !caches.contains_key(&self.cache_key) && caches.len() >= WORD_CACHE_PROGRAMS {
+                caches.clear();
             }
-            let (from, to, has_exact) = *memo.entry(word).or_insert_with(|| {
-                let from = pool.len() as u32;
-                self.word_tests(word, head, &mut pool);
-                (from, pool.len() as u32, self.exact.contains_key(word))
-            });
-            for &id in &pool[from as usize..to as usize] {
-                postings.push((id, position));
-            }
-            if has_exact && let Some(entries) = self.exact.get(word) {
-                let original = match token.field {
-                    Field::Title => originals[0],
-                    Field::Body => originals[1],
-                };
-                let written = surface(&original[token.start as usize..token.end as usize]);
-                for (surface_form, id) in entries {
-                    if *surface_form == written {
-                        postings.push((*id as u32, position));
+            let cache = caches.entry(self.cache_key).or_default();
+            for (index, token) in tokens.tokens.iter().enumerate() {
+                let from = tests.len() as u32;
+                let word = tokens.norm(index);
+                // A word whose first three letters start no form, stem, wildcard or exact
+                // term cannot match anything: the common case, settled with one lookup.
+                let head = first_chars(word, HEAD_CHARS);
+                if self.heads.contains(head) {
+                    let (lo, hi, has_exact) = match cache.words.get(word) {
+                        Some(&found) => found,
+                        None => {
+                            if cache.words.len() >= WORD_CACHE_WORDS {
+                                cache.words.clear();
+                                cache.pool.clear();
+                            }
+                            let lo = cache.pool.len() as u32;
+                            self.word_tests(word, head, &mut cache.pool);
+                            let found = (lo, cache.pool.len() as u32, self.exact.contains_key(word));
+                            cache.words.insert(word.into(), found);
+                            found
+                        }
+                    };
+                    tests.extend_from_slice(&cache.pool[lo as usize..hi as usize]);
+                    if has_exact && let Some(entries) = self.exact.get(word) {
+                        let original = match token.field {
+                            Field::Title => originals[0],
+                            Field::Body => originals[1],
+                        };
+                        let written = surface(&original[token.start as usize..token.end as usize]);
+                        for (surface_form, id) in entries {
+                            if *surface_form == written {
+                                tests.push(*id as u32);
+                            }
+                        }
                     }
                 }
+                at.push((from, tests.len() as u32));
             }
-        }
-        postings.sort_unstable();
-        postings.dedup();
+        });
         // The headline is the title, or the body's first sentence when there is no title.
         let headline_sentence = match tokens.tokens.first() {
             Some(first) if first.field == Field::Body => Some(first.sentence),
@@ -590,26 +636,41 @@ impl Program {
             }
         };
         // Every (leaf, occurrence) pair in one list, sorted once: one allocation per document
-        // instead of one per matching leaf.
-        let mut pairs: Vec<(u32, Occ)> = Vec::with_capacity(postings.len() * 2);
-        let mut found = Vec::new();
-        let mut group_start = 0;
-        while group_start < postings.len() {
-            let word = postings[group_start].0;
-            let group_end = group_start + postings[group_start..].partition_point(|&(w, _)| w == word);
-            let positions = &postings[group_start..group_end];
-            group_start = group_end;
-            for &pattern in &self.patterns_by_first_word[word as usize] {
-                found.clear();
-                collect_pattern(&self.unique_patterns[pattern], positions, &postings, tokens, &mut found);
-                for &leaf in &self.pattern_leaves[pattern] {
-                    let scope = self.leaves[leaf].scope;
-                    pairs.extend(
-                        found
-                            .iter()
-                            .filter(|occ| scope.is_none_or(|wanted| in_scope(wanted, occ.start)))
-                            .map(|&occ| (leaf as u32, occ)),
-                    );
+        // instead of one per matching leaf. Patterns are followed through the trie from every
+        // token, one next token at a time, within the token's field.
+        let mut pairs: Vec<(u32, Occ)> = Vec::with_capacity(tests.len() * 2);
+        let mut emit = |node: &TrieNode, occ: Occ| {
+            for &pattern in &node.patterns {
+                for &leaf in &self.pattern_leaves[pattern as usize] {
+                    if self.leaves[leaf].scope.is_none_or(|wanted| in_scope(wanted, occ.start)) {
+                        pairs.push((leaf as u32, occ));
+                    }
+                }
+            }
+        };
+        let mut stack: Vec<(u32, u32)> = Vec::new();
+        for (start, token) in tokens.tokens.iter().enumerate() {
+            let (from, to) = at[start];
+            for &test in &tests[from as usize..to as usize] {
+                let root = self.trie_roots[test as usize];
+                if root == NO_NODE {
+                    continue;
+                }
+                stack.push((root, start as u32 + 1));
+                while let Some((node, end)) = stack.pop() {
+                    let node = &self.trie[node as usize];
+                    emit(node, Occ { start: start as u32, end });
+                    if node.children.is_empty()
+                        || tokens.tokens.get(end as usize).is_none_or(|next| next.field != token.field)
+                    {
+                        continue;
+                    }
+                    let (next_from, next_to) = at[end as usize];
+                    for &next in &tests[next_from as usize..next_to as usize] {
+                        if let Ok(child) = node.children.binary_search_by_key(&next, |&(word, _)| word) {
+                            stack.push((node.children[child].1, end + 1));
+                        }
+                    }
                 }
             }
         }
@@ -672,6 +733,27 @@ impl Program {
         }
     }
 
+    /// Sets of leaves of which each must have one that occurs for `node` to hold: every
+    /// operand of AND and NEAR must hold, so each contributes its own sets. A rule none of
+    /// whose terms is missing from the document is the only kind evaluated in full.
+    pub fn required_sets(&self, node: &Node) -> Vec<Vec<usize>> {
+        let mut sets = match node {
+            Node::Shared(id) => self.required_sets(&self.shared[*id]),
+            Node::And(items) => items.iter().flat_map(|item| self.required_sets(item)).collect(),
+            Node::Near { left, right, .. } => {
+                let mut sets = self.required_sets(left);
+                sets.extend(self.required_sets(right));
+                sets
+            }
+            Node::Without { left, .. } => self.required_sets(left),
+            Node::Leaf(_) | Node::Or(_) | Node::Not(_) => self.required_leaves(node).into_iter().collect(),
+        };
+        // Smallest sets first: they fail most often and cost least to test.
+        sets.sort_by_key(Vec::len);
+        sets.dedup();
+        sets
+    }
+
     /// Indexes the compiled patterns for matching; call once after compiling every query.
     pub fn finish(&mut self) {
         let mut ids: HashMap<Pattern, usize> = HashMap::new();
@@ -689,12 +771,35 @@ impl Program {
                 }
             }
         }
-        self.patterns_by_first_word = vec![Vec::new(); self.n_words];
+        self.trie = Vec::new();
+        self.trie_roots = vec![NO_NODE; self.n_words];
         for (id, pattern) in self.unique_patterns.iter().enumerate() {
-            if let Some(&first) = pattern.0.first() {
-                self.patterns_by_first_word[first].push(id);
+            let Some((&first, rest)) = pattern.0.split_first() else {
+                continue;
+            };
+            if self.trie_roots[first] == NO_NODE {
+                self.trie_roots[first] = self.trie.len() as u32;
+                self.trie.push(TrieNode::default());
             }
+            let mut node = self.trie_roots[first] as usize;
+            for &word in rest {
+                let word = word as u32;
+                node = match self.trie[node].children.iter().find(|(existing, _)| *existing == word) {
+                    Some(&(_, child)) => child as usize,
+                    None => {
+                        let child = self.trie.len() as u32;
+                        self.trie.push(TrieNode::default());
+                        self.trie[node].children.push((word, child));
+                        child as usize
+                    }
+                };
+            }
+            self.trie[node].patterns.push(id as u32);
         }
+        for node in &mut self.trie {
+            node.children.sort_unstable();
+        }
+        self.cache_key = NEXT_CACHE_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The word tests that a normalised word passes by form, stem or wildcard prefix (not the
@@ -738,29 +843,6 @@ fn first_offset(expr: &Expr) -> usize {
         Expr::Term { offset, .. } | Expr::Not { offset, .. } | Expr::Scoped { offset, .. } => *offset,
         Expr::Near { left, .. } | Expr::Without { left, .. } => first_offset(left),
         Expr::And(items) | Expr::Or(items) => items.first().map_or(0, first_offset),
-    }
-}
-
-/// Occurrences of a pattern whose first word is at `starts`; `postings` is every sorted
-/// (word test, position) pair of the document.
-fn collect_pattern(
-    pattern: &Pattern,
-    starts: &[(u32, u32)],
-    postings: &[(u32, u32)],
-    tokens: &Tokens,
-    out: &mut Vec<Occ>,
-) {
-    let rest = pattern.0.get(1..).unwrap_or_default();
-    'start: for &(_, position) in starts {
-        let field = tokens.tokens[position as usize].field;
-        for (step, &word) in rest.iter().enumerate() {
-            let next = position + 1 + step as u32;
-            let same_field = tokens.tokens.get(next as usize).is_some_and(|token| token.field == field);
-            if !same_field || postings.binary_search(&(word as u32, next)).is_err() {
-                continue 'start;
-            }
-        }
-        out.push(Occ { start: position, end: position + 1 + rest.len() as u32 });
     }
 }
 

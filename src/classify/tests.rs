@@ -900,3 +900,46 @@ fn an_unknown_list_suggests_the_closest_one() {
         "{errors:#?}"
     );
 }
+
+#[test]
+fn judge_scores_like_classify_and_explains_only_matches() {
+    let topic = Topic::builtin("us-russia-talks").unwrap();
+    let documents = [
+        ("Lavrov and Rubio hold talks in Riyadh", "The two ministers met for four hours on Tuesday."),
+        ("Weather: heavy rain expected in Moscow", "Forecasters said the rain would last until Friday."),
+        ("US and Russian officials to meet next week", "Talks on embassies are set to resume in Istanbul."),
+        ("Putin says sanctions hurt Europe more", "The Russian president spoke at an economic forum."),
+    ];
+    let (mut matched, mut unmatched) = (0, 0);
+    // Twice over, so the second pass reads every word from this thread's word cache.
+    for _ in 0..2 {
+        for (title, body) in documents {
+            let doc = Document { title, body };
+            let (full, brief) = (topic.classify(&doc), topic.judge(&doc));
+            assert_eq!((full.score, full.matched), (brief.score, brief.matched), "{title}");
+            if brief.matched {
+                matched += 1;
+                assert_eq!(brief.reasons, full.reasons, "{title}");
+                assert_eq!(brief.snippet, full.snippet, "{title}");
+            } else {
+                unmatched += 1;
+                assert!(brief.reasons.is_empty() && brief.clauses.is_empty(), "{title}: {:?}", brief.reasons);
+            }
+        }
+    }
+    assert!(matched > 0 && unmatched > 0, "both kinds: {matched} matched, {unmatched} not");
+}
+
+#[test]
+fn a_word_cached_for_one_topic_is_matched_afresh_by_another() {
+    // Two programs on one thread: the word cache is per program, so "talks" found by the
+    // first topic's terms does not leak into the second, which has no such term.
+    let talks = topic("talks", &[]);
+    let summit = topic("summit", &[]);
+    for _ in 0..2 {
+        assert!(talks.classify(&Document { title: "", body: "Talks resume" }).matched);
+        assert!(!summit.classify(&Document { title: "", body: "Talks resume" }).matched);
+        assert!(summit.classify(&Document { title: "", body: "A summit in Alaska" }).matched);
+        assert!(!talks.classify(&Document { title: "", body: "A summit in Alaska" }).matched);
+    }
+}

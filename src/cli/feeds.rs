@@ -322,7 +322,7 @@ pub async fn check(arg: &ConfigArg, url: &Url) -> anyhow::Result<()> {
         let hits: Vec<String> = config
             .topics
             .iter()
-            .map(|topic| topic.classify(&document))
+            .map(|topic| topic.judge(&document))
             .filter(|verdict| verdict.matched)
             .map(|verdict| format!("{} {:.2}", verdict.topic, verdict.score))
             .collect();
