@@ -185,8 +185,7 @@ struct WordCache {
     pool: Vec<u32>,
 }
 
-/// Words cached per program and thread before the cache starts over (a few MB at most: only
-/// words whose first letters start some term are cached).
+/// Words cached per program and thread before the cache starts over (a few MB at most).
 const WORD_CACHE_WORDS: usize = 50_000;
 
 /// Programs cached per thread before the cache starts over (a daemon has one per topic).
@@ -584,24 +583,28 @@ impl Program {
             for (index, token) in tokens.tokens.iter().enumerate() {
                 let from = tests.len() as u32;
                 let word = tokens.norm(index);
-                // A word whose first three letters start no form, stem, wildcard or exact
-                // term cannot match anything: the common case, settled with one lookup.
-                let head = first_chars(word, HEAD_CHARS);
-                if self.heads.contains(head) {
-                    let (lo, hi, has_exact) = match cache.words.get(word) {
-                        Some(&found) => found,
-                        None => {
-                            if cache.words.len() >= WORD_CACHE_WORDS {
-                                cache.words.clear();
-                                cache.pool.clear();
-                            }
-                            let lo = cache.pool.len() as u32;
-                            self.word_tests(word, head, &mut cache.pool);
-                            let found = (lo, cache.pool.len() as u32, self.exact.contains_key(word));
-                            cache.words.insert(word.into(), found);
-                            found
+                let (lo, hi, has_exact) = match cache.words.get(word) {
+                    Some(&found) => found,
+                    None => {
+                        if cache.words.len() >= WORD_CACHE_WORDS {
+                            cache.words.clear();
+                            cache.pool.clear();
                         }
-                    };
+                        let lo = cache.pool.len() as u32;
+                        // A word whose first three letters start no form, stem, wildcard or
+                        // exact term cannot match anything: settled with one lookup.
+                        let head = first_chars(word, HEAD_CHARS);
+                        let found = if self.heads.contains(head) {
+                            self.word_tests(word, head, &mut cache.pool);
+                            (lo, cache.pool.len() as u32, self.exact.contains_key(word))
+                        } else {
+                            (lo, lo, false)
+                        };
+                        cache.words.insert(word.into(), found);
+                        found
+                    }
+                };
+                {
                     tests.extend_from_slice(&cache.pool[lo as usize..hi as usize]);
                     if has_exact && let Some(entries) = self.exact.get(word) {
                         let original = match token.field {
