@@ -177,13 +177,21 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
 }
 
 /// A poller's schedule state between polls, stored with every outcome and read back on start.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Cadence {
     /// The adaptive interval ([`schedule::adapt`]).
     interval: Duration,
     /// The longest wait the feed's last full document asked for (`<ttl>`, `<sy:…>`): a 304
     /// carries no document, so it is remembered.
     feed_hint: Option<Duration>,
+    /// The feed's stored state as it stands after a 304 this task recorded. A 304 changes
+    /// nothing the next poll reads (validators, first poll; the failure count it resets is
+    /// reset here too), so the next poll reuses it instead of reading the store: most polls of
+    /// a large watch list answer 304, and that read was a round trip to the store's reader
+    /// thread per poll. Any other outcome clears it. Stale validators could only cost a full
+    /// fetch (the items are then already seen), never skip an item: they are the store's own,
+    /// read before the 304.
+    after_not_modified: Option<crate::store::FeedState>,
 }
 
 impl Cadence {
@@ -211,6 +219,7 @@ async fn first_wait(feed: &FeedConfig, ctx: &PollContext) -> (Option<Duration>, 
             .as_ref()
             .and_then(|state| state.feed_hint_secs)
             .map(|secs| Duration::from_secs(secs.max(0) as u64)),
+        after_not_modified: None,
     };
     (first_delay(feed, ctx, state.as_ref()).await, cadence)
 }
@@ -308,7 +317,10 @@ fn next_wait(
 async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext, cadence: &mut Cadence) -> Duration {
     crate::fault::point("poll");
     ctx.stats.polls.fetch_add(1, Ordering::Relaxed);
-    let state = ctx.store.feed_state(&feed.name).await.ok().flatten().unwrap_or_default();
+    let state = match cadence.after_not_modified.take() {
+        Some(state) => state,
+        None => ctx.store.feed_state(&feed.name).await.ok().flatten().unwrap_or_default(),
+    };
     let validators = Validators { etag: state.etag.clone(), last_modified: state.last_modified.clone() };
     let started = std::time::Instant::now();
     let result = tokio::select! {
@@ -338,6 +350,15 @@ async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext, cadence: &mut Cade
             let wait = next_wait(feed, cadence, Some(observation), fresh_for);
             let outcome = ok_outcome("304", wait);
             record_outcome(feed, ctx, now, &outcome, cadence).await;
+            cadence.after_not_modified = Some(crate::store::FeedState {
+                consecutive_failures: 0,
+                retry_after_until: None,
+                last_error: None,
+                last_status: Some("304".into()),
+                last_fetch_at: Some(now),
+                next_poll_at: Some(outcome.next),
+                ..state
+            });
             return wait;
         }
         Ok((Fetched::Body(body), fresh_for)) => {

@@ -31,6 +31,8 @@ struct FarmState {
     feeds: HashMap<String, Feed>,
     /// Every request: path and when it arrived.
     hits: Vec<(String, Instant)>,
+    /// Every response: path and status.
+    statuses: Vec<(String, u16)>,
 }
 
 /// A loopback server of feeds that answers conditional GETs (ETag) with 304 and sends each
@@ -67,6 +69,12 @@ impl Farm {
         state.hits.iter().filter(|(hit, _)| hit == path).map(|(_, at)| *at).collect()
     }
 
+    /// The status of every response for `path`, in order.
+    fn statuses_of(&self, path: &str) -> Vec<u16> {
+        let state = self.state.lock().unwrap();
+        state.statuses.iter().filter(|(hit, _)| hit == path).map(|(_, status)| *status).collect()
+    }
+
     /// Requests per path that arrived at or after `since`.
     fn hits_since(&self, since: Instant) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
@@ -87,6 +95,7 @@ async fn serve(State(state): State<Arc<Mutex<FarmState>>>, request: Request) -> 
     state.hits.push((path.clone(), Instant::now()));
     let Some(feed) = state.feeds.get(&path) else { return StatusCode::NOT_FOUND.into_response() };
     let body = (feed.make)(previous);
+    let headers_of_feed = feed.headers.clone();
     let etag = format!(
         "\"{:x}\"",
         body.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
@@ -98,9 +107,10 @@ async fn serve(State(state): State<Arc<Mutex<FarmState>>>, request: Request) -> 
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/rss+xml"));
         response
     };
+    state.statuses.push((path, response.status().as_u16()));
     let headers = response.headers_mut();
     headers.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap());
-    for (name, value) in &feed.headers {
+    for (name, value) in &headers_of_feed {
         headers.insert(*name, HeaderValue::from_str(value).unwrap());
     }
     response
@@ -186,6 +196,37 @@ async fn stored_interval_ms(config: &Config, feed: &str) -> i64 {
     let store = Store::open(&config.daemon.state_dir).unwrap();
     let schedule = store.feed_schedule(feed).await.unwrap().expect("the feed was polled");
     schedule.poll_interval_ms.expect("the adaptive interval is stored")
+}
+
+/// After a 304 the next poll reuses the feed's state instead of reading the store (the common
+/// case of a large watch list); after a 200 it must send the validators of that 200, or the
+/// feed would be fetched in full on every poll from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_after_304s_send_the_stored_validators_and_after_a_change_the_new_ones() {
+    let farm = Farm::start().await;
+    // The same document for the first four requests, another one from the fifth on.
+    let feed = farm.feed(
+        "/changes.xml",
+        Arc::new(|hits| {
+            let version = if hits < 4 { 1 } else { 2 };
+            rss("", (0..version).map(|n| format!("changes-{n}")))
+        }),
+        vec![],
+    );
+    let dir = TestDir::new();
+    let config = config(
+        &dir,
+        &format!(
+            "[[feeds]]\nname = \"changes\"\nurl = {feed:?}\ninterval = \"1s\"\nmin_interval = \"1s\"\nmax_interval = \"1s\"\n"
+        ),
+    );
+    let daemon = Daemon::start(&config, None);
+    wait_until(Duration::from_secs(60), "seven polls", || farm.statuses_of("/changes.xml").len() >= 7).await;
+    daemon.stop().await;
+    let statuses = farm.statuses_of("/changes.xml");
+    // 200 (first), 304 × 3 (the stored ETag, then the one kept after each 304), 200 (changed:
+    // the old ETag no longer matches), then 304s: the new ETag was used.
+    assert_eq!(&statuses[..7], &[200, 304, 304, 304, 200, 304, 304], "{statuses:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
