@@ -13,10 +13,29 @@
 /// panics or sleeps (blocking the thread: use it where blocking is what is being simulated).
 #[cfg(feature = "fault-injection")]
 pub fn point(name: &str) {
+    for (point, sleep) in faults() {
+        if point == name {
+            match sleep {
+                None => panic!("fault injected at {name}"),
+                Some(duration) => std::thread::sleep(*duration),
+            }
+        }
+    }
+}
+
+/// Whether `NEWSWATCH_FAULT` names the point `name` (code that must take a slower path for a
+/// point to be reachable, such as writing in two parts, asks first).
+#[cfg(feature = "fault-injection")]
+pub fn armed(name: &str) -> bool {
+    faults().iter().any(|(point, _)| point == name)
+}
+
+#[cfg(feature = "fault-injection")]
+fn faults() -> &'static [(String, Option<std::time::Duration>)] {
     use std::sync::OnceLock;
     use std::time::Duration;
     static FAULTS: OnceLock<Vec<(String, Option<Duration>)>> = OnceLock::new();
-    let faults = FAULTS.get_or_init(|| {
+    FAULTS.get_or_init(|| {
         let spec = std::env::var("NEWSWATCH_FAULT").unwrap_or_default();
         spec.split(',')
             .filter_map(|fault| {
@@ -31,18 +50,17 @@ pub fn point(name: &str) {
                 }
             })
             .collect()
-    });
-    for (point, sleep) in faults {
-        if point == name {
-            match sleep {
-                None => panic!("fault injected at {name}"),
-                Some(duration) => std::thread::sleep(*duration),
-            }
-        }
-    }
+    })
 }
 
 /// A named fault point; without the `fault-injection` feature it does nothing.
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub fn point(_name: &str) {}
+
+/// Whether a fault point is armed; without the `fault-injection` feature, never.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn armed(_name: &str) -> bool {
+    false
+}

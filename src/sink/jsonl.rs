@@ -79,12 +79,17 @@ impl JsonlSink {
         self.rotate_if_due(lines.len() as u64).map_err(io_err)?;
         let mut file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(io_err)?;
         let before = file.metadata().map_err(io_err)?.len();
-        // Written in two parts only so that crash tests can kill the process between them.
-        let (first, rest) = lines.split_at(lines.len() / 2);
-        let written = file.write_all(first).and_then(|()| {
-            crate::fault::point("deliver-mid-write");
-            file.write_all(rest)
-        });
+        // One write, so that a reader following the log (`tail -f`) is not handed the first
+        // half of a batch; in two parts only when a crash test kills the process between them.
+        let written = if crate::fault::armed("deliver-mid-write") {
+            let (first, rest) = lines.split_at(lines.len() / 2);
+            file.write_all(first).and_then(|()| {
+                crate::fault::point("deliver-mid-write");
+                file.write_all(rest)
+            })
+        } else {
+            file.write_all(&lines)
+        };
         if let Err(source) = written.and_then(|()| file.sync_data()) {
             cut_back(&file, before);
             return Err(io_err(source));

@@ -171,11 +171,12 @@ impl Farm {
     }
 }
 
-/// Alert ids over every instance's log, with how often each appears.
+/// Alert ids over every instance's log, with how often each appears (complete lines: the
+/// instances may still be writing).
 fn alert_counts(dirs: &[TestDir]) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for dir in dirs {
-        for alert in dir.alerts() {
+        for alert in dir.alerts_written() {
             *counts.entry(alert.id).or_insert(0) += 1;
         }
     }
