@@ -604,18 +604,16 @@ impl Program {
                         found
                     }
                 };
-                {
-                    tests.extend_from_slice(&cache.pool[lo as usize..hi as usize]);
-                    if has_exact && let Some(entries) = self.exact.get(word) {
-                        let original = match token.field {
-                            Field::Title => originals[0],
-                            Field::Body => originals[1],
-                        };
-                        let written = surface(&original[token.start as usize..token.end as usize]);
-                        for (surface_form, id) in entries {
-                            if *surface_form == written {
-                                tests.push(*id as u32);
-                            }
+                tests.extend_from_slice(&cache.pool[lo as usize..hi as usize]);
+                if has_exact && let Some(entries) = self.exact.get(word) {
+                    let original = match token.field {
+                        Field::Title => originals[0],
+                        Field::Body => originals[1],
+                    };
+                    let written = surface(&original[token.start as usize..token.end as usize]);
+                    for (surface_form, id) in entries {
+                        if *surface_form == written {
+                            tests.push(*id as u32);
                         }
                     }
                 }

@@ -1220,13 +1220,18 @@ async fn story_state(
         )
         .await?
         .iter()
-        .map(|row| StoryAlertState {
-            story: row.get(0),
-            topic: row.get(1),
-            first_alert_id: row.get(2),
-            last_alert_at: row.get(3),
-            sequence: row.get(4),
-        })
+        .map(story_alert_state)
         .collect();
     Ok(Some((summary, states)))
+}
+
+/// A `story_alerts` row read as `story, topic, first_alert_id, last_alert_at, sequence`.
+pub(super) fn story_alert_state(row: &Row) -> StoryAlertState {
+    StoryAlertState {
+        story: row.get(0),
+        topic: row.get(1),
+        first_alert_id: row.get(2),
+        last_alert_at: row.get(3),
+        sequence: row.get(4),
+    }
 }

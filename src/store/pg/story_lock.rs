@@ -10,9 +10,7 @@
 
 use super::PgStore;
 use crate::store::StoreError;
-use crate::store::stories::{
-    PendingNewcomer, StoredPrint, StoryAlertState, StoryMarks, StorySummary, StorySync,
-};
+use crate::store::stories::{PendingNewcomer, StoredPrint, StoryMarks, StorySummary, StorySync};
 
 /// Takes the lock; its key is per schema (as the migration lock's), so schemas sharing a
 /// database do not wait for each other.
@@ -154,16 +152,7 @@ impl PgStore {
                     outlets: row.get(4),
                 })
                 .collect(),
-            alerts: alerts
-                .iter()
-                .map(|row| StoryAlertState {
-                    story: row.get(0),
-                    topic: row.get(1),
-                    first_alert_id: row.get(2),
-                    last_alert_at: row.get(3),
-                    sequence: row.get(4),
-                })
-                .collect(),
+            alerts: alerts.iter().map(super::story_alert_state).collect(),
             pending: pending
                 .iter()
                 .map(|row| PendingNewcomer {
