@@ -11,7 +11,9 @@
 //! misclassified items; `CLASSIFY_TOPIC=id` picks another shipped topic; `CLASSIFY_DUMP=PATH`
 //! writes every item's id, label, score and matched rules (tab-separated) to PATH, for studying
 //! which rules carry which items; `CLASSIFY_PASSES=n` times exactly n passes;
-//! `CLASSIFY_TOPIC_FILE=path` measures that topic file instead of the shipped one.
+//! `CLASSIFY_TOPIC_FILE=path` measures that topic file instead of the shipped one;
+//! `CLASSIFY_SPEED_ONLY=1` skips the evaluation and the worst pages (for instruction counts of
+//! the throughput passes alone under a profiler).
 
 use newswatch::classify::{Document, Topic, TopicSpec};
 use newswatch::cli::tools::eval_jsonl;
@@ -28,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| PathBuf::from("../shared/datasets/relevance"));
     let topic_id = std::env::var("CLASSIFY_TOPIC").unwrap_or_else(|_| "us-russia-talks".into());
     let show_errors = std::env::var_os("CLASSIFY_ERRORS").is_some();
+    let speed_only = std::env::var_os("CLASSIFY_SPEED_ONLY").is_some();
     let mut dump = match std::env::var_os("CLASSIFY_DUMP") {
         Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
         None => None,
@@ -47,9 +50,10 @@ fn main() -> anyhow::Result<()> {
     let mut documents: Vec<(String, String)> = Vec::new();
     for name in ["dev.jsonl", "dev-ru.jsonl"] {
         let path = dir.join(name);
-        let mut stdout = std::io::stdout();
-        eval_jsonl(&topic, &path, show_errors, &mut stdout)?;
-        println!();
+        if !speed_only {
+            eval_jsonl(&topic, &path, show_errors, &mut std::io::stdout())?;
+            println!();
+        }
         for line in std::fs::read_to_string(&path)?.lines() {
             let item: serde_json::Value = serde_json::from_str(line)?;
             let field = |key: &str| item[key].as_str().unwrap_or_default().to_string();
@@ -74,7 +78,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    worst_pages(&topic);
+    if !speed_only {
+        worst_pages(&topic);
+    }
 
     // The daemon's path (`judge`: every score, the explanation of matches only) is the
     // figure; `classify` also explains every item that does not match (`explain`, `eval`).

@@ -539,17 +539,23 @@ impl Topic {
         let compiled = &*self.compiled;
         let leaves = compiled.program.match_leaves(&tokens, [doc.title, doc.body]);
         let mut evaluator = Evaluator::new(&compiled.program, &leaves, &tokens);
-        let mut hits: Vec<Hit<'_>> = compiled
-            .rules
-            .iter()
-            .filter_map(|rule| {
+        // Positive rules first: when none holds the score is 0 whatever the negative rules
+        // say, so the daemon's path skips them (an explanation lists them, so `classify`
+        // does not). The order of `hits` is settled by the sort below, not by this loop.
+        let mut hits: Vec<Hit<'_>> = Vec::new();
+        for positive in [true, false] {
+            if !positive && hits.is_empty() && !explain_all {
+                break;
+            }
+            for rule in compiled.rules.iter().filter(|rule| (rule.weight > 0.0) == positive) {
                 if !rule.required.iter().all(|set| leaves.any(set)) {
-                    return None;
+                    continue;
                 }
-                let roots = evaluator.evaluate(&rule.node)?;
-                Some(Hit { rule, roots })
-            })
-            .collect();
+                if let Some(roots) = evaluator.evaluate(&rule.node) {
+                    hits.push(Hit { rule, roots });
+                }
+            }
+        }
         let score = combine(&hits, &tokens);
         let matched = score >= self.threshold && score > 0.0;
         if !matched && !explain_all {

@@ -1027,7 +1027,7 @@ impl<'a> Evaluator<'a> {
                 let left = self.evaluate(left)?;
                 let right = self.evaluate(right)?;
                 let (left, right) = (left.as_slice(), right.as_slice());
-                let mut out = Vec::new();
+                let mut out = Vec::with_capacity(left.len() + right.len());
                 nearest_pairs(left, right, *distance, true, self.tokens, &mut out);
                 nearest_pairs(right, left, *distance, false, self.tokens, &mut out);
                 if out.is_empty() {

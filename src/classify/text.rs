@@ -225,7 +225,32 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
         });
     };
 
-    while let Some(piece) = piece_at(text, position) {
+    let bytes = text.as_bytes();
+    while let Some(&byte) = bytes.get(position) {
+        // Fast path: a run of ASCII letters and digits, most of any English text, is taken
+        // byte by byte (the general path below decodes characters and entities).
+        if byte.is_ascii_alphanumeric() {
+            if pending_break {
+                if byte.is_ascii_uppercase() || byte.is_ascii_digit() {
+                    sentence += 1;
+                }
+                pending_break = false;
+            }
+            if word_start.is_none() {
+                word_start = Some(position);
+            }
+            let run = bytes[position..]
+                .iter()
+                .position(|next| !next.is_ascii_alphanumeric())
+                .map_or(bytes.len(), |at| position + at);
+            raw.push_str(&text[position..run]);
+            position = run;
+            word_end = run;
+            continue;
+        }
+        let Some(piece) = piece_at(text, position) else {
+            break;
+        };
         position = piece.end;
         let character = piece.character;
         if is_word_char(character) {
