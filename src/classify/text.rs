@@ -194,6 +194,29 @@ impl Iterator for Pieces<'_> {
     }
 }
 
+/// The end of the run of ASCII letters and digits and basic Cyrillic letters (`А`–`я`, `Ё`,
+/// `ё`) that starts at byte `at` of a UTF-8 text (`at` itself when there is none). Such
+/// characters are word characters (see [`is_word_char`]) whose class needs no decoding.
+fn plain_run_end(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(&byte) = bytes.get(at) {
+        if byte.is_ascii_alphanumeric() {
+            at += 1;
+            continue;
+        }
+        if matches!(byte, 0xD0 | 0xD1)
+            && let Some(&next) = bytes.get(at + 1)
+        {
+            let code = (u32::from(byte & 0x1F) << 6) | u32::from(next & 0x3F);
+            if (0x410..=0x44F).contains(&code) || code == 0x401 || code == 0x451 {
+                at += 2;
+                continue;
+            }
+        }
+        break;
+    }
+    at
+}
+
 /// Appends the tokens of one field to `out`, numbering sentences from `out`'s last sentence.
 pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
     let mut sentence = out.tokens.last().map_or(0, |token| token.sentence + 1);
@@ -226,12 +249,15 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
     };
 
     let bytes = text.as_bytes();
-    while let Some(&byte) = bytes.get(position) {
-        // Fast path: a run of ASCII letters and digits, most of any English text, is taken
-        // byte by byte (the general path below decodes characters and entities).
-        if byte.is_ascii_alphanumeric() {
+    while position < bytes.len() {
+        // Fast path: a run of ASCII letters and digits and basic Cyrillic letters, most of any
+        // English or Russian text, is taken byte by byte (the general path below decodes
+        // characters and entities).
+        let run = plain_run_end(bytes, position);
+        if run > position {
             if pending_break {
-                if byte.is_ascii_uppercase() || byte.is_ascii_digit() {
+                let first = text[position..].chars().next().unwrap_or_default();
+                if first.is_uppercase() || first.is_ascii_digit() {
                     sentence += 1;
                 }
                 pending_break = false;
@@ -239,10 +265,6 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
             if word_start.is_none() {
                 word_start = Some(position);
             }
-            let run = bytes[position..]
-                .iter()
-                .position(|next| !next.is_ascii_alphanumeric())
-                .map_or(bytes.len(), |at| position + at);
             raw.push_str(&text[position..run]);
             position = run;
             word_end = run;
@@ -465,6 +487,27 @@ mod tests {
 
     fn words(text: &str) -> Vec<String> {
         normalise_words(text)
+    }
+
+    #[test]
+    fn the_fast_run_takes_only_word_characters_and_all_basic_cyrillic_letters() {
+        for code in (0u32..0x600).chain(0x1E00..0x1F00).chain(0x2000..0x2070) {
+            let Some(character) = char::from_u32(code) else { continue };
+            let text = format!("{character}x");
+            let taken = plain_run_end(text.as_bytes(), 0);
+            assert!(taken == 0 || is_word_char(character), "{character:?} taken by the fast run");
+            let basic = character.is_ascii_alphanumeric()
+                || ('А'..='я').contains(&character)
+                || "Ёё".contains(character);
+            assert_eq!(taken > 0, basic, "{character:?}");
+            // A taken character is taken whole, and the run goes on to the next one.
+            assert!(taken == 0 || taken == text.len(), "{character:?}");
+        }
+        // Sentence breaks still see a capital after a full stop, in either script.
+        let mut tokens = Tokens::default();
+        tokenize_into("Встреча прошла. Лавров уехал. US talks. u.s. deal", Field::Body, &mut tokens);
+        let sentences: Vec<u32> = tokens.tokens.iter().map(|token| token.sentence).collect();
+        assert_eq!(sentences, [0, 0, 1, 1, 2, 2, 2, 2, 2]);
     }
 
     #[test]
