@@ -542,14 +542,20 @@ fn main() {
         farm.feed_304.load(Relaxed) - before.1,
         farm.pages.load(Relaxed) - before.2,
     );
+    // A run shorter than an interval polls nothing in the steady state: no figure, not one
+    // divided by a count of zero.
+    let per_1000 = |cpu: f64, polls: u64| match polls {
+        0 => "no polls, so no figure for".to_string(),
+        _ => format!("{:.3}", cpu * 1000.0 / polls as f64),
+    };
     println!(
-        "load daemon steady state (after the first {} s): {} polls ({} changed, {} answered 304), {} pages: {:.3} CPU s per 1,000 polls (all kinds)",
+        "load daemon steady state (after the first {} s): {} polls ({} changed, {} answered 304), {} pages: {} CPU s per 1,000 polls (all kinds)",
         warm_up.as_secs(),
         steady.0 + steady.1,
         steady.0,
         steady.1,
         steady.2,
-        steady_cpu_secs * 1000.0 / (steady.0 + steady.1).max(1) as f64
+        per_1000(steady_cpu_secs, steady.0 + steady.1)
     );
     let latencies = latencies.lock().unwrap().clone();
     let sorted = |value: fn(&Latency) -> Option<f64>| {
@@ -564,11 +570,11 @@ fn main() {
     // "p99 <= the feed's interval + 2 s" for adaptive intervals.
     let beyond_interval = sorted(|latency| latency.polled_every.map(|every| latency.total - every));
     println!(
-        "load daemon {seconds:.0} s: {} polls ({n200} changed, {n304} answered 304), {pages} pages, {} articles recorded: {:.0} fetches/s; {:.3} CPU s per 1,000 polls (all kinds), {:.1} % of a core",
+        "load daemon {seconds:.0} s: {} polls ({n200} changed, {n304} answered 304), {pages} pages, {} articles recorded: {:.0} fetches/s; {} CPU s per 1,000 polls (all kinds), {:.1} % of a core",
         summary.polls,
         summary.recorded,
         (n200 + n304 + pages) as f64 / seconds,
-        cpu_secs * 1000.0 / summary.polls.max(1) as f64,
+        per_1000(cpu_secs, summary.polls),
         cpu_secs / seconds * 100.0
     );
     let bounds = if args.adaptive {

@@ -402,13 +402,37 @@ impl<I: CandidateIndex> Clusterer<I> {
                 break;
             }
             self.order.pop_front();
-            if let Some(entry) = self.items.remove(&slot) {
-                self.index.remove(slot, &entry.keys);
-                if let Some(story) = self.stories.get_mut(&entry.story) {
-                    story.live_items -= 1;
-                    if story.live_items == 0 {
-                        self.stories.remove(&entry.story);
-                    }
+            self.drop_item(slot);
+        }
+    }
+
+    /// Keeps only the `cap` items with the highest slots (the newest filed) and drops the
+    /// rest from memory: their story goes on, and a caller that keeps the window in a store
+    /// finds them there (items below the returned slot). None when at most `cap` are held.
+    pub fn hold_newest(&mut self, cap: usize) -> Option<Slot> {
+        let cap = cap.max(1);
+        if self.items.len() <= cap {
+            return None;
+        }
+        let mut slots: Vec<Slot> = self.items.keys().copied().collect();
+        let cut = slots.len() - cap;
+        let below = *slots.select_nth_unstable(cut).1;
+        for slot in slots.into_iter().filter(|slot| *slot < below) {
+            self.drop_item(slot);
+        }
+        let items = &self.items;
+        self.order.retain(|(_, slot)| items.contains_key(slot));
+        Some(below)
+    }
+
+    /// Forgets one item: out of the index, and its story too when it was the story's last.
+    fn drop_item(&mut self, slot: Slot) {
+        if let Some(entry) = self.items.remove(&slot) {
+            self.index.remove(slot, &entry.keys);
+            if let Some(story) = self.stories.get_mut(&entry.story) {
+                story.live_items -= 1;
+                if story.live_items == 0 {
+                    self.stories.remove(&entry.story);
                 }
             }
         }

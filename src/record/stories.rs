@@ -10,7 +10,9 @@
 //! batch's items ([`StoryBook::lookup_keys`], `Store::story_candidates`), reads the fingerprints
 //! of those it does not hold (`Store::story_prints`, [`StoryBook::hydrate`]), and the
 //! clusterer's [`LayeredIndex`] offers them as candidates after the ones it holds. The cost per
-//! item is a few indexed look-ups, whatever the size of the window.
+//! item is a few indexed look-ups, whatever the size of the window. A running book treats its
+//! own oldest items the same way once it holds more than [`MAX_HELD_ITEMS`]: memory does not
+//! grow with the number of items a window brings.
 //!
 //! Several instances on one PostgreSQL database each keep a book, and file their batches one
 //! at a time under the store's story lock: before a batch, [`StoryBook::apply_sync`] files what
@@ -41,6 +43,12 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 /// to decode (a few microseconds). The older ones are found through the store's key table when a
 /// new item shares a key with them.
 pub const MAX_RESTORED_ITEMS: usize = 2_000;
+
+/// The most items of the window a running book holds in memory (a fingerprint and its index
+/// entries are ~4 KiB): past this, the oldest are dropped from memory and found through the
+/// store's key table like the items start-up leaves there, so memory stays flat however many
+/// items a day brings (a cold round of 10,000 feeds held 50,000 items, ~200 MiB).
+pub const MAX_HELD_ITEMS: usize = 4_000;
 
 /// The clusterer's index in the recorder: the items it holds in memory (the restored ones and
 /// every item since), then the older items of the window that the store found under the same
@@ -144,6 +152,8 @@ pub struct StoryBook {
     alerts: HashMap<(String, String), AlertState>,
     /// (story, topic) with newcomers waiting.
     pending: BTreeSet<(String, String)>,
+    /// The most window items held in memory ([`MAX_HELD_ITEMS`]).
+    max_held: usize,
     latest_published: i64,
     /// Where the book stands against a shared store's story tables (None: not shared, or not
     /// synced yet).
@@ -173,6 +183,7 @@ impl StoryBook {
             stories: HashMap::new(),
             alerts: HashMap::new(),
             pending: BTreeSet::new(),
+            max_held: MAX_HELD_ITEMS,
             latest_published: i64::MIN,
             marks: None,
         }
@@ -315,6 +326,7 @@ impl StoryBook {
         &mut self,
         messages: impl Iterator<Item = &'a Classified>,
     ) -> Option<(Vec<u64>, Slot)> {
+        self.release_oldest();
         let below = self.stored_below?;
         self.batch_keys = messages
             .filter_map(|message| message.fingerprint.as_ref())
@@ -390,6 +402,25 @@ impl StoryBook {
             self.slots.insert(slot, SlotInfo { key: print.item_key, story: print.story });
             self.slot_order.push_back((print.published, slot));
         }
+    }
+
+    /// Holds at most `max_held` items of the window (see [`MAX_HELD_ITEMS`]).
+    pub fn set_max_held(&mut self, max_held: usize) {
+        self.max_held = max_held.max(1);
+    }
+
+    /// Drops the oldest items from memory once the book holds a quarter more than `max_held`
+    /// (so the work is done once per many batches), down to `max_held`. They were recorded in
+    /// earlier batches, so the store has them: from now on slots below the newest dropped one
+    /// are looked up there, like the items start-up did not read back.
+    fn release_oldest(&mut self) {
+        if self.clusterer.window_items() <= self.max_held + self.max_held / 4 {
+            return;
+        }
+        let Some(below) = self.clusterer.hold_newest(self.max_held) else { return };
+        self.stored_below = Some(self.stored_below.map_or(below, |stored| stored.max(below)));
+        self.slots.retain(|slot, _| *slot >= below);
+        self.slot_order.retain(|(_, slot)| *slot >= below);
     }
 
     /// Ends the current batch's offer of stored candidates.

@@ -68,6 +68,51 @@ async fn record(store: &Store, book: &mut StoryBook, message: &Classified, now: 
 }
 
 #[tokio::test]
+async fn a_running_book_holds_at_most_its_cap_and_finds_older_items_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let mut book = StoryBook::new(StoriesConfig::default());
+    book.set_max_held(8);
+    // As the recorder does: the store is asked for older candidates before each item.
+    async fn record_looked_up(store: &Store, book: &mut StoryBook, message: &Classified, now: i64) -> String {
+        offer_stored_candidates(store, book, std::slice::from_ref(message), &[true], now).await.unwrap();
+        let story = record(store, book, message, now).await;
+        book.clear_stored();
+        story
+    }
+    let talks = message("talks", "Lavrov and Rubio hold talks in Riyadh", TALKS, now - 3600);
+    let talks_story = record_looked_up(&store, &mut book, &talks, now).await;
+    for n in 0..30 {
+        // Fillers that share no word, so that none reads another back from the store.
+        let (_, body) = filler(n);
+        let title = format!("w{n}t1 w{n}t2 w{n}t3");
+        let filler = message(&format!("filler{n}"), &title, &body, now - 3000 + n as i64);
+        record_looked_up(&store, &mut book, &filler, now).await;
+        // Never more than the cap, the quarter it may grow by before dropping the oldest (at
+        // the next batch's look-up) and the batch just filed: not one more per item recorded.
+        assert!(book.sizes().1 <= 8 + 2 + 1, "{} items held after {} recorded", book.sizes().1, n + 2);
+    }
+    // The talks item left memory long ago; its reprint still joins its story, from the store.
+    let reprint = format!("Sign up for our briefing. {TALKS} Copyright 2026 outlet seven.");
+    let copy = message("reprint", "Rubio, Lavrov meet in Saudi capital", &reprint, now - 60);
+    offer_stored_candidates(&store, &mut book, std::slice::from_ref(&copy), &[true], now).await.unwrap();
+    let plan = book.plan(&copy, super::alerts_for(&copy, chrono::Utc::now()), now).unwrap();
+    book.clear_stored();
+    let StoryOp::Item(row) = &plan.ops[0] else { panic!("the item first") };
+    assert_eq!(row.story, talks_story);
+    assert_eq!(row.why.as_deref(), Some("near_copy"));
+    // A filler's reprint, held or not, joins its own story too, and nothing joins the wrong one.
+    let (_, body) = filler(29);
+    let again = message("filler29-again", "w29t1 w29t2 w29t3", &body, now - 30);
+    offer_stored_candidates(&store, &mut book, std::slice::from_ref(&again), &[true], now).await.unwrap();
+    let plan = book.plan(&again, Vec::new(), now).unwrap();
+    book.clear_stored();
+    let StoryOp::Item(row) = &plan.ops[0] else { panic!("the item first") };
+    assert_eq!(row.matched.as_deref(), Some("filler29"));
+}
+
+#[tokio::test]
 async fn an_item_older_than_the_restored_slice_is_found_in_the_store_and_joined() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
