@@ -35,6 +35,13 @@ pub const ITEM_QUEUE: usize = 64;
 /// Articles waiting for the classifier, and classified items waiting for the recorder.
 pub const STAGE_QUEUE: usize = 64;
 
+/// Feeds polled at once (see `PollContext::turns`): twice the fetch limit, so that a feed
+/// whose server is slow does not hold back the others, and few enough that the items waiting
+/// for the pipeline in a cold round are a few hundred, not every feed's.
+pub fn poll_turns(max_concurrent_fetches: usize) -> usize {
+    max_concurrent_fetches.max(1) * 2
+}
+
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunSummary {
@@ -190,6 +197,7 @@ async fn run_full(
         stats: poll_stats.clone(),
         health: Arc::new(poll::NetworkHealth::default()),
         clock,
+        turns: Arc::new(tokio::sync::Semaphore::new(poll_turns(config.daemon.max_concurrent_fetches))),
         leases: leases.clone(),
     };
     for feed in config.feeds.iter().cloned() {

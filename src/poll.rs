@@ -96,6 +96,11 @@ pub struct PollContext {
     pub stats: Arc<PollStats>,
     pub health: Arc<NetworkHealth>,
     pub clock: Arc<dyn Clock>,
+    /// Turns to poll: a feed takes one from its request until its new items are handed on.
+    /// While the pipeline is saturated (a cold round of thousands of feeds), a poller waits on
+    /// the item channel with its parsed items in hand; without this bound every feed would
+    /// fetch and wait, and memory would hold every feed's items at once.
+    pub turns: Arc<tokio::sync::Semaphore>,
     /// With several instances on one store: the hosts whose feeds this one may poll. None:
     /// every feed (a single instance, as on SQLite).
     pub leases: Option<Arc<crate::store::Leases>>,
@@ -320,6 +325,10 @@ fn next_wait(
 /// One fetch-parse-send round. Returns how long to wait before the next one.
 async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext, cadence: &mut Cadence) -> Duration {
     crate::fault::point("poll");
+    let _turn = tokio::select! {
+        turn = ctx.turns.acquire() => turn.ok(),
+        () = ctx.shutdown.cancelled() => return feed.interval,
+    };
     ctx.stats.polls.fetch_add(1, Ordering::Relaxed);
     let state = match cadence.after_not_modified.take() {
         Some(state) => state,

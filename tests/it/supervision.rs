@@ -140,6 +140,7 @@ async fn a_closed_item_channel_ends_the_pollers() {
         stats: Arc::default(),
         health: Arc::default(),
         clock: Arc::new(poll::SystemClock),
+        turns: Arc::new(tokio::sync::Semaphore::new(4)),
         leases: None,
     };
     let feed = config.feeds[0].clone();
@@ -172,4 +173,57 @@ async fn a_closed_item_channel_ends_the_pollers() {
         .expect("the poller must return once its channel is closed")
         .unwrap();
     assert!(!shutdown.is_cancelled());
+}
+
+/// While nothing takes items (the pipeline saturated, as in a cold round of thousands of
+/// feeds), only as many feeds as there are turns are fetched; the others wait before their
+/// request instead of each holding its parsed items in memory. Turns come back as items move.
+#[tokio::test]
+async fn pollers_waiting_on_a_full_pipeline_hold_only_their_turns() {
+    let server = FixtureServer::start().await;
+    serve_talks_site(&server);
+    let feeds: Vec<(String, String)> =
+        (0..12).map(|n| (format!("talks{n}"), server.url(&format!("/talks.xml?copy={n}")))).collect();
+    let dir = TestDir::new();
+    let named: Vec<(&str, String)> = feeds.iter().map(|(name, url)| (name.as_str(), url.clone())).collect();
+    dir.write_config(&named, "");
+    let config = dir.config();
+    let store = Store::open(&config.daemon.state_dir).unwrap();
+    let fetcher = Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard()).unwrap();
+    let shutdown = CancellationToken::new();
+    let (items, mut receiver) = tokio::sync::mpsc::channel(1);
+    let context = PollContext {
+        fetcher,
+        store,
+        items,
+        shutdown: shutdown.clone(),
+        mode: RunMode::Once,
+        max_backoff: config.daemon.max_backoff,
+        max_items_per_poll: config.daemon.max_items_per_poll,
+        stats: Arc::default(),
+        health: Arc::default(),
+        clock: Arc::new(poll::SystemClock),
+        turns: Arc::new(tokio::sync::Semaphore::new(4)),
+        leases: None,
+    };
+    let pollers: Vec<_> =
+        config.feeds.iter().map(|feed| tokio::spawn(poll::run(feed.clone(), context.clone()))).collect();
+    drop(context);
+    // Nobody reads: four pollers fetch, fill the channel and wait with their turn; no fifth
+    // feed is fetched however long they wait.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.hits_of("/talks.xml").len() < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let fetched = server.hits_of("/talks.xml").len();
+    assert_eq!(fetched, 4, "{fetched} feeds fetched with 4 turns and a stalled pipeline");
+    // Reading the items lets every feed have its turn.
+    let reader = tokio::spawn(async move { while receiver.recv().await.is_some() {} });
+    for poller in pollers {
+        tokio::time::timeout(Duration::from_secs(20), poller).await.expect("every poller finishes").unwrap();
+    }
+    assert_eq!(server.hits_of("/talks.xml").len(), 12);
+    shutdown.cancel();
+    reader.abort();
 }
