@@ -171,7 +171,17 @@ pub async fn run(feed: FeedConfig, ctx: PollContext) {
                     continue;
                 }
             }
-            let next = Box::pin(poll_once(&feed, &ctx, &mut cadence)).await;
+            // The turn is taken before the poll's state is allocated: feeds waiting for a turn
+            // hold nothing but the wait.
+            let turn = tokio::select! {
+                turn = ctx.turns.acquire() => turn.ok(),
+                () = ctx.shutdown.cancelled() => None,
+            };
+            let next = match turn {
+                Some(_turn) => Box::pin(poll_once(&feed, &ctx, &mut cadence)).await,
+                // Shutting down while waiting for a turn: nothing was fetched.
+                None => feed.interval,
+            };
             if let Some(leases) = &ctx.leases {
                 leases.end_poll(&lease_key);
             }
@@ -325,10 +335,6 @@ fn next_wait(
 /// One fetch-parse-send round. Returns how long to wait before the next one.
 async fn poll_once(feed: &Arc<FeedConfig>, ctx: &PollContext, cadence: &mut Cadence) -> Duration {
     crate::fault::point("poll");
-    let _turn = tokio::select! {
-        turn = ctx.turns.acquire() => turn.ok(),
-        () = ctx.shutdown.cancelled() => return feed.interval,
-    };
     ctx.stats.polls.fetch_add(1, Ordering::Relaxed);
     let state = match cadence.after_not_modified.take() {
         Some(state) => state,
