@@ -404,8 +404,10 @@ impl StoryBook {
         }
     }
 
-    /// Holds at most `max_held` items of the window (see [`MAX_HELD_ITEMS`]).
-    pub fn set_max_held(&mut self, max_held: usize) {
+    /// Holds at most `max_held` items of the window (see [`MAX_HELD_ITEMS`]); tests use a
+    /// small cap to reach it with a few items.
+    #[cfg(test)]
+    pub(crate) fn set_max_held(&mut self, max_held: usize) {
         self.max_held = max_held.max(1);
     }
 

@@ -81,6 +81,19 @@ async fn a_running_book_holds_at_most_its_cap_and_finds_older_items_in_the_store
         book.clear_stored();
         story
     }
+    // The same look-up, then the item's plan without recording it.
+    async fn plan_looked_up(
+        store: &Store,
+        book: &mut StoryBook,
+        message: &Classified,
+        alerts: Vec<crate::alert::Alert>,
+        now: i64,
+    ) -> super::stories::Plan {
+        offer_stored_candidates(store, book, std::slice::from_ref(message), &[true], now).await.unwrap();
+        let plan = book.plan(message, alerts, now).unwrap();
+        book.clear_stored();
+        plan
+    }
     let talks = message("talks", "Lavrov and Rubio hold talks in Riyadh", TALKS, now - 3600);
     let talks_story = record_looked_up(&store, &mut book, &talks, now).await;
     for n in 0..30 {
@@ -96,18 +109,15 @@ async fn a_running_book_holds_at_most_its_cap_and_finds_older_items_in_the_store
     // The talks item left memory long ago; its reprint still joins its story, from the store.
     let reprint = format!("Sign up for our briefing. {TALKS} Copyright 2026 outlet seven.");
     let copy = message("reprint", "Rubio, Lavrov meet in Saudi capital", &reprint, now - 60);
-    offer_stored_candidates(&store, &mut book, std::slice::from_ref(&copy), &[true], now).await.unwrap();
-    let plan = book.plan(&copy, super::alerts_for(&copy, chrono::Utc::now()), now).unwrap();
-    book.clear_stored();
+    let plan =
+        plan_looked_up(&store, &mut book, &copy, super::alerts_for(&copy, chrono::Utc::now()), now).await;
     let StoryOp::Item(row) = &plan.ops[0] else { panic!("the item first") };
     assert_eq!(row.story, talks_story);
     assert_eq!(row.why.as_deref(), Some("near_copy"));
     // A filler's reprint, held or not, joins its own story too, and nothing joins the wrong one.
     let (_, body) = filler(29);
     let again = message("filler29-again", "w29t1 w29t2 w29t3", &body, now - 30);
-    offer_stored_candidates(&store, &mut book, std::slice::from_ref(&again), &[true], now).await.unwrap();
-    let plan = book.plan(&again, Vec::new(), now).unwrap();
-    book.clear_stored();
+    let plan = plan_looked_up(&store, &mut book, &again, Vec::new(), now).await;
     let StoryOp::Item(row) = &plan.ops[0] else { panic!("the item first") };
     assert_eq!(row.matched.as_deref(), Some("filler29"));
 }

@@ -2,6 +2,7 @@
 //! closed channel ends the pollers; SIGTERM during a long classification still exits in time.
 
 use crate::support::{FixtureServer, TestDir, serve_talks_site};
+use newswatch::config::Config;
 use newswatch::fetch::Fetcher;
 use newswatch::model::RunMode;
 use newswatch::poll::{self, PollContext};
@@ -9,6 +10,32 @@ use newswatch::store::Store;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// What pollers share, for pollers run directly over `config`'s feeds with `turns` turns.
+fn poll_context(
+    config: &Config,
+    fetcher: &Fetcher,
+    store: &Store,
+    items: tokio::sync::mpsc::Sender<newswatch::model::Item>,
+    shutdown: &CancellationToken,
+    mode: RunMode,
+    turns: usize,
+) -> PollContext {
+    PollContext {
+        fetcher: fetcher.clone(),
+        store: store.clone(),
+        items,
+        shutdown: shutdown.clone(),
+        mode,
+        max_backoff: config.daemon.max_backoff,
+        max_items_per_poll: config.daemon.max_items_per_poll,
+        stats: Arc::default(),
+        health: Arc::default(),
+        clock: Arc::new(poll::SystemClock),
+        turns: Arc::new(tokio::sync::Semaphore::new(turns)),
+        leases: None,
+    }
+}
 
 /// Waits for a child to exit, at most `limit`; None when it did not (it is then killed).
 fn wait_at_most(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -129,20 +156,7 @@ async fn a_closed_item_channel_ends_the_pollers() {
     let store = Store::open(&config.daemon.state_dir).unwrap();
     let fetcher = Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard()).unwrap();
     let shutdown = CancellationToken::new();
-    let context = |items| PollContext {
-        fetcher: fetcher.clone(),
-        store: store.clone(),
-        items,
-        shutdown: shutdown.clone(),
-        mode: RunMode::Daemon,
-        max_backoff: config.daemon.max_backoff,
-        max_items_per_poll: config.daemon.max_items_per_poll,
-        stats: Arc::default(),
-        health: Arc::default(),
-        clock: Arc::new(poll::SystemClock),
-        turns: Arc::new(tokio::sync::Semaphore::new(4)),
-        leases: None,
-    };
+    let context = |items| poll_context(&config, &fetcher, &store, items, &shutdown, RunMode::Daemon, 4);
     let feed = config.feeds[0].clone();
 
     // A sleeping poller is small: a daemon holds one per feed for its whole life (10,000 feeds
@@ -192,20 +206,7 @@ async fn pollers_waiting_on_a_full_pipeline_hold_only_their_turns() {
     let fetcher = Fetcher::new(config.daemon.fetch_settings(), config.daemon.guard()).unwrap();
     let shutdown = CancellationToken::new();
     let (items, mut receiver) = tokio::sync::mpsc::channel(1);
-    let context = PollContext {
-        fetcher,
-        store,
-        items,
-        shutdown: shutdown.clone(),
-        mode: RunMode::Once,
-        max_backoff: config.daemon.max_backoff,
-        max_items_per_poll: config.daemon.max_items_per_poll,
-        stats: Arc::default(),
-        health: Arc::default(),
-        clock: Arc::new(poll::SystemClock),
-        turns: Arc::new(tokio::sync::Semaphore::new(4)),
-        leases: None,
-    };
+    let context = poll_context(&config, &fetcher, &store, items, &shutdown, RunMode::Once, 4);
     let pollers: Vec<_> =
         config.feeds.iter().map(|feed| tokio::spawn(poll::run(feed.clone(), context.clone()))).collect();
     drop(context);
