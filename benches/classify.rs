@@ -13,7 +13,8 @@
 //! which rules carry which items; `CLASSIFY_PASSES=n` times exactly n passes;
 //! `CLASSIFY_TOPIC_FILE=path` measures that topic file instead of the shipped one;
 //! `CLASSIFY_SPEED_ONLY=1` skips the evaluation and the worst pages (for instruction counts of
-//! the throughput passes alone under a profiler).
+//! the throughput passes alone under a profiler); `CLASSIFY_JUDGE_ONLY=1` times only the daemon
+//! path on dev + dev-ru (the figure the target is set on).
 
 use newswatch::classify::{Document, Topic, TopicSpec};
 use newswatch::cli::tools::eval_jsonl;
@@ -31,6 +32,7 @@ fn main() -> anyhow::Result<()> {
     let topic_id = std::env::var("CLASSIFY_TOPIC").unwrap_or_else(|_| "us-russia-talks".into());
     let show_errors = std::env::var_os("CLASSIFY_ERRORS").is_some();
     let speed_only = std::env::var_os("CLASSIFY_SPEED_ONLY").is_some();
+    let judge_only = std::env::var_os("CLASSIFY_JUDGE_ONLY").is_some();
     let mut dump = match std::env::var_os("CLASSIFY_DUMP") {
         Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
         None => None,
@@ -85,9 +87,13 @@ fn main() -> anyhow::Result<()> {
     // The daemon's path (`judge`: every score, the explanation of matches only) is the
     // figure; `classify` also explains every item that does not match (`explain`, `eval`).
     throughput("daemon path (judge)", &documents, |doc| topic.judge(doc).matched);
-    throughput("explaining every item (classify)", &documents, |doc| topic.classify(doc).matched);
+    if !judge_only {
+        throughput("explaining every item (classify)", &documents, |doc| topic.classify(doc).matched);
+    }
     // Realistic traffic: dev2 is drawn like a feed's items (about one in seventeen matches).
-    if let Ok(text) = std::fs::read_to_string(dir.join("dev2.jsonl")) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("dev2.jsonl"))
+        && !judge_only
+    {
         let mut traffic = Vec::new();
         for line in text.lines() {
             let item: serde_json::Value = serde_json::from_str(line)?;

@@ -30,7 +30,7 @@ impl Field {
 }
 
 /// One word of a document.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Token {
     /// Byte range in the original field text.
     pub start: u32,
@@ -156,6 +156,65 @@ const ABBREVIATIONS: &[&str] = &[
     "тыс", "млн", "млрд", "руб", "долл", "см", "др", "пр",
 ];
 
+/// Whether the normalised word before a full stop makes it no sentence end: a single letter
+/// (an initial) or a known abbreviation.
+fn is_abbreviation(word: &str) -> bool {
+    let mut characters = word.chars();
+    (characters.next().is_some() && characters.next().is_none()) || ABBREVIATIONS.contains(&word)
+}
+
+/// Whether the character at byte `at` of `text` (or its end) ends the word before it for
+/// certain: not a word character, not an apostrophe (which may join two letters), not a
+/// mark dropped inside words and not `&` (an entity may decode to a letter).
+fn ends_word_at(text: &str, at: usize) -> bool {
+    match text.as_bytes().get(at) {
+        None => true,
+        Some(&byte) if byte.is_ascii() => !byte.is_ascii_alphanumeric() && byte != b'\'' && byte != b'&',
+        Some(_) => text[at..]
+            .chars()
+            .next()
+            .is_some_and(|next| !(is_word_char(next) || is_apostrophe(next) || is_ignorable(next))),
+    }
+}
+
+/// Appends a run of ASCII letters and digits and basic Cyrillic letters (see
+/// [`plain_run_end`]) lower-cased, `ё` folded to `е`: its normalised form, the same as
+/// [`normalise_word`] gives, without decoding characters.
+fn push_plain_lowercase(run: &str, out: &mut String, scratch: &mut Vec<u8>) {
+    if run.is_ascii() {
+        let start = out.len();
+        out.push_str(run);
+        out[start..].make_ascii_lowercase();
+        return;
+    }
+    scratch.clear();
+    let bytes = run.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        if byte.is_ascii() {
+            scratch.push(byte.to_ascii_lowercase());
+            at += 1;
+            continue;
+        }
+        // A two-byte basic Cyrillic letter: `А`–`П` (D0 90–9F) → `а`–`п` (D0 B0–BF), `Р`–`Я`
+        // (D0 A0–AF) → `р`–`я` (D1 80–8F), `Ё` (D0 81) and `ё` (D1 91) → `е` (D0 B5).
+        let pair = match (byte, bytes.get(at + 1).copied().unwrap_or_default()) {
+            (0xD0, second @ 0x90..=0x9F) => [0xD0, second + 0x20],
+            (0xD0, second @ 0xA0..=0xAF) => [0xD1, second - 0x20],
+            (0xD0, 0x81) | (0xD1, 0x91) => [0xD0, 0xB5],
+            (first, second) => [first, second],
+        };
+        scratch.extend_from_slice(&pair);
+        at += 2;
+    }
+    // Valid by construction (each two-byte letter becomes another); checked all the same.
+    match std::str::from_utf8(scratch) {
+        Ok(lower) => out.push_str(lower),
+        Err(_) => normalise_word(run, out),
+    }
+}
+
 /// One character of input after entity decoding, with its original byte range.
 struct Piece {
     character: char,
@@ -219,12 +278,20 @@ fn plain_run_end(bytes: &[u8], mut at: usize) -> usize {
 
 /// Appends the tokens of one field to `out`, numbering sentences from `out`'s last sentence.
 pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
+    tokenize_field(text, field, out, true);
+}
+
+/// [`tokenize_into`]; without `plain_words`, every word goes through the general path (the
+/// tests check both give the same tokens).
+fn tokenize_field(text: &str, field: Field, out: &mut Tokens, plain_words: bool) {
     let mut sentence = out.tokens.last().map_or(0, |token| token.sentence + 1);
     let mut position = 0usize;
     // The word being built: its original range and its raw (decoded, not yet normalised) chars.
     let mut word_start: Option<usize> = None;
     let mut word_end = 0usize;
     let mut raw = String::new();
+    // Lower-cased Cyrillic bytes of a plain word, before they join the buffer.
+    let mut scratch: Vec<u8> = Vec::new();
     // A pending full stop, question mark or line break that may end the sentence.
     let mut pending_break = false;
 
@@ -262,12 +329,38 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
                 }
                 pending_break = false;
             }
+            // A whole word of plain characters (nothing before it in the word, and an ASCII
+            // separator or the end after it: not an apostrophe or an entity that could continue
+            // it) is lower-cased straight into the buffer, which is all its normalisation is.
+            if plain_words && word_start.is_none() && ends_word_at(text, run) {
+                let norm_start = out.buffer.len();
+                push_plain_lowercase(&text[position..run], &mut out.buffer, &mut scratch);
+                out.tokens.push(Token {
+                    start: position as u32,
+                    end: run as u32,
+                    norm_start: norm_start as u32,
+                    norm_end: out.buffer.len() as u32,
+                    field,
+                    sentence,
+                });
+                // The separator itself is read next; only a full stop needs the word.
+                if bytes.get(run) == Some(&b'.') && !is_abbreviation(&out.buffer[norm_start..]) {
+                    pending_break = true;
+                }
+                position = run;
+                continue;
+            }
             if word_start.is_none() {
                 word_start = Some(position);
             }
             raw.push_str(&text[position..run]);
             position = run;
             word_end = run;
+            continue;
+        }
+        // A space between words changes nothing.
+        if plain_words && bytes[position] == b' ' && word_start.is_none() {
+            position += 1;
             continue;
         }
         let Some(piece) = piece_at(text, position) else {
@@ -312,12 +405,9 @@ pub(crate) fn tokenize_into(text: &str, field: Field, out: &mut Tokens) {
         // A separator: close the current word first.
         if let Some(start) = word_start.take() {
             let ends_sentence_here = matches!(character, '.' | '!' | '?' | '…' | ';');
-            let is_abbreviation = character == '.' && {
-                let lower = raw.to_lowercase();
-                lower.chars().count() == 1 || ABBREVIATIONS.contains(&lower.as_str())
-            };
+            let norm_start = out.buffer.len();
             flush(&mut raw, start, word_end, sentence, out);
-            if ends_sentence_here && !is_abbreviation {
+            if ends_sentence_here && !(character == '.' && is_abbreviation(&out.buffer[norm_start..])) {
                 pending_break = true;
             }
         } else if matches!(character, '!' | '?' | '…' | ';') {
@@ -508,6 +598,74 @@ mod tests {
         tokenize_into("Встреча прошла. Лавров уехал. US talks. u.s. deal", Field::Body, &mut tokens);
         let sentences: Vec<u32> = tokens.tokens.iter().map(|token| token.sentence).collect();
         assert_eq!(sentences, [0, 0, 1, 1, 2, 2, 2, 2, 2]);
+    }
+
+    /// Whole plain words are lower-cased straight into the buffer; every token (range, form,
+    /// sentence) must be the one the general path gives. Checked on real news text in both
+    /// scripts and on words that border every kind of character the fast path must refuse.
+    #[test]
+    fn plain_words_tokenise_exactly_as_the_general_path() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let mut texts: Vec<String> = Vec::new();
+        for file in ["stories/items.jsonl", "relevance/sample.jsonl"] {
+            let lines = std::fs::read_to_string(format!("{fixtures}/{file}")).unwrap();
+            for line in lines.lines() {
+                let item: serde_json::Value = serde_json::from_str(line).unwrap();
+                for key in ["title", "text"] {
+                    texts.push(item[key].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+        texts.push(
+            std::fs::read_to_string(format!("{fixtures}/pages/vse-diety-cp1251.expected.txt")).unwrap(),
+        );
+        let mut edges = String::new();
+        for border in [
+            " ",
+            ".",
+            "Z. Y",
+            "д. Ж",
+            "Mr. Ivanov",
+            "г. Москва",
+            "’s",
+            "'s",
+            "&amp;",
+            "&eacute;",
+            "\u{AD}x",
+            "\u{200B}",
+            "é",
+            "ё",
+            "Ё",
+            "ÉTÉ",
+            "—",
+            "«",
+            "»",
+            "…",
+            "\n",
+            "\u{2029}",
+            "1",
+            "ﬁ",
+            "Ⅳ",
+            "ǅ",
+        ] {
+            for word in ["Lavrov", "ЛАВРОВ", "Ёлкин", "u2", "Встреча", "ABC", "x"] {
+                edges.push_str(&format!("{word}{border}{word} {border}{word}{border} "));
+            }
+        }
+        texts.push(edges);
+        assert!(texts.len() > 1_000);
+        let mut plain_tokens = 0;
+        for text in &texts {
+            let (mut fast, mut general) = (Tokens::default(), Tokens::default());
+            for field in [Field::Title, Field::Body] {
+                tokenize_field(text, field, &mut fast, true);
+                tokenize_field(text, field, &mut general, false);
+            }
+            assert_eq!(fast.tokens, general.tokens, "{text}");
+            assert_eq!(fast.buffer, general.buffer, "{text}");
+            plain_tokens += fast.tokens.len();
+        }
+        assert!(plain_tokens > 100_000, "{plain_tokens}");
     }
 
     #[test]
