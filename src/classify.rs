@@ -512,7 +512,7 @@ fn compile_definition(
 /// A matched rule during classification.
 struct Hit<'a> {
     rule: &'a Rule,
-    roots: matcher::Occs<'a>,
+    roots: &'a [Occ],
 }
 
 impl Topic {
@@ -542,9 +542,9 @@ impl Topic {
         // Positive rules first: when none holds the score is 0 whatever the negative rules
         // say, so the daemon's path skips them (an explanation lists them, so `classify`
         // does not). The order of `hits` is settled by the sort below, not by this loop.
-        let mut hits: Vec<Hit<'_>> = Vec::new();
+        let mut found: Vec<(&Rule, matcher::Occs<'_>)> = Vec::new();
         for positive in [true, false] {
-            if !positive && hits.is_empty() && !explain_all {
+            if !positive && found.is_empty() && !explain_all {
                 break;
             }
             for rule in compiled.rules.iter().filter(|rule| (rule.weight > 0.0) == positive) {
@@ -552,10 +552,13 @@ impl Topic {
                     continue;
                 }
                 if let Some(roots) = evaluator.evaluate(&rule.node) {
-                    hits.push(Hit { rule, roots });
+                    evaluator.keep_results();
+                    found.push((rule, roots));
                 }
             }
         }
+        let mut hits: Vec<Hit<'_>> =
+            found.iter().map(|&(rule, roots)| Hit { rule, roots: evaluator.get(roots) }).collect();
         let score = combine(&hits, &tokens);
         let matched = score >= self.threshold && score > 0.0;
         if !matched && !explain_all {
@@ -596,8 +599,8 @@ impl Topic {
         let positive = || hits.iter().filter(|hit| hit.rule.weight > 0.0);
         let in_body = |occ: &&Occ| tokens.tokens[occ.start as usize].field == Field::Body;
         let evidence = positive()
-            .find_map(|hit| hit.roots.as_slice().iter().find(in_body).copied())
-            .or_else(|| positive().find_map(|hit| hit.roots.as_slice().first().copied()));
+            .find_map(|hit| hit.roots.iter().find(in_body).copied())
+            .or_else(|| positive().find_map(|hit| hit.roots.first().copied()));
         let snippet = match evidence {
             Some(occ) => snippet_around(occ, &tokens, &field_text),
             None => plain_snippet(doc),
@@ -632,15 +635,12 @@ fn combine(hits: &[Hit<'_>], tokens: &text::Tokens) -> f64 {
         out.dedup();
         out
     };
-    let negatives: Vec<(&Hit<'_>, Vec<u32>)> = hits
-        .iter()
-        .filter(|hit| hit.rule.weight < 0.0)
-        .map(|hit| (hit, sentences(hit.roots.as_slice())))
-        .collect();
+    let negatives: Vec<(&Hit<'_>, Vec<u32>)> =
+        hits.iter().filter(|hit| hit.rule.weight < 0.0).map(|hit| (hit, sentences(hit.roots))).collect();
     // Group key: which negative rules explain the positive rule.
     let mut groups: Vec<(Vec<bool>, f64)> = Vec::new();
     for hit in hits.iter().filter(|hit| hit.rule.weight > 0.0) {
-        let own = sentences(hit.roots.as_slice());
+        let own = sentences(hit.roots);
         let key: Vec<bool> = negatives
             .iter()
             .map(|(negative, covered)| {
@@ -675,8 +675,8 @@ fn clause_spans<'a>(
     field_text: &dyn Fn(Field) -> &'a str,
 ) -> Vec<Span> {
     // The roots (sorted, as every node's occurrences are) merged into disjoint ranges.
-    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(hit.roots.as_slice().len());
-    for root in hit.roots.as_slice() {
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(hit.roots.len());
+    for root in hit.roots {
         match merged.last_mut() {
             Some(last) if root.start <= last.1 => last.1 = last.1.max(root.end),
             _ => merged.push((root.start, root.end)),

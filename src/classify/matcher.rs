@@ -11,7 +11,6 @@ use super::text::{Field, Stemmers, Tokens, normalise_words, surface};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::rc::Rc;
 
 /// A small, fast hasher for short string keys (FxHash's mixing step): the per-token lookups
 /// dominate classification time and need no protection against hash flooding.
@@ -913,97 +912,155 @@ fn nearest_pairs(
     }
 }
 
-/// A node's occurrences: borrowed from the leaves, shared with a named query's cache, or built.
-/// Most nodes are leaves or named queries, so most evaluations copy nothing.
-#[derive(Debug, Clone)]
+/// A node's occurrences: borrowed from the leaves, or a range of the evaluator's arena (see
+/// [`Evaluator`]). Either way a copy costs nothing.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Occs<'a> {
     Borrowed(&'a [Occ]),
-    Shared(Rc<Vec<Occ>>),
-    Owned(Vec<Occ>),
+    Arena(u32, u32),
 }
 
-impl Occs<'_> {
-    /// The occurrences, sorted and deduplicated.
-    pub fn as_slice(&self) -> &[Occ] {
-        match self {
-            Occs::Borrowed(slice) => slice,
-            Occs::Shared(shared) => shared,
-            Occs::Owned(owned) => owned,
-        }
-    }
-}
-
-/// The sorted, deduplicated union of two sorted, deduplicated occurrence lists (a merge).
-fn union<'a>(a: Occs<'a>, b: Occs<'a>) -> Occs<'a> {
-    let (left, right) = (a.as_slice(), b.as_slice());
-    if left.is_empty() {
-        return b;
-    }
-    if right.is_empty() {
-        return a;
-    }
-    let mut all = Vec::with_capacity(left.len() + right.len());
+/// The sorted, deduplicated union of two sorted, deduplicated occurrence lists (a merge),
+/// appended to `out`.
+fn merge_into(left: &[Occ], right: &[Occ], out: &mut Vec<Occ>) {
     let (mut i, mut j) = (0, 0);
     while i < left.len() && j < right.len() {
         match left[i].cmp(&right[j]) {
             std::cmp::Ordering::Less => {
-                all.push(left[i]);
+                out.push(left[i]);
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                all.push(right[j]);
+                out.push(right[j]);
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
-                all.push(left[i]);
+                out.push(left[i]);
                 i += 1;
                 j += 1;
             }
         }
     }
-    all.extend_from_slice(&left[i..]);
-    all.extend_from_slice(&right[j..]);
-    Occs::Owned(all)
+    out.extend_from_slice(&left[i..]);
+    out.extend_from_slice(&right[j..]);
 }
 
 /// Evaluates compiled nodes over one document, computing each named query at most once.
+///
+/// Every occurrence list a node builds goes into one arena, so a document costs a handful of
+/// allocations however many nodes its rules evaluate. The arena is used as a stack: a node's
+/// result replaces the temporaries its operands left above it, except below `floor`, where
+/// the named queries' cached results and earlier rules' results stay for the whole document.
 pub(crate) struct Evaluator<'a> {
     program: &'a Program,
     leaves: &'a LeafOccs,
     tokens: &'a Tokens,
     shared: Vec<Option<Option<Occs<'a>>>>,
+    arena: Vec<Occ>,
+    /// The arena below this length is kept (cached named queries, earlier results).
+    floor: usize,
+    /// Where an operator builds its result before it joins the arena (reused).
+    scratch: Vec<Occ>,
 }
 
 impl<'a> Evaluator<'a> {
     pub fn new(program: &'a Program, leaves: &'a LeafOccs, tokens: &'a Tokens) -> Self {
-        Evaluator { program, leaves, tokens, shared: vec![None; program.shared.len()] }
+        Evaluator {
+            program,
+            leaves,
+            tokens,
+            shared: vec![None; program.shared.len()],
+            arena: Vec::with_capacity(256),
+            floor: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The occurrences `occs` stands for.
+    pub fn get(&self, occs: Occs<'a>) -> &[Occ] {
+        match occs {
+            Occs::Borrowed(slice) => slice,
+            Occs::Arena(start, end) => &self.arena[start as usize..end as usize],
+        }
+    }
+
+    /// Moves the scratch list into the arena; `None` when it is empty.
+    fn keep_scratch(&mut self, scratch: Vec<Occ>) -> Option<Occs<'a>> {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(&scratch);
+        self.scratch = scratch;
+        (self.arena.len() > start).then_some(Occs::Arena(start as u32, self.arena.len() as u32))
+    }
+
+    /// A fresh scratch list (its allocation reused).
+    fn take_scratch(&mut self) -> Vec<Occ> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch
+    }
+
+    fn union(&mut self, a: Occs<'a>, b: Occs<'a>) -> Occs<'a> {
+        let (left, right) = (self.get(a), self.get(b));
+        if left.is_empty() {
+            return b;
+        }
+        if right.is_empty() {
+            return a;
+        }
+        let mut out = self.take_scratch();
+        merge_into(self.get(a), self.get(b), &mut out);
+        self.keep_scratch(out).unwrap_or(a)
     }
 
     /// `None` when the node does not hold; otherwise the occurrences that satisfy it (empty
-    /// for a satisfied NOT).
+    /// for a satisfied NOT). The result stays valid for the evaluator's life.
     pub fn evaluate(&mut self, node: &Node) -> Option<Occs<'a>> {
+        let mark = self.arena.len();
+        let result = self.evaluate_node(node);
+        // Everything the node's operands left in the arena above `keep_from` is temporary.
+        let keep_from = mark.max(self.floor);
+        match result {
+            Some(Occs::Arena(start, end)) if start as usize >= keep_from => {
+                let (start, end) = (start as usize, end as usize);
+                self.arena.copy_within(start..end, keep_from);
+                self.arena.truncate(keep_from + end - start);
+                Some(Occs::Arena(keep_from as u32, (keep_from + end - start) as u32))
+            }
+            _ => {
+                self.arena.truncate(keep_from);
+                result
+            }
+        }
+    }
+
+    /// Keeps every result so far for the rest of the document (a rule's result, which its
+    /// explanation reads after the next rules are evaluated).
+    pub fn keep_results(&mut self) {
+        self.floor = self.arena.len();
+    }
+
+    fn evaluate_node(&mut self, node: &Node) -> Option<Occs<'a>> {
         match node {
             Node::Leaf(id) => {
                 let occs = self.leaves.get(*id);
                 (!occs.is_empty()).then_some(Occs::Borrowed(occs))
             }
             Node::Shared(id) => {
-                if let Some(done) = &self.shared[*id] {
-                    return done.clone();
+                if let Some(done) = self.shared[*id] {
+                    return done;
                 }
                 let program = self.program;
-                // Kept in a form that clones without copying the occurrences.
-                let result = self.evaluate(&program.shared[*id]).map(|occs| match occs {
-                    Occs::Owned(owned) => Occs::Shared(Rc::new(owned)),
-                    other => other,
-                });
-                self.shared[*id] = Some(result.clone());
+                let result = self.evaluate(&program.shared[*id]);
+                // Cached for the document: nothing below here is reused as a temporary.
+                self.floor = self.arena.len();
+                self.shared[*id] = Some(result);
                 result
             }
             Node::And(items) => {
                 let mut all = Occs::Borrowed(&[]);
                 for item in items {
-                    all = union(all, self.evaluate(item)?);
+                    let occs = self.evaluate(item)?;
+                    all = self.union(all, occs);
                 }
                 Some(all)
             }
@@ -1013,7 +1070,7 @@ impl<'a> Evaluator<'a> {
                     if let Some(occs) = self.evaluate(item) {
                         all = Some(match all {
                             None => occs,
-                            Some(previous) => union(previous, occs),
+                            Some(previous) => self.union(previous, occs),
                         });
                     }
                 }
@@ -1026,35 +1083,30 @@ impl<'a> Evaluator<'a> {
             Node::Near { left, right, distance } => {
                 let left = self.evaluate(left)?;
                 let right = self.evaluate(right)?;
-                let (left, right) = (left.as_slice(), right.as_slice());
-                let mut out = Vec::with_capacity(left.len() + right.len());
+                let mut out = self.take_scratch();
+                let (left, right) = (self.get(left), self.get(right));
                 nearest_pairs(left, right, *distance, true, self.tokens, &mut out);
                 nearest_pairs(right, left, *distance, false, self.tokens, &mut out);
-                if out.is_empty() {
-                    return None;
-                }
                 out.sort_unstable();
                 out.dedup();
-                Some(Occs::Owned(out))
+                self.keep_scratch(out)
             }
             Node::Without { left, right, distance } => {
                 let left = self.evaluate(left)?;
                 let Some(right) = self.evaluate(right) else {
                     return Some(left);
                 };
-                let right = right.as_slice();
+                let mut kept = self.take_scratch();
                 let mut near = Vec::new();
-                let kept: Vec<Occ> = left
-                    .as_slice()
-                    .iter()
-                    .copied()
-                    .filter(|&occ| {
-                        near.clear();
-                        nearest_pairs(&[occ], right, *distance, true, self.tokens, &mut near);
-                        near.is_empty()
-                    })
-                    .collect();
-                (!kept.is_empty()).then_some(Occs::Owned(kept))
+                let right = self.get(right);
+                for &occ in self.get(left) {
+                    near.clear();
+                    nearest_pairs(&[occ], right, *distance, true, self.tokens, &mut near);
+                    if near.is_empty() {
+                        kept.push(occ);
+                    }
+                }
+                self.keep_scratch(kept)
             }
         }
     }
