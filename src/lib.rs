@@ -32,3 +32,12 @@ pub mod store;
 pub mod story;
 pub mod text;
 pub mod time;
+
+/// The process allocator for the daemon and everything built on this library (its tests and
+/// benchmarks measure what ships): jemalloc, configured at build time in `.cargo/config.toml`
+/// to purge freed pages within a second from a background thread. glibc's allocator kept
+/// freed memory in per-thread arenas: at 10,000 feeds a cold round's peak RSS was 229–246 MiB
+/// against ~105 MiB of heap, 174 MiB with this one (README "Memory at 10,000 feeds").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
