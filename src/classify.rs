@@ -552,7 +552,6 @@ impl Topic {
                     continue;
                 }
                 if let Some(roots) = evaluator.evaluate(&rule.node) {
-                    evaluator.keep_results();
                     found.push((rule, roots));
                 }
             }

@@ -950,14 +950,16 @@ fn merge_into(left: &[Occ], right: &[Occ], out: &mut Vec<Occ>) {
 /// Every occurrence list a node builds goes into one arena, so a document costs a handful of
 /// allocations however many nodes its rules evaluate. The arena is used as a stack: a node's
 /// result replaces the temporaries its operands left above it, except below `floor`, where
-/// the named queries' cached results and earlier rules' results stay for the whole document.
+/// the named queries' cached results stay for the whole document. What an earlier call to
+/// [`Evaluator::evaluate`] returned (an earlier rule's result) lies below every later call's
+/// start, so it is never touched.
 pub(crate) struct Evaluator<'a> {
     program: &'a Program,
     leaves: &'a LeafOccs,
     tokens: &'a Tokens,
     shared: Vec<Option<Option<Occs<'a>>>>,
     arena: Vec<Occ>,
-    /// The arena below this length is kept (cached named queries, earlier results).
+    /// The arena below this length is kept (the cached named queries' results).
     floor: usize,
     /// Where an operator builds its result before it joins the arena (reused).
     scratch: Vec<Occ>,
@@ -1013,7 +1015,8 @@ impl<'a> Evaluator<'a> {
     }
 
     /// `None` when the node does not hold; otherwise the occurrences that satisfy it (empty
-    /// for a satisfied NOT). The result stays valid for the evaluator's life.
+    /// for a satisfied NOT). The result stays valid for the evaluator's life: an evaluation
+    /// writes only above the arena's length when it began, and never below `floor`.
     pub fn evaluate(&mut self, node: &Node) -> Option<Occs<'a>> {
         let mark = self.arena.len();
         let result = self.evaluate_node(node);
@@ -1031,12 +1034,6 @@ impl<'a> Evaluator<'a> {
                 result
             }
         }
-    }
-
-    /// Keeps every result so far for the rest of the document (a rule's result, which its
-    /// explanation reads after the next rules are evaluated).
-    pub fn keep_results(&mut self) {
-        self.floor = self.arena.len();
     }
 
     fn evaluate_node(&mut self, node: &Node) -> Option<Occs<'a>> {

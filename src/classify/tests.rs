@@ -171,6 +171,60 @@ fn spans_are_byte_offsets_into_the_original() {
     assert!(spans.iter().all(|span| span.field == Field::Body && span.text == body[span.start..span.end]));
 }
 
+/// Rules build their occurrences in one arena per document: a matched rule's evidence must
+/// survive the rules evaluated after it (built lists, named queries, rules that fail).
+#[test]
+fn each_rule_keeps_its_own_evidence_when_later_rules_are_evaluated() {
+    let spec = TopicSpec {
+        id: "arena".into(),
+        threshold: Some(0.5),
+        queries: Some([("pair".to_string(), "lavrov NEAR/3 rubio".to_string())].into()),
+        rules: Some(vec![
+            RuleSpec {
+                name: Some("first".into()),
+                query: "(@pair) NEAR/s talks".into(),
+                weight: 0.6,
+                scope: None,
+            },
+            RuleSpec {
+                name: Some("fails".into()),
+                query: "(lavrov NEAR/1 geneva) OR (talks PRE/0 rubio)".into(),
+                weight: 0.3,
+                scope: None,
+            },
+            RuleSpec {
+                name: Some("second".into()),
+                query: "(witkoff NEAR/3 putin) NEAR/s kremlin".into(),
+                weight: 0.5,
+                scope: None,
+            },
+            RuleSpec {
+                name: Some("third".into()),
+                query: "(@pair PRE/0 held) OR (summit NEAR/2 alaska)".into(),
+                weight: 0.4,
+                scope: None,
+            },
+        ]),
+        ..TopicSpec::default()
+    };
+    let topic = Topic::load_all(&[spec], Path::new(".")).unwrap().remove(0);
+    let body = "Lavrov and Rubio held talks in Riyadh. Witkoff met Putin at the Kremlin. A summit in Alaska followed.";
+    for verdict in [topic.classify(&Document { title: "", body }), topic.judge(&Document { title: "", body })]
+    {
+        assert!(verdict.matched);
+        let spans = |name: &str| -> Vec<&str> {
+            let clause = verdict.clauses.iter().find(|clause| &*clause.name == name).unwrap();
+            clause.spans.iter().map(|span| span.text.as_str()).collect()
+        };
+        assert_eq!(spans("first"), ["Lavrov", "Rubio", "talks"]);
+        assert_eq!(spans("second"), ["Witkoff", "Putin", "Kremlin"]);
+        // The named query's cached result, read again after "first" built on it: still
+        // Lavrov..Rubio (ending right before "held"), not "first"'s wider Lavrov..talks.
+        assert_eq!(spans("third"), ["Lavrov", "Rubio", "held", "summit", "Alaska"]);
+        assert!(verdict.clauses.iter().all(|clause| &*clause.name != "fails"));
+    }
+}
+
 #[test]
 fn scores_combine_positive_and_negative_evidence() {
     let spec = TopicSpec {
