@@ -22,6 +22,11 @@ fn topic(query: &str, lists: &[(&str, &[&str])]) -> Topic {
     topics.remove(0)
 }
 
+/// A rule of the item's scope.
+fn rule(name: &str, query: &str, weight: f64) -> RuleSpec {
+    RuleSpec { name: Some(name.into()), query: query.into(), weight, scope: None }
+}
+
 fn matches(query: &str, body: &str) -> bool {
     topic(query, &[]).classify(&Document { title: "", body }).matched
 }
@@ -180,30 +185,10 @@ fn each_rule_keeps_its_own_evidence_when_later_rules_are_evaluated() {
         threshold: Some(0.5),
         queries: Some([("pair".to_string(), "lavrov NEAR/3 rubio".to_string())].into()),
         rules: Some(vec![
-            RuleSpec {
-                name: Some("first".into()),
-                query: "(@pair) NEAR/s talks".into(),
-                weight: 0.6,
-                scope: None,
-            },
-            RuleSpec {
-                name: Some("fails".into()),
-                query: "(lavrov NEAR/1 geneva) OR (talks PRE/0 rubio)".into(),
-                weight: 0.3,
-                scope: None,
-            },
-            RuleSpec {
-                name: Some("second".into()),
-                query: "(witkoff NEAR/3 putin) NEAR/s kremlin".into(),
-                weight: 0.5,
-                scope: None,
-            },
-            RuleSpec {
-                name: Some("third".into()),
-                query: "(@pair PRE/0 held) OR (summit NEAR/2 alaska)".into(),
-                weight: 0.4,
-                scope: None,
-            },
+            rule("first", "(@pair) NEAR/s talks", 0.6),
+            rule("fails", "(lavrov NEAR/1 geneva) OR (talks PRE/0 rubio)", 0.3),
+            rule("second", "(witkoff NEAR/3 putin) NEAR/s kremlin", 0.5),
+            rule("third", "(@pair PRE/0 held) OR (summit NEAR/2 alaska)", 0.4),
         ]),
         ..TopicSpec::default()
     };
@@ -230,11 +215,7 @@ fn scores_combine_positive_and_negative_evidence() {
     let spec = TopicSpec {
         id: "weights".into(),
         threshold: Some(0.5),
-        rules: Some(vec![
-            RuleSpec { name: Some("a".into()), query: "alpha".into(), weight: 0.4, scope: None },
-            RuleSpec { name: Some("b".into()), query: "beta".into(), weight: 0.5, scope: None },
-            RuleSpec { name: Some("no".into()), query: "gamma".into(), weight: -0.5, scope: None },
-        ]),
+        rules: Some(vec![rule("a", "alpha", 0.4), rule("b", "beta", 0.5), rule("no", "gamma", -0.5)]),
         ..TopicSpec::default()
     };
     let topic = Topic::load_all(&[spec], Path::new(".")).unwrap().remove(0);

@@ -51,6 +51,18 @@ pub(crate) struct Tokens {
 }
 
 impl Tokens {
+    /// Adds the token whose normalised form is the buffer from `norm_start` to its end.
+    fn push(&mut self, (start, end): (usize, usize), norm_start: usize, field: Field, sentence: u32) {
+        self.tokens.push(Token {
+            start: start as u32,
+            end: end as u32,
+            norm_start: norm_start as u32,
+            norm_end: self.buffer.len() as u32,
+            field,
+            sentence,
+        });
+    }
+
     /// The normalised form of token `index`.
     pub fn norm(&self, index: usize) -> &str {
         let token = &self.tokens[index];
@@ -302,17 +314,9 @@ fn tokenize_field(text: &str, field: Field, out: &mut Tokens, plain_words: bool)
         let norm_start = out.buffer.len();
         normalise_word(raw, &mut out.buffer);
         raw.clear();
-        if out.buffer.len() == norm_start {
-            return;
+        if out.buffer.len() > norm_start {
+            out.push((start, end), norm_start, field, sentence);
         }
-        out.tokens.push(Token {
-            start: start as u32,
-            end: end as u32,
-            norm_start: norm_start as u32,
-            norm_end: out.buffer.len() as u32,
-            field,
-            sentence,
-        });
     };
 
     let bytes = text.as_bytes();
@@ -329,20 +333,13 @@ fn tokenize_field(text: &str, field: Field, out: &mut Tokens, plain_words: bool)
                 }
                 pending_break = false;
             }
-            // A whole word of plain characters (nothing before it in the word, and an ASCII
-            // separator or the end after it: not an apostrophe or an entity that could continue
-            // it) is lower-cased straight into the buffer, which is all its normalisation is.
+            // A whole word of plain characters (nothing before it in the word, and nothing
+            // after it that could continue it: see `ends_word_at`) is lower-cased straight into
+            // the buffer, which is all its normalisation is.
             if plain_words && word_start.is_none() && ends_word_at(text, run) {
                 let norm_start = out.buffer.len();
                 push_plain_lowercase(&text[position..run], &mut out.buffer, &mut scratch);
-                out.tokens.push(Token {
-                    start: position as u32,
-                    end: run as u32,
-                    norm_start: norm_start as u32,
-                    norm_end: out.buffer.len() as u32,
-                    field,
-                    sentence,
-                });
+                out.push((position, run), norm_start, field, sentence);
                 // The separator itself is read next; only a full stop needs the word.
                 if bytes.get(run) == Some(&b'.') && !is_abbreviation(&out.buffer[norm_start..]) {
                     pending_break = true;
