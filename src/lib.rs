@@ -38,6 +38,7 @@ pub mod time;
 /// to purge freed pages within a second from a background thread. glibc's allocator kept
 /// freed memory in per-thread arenas: at 10,000 feeds a cold round's peak RSS was 229–246 MiB
 /// against ~105 MiB of heap, 174 MiB with this one (README "Memory at 10,000 feeds").
-#[cfg(not(target_env = "msvc"))]
+/// The `system-allocator` feature leaves the system's in place, for heap profilers.
+#[cfg(all(not(target_env = "msvc"), not(feature = "system-allocator")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
