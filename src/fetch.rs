@@ -539,6 +539,12 @@ enum Hop {
     Redirect(Url),
 }
 
+/// Idle keep-alive connections kept per host (each client). A poller reuses one for its next
+/// request to the host; more would each keep their read buffer (grown to the last body's size)
+/// for the idle timeout: with hundreds of hosts at 8 requests each (a cold round), idle
+/// connections held ~16 MiB (heap profile of the load bench at 10,000 feeds).
+const IDLE_CONNECTIONS_PER_HOST: usize = 2;
+
 impl Fetcher {
     /// The production fetcher: the system's DNS behind `guard`.
     pub fn new(settings: FetchSettings, guard: Guard) -> Result<Fetcher, reqwest::Error> {
@@ -565,6 +571,7 @@ impl Fetcher {
                 // Environment proxies could route around the guard.
                 .no_proxy()
                 .pool_idle_timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
                 .dns_resolver(Arc::new(GuardedResolver {
                     guard: guard.clone(),
                     lookup: lookup.clone(),

@@ -23,7 +23,7 @@
 //! Alert rules (README, "Alerts"): the first matching item of a story for a topic raises a
 //! `new_story` alert (its id is the item's own `alert_id`); a later one, under `on_same_story =
 //! "update"`, waits in `story_pending` until `update_every` has passed since the story's last
-//! alert for the topic, then goes out with the other newcomers in one `update` alert whose id is
+//! alert for the topic, then goes out with the other newcomers (the newest [`MAX_NEWCOMERS`] listed) in one `update` alert whose id is
 //! `update_alert_id(story, topic, sequence)`; under `"suppress"` it is only recorded.
 
 use crate::alert::{Alert, KIND_NEW_STORY, KIND_UPDATE, Newcomer, story_id, to_json_line, update_alert_id};
@@ -47,8 +47,15 @@ pub const MAX_RESTORED_ITEMS: usize = 2_000;
 /// The most items of the window a running book holds in memory (a fingerprint and its index
 /// entries are ~4 KiB): past this, the oldest are dropped from memory and found through the
 /// store's key table like the items start-up leaves there, so memory stays flat however many
-/// items a day brings (a cold round of 10,000 feeds held 50,000 items, ~200 MiB).
-pub const MAX_HELD_ITEMS: usize = 4_000;
+/// items a day brings (a cold round of 10,000 feeds held 50,000 items, ~200 MiB). As many as
+/// start-up reads back ([`MAX_RESTORED_ITEMS`]): 4,000 cost the load bench's daemon ~9 MiB
+/// more at 10,000 feeds for the same decisions (the layered index finds the rest in the store).
+pub const MAX_HELD_ITEMS: usize = 2_000;
+
+/// The most newcomers an update alert lists (the newest; `story_items` counts them all). A
+/// wire story that hundreds of feeds carry within one `update_every` would otherwise make an
+/// update alert of hundreds of entries, and hold each in memory until then.
+pub const MAX_NEWCOMERS: usize = 50;
 
 /// The clusterer's index in the recorder: the items it holds in memory (the restored ones and
 /// every item since), then the older items of the window that the store found under the same
@@ -112,7 +119,8 @@ impl From<StoryAlertState> for AlertState {
             first_alert_id: state.first_alert_id,
             last_alert_at: state.last_alert_at,
             sequence: state.sequence,
-            pending: Vec::new(),
+            newest: None,
+            newcomers: VecDeque::new(),
         }
     }
 }
@@ -131,8 +139,28 @@ struct AlertState {
     first_alert_id: String,
     last_alert_at: i64,
     sequence: i64,
-    /// Newcomers since the last alert, oldest first (each its own would-be alert).
-    pending: Vec<Alert>,
+    /// The newest newcomer since the last alert, in full: the update alert is built on it.
+    newest: Option<Box<Alert>>,
+    /// The newcomers since the last alert that the update lists, oldest first: the newest
+    /// [`MAX_NEWCOMERS`] only, each as the update shows it (title, feed, link, date), so a
+    /// story that many feeds carry within one `update_every` holds a bounded list.
+    newcomers: VecDeque<Newcomer>,
+}
+
+impl AlertState {
+    /// Files a newcomer for the next update.
+    fn push_newcomer(&mut self, alert: Alert) {
+        if self.newcomers.len() == MAX_NEWCOMERS {
+            self.newcomers.pop_front();
+        }
+        self.newcomers.push_back(Newcomer {
+            title: alert.title.clone(),
+            feed: alert.feed.clone(),
+            url: alert.url.clone(),
+            published: alert.published.clone(),
+        });
+        self.newest = Some(Box::new(alert));
+    }
 }
 
 /// The recorder's story state. Owned by the recorder task; moved to the CPU pool and back for
@@ -261,9 +289,10 @@ impl StoryBook {
             first_alert_id: alert.id.clone(),
             last_alert_at: newcomer.recorded_at,
             sequence: 0,
-            pending: Vec::new(),
+            newest: None,
+            newcomers: VecDeque::new(),
         });
-        state.pending.push(alert);
+        state.push_newcomer(alert);
         self.pending.insert(key);
     }
 
@@ -503,7 +532,8 @@ impl StoryBook {
                     first_alert_id: alert.id.clone(),
                     last_alert_at: now,
                     sequence: 0,
-                    pending: Vec::new(),
+                    newest: None,
+                    newcomers: VecDeque::new(),
                 };
                 vacant.insert(state);
                 plan.alerts.push(alert);
@@ -524,7 +554,7 @@ impl StoryBook {
             // Serialising a struct of strings and numbers cannot fail.
             let body = to_json_line(&alert).expect("alert serialises");
             let Some(state) = self.alerts.get_mut(&key) else { continue };
-            state.pending.push(alert);
+            state.push_newcomer(alert);
             let due = now >= state.last_alert_at.saturating_add(secs(policy.update_every));
             self.pending.insert(key.clone());
             if due {
@@ -550,8 +580,8 @@ impl StoryBook {
         self.pending.remove(key);
         let counts = self.stories.get(&key.0).map(|counts| (counts.items, counts.outlets.len() as u32));
         let Some(state) = self.alerts.get_mut(key) else { return (None, Vec::new()) };
-        let newcomers = std::mem::take(&mut state.pending);
-        let Some(newest) = newcomers.last().cloned() else { return (None, Vec::new()) };
+        let newcomers = std::mem::take(&mut state.newcomers);
+        let Some(newest) = state.newest.take() else { return (None, Vec::new()) };
         state.sequence += 1;
         state.last_alert_at = now;
         let (story_items, story_outlets) =
@@ -562,16 +592,8 @@ impl StoryBook {
             detected_at: rfc3339(now),
             story_items: Some(story_items),
             story_outlets: Some(story_outlets),
-            newcomers: newcomers
-                .iter()
-                .map(|alert| Newcomer {
-                    title: alert.title.clone(),
-                    feed: alert.feed.clone(),
-                    url: alert.url.clone(),
-                    published: alert.published.clone(),
-                })
-                .collect(),
-            ..newest
+            newcomers: newcomers.into(),
+            ..*newest
         };
         let ops = vec![
             StoryOp::ClearPending { story: key.0.clone(), topic: key.1.clone() },

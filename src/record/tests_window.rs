@@ -195,3 +195,37 @@ fn an_item_recorded_before_stored_fingerprints_is_fingerprinted_from_its_text() 
     assert_eq!((row.story.as_str(), row.why.as_deref()), ("story-b", Some("near_copy")));
     assert!(row.slot > 40, "new slots follow the stored ones: {}", row.slot);
 }
+
+#[test]
+fn an_update_lists_the_newest_newcomers_up_to_the_cap_and_is_built_on_the_newest() {
+    let now = chrono::Utc::now().timestamp();
+    let mut book = StoryBook::new(StoriesConfig::default());
+    let first = message("talks", "Lavrov and Rubio hold talks in Riyadh", TALKS, now - 7200);
+    let plan = book.plan(&first, super::alerts_for(&first, chrono::Utc::now()), now - 7200).unwrap();
+    assert_eq!(plan.alerts.len(), 1, "the story's first alert");
+    let newcomers = super::stories::MAX_NEWCOMERS + 10;
+    for n in 0..newcomers {
+        let copy = message(
+            &format!("outlet{n}"),
+            &format!("Lavrov and Rubio hold talks in Riyadh, reprint {n}"),
+            &format!("{TALKS} Reprinted by outlet {n}."),
+            now - 7000 + n as i64,
+        );
+        let plan =
+            book.plan(&copy, super::alerts_for(&copy, chrono::Utc::now()), now - 7000 + n as i64).unwrap();
+        assert!(plan.alerts.is_empty(), "reprint {n} waits for the update");
+    }
+    let (updates, _) = book.due_updates(now + 86_400);
+    let [update] = updates.as_slice() else { panic!("one update: {updates:?}") };
+    let listed: Vec<&str> = update.newcomers.iter().map(|newcomer| newcomer.title.as_str()).collect();
+    assert_eq!(listed.len(), super::stories::MAX_NEWCOMERS);
+    assert_eq!(listed[0], "Lavrov and Rubio hold talks in Riyadh, reprint 10", "the oldest ones left out");
+    assert_eq!(
+        *listed.last().unwrap(),
+        format!("Lavrov and Rubio hold talks in Riyadh, reprint {}", newcomers - 1)
+    );
+    assert_eq!(update.title, *listed.last().unwrap(), "the update is the newest newcomer's");
+    assert_eq!(update.story_items, Some(newcomers as u32 + 1), "every item is counted");
+    // The next update starts afresh.
+    assert!(book.due_updates(now + 2 * 86_400).0.is_empty());
+}
