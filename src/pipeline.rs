@@ -203,10 +203,8 @@ async fn run_full(
     for feed in config.feeds.iter().cloned() {
         let name = format!("poller {}", feed.name);
         let context = context.clone();
-        tasks.spawn(name, async move {
-            poll::run(feed, context).await;
-            Ok(())
-        });
+        // Mapped, not wrapped in an async block that would hold the feed and context again.
+        tasks.spawn(name, futures_util::FutureExt::map(poll::run(feed, context), |()| Ok(())));
     }
     drop(context); // the scrape stage ends once every poller has returned
 
