@@ -186,7 +186,7 @@ async fn run_full(
     } else {
         None
     };
-    let context = PollContext {
+    let context = Arc::new(PollContext {
         fetcher: fetcher.clone(),
         store: store.clone(),
         items: item_tx,
@@ -199,7 +199,7 @@ async fn run_full(
         clock,
         turns: Arc::new(tokio::sync::Semaphore::new(poll_turns(config.daemon.max_concurrent_fetches))),
         leases: leases.clone(),
-    };
+    });
     for feed in config.feeds.iter().cloned() {
         let name = format!("poller {}", feed.name);
         let context = context.clone();
