@@ -23,8 +23,9 @@
 //! Alert rules (README, "Alerts"): the first matching item of a story for a topic raises a
 //! `new_story` alert (its id is the item's own `alert_id`); a later one, under `on_same_story =
 //! "update"`, waits in `story_pending` until `update_every` has passed since the story's last
-//! alert for the topic, then goes out with the other newcomers (the newest [`MAX_NEWCOMERS`] listed) in one `update` alert whose id is
-//! `update_alert_id(story, topic, sequence)`; under `"suppress"` it is only recorded.
+//! alert for the topic, then goes out with the other newcomers (the newest [`MAX_NEWCOMERS`]
+//! listed) in one `update` alert whose id is `update_alert_id(story, topic, sequence)`; under
+//! `"suppress"` it is only recorded.
 
 use crate::alert::{Alert, KIND_NEW_STORY, KIND_UPDATE, Newcomer, story_id, to_json_line, update_alert_id};
 use crate::config::{OnSameStory, StoriesConfig};
@@ -50,7 +51,7 @@ pub const MAX_RESTORED_ITEMS: usize = 2_000;
 /// items a day brings (a cold round of 10,000 feeds held 50,000 items, ~200 MiB). As many as
 /// start-up reads back ([`MAX_RESTORED_ITEMS`]): 4,000 cost the load bench's daemon ~9 MiB
 /// more at 10,000 feeds for the same decisions (the layered index finds the rest in the store).
-pub const MAX_HELD_ITEMS: usize = 2_000;
+pub const MAX_HELD_ITEMS: usize = MAX_RESTORED_ITEMS;
 
 /// The most newcomers an update alert lists (the newest; `story_items` counts them all). A
 /// wire story that hundreds of feeds carry within one `update_every` would otherwise make an
