@@ -856,6 +856,76 @@ fn us_russia_talks_reads_2025_era_contacts_by_class() {
     }
 }
 
+/// The classes found on fresh items written to the guideline (the probe sets; README, "Quality
+/// and speed"), each with sentences written here.
+#[test]
+fn us_russia_talks_reads_contacts_phrased_as_the_probe_classes() {
+    let topic = Topic::builtin("us-russia-talks").unwrap();
+    let verdict = |title: &str, body: &str| topic.classify(&Document { title, body });
+    let positives = [
+        // Both sides in the headline, the contact told in the story by the two named again.
+        ("Putin gives Rubio's plan a cool reception", "The two ministers spoke for an hour on Monday."),
+        ("Trump warns Putin over the grain corridor", "The two leaders met on the sidelines for 40 minutes."),
+        // ... or as a call of some length, or "their" meeting with words between.
+        ("Biden presses Putin on the border build-up", "The 50-minute call ended without a breakthrough."),
+        ("Vance and Lavrov differ on sanctions relief", "It was their second meeting this year."),
+        // A video call; "call" named by an order ("latest call").
+        ("Biden cautions Putin in a two-hour video call", ""),
+        ("Trump sees no progress with Putin in latest call", ""),
+        // "Call with" without an article.
+        ("Putin pauses refinery strikes after call with Trump", ""),
+        // Dialling and ringing the other side.
+        ("Biden dials Putin on his first day in office", ""),
+        // Speaking "briefly" or on the sidelines is a conversation, not two speeches.
+        ("Blinken and Lavrov speak briefly at the Bali meeting", ""),
+        // Striking a deal together; concluding an agreement with the other side.
+        ("Rubio and Lavrov strike a deal on embassy staffing", ""),
+        ("The US reached an agreement with Russia on Black Sea shipping", ""),
+        // A trilateral round listed by its parties, or named trilateral (guideline 1).
+        ("Russia, Ukraine and US hold a second round of talks in Geneva", ""),
+        (
+            "First trilateral talks end in Abu Dhabi",
+            "Delegations of Russia, the United States and Ukraine met for two days.",
+        ),
+        // Institutions that act for the government; a standing military channel.
+        ("Pentagon opens a deconfliction line with the Russian military", ""),
+        ("Swap of two dual nationals was negotiated with Russian intelligence, CIA says", ""),
+        // A joint statement as the outcome.
+        ("Trump and Putin issue joint statement on Arctic shipping", ""),
+        // Russian: a joint statement; a named US negotiator as Russian news spells him.
+        ("Путин и Трамп опубликовали совместное заявление", ""),
+        ("Рябков и Биллингсли провели консультации в Женеве", ""),
+        // An offer to free detainees is not a visit to them (guideline 4).
+        ("Moscow turned down a US offer to free two jailed Americans", ""),
+        // A leader hosted at a family home: the family is the place, not the party.
+        ("Bush hosts Putin at the family ranch in Crawford", ""),
+    ];
+    for (title, body) in positives {
+        let verdict = verdict(title, body);
+        assert!(verdict.matched, "{title} / {body}: {verdict:#?}");
+    }
+    let negatives = [
+        // The two sides named again, but the call in the story is with a third party.
+        ("Russia calls US aid to Kyiv a provocation", "Zelensky thanked Biden over the phone on Friday."),
+        // "The president" is not "the presidents": a one-way act signed by one leader.
+        ("Biden signs Russia sanctions bill", "The president signed the bill on Wednesday."),
+        // Former officials holding talks (the US side is the government).
+        ("Former US officials held secret talks with Lavrov", ""),
+        // Contacts made during a transition (guideline 6).
+        ("Aide quits over calls with the Russian envoy during the transition", ""),
+        // An obituary: past summits as biography (guideline 8).
+        ("Soviet leader who negotiated with Reagan dies at 91", "His summits with Reagan ended an era."),
+        // A source of a statement next to a third party's name is not a compound party.
+        ("Kim and Putin to meet in Vladivostok, US officials say", ""),
+        // "Russia and Ukraine" in the headline: "the two sides" are those two (guideline 2).
+        ("Trump says Russia and Ukraine are close to a deal", "He said the two sides should meet soon."),
+    ];
+    for (title, body) in negatives {
+        let verdict = verdict(title, body);
+        assert!(!verdict.matched, "{title} / {body}: {verdict:#?}");
+    }
+}
+
 #[test]
 fn a_strong_contact_is_not_vetoed_by_an_unrelated_negative_mention() {
     let topic = Topic::builtin("us-russia-talks").unwrap();
