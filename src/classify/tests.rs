@@ -899,6 +899,19 @@ fn us_russia_talks_reads_contacts_phrased_as_the_probe_classes() {
         ("Moscow turned down a US offer to free two jailed Americans", ""),
         // A leader hosted at a family home: the family is the place, not the party.
         ("Bush hosts Putin at the family ranch in Crawford", ""),
+        // A call of a length written as one word; "the call" told again under such a headline.
+        ("Obama presses Medvedev in hourlong call", ""),
+        ("Biden tells Putin the West will answer", "Officials said the call lasted 50 minutes."),
+        // One side talks with the other's delegation, named with a third side's.
+        (
+            "Black Sea truce agreed",
+            "The White House said it followed separate talks with Russian and Ukrainian delegations.",
+        ),
+        // A trade of detainees is a swap.
+        (
+            "Whelan's family welcomes the Griner trade",
+            "Griner was traded for a Russian arms dealer held in the US.",
+        ),
     ];
     for (title, body) in positives {
         let verdict = verdict(title, body);
@@ -917,6 +930,13 @@ fn us_russia_talks_reads_contacts_phrased_as_the_probe_classes() {
         ("Soviet leader who negotiated with Reagan dies at 91", "His summits with Reagan ended an era."),
         // A source of a statement next to a third party's name is not a compound party.
         ("Kim and Putin to meet in Vladivostok, US officials say", ""),
+        // Trade talks and trading barbs are no swap.
+        (
+            "India weighs Russia ties against US trade talks",
+            "Putin and US officials trade barbs over tariffs.",
+        ),
+        // An intention to take a proposal "to the Russians" after a meeting with Ukraine (guideline 1).
+        ("Kyiv accepts truce plan in Jeddah", "Rubio said the US would take the offer to the Russians."),
         // "Russia and Ukraine" in the headline: "the two sides" are those two (guideline 2).
         ("Trump says Russia and Ukraine are close to a deal", "He said the two sides should meet soon."),
     ];
