@@ -917,6 +917,11 @@ fn us_russia_talks_reads_contacts_phrased_as_the_probe_classes() {
         ("No common ground", "Lavrov said he and Kerry had failed to agree at their talks in London."),
         // Speeches in the sentence do not veto a meeting of the two named in it.
         ("Obama and Putin met after their rival speeches at the UN", ""),
+        // Subject, verb and object with nothing between: a third party, a forum's clashes or a
+        // headline's sanctions elsewhere in the sentence are other mentions.
+        ("Hours before Zelensky's visit, Trump phoned Moscow", ""),
+        ("At the UN, Obama and Putin met to avoid clashes over Syria", "They spoke for an hour."),
+        ("Days after new sanctions, a Kremlin envoy arrives in Washington", ""),
         // Receiving an envoy in another residence.
         ("Путин принял в Санкт-Петербурге спецпосланника президента США", ""),
         // A trade of detainees is a swap.
