@@ -31,6 +31,15 @@ fn matches(query: &str, body: &str) -> bool {
     topic(query, &[]).classify(&Document { title: "", body }).matched
 }
 
+/// Asserts that each (title, body) is classified as a match (`expected`) or not, showing the
+/// verdict of any that is not.
+fn assert_each_matches(topic: &Topic, items: &[(&str, &str)], expected: bool) {
+    for &(title, body) in items {
+        let verdict = topic.classify(&Document { title, body });
+        assert_eq!(verdict.matched, expected, "{title} / {body}: {verdict:#?}");
+    }
+}
+
 fn load_errors(specs: &[TopicSpec]) -> Vec<String> {
     match Topic::load_all(specs, Path::new(".")) {
         Ok(_) => panic!("expected errors"),
@@ -391,7 +400,6 @@ fn us_russia_talks_flags_a_clear_positive_and_not_hard_negatives() {
 #[test]
 fn us_russia_talks_follows_the_borderline_rules() {
     let topic = Topic::builtin("us-russia-talks").unwrap();
-    let verdict = |title: &str, body: &str| topic.classify(&Document { title, body });
     let positives = [
         // A call reported in the past tense, the state or the counterpart as its object.
         (
@@ -420,10 +428,7 @@ fn us_russia_talks_follows_the_borderline_rules() {
             "Russia pulled out of the arms control talks at the last minute.",
         ),
     ];
-    for (title, body) in positives {
-        let verdict = verdict(title, body);
-        assert!(verdict.matched, "{title} / {body}: {verdict:#?}");
-    }
+    assert_each_matches(&topic, &positives, true);
     let negatives = [
         // Rule 5: naming is not calling.
         (
@@ -455,10 +460,7 @@ fn us_russia_talks_follows_the_borderline_rules() {
             "The Vatican envoy, who has met officials in Russia, held talks with Biden.",
         ),
     ];
-    for (title, body) in negatives {
-        let verdict = verdict(title, body);
-        assert!(!verdict.matched, "{title} / {body}: {verdict:#?}");
-    }
+    assert_each_matches(&topic, &negatives, false);
 }
 
 #[test]
@@ -714,7 +716,6 @@ fn topic_with_near() -> Topic {
 #[test]
 fn us_russia_talks_models_the_contact_event() {
     let topic = Topic::builtin("us-russia-talks").unwrap();
-    let verdict = |title: &str, body: &str| topic.classify(&Document { title, body });
     let positives = [
         // A call phrased with a communication verb and "by phone" (CAMEO 041).
         ("", "President Trump spoke by phone with Vladimir Putin for two hours on Tuesday."),
@@ -737,10 +738,7 @@ fn us_russia_talks_models_the_contact_event() {
         // Russian: a meeting of the envoy with the president.
         ("", "Спецпосланник США Стив Уиткофф встретился в Кремле с Владимиром Путиным."),
     ];
-    for (title, body) in positives {
-        let verdict = verdict(title, body);
-        assert!(verdict.matched, "{title} / {body}: {verdict:#?}");
-    }
+    assert_each_matches(&topic, &positives, true);
     let negatives = [
         // Rule 9: a third party is the other side of the contact.
         ("", "US officials say Kim Jong Un may meet Putin in Vladivostok next month."),
@@ -761,10 +759,7 @@ fn us_russia_talks_models_the_contact_event() {
         // Russian, rule 9: Russia and a third country.
         ("", "Путин и Си Цзиньпин провели переговоры в Кремле."),
     ];
-    for (title, body) in negatives {
-        let verdict = verdict(title, body);
-        assert!(!verdict.matched, "{title} / {body}: {verdict:#?}");
-    }
+    assert_each_matches(&topic, &negatives, false);
 }
 
 /// Issue 9: the pattern classes added for 2025–26 coverage, one or more sentences per class,
@@ -772,7 +767,6 @@ fn us_russia_talks_models_the_contact_event() {
 #[test]
 fn us_russia_talks_reads_2025_era_contacts_by_class() {
     let topic = Topic::builtin("us-russia-talks").unwrap();
-    let verdict = |title: &str, body: &str| topic.classify(&Document { title, body });
     let positives = [
         // CAMEO 042: an official travels to the other side's capital.
         ("US envoy flies to Moscow as deadline nears", ""),
@@ -823,10 +817,7 @@ fn us_russia_talks_reads_2025_era_contacts_by_class() {
         // One side's deal that frees someone the other side held (guideline 4).
         ("Biden defends the deal that freed a US nurse from Russian jail", ""),
     ];
-    for (title, body) in positives {
-        let verdict = verdict(title, body);
-        assert!(verdict.matched, "{title} / {body}: {verdict:#?}");
-    }
+    assert_each_matches(&topic, &positives, true);
     let negatives = [
         // A third party travelling to Moscow; a US official travelling elsewhere.
         ("Hungary's prime minister flies to Moscow to see Putin", ""),
@@ -850,10 +841,7 @@ fn us_russia_talks_reads_2025_era_contacts_by_class() {
         // A swap between Russia and a third country, no US party.
         ("Emirati-brokered deal frees Ukrainian soldiers held by Russia", ""),
     ];
-    for (title, body) in negatives {
-        let verdict = verdict(title, body);
-        assert!(!verdict.matched, "{title} / {body}: {verdict:#?}");
-    }
+    assert_each_matches(&topic, &negatives, false);
 }
 
 /// The classes found on fresh items written to the guideline (the probe sets; README, "Quality
@@ -861,7 +849,6 @@ fn us_russia_talks_reads_2025_era_contacts_by_class() {
 #[test]
 fn us_russia_talks_reads_contacts_phrased_as_the_probe_classes() {
     let topic = Topic::builtin("us-russia-talks").unwrap();
-    let verdict = |title: &str, body: &str| topic.classify(&Document { title, body });
     let positives = [
         // Both sides in the headline, the contact told in the story by the two named again.
         ("Putin gives Rubio's plan a cool reception", "The two ministers spoke for an hour on Monday."),
@@ -965,10 +952,7 @@ fn us_russia_talks_reads_contacts_phrased_as_the_probe_classes() {
             "Griner was traded for a Russian arms dealer held in the US.",
         ),
     ];
-    for (title, body) in positives {
-        let verdict = verdict(title, body);
-        assert!(verdict.matched, "{title} / {body}: {verdict:#?}");
-    }
+    assert_each_matches(&topic, &positives, true);
     let negatives = [
         // The two sides named again, but the call in the story is with a third party.
         ("Russia calls US aid to Kyiv a provocation", "Zelensky thanked Biden over the phone on Friday."),
@@ -1024,10 +1008,7 @@ fn us_russia_talks_reads_contacts_phrased_as_the_probe_classes() {
         // "Russia and Ukraine" in the headline: "the two sides" are those two (guideline 2).
         ("Trump says Russia and Ukraine are close to a deal", "He said the two sides should meet soon."),
     ];
-    for (title, body) in negatives {
-        let verdict = verdict(title, body);
-        assert!(!verdict.matched, "{title} / {body}: {verdict:#?}");
-    }
+    assert_each_matches(&topic, &negatives, false);
 }
 
 #[test]
